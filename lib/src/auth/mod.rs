@@ -1,0 +1,9 @@
+//! Secrets, tokens and login throttling.
+
+pub mod lockout;
+pub mod password;
+pub mod tokens;
+
+pub use lockout::{LockoutPolicy, Throttle};
+pub use password::PasswordHasher;
+pub use tokens::{Claims, KeyPair, TokenError, TokenIssuer, TokenKind, TokenPair, TokenVerifier};

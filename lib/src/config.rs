@@ -1,0 +1,135 @@
+//! Configuration: every setting comes from one environment variable, parsed once at start;
+//! a missing or bad value fails with a message naming the variable.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::auth::LockoutPolicy;
+
+/// Where data is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// `DOMPET_STORE=sqlite`: the embedded database file `DOMPET_DB`.
+    Sqlite { path: PathBuf },
+    /// `DOMPET_STORE=dynamodb`: the table `DOMPET_TABLE`, reached with the AWS SDK's standard
+    /// environment (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL_DYNAMODB`).
+    DynamoDb { table: String },
+}
+
+/// Where the token keys come from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyConfig {
+    /// `DOMPET_SIGNING_KEY`: Ed25519 private key, PKCS#8 PEM.
+    pub signing_key_pem: Option<String>,
+    /// `DOMPET_SIGNING_KEY_FILE`: a file holding it (local development).
+    pub signing_key_file: Option<PathBuf>,
+    /// `DOMPET_SIGNING_KEY_PARAMETER`: name of an SSM Parameter Store SecureString holding it.
+    pub signing_key_parameter: Option<String>,
+    /// `DOMPET_PUBLIC_KEY`: Ed25519 public key, SPKI PEM or base64url.
+    pub public_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub keys: KeyConfig,
+    /// `DOMPET_JWT_ISSUER` (default `dompet`).
+    pub jwt_issuer: String,
+    /// `DOMPET_JWT_AUDIENCE` (default `dompet`).
+    pub jwt_audience: String,
+    /// `DOMPET_ACCESS_TOKEN_TTL_SECS` (default 900).
+    pub access_ttl: Duration,
+    /// `DOMPET_REFRESH_TOKEN_TTL_SECS` (default 2592000, 30 days).
+    pub refresh_ttl: Duration,
+    /// `DOMPET_LOCKOUT_SECS` (default 30) and `DOMPET_LOCKOUT_MAX_SECS` (default 900).
+    pub lockout: LockoutPolicy,
+}
+
+pub const DEFAULT_DB_PATH: &str = ".dompet/dompet.db";
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let parsed = |name: &str, default: u64| -> anyhow::Result<u64> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => u64::from_str(v.trim())
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("{name} must be a positive whole number of seconds, got {v:?}")),
+            }
+        };
+        let store = match get("DOMPET_STORE").as_deref().map(str::trim) {
+            None | Some("sqlite") => StoreConfig::Sqlite {
+                path: get("DOMPET_DB").unwrap_or_else(|| DEFAULT_DB_PATH.into()).into(),
+            },
+            Some("dynamodb") => StoreConfig::DynamoDb {
+                table: get("DOMPET_TABLE")
+                    .context("DOMPET_TABLE must name the DynamoDB table when DOMPET_STORE=dynamodb")?,
+            },
+            Some(other) => anyhow::bail!("DOMPET_STORE must be `sqlite` or `dynamodb`, got {other:?}"),
+        };
+        let lockout = LockoutPolicy {
+            threshold: 5,
+            base: Duration::from_secs(parsed("DOMPET_LOCKOUT_SECS", 30)?),
+            max: Duration::from_secs(parsed("DOMPET_LOCKOUT_MAX_SECS", 15 * 60)?),
+        };
+        if lockout.max < lockout.base {
+            anyhow::bail!("DOMPET_LOCKOUT_MAX_SECS must not be less than DOMPET_LOCKOUT_SECS");
+        }
+        Ok(Self {
+            store,
+            keys: KeyConfig {
+                signing_key_pem: get("DOMPET_SIGNING_KEY"),
+                signing_key_file: get("DOMPET_SIGNING_KEY_FILE").map(PathBuf::from),
+                signing_key_parameter: get("DOMPET_SIGNING_KEY_PARAMETER"),
+                public_key: get("DOMPET_PUBLIC_KEY"),
+            },
+            jwt_issuer: get("DOMPET_JWT_ISSUER").unwrap_or_else(|| "dompet".into()),
+            jwt_audience: get("DOMPET_JWT_AUDIENCE").unwrap_or_else(|| "dompet".into()),
+            access_ttl: Duration::from_secs(parsed("DOMPET_ACCESS_TOKEN_TTL_SECS", 900)?),
+            refresh_ttl: Duration::from_secs(parsed("DOMPET_REFRESH_TOKEN_TTL_SECS", 30 * 86_400)?),
+            lockout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_store_and_the_contract_lifetimes() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.store, StoreConfig::Sqlite { path: DEFAULT_DB_PATH.into() });
+        assert_eq!(c.access_ttl, Duration::from_secs(900));
+        assert_eq!(c.refresh_ttl, Duration::from_secs(2_592_000));
+        assert_eq!(c.lockout, LockoutPolicy::default());
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let err = config(&[("DOMPET_STORE", "dynamodb")]).unwrap_err().to_string();
+        assert!(err.contains("DOMPET_TABLE"), "{err}");
+        let err = config(&[("DOMPET_STORE", "mysql")]).unwrap_err().to_string();
+        assert!(err.contains("DOMPET_STORE"), "{err}");
+        let err = config(&[("DOMPET_LOCKOUT_SECS", "soon")]).unwrap_err().to_string();
+        assert!(err.contains("DOMPET_LOCKOUT_SECS"), "{err}");
+    }
+}

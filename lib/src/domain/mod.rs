@@ -1,0 +1,10 @@
+//! Types that can only exist when valid: parse once at the edge, use everywhere after.
+
+mod identity;
+mod time;
+
+pub use identity::{
+    Email, IdentifierKind, LoginIdentifier, OptionalText, Password, Phone, Pin, Secret, SecretKind,
+    UserId, Username,
+};
+pub use time::{format_timestamp, now_millis, Millis};

@@ -1,0 +1,243 @@
+//! Identity routes: register, log in, refresh, log out, the account, and the public keys.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::input::{Fields, JsonObject, JsonOrForm};
+use super::{limited, Authenticated};
+use crate::domain::{
+    format_timestamp, Email, IdentifierKind, LoginIdentifier, OptionalText, Password, Phone, Pin,
+    Secret, SecretKind, Username,
+};
+use crate::service::accounts::{self, AccountError, Credentials, LoginError, RegisterError, Registration};
+use crate::service::sessions::{self, SessionError};
+use crate::state::AppState;
+use crate::store::UserRecord;
+
+pub(super) fn register_routes() -> Router<AppState> {
+    Router::new().route("/register", limited(post(register)))
+}
+
+pub(super) fn login_routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", limited(post(login)))
+        .route("/token", limited(post(login)))
+        .route("/token/refresh", limited(post(refresh)))
+        .route("/logout", limited(post(logout)))
+}
+
+pub(super) fn account_routes() -> Router<AppState> {
+    Router::new().route("/account", limited(get(account)))
+}
+
+pub(super) fn jwks_routes() -> Router<AppState> {
+    Router::new().route("/.well-known/jwks.json", limited(get(jwks)))
+}
+
+/// `{"status":"SUCCESS","result":…}` with `status_code`.
+pub(super) fn success(status_code: StatusCode, result: impl Serialize) -> Response {
+    (status_code, Json(json!({"status": "SUCCESS", "result": result}))).into_response()
+}
+
+fn optional_text(f: &mut Fields, name: &'static str, max: usize) -> Option<String> {
+    f.parse(name, |s| OptionalText::parse(s, max)).and_then(|t| t.0)
+}
+
+fn parse_registration(body: serde_json::Map<String, serde_json::Value>) -> Result<Registration, ApiError> {
+    let mut f = Fields::new(body);
+    let username = f.parse("username", Username::parse);
+    let email = f.parse("email", Email::parse);
+    let phone_number = f.parse("phone_number", Phone::parse);
+    let any_identifier = f.given("username") || f.given("email") || f.given("phone_number");
+    let (password_given, pin_given) = (f.given("password"), f.given("pin"));
+    let password = f.parse("password", Password::parse);
+    let pin = f.parse("pin", Pin::parse);
+    let first_name = optional_text(&mut f, "first_name", 100);
+    let last_name = optional_text(&mut f, "last_name", 100);
+    let address = optional_text(&mut f, "address", 300);
+    if !any_identifier {
+        f.error("_", "at least one of username, email, phone_number is required");
+    }
+    if password_given == pin_given {
+        f.error("_", "exactly one of password, pin is required");
+    }
+    f.finish()?;
+    let secret = match (password, pin) {
+        (Some(p), None) => Secret::Password(p),
+        (None, Some(p)) => Secret::Pin(p),
+        _ => return Err(ApiError::bad_request("exactly one of password, pin is required")),
+    };
+    Ok(Registration {
+        username,
+        email,
+        phone_number,
+        secret,
+        first_name,
+        last_name,
+        address,
+    })
+}
+
+#[derive(Serialize)]
+struct RegisteredUser<'a> {
+    user_id: String,
+    username: &'a Option<String>,
+    email: &'a Option<String>,
+    phone_number: &'a Option<String>,
+    first_name: &'a Option<String>,
+    last_name: &'a Option<String>,
+    address: &'a Option<String>,
+    created_date: String,
+}
+
+impl<'a> From<&'a UserRecord> for RegisteredUser<'a> {
+    fn from(u: &'a UserRecord) -> Self {
+        Self {
+            user_id: u.user_id.to_string(),
+            username: &u.username,
+            email: &u.email,
+            phone_number: &u.phone_number,
+            first_name: &u.first_name,
+            last_name: &u.last_name,
+            address: &u.address,
+            created_date: format_timestamp(u.created_at),
+        }
+    }
+}
+
+async fn register(State(state): State<AppState>, JsonOrForm(body): JsonOrForm) -> Result<Response, ApiError> {
+    let registration = parse_registration(body)?;
+    match accounts::register(&state, registration).await {
+        Ok(user) => Ok(success(StatusCode::CREATED, RegisteredUser::from(&user))),
+        Err(RegisterError::AlreadyRegistered(kind)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ALREADY_REGISTERED",
+            format!("{} already registered", kind.label()),
+        )),
+        Err(RegisterError::Unexpected(e)) => Err(ApiError::internal(&e)),
+    }
+}
+
+/// Exactly one identifier and exactly one secret, each a non-empty string.
+fn parse_credentials(body: serde_json::Map<String, serde_json::Value>) -> Result<Credentials, ApiError> {
+    let mut f = Fields::new(body);
+    let non_empty = |s: &str| {
+        if s.is_empty() {
+            Err("must not be empty".to_string())
+        } else {
+            Ok(s.to_string())
+        }
+    };
+    let identifiers: Vec<(IdentifierKind, String)> = [
+        (IdentifierKind::Username, "username"),
+        (IdentifierKind::Email, "email"),
+        (IdentifierKind::Phone, "phone_number"),
+    ]
+    .into_iter()
+    .filter_map(|(kind, name)| f.parse(name, non_empty).map(|v| (kind, v)))
+    .collect();
+    let secrets: Vec<(SecretKind, String)> = [(SecretKind::Password, "password"), (SecretKind::Pin, "pin")]
+        .into_iter()
+        .filter_map(|(kind, name)| f.parse(name, non_empty).map(|v| (kind, v)))
+        .collect();
+    let identifier_count = ["username", "email", "phone_number"]
+        .into_iter()
+        .filter(|&n| f.given(n))
+        .count();
+    let secret_count = ["password", "pin"].into_iter().filter(|&n| f.given(n)).count();
+    if identifier_count != 1 {
+        f.error("_", "exactly one of username, email, phone_number is required");
+    }
+    if secret_count != 1 {
+        f.error("_", "exactly one of password, pin is required");
+    }
+    f.finish()?;
+    match (identifiers.as_slice(), secrets.as_slice()) {
+        ([(kind, id)], [(secret_kind, secret)]) => Ok(Credentials {
+            identifier: LoginIdentifier::new(*kind, id),
+            secret_kind: *secret_kind,
+            secret: secret.clone(),
+        }),
+        _ => Err(ApiError::bad_request("exactly one identifier and one secret are required")),
+    }
+}
+
+async fn login(State(state): State<AppState>, JsonOrForm(body): JsonOrForm) -> Result<Response, ApiError> {
+    let credentials = parse_credentials(body)?;
+    match accounts::login(&state, credentials).await {
+        Ok(pair) => Ok(success(StatusCode::OK, pair)),
+        Err(LoginError::InvalidCredentials) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            "Invalid credentials",
+        )),
+        Err(LoginError::Locked { retry_after }) => Err(ApiError::too_many_attempts(retry_after)),
+        Err(LoginError::Unexpected(e)) => Err(ApiError::internal(&e)),
+    }
+}
+
+fn session_error(e: SessionError) -> ApiError {
+    match e {
+        SessionError::Unauthenticated => ApiError::unauthenticated(),
+        SessionError::Unexpected(e) => ApiError::internal(&e),
+    }
+}
+
+async fn refresh(State(state): State<AppState>, JsonObject(body): JsonObject) -> Result<Response, ApiError> {
+    let mut f = Fields::new(body);
+    let token = f.parse("refresh_token", |s| {
+        if s.is_empty() {
+            Err("must not be empty".to_string())
+        } else {
+            Ok(s.to_string())
+        }
+    });
+    if !f.given("refresh_token") {
+        f.error("refresh_token", "is required");
+    }
+    f.finish()?;
+    let token = token.ok_or_else(|| ApiError::bad_request("refresh_token is required"))?;
+    let pair = sessions::refresh(&state, &token).await.map_err(session_error)?;
+    Ok(success(StatusCode::OK, pair))
+}
+
+async fn logout(State(state): State<AppState>, Authenticated(who): Authenticated) -> Result<Response, ApiError> {
+    sessions::logout(&state, &who).await.map_err(session_error)?;
+    Ok(success(StatusCode::OK, serde_json::Value::Null))
+}
+
+async fn account(State(state): State<AppState>, Authenticated(who): Authenticated) -> Result<Response, ApiError> {
+    let user = match accounts::account(&state, who.user_id).await {
+        Ok(u) => u,
+        Err(AccountError::Gone) => return Err(ApiError::unauthenticated()),
+        Err(AccountError::Unexpected(e)) => return Err(ApiError::internal(&e)),
+    };
+    let result = json!({
+        "user_id": user.user_id.to_string(),
+        "username": user.username,
+        "email": user.email,
+        "phone_number": user.phone_number,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "address": user.address,
+        "balance": user.balance,
+        "created_date": format_timestamp(user.created_at),
+        "updated_date": format_timestamp(user.updated_at),
+    });
+    Ok(Json(json!({"status": "SUCCESS", "message": "akses sukses", "result": result})).into_response())
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    let mut response = Json(state.verifier().public_key().jwks()).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}

@@ -1,0 +1,112 @@
+//! axum routers, one per Lambda function, merged by the standalone server.
+//!
+//! Every response, including what axum would answer by itself (unknown path, wrong method,
+//! oversized body, extractor rejections), is in the contract's envelope. Checks run in the
+//! contract's order: route (404/405) → body size (413) → authentication (401) → content type
+//! (415) → body (400) → resource → business rules.
+
+mod auth;
+mod error;
+mod identity;
+mod input;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::CONTENT_LENGTH;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use axum::Router;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
+
+pub use auth::Authenticated;
+pub use error::{ApiError, FieldErrors};
+pub use input::{Fields, JsonObject, JsonOrForm};
+
+use crate::state::AppState;
+
+/// Bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// `POST /register` (function `register`).
+pub fn register_router(state: AppState) -> Router {
+    finish(identity::register_routes(), state)
+}
+
+/// `POST /login`, `/token`, `/token/refresh`, `/logout` (function `login`).
+pub fn login_router(state: AppState) -> Router {
+    finish(identity::login_routes(), state)
+}
+
+/// `GET /account` (function `account`).
+pub fn account_router(state: AppState) -> Router {
+    finish(identity::account_routes(), state)
+}
+
+/// `GET /.well-known/jwks.json` and every path no other function serves (function `web`).
+pub fn web_router(state: AppState) -> Router {
+    finish(identity::jwks_routes(), state)
+}
+
+/// Every route, for the standalone server.
+pub fn app(state: AppState) -> Router {
+    let routes = identity::register_routes()
+        .merge(identity::login_routes())
+        .merge(identity::account_routes())
+        .merge(identity::jwks_routes());
+    finish(routes, state)
+}
+
+/// Wraps a route's handlers in the body limit; the 405 fallback stays outside it.
+pub(crate) fn limited(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.route_layer(middleware::from_fn(limit_body))
+}
+
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(|res: &Response, latency: Duration, _: &tracing::Span| {
+                    tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_millis() as u64, "served");
+                })
+                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+        )
+        .with_state(state)
+}
+
+/// Buffers the body up to [`BODY_LIMIT`]; anything larger is 413 before anything else runs.
+async fn limit_body(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return ApiError::payload_too_large().into_response();
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(e) if is_length_limit(&e) => ApiError::payload_too_large().into_response(),
+        Err(_) => ApiError::bad_request("The request body could not be read").into_response(),
+    }
+}
+
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}

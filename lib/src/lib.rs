@@ -1,0 +1,28 @@
+//! dompet: an auth + e-wallet API. This library holds everything the hosts share: the domain
+//! types, authentication, the storage port and its adapters, the use cases and the HTTP
+//! routers. Each Lambda function and the standalone server only wire it up.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod state;
+pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use config::Config;
+pub use state::{AppState, KeyRole, Keys};
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`); no colours on Lambda.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(!on_lambda)
+        .try_init();
+}

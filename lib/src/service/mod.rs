@@ -1,0 +1,5 @@
+//! Use cases: each takes the state it needs and returns one error type whose variants a client
+//! can act on, plus `Unexpected` for everything else.
+
+pub mod accounts;
+pub mod sessions;

@@ -1,0 +1,155 @@
+//! Everything a request needs, built once per process (per Lambda cold start).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::auth::tokens::{Audience, PublicKey};
+use crate::auth::{KeyPair, LockoutPolicy, PasswordHasher, TokenIssuer, TokenVerifier};
+use crate::config::{Config, KeyConfig, StoreConfig};
+use crate::store::{DynamoStore, SqliteStore, Store};
+
+/// Which key a host needs: the issuer (login) holds the private key, everyone else verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    Issuer,
+    Verifier,
+}
+
+/// The key material a state is built with.
+pub enum Keys {
+    Signing(KeyPair),
+    Verifying(PublicKey),
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    hasher: PasswordHasher,
+    verifier: TokenVerifier,
+    issuer: Option<TokenIssuer>,
+    lockout: LockoutPolicy,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, keys: Keys, config: &Config) -> anyhow::Result<Self> {
+        let audience = Audience {
+            issuer: config.jwt_issuer.clone(),
+            audience: config.jwt_audience.clone(),
+        };
+        let (public, issuer) = match keys {
+            Keys::Signing(pair) => {
+                let issuer = TokenIssuer::new(&pair, audience.clone(), config.access_ttl, config.refresh_ttl)?;
+                (pair.public(), Some(issuer))
+            }
+            Keys::Verifying(public) => (public, None),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                hasher: PasswordHasher::default(),
+                verifier: TokenVerifier::new(public, audience)?,
+                issuer,
+                lockout: config.lockout,
+            }),
+        })
+    }
+
+    /// Builds the state a Lambda function runs with, from its environment.
+    pub async fn from_env(role: KeyRole) -> anyhow::Result<Self> {
+        let config = Config::from_env()?;
+        let store = open_store(&config.store).await?;
+        let keys = load_keys(&config.keys, role).await?;
+        Self::new(store, keys, &config)
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.inner.verifier
+    }
+
+    /// The token issuer; only hosts built with the signing key have one.
+    pub fn issuer(&self) -> anyhow::Result<&TokenIssuer> {
+        self.inner
+            .issuer
+            .as_ref()
+            .context("this host has no signing key (set DOMPET_SIGNING_KEY or DOMPET_SIGNING_KEY_PARAMETER)")
+    }
+
+    pub fn lockout(&self) -> &LockoutPolicy {
+        &self.inner.lockout
+    }
+}
+
+/// Opens the configured store.
+pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config {
+        StoreConfig::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
+        StoreConfig::DynamoDb { table } => Arc::new(DynamoStore::from_env(table.clone()).await),
+    })
+}
+
+/// Loads the keys a host with `role` needs, failing with the variable to set.
+pub async fn load_keys(config: &KeyConfig, role: KeyRole) -> anyhow::Result<Keys> {
+    let signing_pem = match (&config.signing_key_pem, &config.signing_key_file, &config.signing_key_parameter) {
+        (Some(pem), _, _) => Some(pem.clone()),
+        (None, Some(path), _) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("Failed to read DOMPET_SIGNING_KEY_FILE {}", path.display()))?,
+        ),
+        (None, None, Some(name)) if role == KeyRole::Issuer => Some(read_ssm_secret(name).await?),
+        _ => None,
+    };
+    let public = config
+        .public_key
+        .as_deref()
+        .map(PublicKey::parse)
+        .transpose()
+        .context("DOMPET_PUBLIC_KEY is not a valid Ed25519 public key")?;
+    match (role, signing_pem, public) {
+        (KeyRole::Issuer, Some(pem), public) => {
+            let pair = KeyPair::from_pem(&pem).context("DOMPET_SIGNING_KEY is not a valid Ed25519 private key")?;
+            if public.is_some_and(|p| p != pair.public()) {
+                anyhow::bail!("DOMPET_PUBLIC_KEY does not match the signing key");
+            }
+            Ok(Keys::Signing(pair))
+        }
+        (KeyRole::Issuer, None, _) => anyhow::bail!(
+            "this function issues tokens: set DOMPET_SIGNING_KEY_PARAMETER (an SSM SecureString) or DOMPET_SIGNING_KEY"
+        ),
+        (KeyRole::Verifier, _, Some(public)) => Ok(Keys::Verifying(public)),
+        (KeyRole::Verifier, Some(pem), None) => Ok(Keys::Verifying(
+            KeyPair::from_pem(&pem)
+                .context("DOMPET_SIGNING_KEY is not a valid Ed25519 private key")?
+                .public(),
+        )),
+        (KeyRole::Verifier, None, None) => {
+            anyhow::bail!("this function verifies tokens: set DOMPET_PUBLIC_KEY")
+        }
+    }
+}
+
+async fn read_ssm_secret(name: &str) -> anyhow::Result<String> {
+    let config = aws_config::load_from_env().await;
+    let out = aws_sdk_ssm::Client::new(&config)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .with_context(|| format!("Failed to read DOMPET_SIGNING_KEY_PARAMETER {name:?} from SSM"))?;
+    out.parameter
+        .and_then(|p| p.value)
+        .with_context(|| format!("SSM parameter {name:?} (DOMPET_SIGNING_KEY_PARAMETER) has no value"))
+}

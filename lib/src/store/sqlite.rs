@@ -1,0 +1,454 @@
+//! The embedded store: SQLite in WAL mode. One writer connection takes `BEGIN IMMEDIATE` for
+//! every write transaction (a deferred read-then-write transaction fails with SQLITE_BUSY under
+//! load); readers use their own connections.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use super::{CreateUserError, Role, Rotation, Session, Store, StoreResult, UserRecord, Versioned};
+use crate::auth::Throttle;
+use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
+
+/// Applied in order at open; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    user_id       TEXT PRIMARY KEY NOT NULL,
+    username      TEXT,
+    username_key  TEXT UNIQUE,
+    email         TEXT UNIQUE,
+    phone_number  TEXT UNIQUE,
+    first_name    TEXT,
+    last_name     TEXT,
+    address       TEXT,
+    secret_kind   TEXT NOT NULL CHECK (secret_kind IN ('password', 'pin')),
+    secret_hash   TEXT NOT NULL,
+    role          TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+    balance       INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0),
+    version       INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    CHECK (username IS NOT NULL OR email IS NOT NULL OR phone_number IS NOT NULL)
+) STRICT;
+
+CREATE TABLE login_throttle (
+    key           TEXT PRIMARY KEY NOT NULL,
+    failures      INTEGER NOT NULL,
+    locked_until  INTEGER NOT NULL,
+    last_lock_ms  INTEGER NOT NULL,
+    version       INTEGER NOT NULL,
+    expires_at    INTEGER
+) STRICT;
+
+CREATE TABLE sessions (
+    session_id    TEXT PRIMARY KEY NOT NULL,
+    user_id       TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+    refresh_jti   TEXT NOT NULL,
+    revoked       INTEGER NOT NULL DEFAULT 0,
+    expires_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+"#];
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// Delete the files when the last handle goes (temporary databases for tests).
+    remove_on_drop: bool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.remove_on_drop {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = self.path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let applied: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if applied > MIGRATIONS.len() {
+        anyhow::bail!(
+            "the database was written by a newer dompet (schema {applied}, this build knows {})",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql)
+            .with_context(|| format!("Failed to apply migration {}", i + 1))?;
+    }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
+    tx.commit()?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: impl AsRef<Path>) -> anyhow::Result<Self> {
+        Self::open_with(path.as_ref(), false)
+    }
+
+    /// A fresh database in a temporary file, removed when the store is dropped.
+    pub fn temporary() -> anyhow::Result<Self> {
+        let path = std::env::temp_dir().join(format!("dompet-{}.db", uuid::Uuid::new_v4()));
+        Self::open_with(&path, true)
+    }
+
+    fn open_with(path: &Path, remove_on_drop: bool) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("Failed to create directory {}", dir.display()))?;
+        }
+        let mut writer = open_connection(path)
+            .with_context(|| format!("Failed to open SQLite database {}", path.display()))?;
+        migrate(&mut writer).context("Failed to migrate the SQLite database")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                remove_on_drop,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer; commits when it returns Ok.
+    async fn write<T, E>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| anyhow::anyhow!("SQLite writer lock poisoned"))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .context("Failed to begin a write transaction")?;
+            let out = f(&tx)?;
+            tx.commit().context("Failed to commit")?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("SQLite write task failed: {e}"))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().ok().and_then(|mut r| r.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_connection(&inner.path).context("Failed to open a reader")?,
+            };
+            let out = f(&conn);
+            if let Ok(mut readers) = inner.readers.lock() {
+                if readers.len() < 8 {
+                    readers.push(conn);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("SQLite read task failed: {e}"))?
+    }
+}
+
+const USER_COLUMNS: &str = "user_id, username, email, phone_number, first_name, last_name, address, \
+     secret_kind, secret_hash, role, balance, version, created_at, updated_at";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    let bad = |i: usize, what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("bad {what}").into(),
+        )
+    };
+    let id: String = row.get(0)?;
+    let kind: String = row.get(7)?;
+    let role: String = row.get(9)?;
+    Ok(UserRecord {
+        user_id: UserId::parse(&id).map_err(|_| bad(0, "user_id"))?,
+        username: row.get(1)?,
+        email: row.get(2)?,
+        phone_number: row.get(3)?,
+        first_name: row.get(4)?,
+        last_name: row.get(5)?,
+        address: row.get(6)?,
+        secret_kind: SecretKind::parse(&kind).ok_or_else(|| bad(7, "secret_kind"))?,
+        secret_hash: row.get(8)?,
+        role: Role::parse(&role).ok_or_else(|| bad(9, "role"))?,
+        balance: row.get(10)?,
+        version: row.get::<_, i64>(11)? as u64,
+        created_at: row.get(12)?,
+        updated_at: row.get(13)?,
+    })
+}
+
+fn identifier_column(kind: IdentifierKind) -> &'static str {
+    match kind {
+        IdentifierKind::Username => "username_key",
+        IdentifierKind::Email => "email",
+        IdentifierKind::Phone => "phone_number",
+    }
+}
+
+fn find_by_identifier(conn: &Connection, id: &LoginIdentifier) -> rusqlite::Result<Option<UserRecord>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE {} = ?1",
+        identifier_column(id.kind)
+    );
+    conn.query_row(&sql, [&id.key], user_from_row).optional()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, user: &UserRecord) -> Result<(), CreateUserError> {
+        let u = user.clone();
+        self.write(move |tx| {
+            for id in u.identifiers() {
+                if find_by_identifier(tx, &id).context("Failed to check an identifier")?.is_some() {
+                    return Err(CreateUserError::Taken(id.kind));
+                }
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO users ({USER_COLUMNS}, username_key) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                ),
+                params![
+                    u.user_id.to_string(),
+                    u.username,
+                    u.email,
+                    u.phone_number,
+                    u.first_name,
+                    u.last_name,
+                    u.address,
+                    u.secret_kind.as_str(),
+                    u.secret_hash,
+                    u.role.as_str(),
+                    u.balance,
+                    u.version as i64,
+                    u.created_at,
+                    u.updated_at,
+                    u.username.as_deref().map(str::to_lowercase),
+                ],
+            )
+            .context("Failed to insert a user")?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"),
+                [id.to_string()],
+                user_from_row,
+            )
+            .optional()
+            .context("Failed to read a user")
+        })
+        .await
+    }
+
+    async fn find_user(&self, identifier: &LoginIdentifier) -> StoreResult<Option<UserRecord>> {
+        let id = identifier.clone();
+        self.read(move |c| find_by_identifier(c, &id).context("Failed to look up a user"))
+            .await
+    }
+
+    async fn get_throttle(&self, key: &str, now: Millis) -> StoreResult<Option<Versioned<Throttle>>> {
+        let key = key.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT failures, locked_until, last_lock_ms, version FROM login_throttle \
+                 WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+                params![key, now],
+                |r| {
+                    Ok(Versioned {
+                        value: Throttle {
+                            failures: r.get(0)?,
+                            locked_until: r.get(1)?,
+                            last_lock_ms: r.get(2)?,
+                        },
+                        version: r.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .context("Failed to read login throttle")
+        })
+        .await
+    }
+
+    async fn put_throttle(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        state: &Throttle,
+        expires_at: Option<Millis>,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let (key, s) = (key.to_string(), *state);
+        self.write(move |tx| {
+            let current: Option<(i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT version, expires_at FROM login_throttle WHERE key = ?1",
+                    [&key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let live = current.filter(|(_, exp)| exp.is_none_or(|e| e > now));
+            let next = match (live, expected) {
+                (None, None) => current.map_or(1, |(v, _)| v + 1),
+                (Some((v, _)), Some(e)) if v as u64 == e => v + 1,
+                _ => return Ok(false),
+            };
+            tx.execute(
+                "INSERT INTO login_throttle (key, failures, locked_until, last_lock_ms, version, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO UPDATE SET \
+                 failures = excluded.failures, locked_until = excluded.locked_until, \
+                 last_lock_ms = excluded.last_lock_ms, version = excluded.version, \
+                 expires_at = excluded.expires_at",
+                params![key, s.failures, s.locked_until, s.last_lock_ms, next, expires_at],
+            )?;
+            // Forget unknown-identifier records nobody has tried for a long time.
+            tx.execute(
+                "DELETE FROM login_throttle WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                [now],
+            )?;
+            Ok::<_, anyhow::Error>(true)
+        })
+        .await
+    }
+
+    async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_string();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM login_throttle WHERE key = ?1", [key])
+                .context("Failed to clear login throttle")?;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await
+    }
+
+    async fn create_session(&self, s: &Session) -> StoreResult<()> {
+        let s = s.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO sessions (session_id, user_id, refresh_jti, revoked, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![s.session_id, s.user_id.to_string(), s.refresh_jti, s.revoked, s.expires_at],
+            )
+            .context("Failed to create a session")?;
+            tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [s.expires_at - 31 * 86_400])?;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await
+    }
+
+    async fn session_active(&self, user: UserId, session_id: &str, now_secs: i64) -> StoreResult<bool> {
+        let sid = session_id.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT 1 FROM sessions WHERE session_id = ?1 AND user_id = ?2 \
+                 AND revoked = 0 AND expires_at > ?3",
+                params![sid, user.to_string(), now_secs],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .context("Failed to read a session")
+        })
+        .await
+    }
+
+    async fn rotate_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        presented_jti: &str,
+        new_jti: &str,
+        new_expires_at: i64,
+        now_secs: i64,
+    ) -> StoreResult<Rotation> {
+        let (sid, presented, new) = (session_id.to_string(), presented_jti.to_string(), new_jti.to_string());
+        self.write(move |tx| {
+            let row: Option<(String, bool, i64)> = tx
+                .query_row(
+                    "SELECT refresh_jti, revoked, expires_at FROM sessions \
+                     WHERE session_id = ?1 AND user_id = ?2",
+                    params![sid, user.to_string()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((current, revoked, expires_at)) = row else {
+                return Ok(Rotation::Inactive);
+            };
+            if revoked || expires_at <= now_secs {
+                return Ok(Rotation::Inactive);
+            }
+            if current != presented {
+                tx.execute("UPDATE sessions SET revoked = 1 WHERE session_id = ?1", [&sid])?;
+                return Ok(Rotation::Reused);
+            }
+            tx.execute(
+                "UPDATE sessions SET refresh_jti = ?2, expires_at = ?3 WHERE session_id = ?1",
+                params![sid, new, new_expires_at],
+            )?;
+            Ok::<_, anyhow::Error>(Rotation::Rotated)
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, user: UserId, session_id: &str, now_secs: i64) -> StoreResult<bool> {
+        let sid = session_id.to_string();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE sessions SET revoked = 1 WHERE session_id = ?1 AND user_id = ?2 \
+                 AND revoked = 0 AND expires_at > ?3",
+                params![sid, user.to_string(), now_secs],
+            )?;
+            Ok::<_, anyhow::Error>(n == 1)
+        })
+        .await
+    }
+}

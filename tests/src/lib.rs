@@ -1,0 +1,44 @@
+//! Test support for dompet: a server on port 0 with a fresh store, DynamoDB Local provisioned
+//! on demand, and the store contract suite every adapter must pass.
+
+pub mod app;
+pub mod contract;
+pub mod dynamodb_local;
+
+pub use app::TestApp;
+
+/// Generates one `#[tokio::test]` per contract case, each on a fresh store from `$make`.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store = $make.await;
+                $crate::contract::$case(&store).await;
+            }
+        )+
+    };
+}
+
+/// Runs `store_contract_tests!` with every case of the suite.
+#[macro_export]
+macro_rules! all_store_contract_tests {
+    ($make:expr) => {
+        $crate::store_contract_tests!($make;
+            created_users_are_found_by_id_and_every_identifier,
+            usernames_and_emails_match_case_insensitively,
+            each_taken_identifier_is_reported,
+            the_first_taken_identifier_is_reported,
+            a_phone_only_account_is_stored_with_absent_fields,
+            concurrent_registrations_of_one_username_create_exactly_one,
+            throttle_writes_are_conditional_on_the_version,
+            expired_throttle_records_read_as_absent,
+            refresh_rotation_accepts_the_current_token_once,
+            a_reused_refresh_token_revokes_the_family,
+            concurrent_rotations_of_one_token_succeed_at_most_once,
+            revoked_and_expired_sessions_are_inactive,
+            sessions_belong_to_their_user,
+        );
+    };
+}
