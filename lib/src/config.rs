@@ -46,6 +46,17 @@ pub struct Config {
     pub refresh_ttl: Duration,
     /// `DOMPET_LOCKOUT_SECS` (default 30) and `DOMPET_LOCKOUT_MAX_SECS` (default 900).
     pub lockout: LockoutPolicy,
+    /// `DOMPET_TRANSFER_QUEUE_URL`: the SQS queue transfers are enqueued on (Lambda).
+    pub transfer_queue_url: Option<String>,
+    /// `DOMPET_CURSOR_SECRET`: key of the pagination cursors' HMAC.
+    pub cursor_secret: Option<String>,
+    /// `DOMPET_IDEMPOTENCY_TTL_SECS` (default 86400): how long idempotency keys are kept.
+    pub idempotency_ttl: Duration,
+    /// `DOMPET_SWEEP_INTERVAL_SECS` (default 30): how often the server's sweep runs.
+    pub sweep_interval: Duration,
+    /// `DOMPET_SWEEP_AGE_SECS` (default 60): how long a transfer stays `PENDING` before the
+    /// sweep enqueues it again.
+    pub sweep_age: Duration,
 }
 
 pub const DEFAULT_DB_PATH: &str = ".dompet/dompet.db";
@@ -64,18 +75,25 @@ impl Config {
                 Some(v) => u64::from_str(v.trim())
                     .ok()
                     .filter(|n| *n > 0)
-                    .with_context(|| format!("{name} must be a positive whole number of seconds, got {v:?}")),
+                    .with_context(|| {
+                        format!("{name} must be a positive whole number of seconds, got {v:?}")
+                    }),
             }
         };
         let store = match get("DOMPET_STORE").as_deref().map(str::trim) {
             None | Some("sqlite") => StoreConfig::Sqlite {
-                path: get("DOMPET_DB").unwrap_or_else(|| DEFAULT_DB_PATH.into()).into(),
+                path: get("DOMPET_DB")
+                    .unwrap_or_else(|| DEFAULT_DB_PATH.into())
+                    .into(),
             },
             Some("dynamodb") => StoreConfig::DynamoDb {
-                table: get("DOMPET_TABLE")
-                    .context("DOMPET_TABLE must name the DynamoDB table when DOMPET_STORE=dynamodb")?,
+                table: get("DOMPET_TABLE").context(
+                    "DOMPET_TABLE must name the DynamoDB table when DOMPET_STORE=dynamodb",
+                )?,
             },
-            Some(other) => anyhow::bail!("DOMPET_STORE must be `sqlite` or `dynamodb`, got {other:?}"),
+            Some(other) => {
+                anyhow::bail!("DOMPET_STORE must be `sqlite` or `dynamodb`, got {other:?}")
+            }
         };
         let lockout = LockoutPolicy {
             threshold: 5,
@@ -98,6 +116,11 @@ impl Config {
             access_ttl: Duration::from_secs(parsed("DOMPET_ACCESS_TOKEN_TTL_SECS", 900)?),
             refresh_ttl: Duration::from_secs(parsed("DOMPET_REFRESH_TOKEN_TTL_SECS", 30 * 86_400)?),
             lockout,
+            transfer_queue_url: get("DOMPET_TRANSFER_QUEUE_URL"),
+            cursor_secret: get("DOMPET_CURSOR_SECRET"),
+            idempotency_ttl: Duration::from_secs(parsed("DOMPET_IDEMPOTENCY_TTL_SECS", 86_400)?),
+            sweep_interval: Duration::from_secs(parsed("DOMPET_SWEEP_INTERVAL_SECS", 30)?),
+            sweep_age: Duration::from_secs(parsed("DOMPET_SWEEP_AGE_SECS", 60)?),
         })
     }
 }
@@ -109,15 +132,22 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
     #[test]
     fn defaults_are_the_embedded_store_and_the_contract_lifetimes() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.store, StoreConfig::Sqlite { path: DEFAULT_DB_PATH.into() });
+        assert_eq!(
+            c.store,
+            StoreConfig::Sqlite {
+                path: DEFAULT_DB_PATH.into()
+            }
+        );
         assert_eq!(c.access_ttl, Duration::from_secs(900));
         assert_eq!(c.refresh_ttl, Duration::from_secs(2_592_000));
         assert_eq!(c.lockout, LockoutPolicy::default());
@@ -125,11 +155,17 @@ mod tests {
 
     #[test]
     fn errors_name_the_variable() {
-        let err = config(&[("DOMPET_STORE", "dynamodb")]).unwrap_err().to_string();
+        let err = config(&[("DOMPET_STORE", "dynamodb")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("DOMPET_TABLE"), "{err}");
-        let err = config(&[("DOMPET_STORE", "mysql")]).unwrap_err().to_string();
+        let err = config(&[("DOMPET_STORE", "mysql")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("DOMPET_STORE"), "{err}");
-        let err = config(&[("DOMPET_LOCKOUT_SECS", "soon")]).unwrap_err().to_string();
+        let err = config(&[("DOMPET_LOCKOUT_SECS", "soon")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("DOMPET_LOCKOUT_SECS"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod queue;
 pub mod service;
 pub mod state;
 pub mod store;
@@ -13,7 +14,7 @@ pub mod store;
 pub mod testing;
 
 pub use config::Config;
-pub use state::{AppState, KeyRole, Keys};
+pub use state::{AppState, KeyRole, Keys, Needs};
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`); no colours on Lambda.
 pub fn init_tracing() {

@@ -7,6 +7,8 @@ use anyhow::Context;
 use crate::auth::tokens::{Audience, PublicKey};
 use crate::auth::{KeyPair, LockoutPolicy, PasswordHasher, TokenIssuer, TokenVerifier};
 use crate::config::{Config, KeyConfig, StoreConfig};
+use crate::http::cursor::CursorKey;
+use crate::queue::{NoQueue, SqsQueue, TransferQueue};
 use crate::store::{DynamoStore, SqliteStore, Store};
 
 /// Which key a host needs: the issuer (login) holds the private key, everyone else verifies.
@@ -14,6 +16,32 @@ use crate::store::{DynamoStore, SqliteStore, Store};
 pub enum KeyRole {
     Issuer,
     Verifier,
+}
+
+/// What a Lambda function needs at init; anything missing fails the cold start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    pub keys: KeyRole,
+    /// Enqueues transfers (needs `DOMPET_TRANSFER_QUEUE_URL`).
+    pub queue: bool,
+}
+
+impl Needs {
+    /// Verifies tokens only.
+    pub const VERIFY: Self = Self {
+        keys: KeyRole::Verifier,
+        queue: false,
+    };
+    /// Issues tokens.
+    pub const ISSUE: Self = Self {
+        keys: KeyRole::Issuer,
+        queue: false,
+    };
+    /// Verifies tokens and enqueues transfers.
+    pub const ENQUEUE: Self = Self {
+        keys: KeyRole::Verifier,
+        queue: true,
+    };
 }
 
 /// The key material a state is built with.
@@ -29,42 +57,79 @@ pub struct AppState {
 
 struct Inner {
     store: Arc<dyn Store>,
+    queue: Arc<dyn TransferQueue>,
     hasher: PasswordHasher,
     verifier: TokenVerifier,
     issuer: Option<TokenIssuer>,
-    lockout: LockoutPolicy,
+    cursor_key: CursorKey,
+    config: Config,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, keys: Keys, config: &Config) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn TransferQueue>,
+        keys: Keys,
+        config: &Config,
+    ) -> anyhow::Result<Self> {
         let audience = Audience {
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
         };
         let (public, issuer) = match keys {
             Keys::Signing(pair) => {
-                let issuer = TokenIssuer::new(&pair, audience.clone(), config.access_ttl, config.refresh_ttl)?;
+                let issuer = TokenIssuer::new(
+                    &pair,
+                    audience.clone(),
+                    config.access_ttl,
+                    config.refresh_ttl,
+                )?;
                 (pair.public(), Some(issuer))
             }
             Keys::Verifying(public) => (public, None),
         };
+        let cursor_key = match &config.cursor_secret {
+            Some(secret) => CursorKey::from_secret(secret.as_bytes()),
+            None => CursorKey::derived_from(&public),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
+                queue,
                 hasher: PasswordHasher::default(),
                 verifier: TokenVerifier::new(public, audience)?,
                 issuer,
-                lockout: config.lockout,
+                cursor_key,
+                config: config.clone(),
             }),
         })
     }
 
     /// Builds the state a Lambda function runs with, from its environment.
-    pub async fn from_env(role: KeyRole) -> anyhow::Result<Self> {
+    pub async fn from_env(needs: Needs) -> anyhow::Result<Self> {
         let config = Config::from_env()?;
         let store = open_store(&config.store).await?;
-        let keys = load_keys(&config.keys, role).await?;
-        Self::new(store, keys, &config)
+        let keys = load_keys(&config.keys, needs.keys).await?;
+        let queue: Arc<dyn TransferQueue> = match (&config.transfer_queue_url, needs.queue) {
+            (Some(url), true) => Arc::new(SqsQueue::from_env(url.clone()).await),
+            (None, true) => {
+                anyhow::bail!("this function enqueues transfers: set DOMPET_TRANSFER_QUEUE_URL")
+            }
+            (_, false) => Arc::new(NoQueue),
+        };
+        Self::new(store, queue, keys, &config)
+    }
+
+    pub fn queue(&self) -> &dyn TransferQueue {
+        self.inner.queue.as_ref()
+    }
+
+    pub fn cursor_key(&self) -> &CursorKey {
+        &self.inner.cursor_key
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -81,14 +146,13 @@ impl AppState {
 
     /// The token issuer; only hosts built with the signing key have one.
     pub fn issuer(&self) -> anyhow::Result<&TokenIssuer> {
-        self.inner
-            .issuer
-            .as_ref()
-            .context("this host has no signing key (set DOMPET_SIGNING_KEY or DOMPET_SIGNING_KEY_PARAMETER)")
+        self.inner.issuer.as_ref().context(
+            "this host has no signing key (set DOMPET_SIGNING_KEY or DOMPET_SIGNING_KEY_PARAMETER)",
+        )
     }
 
     pub fn lockout(&self) -> &LockoutPolicy {
-        &self.inner.lockout
+        &self.inner.config.lockout
     }
 }
 
@@ -102,12 +166,15 @@ pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> 
 
 /// Loads the keys a host with `role` needs, failing with the variable to set.
 pub async fn load_keys(config: &KeyConfig, role: KeyRole) -> anyhow::Result<Keys> {
-    let signing_pem = match (&config.signing_key_pem, &config.signing_key_file, &config.signing_key_parameter) {
+    let signing_pem = match (
+        &config.signing_key_pem,
+        &config.signing_key_file,
+        &config.signing_key_parameter,
+    ) {
         (Some(pem), _, _) => Some(pem.clone()),
-        (None, Some(path), _) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("Failed to read DOMPET_SIGNING_KEY_FILE {}", path.display()))?,
-        ),
+        (None, Some(path), _) => Some(std::fs::read_to_string(path).with_context(|| {
+            format!("Failed to read DOMPET_SIGNING_KEY_FILE {}", path.display())
+        })?),
         (None, None, Some(name)) if role == KeyRole::Issuer => Some(read_ssm_secret(name).await?),
         _ => None,
     };
@@ -148,8 +215,10 @@ async fn read_ssm_secret(name: &str) -> anyhow::Result<String> {
         .with_decryption(true)
         .send()
         .await
-        .with_context(|| format!("Failed to read DOMPET_SIGNING_KEY_PARAMETER {name:?} from SSM"))?;
-    out.parameter
-        .and_then(|p| p.value)
-        .with_context(|| format!("SSM parameter {name:?} (DOMPET_SIGNING_KEY_PARAMETER) has no value"))
+        .with_context(|| {
+            format!("Failed to read DOMPET_SIGNING_KEY_PARAMETER {name:?} from SSM")
+        })?;
+    out.parameter.and_then(|p| p.value).with_context(|| {
+        format!("SSM parameter {name:?} (DOMPET_SIGNING_KEY_PARAMETER) has no value")
+    })
 }

@@ -11,15 +11,42 @@ use tower::ServiceExt;
 use crate::auth::{KeyPair, TokenPair};
 use crate::config::Config;
 use crate::domain::{Password, Secret, Username};
+use crate::queue::{InProcessQueue, TransferReceiver};
 use crate::service::accounts::{self, Registration};
-use crate::service::sessions;
+use crate::service::{sessions, transfers, wallet};
 use crate::state::{AppState, Keys};
 use crate::store::{SqliteStore, UserRecord};
 
-/// A state on a fresh temporary SQLite database, with a new signing key and `config`.
+/// A state on a fresh temporary SQLite database, with a new signing key and `config`; inside
+/// a Tokio runtime the transfer worker and sweep run in the background, as in the server.
 pub fn ephemeral_state(config: &Config) -> anyhow::Result<AppState> {
+    let (state, receiver) = ephemeral_without_worker(config)?;
+    if tokio::runtime::Handle::try_current().is_ok() {
+        transfers::spawn_background(state.clone(), receiver);
+    }
+    Ok(state)
+}
+
+/// A fresh state whose transfer queue nobody reads: the receiver is the test's.
+pub fn ephemeral_without_worker(config: &Config) -> anyhow::Result<(AppState, TransferReceiver)> {
     let store = Arc::new(SqliteStore::temporary()?);
-    AppState::new(store, Keys::Signing(KeyPair::generate()), config)
+    let (queue, receiver) = InProcessQueue::new();
+    let state = AppState::new(
+        store,
+        Arc::new(queue),
+        Keys::Signing(KeyPair::generate()),
+        config,
+    )?;
+    Ok((state, receiver))
+}
+
+/// Tops up `user` through the use case.
+pub async fn topped_up(state: &AppState, user: &UserRecord, amount: i64) -> anyhow::Result<()> {
+    let amount = crate::domain::Amount::new(amount).ok_or_else(|| anyhow::anyhow!("bad amount"))?;
+    wallet::top_up(state, user.user_id, amount, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("top up failed: {e}"))?;
+    Ok(())
 }
 
 /// [`ephemeral_state`] with the default configuration.
@@ -28,7 +55,11 @@ pub fn ephemeral() -> anyhow::Result<AppState> {
 }
 
 /// Registers `username` with `password` directly through the use case.
-pub async fn registered(state: &AppState, username: &str, password: &str) -> anyhow::Result<UserRecord> {
+pub async fn registered(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<UserRecord> {
     let reg = Registration {
         username: Some(Username::parse(username).map_err(anyhow::Error::msg)?),
         email: None,
@@ -47,7 +78,10 @@ pub async fn signed_in(state: &AppState, user: &UserRecord) -> anyhow::Result<To
 }
 
 /// Sends `request` to `router` and returns the status and the JSON body (`Null` when empty).
-pub async fn call<B>(router: Router, request: Request<B>) -> anyhow::Result<(StatusCode, serde_json::Value)>
+pub async fn call<B>(
+    router: Router,
+    request: Request<B>,
+) -> anyhow::Result<(StatusCode, serde_json::Value)>
 where
     B: Into<Body>,
 {
@@ -68,3 +102,18 @@ where
 
 /// A request as a Lambda event becomes one, with its body as bytes.
 pub type LambdaRequest = Request<Vec<u8>>;
+
+/// Transfers `amount` from `sender` to the user named `recipient`; returns the transfer id.
+pub async fn transferred(
+    state: &AppState,
+    sender: &UserRecord,
+    recipient: &str,
+    amount: i64,
+) -> anyhow::Result<String> {
+    let amount = crate::domain::Amount::new(amount).ok_or_else(|| anyhow::anyhow!("bad amount"))?;
+    let to = wallet::Recipient::parse(recipient).map_err(anyhow::Error::msg)?;
+    let applied = wallet::transfer(state, sender.user_id, &to, amount, String::new(), None)
+        .await
+        .map_err(|e| anyhow::anyhow!("transfer failed: {e}"))?;
+    Ok(applied.entry.reference_id)
+}

@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use dompet::auth::KeyPair;
 use dompet::config::{Config, StoreConfig};
+use dompet::queue::InProcessQueue;
+use dompet::service::transfers;
 use dompet::state::{load_keys, open_store};
 use dompet::store::schema;
 use dompet::store::DynamoStore;
@@ -54,14 +56,21 @@ async fn main() -> anyhow::Result<()> {
     if let Some(Command::Keygen) = cli.command {
         let pair = KeyPair::generate();
         print!("{}", pair.to_pem()?);
-        println!("public key: {}", pair.public().jwks()["keys"][0]["x"].as_str().unwrap_or_default());
+        println!(
+            "public key: {}",
+            pair.public().jwks()["keys"][0]["x"]
+                .as_str()
+                .unwrap_or_default()
+        );
         return Ok(());
     }
     dompet::init_tracing();
 
     let mut config = Config::from_env()?;
     if cli.store == StoreKind::Sqlite {
-        config.store = StoreConfig::Sqlite { path: cli.db.clone() };
+        config.store = StoreConfig::Sqlite {
+            path: cli.db.clone(),
+        };
     }
     let keys = match (&config.store, &config.keys) {
         (_, k) if k.signing_key_pem.is_some() || k.signing_key_file.is_some() || k.signing_key_parameter.is_some() => {
@@ -76,7 +85,9 @@ async fn main() -> anyhow::Result<()> {
         create_table_if_missing(table).await?;
     }
     let store = open_store(&config.store).await?;
-    let state = AppState::new(Arc::clone(&store), keys, &config)?;
+    let (queue, receiver) = InProcessQueue::new();
+    let state = AppState::new(store, Arc::new(queue), keys, &config)?;
+    transfers::spawn_background(state.clone(), receiver);
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(cli.host, cli.port))
         .await
@@ -97,11 +108,16 @@ async fn main() -> anyhow::Result<()> {
 
 /// The key pair kept beside the database, created on first start.
 fn local_key_pair(db: &Path) -> anyhow::Result<KeyPair> {
-    let dir = db.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let path = dir.join("signing-key.pem");
     if path.exists() {
-        let pem = std::fs::read_to_string(&path).with_context(|| format!("Failed to read {}", path.display()))?;
-        return KeyPair::from_pem(&pem).with_context(|| format!("{} is not a valid key", path.display()));
+        let pem = std::fs::read_to_string(&path)
+            .with_context(|| format!("Failed to read {}", path.display()))?;
+        return KeyPair::from_pem(&pem)
+            .with_context(|| format!("{} is not a valid key", path.display()));
     }
     std::fs::create_dir_all(dir).with_context(|| format!("Failed to create {}", dir.display()))?;
     let pair = KeyPair::generate();
@@ -125,7 +141,13 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 
 async fn create_table_if_missing(table: &str) -> anyhow::Result<()> {
     let store = DynamoStore::from_env(table).await;
-    let exists = store.client().describe_table().table_name(table).send().await.is_ok();
+    let exists = store
+        .client()
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok();
     if !exists {
         for spec in schema::tables(schema::TEMPLATE)? {
             spec.create(store.client(), table).await?;

@@ -28,9 +28,14 @@ impl Reply {
         let body = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON ({status}): {text}"))
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("body is not JSON ({status}): {text}"))
         };
-        Self { status, headers, body }
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Asserts the error envelope with `status` and `code`; returns the body.
@@ -39,7 +44,11 @@ impl Reply {
         assert_eq!(self.status.as_u16(), status, "{}", self.body);
         assert_eq!(self.body["status"], "FAILED", "{}", self.body);
         assert_eq!(self.body["code"], code, "{}", self.body);
-        assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.body);
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.body
+        );
         &self.body
     }
 
@@ -62,14 +71,23 @@ impl Reply {
 impl TestApp {
     /// Test configuration: lockouts of 1 s doubling to at most 4 s.
     pub async fn spawn() -> Self {
-        Self::spawn_with(&[("DOMPET_LOCKOUT_SECS", "1"), ("DOMPET_LOCKOUT_MAX_SECS", "4")]).await
+        Self::spawn_with(&[
+            ("DOMPET_LOCKOUT_SECS", "1"),
+            ("DOMPET_LOCKOUT_MAX_SECS", "4"),
+        ])
+        .await
     }
 
     pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
         let state = dompet::testing::ephemeral_state(&config).expect("fresh state");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let app = dompet::http::app(state.clone());
         tokio::spawn(async move { axum_serve(listener, app).await });
@@ -96,7 +114,12 @@ impl TestApp {
         self.send(self.client.post(self.url(path)).json(body)).await
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Reply {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
         self.send(
             self.client
                 .post(self.url(path))
@@ -108,15 +131,18 @@ impl TestApp {
 
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
         let body = serde_urlencoded_pairs(fields);
-        self.post_raw(path, "application/x-www-form-urlencoded", body).await
+        self.post_raw(path, "application/x-www-form-urlencoded", body)
+            .await
     }
 
     pub async fn get_with_token(&self, path: &str, token: &str) -> Reply {
-        self.send(self.client.get(self.url(path)).bearer_auth(token)).await
+        self.send(self.client.get(self.url(path)).bearer_auth(token))
+            .await
     }
 
     pub async fn post_with_token(&self, path: &str, token: &str) -> Reply {
-        self.send(self.client.post(self.url(path)).bearer_auth(token)).await
+        self.send(self.client.post(self.url(path)).bearer_auth(token))
+            .await
     }
 
     pub async fn register(&self, body: Value) -> Reply {
@@ -129,9 +155,16 @@ impl TestApp {
 
     /// Registers `username` with `password` and logs in; returns (user_id, access, refresh).
     pub async fn signed_up(&self, username: &str, password: &str) -> (String, String, String) {
-        let reply = self.register(json!({"username": username, "password": password})).await;
-        let user_id = reply.assert_success(201)["user_id"].as_str().unwrap().to_string();
-        let (access, refresh) = self.tokens(json!({"username": username, "password": password})).await;
+        let reply = self
+            .register(json!({"username": username, "password": password}))
+            .await;
+        let user_id = reply.assert_success(201)["user_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (access, refresh) = self
+            .tokens(json!({"username": username, "password": password}))
+            .await;
         (user_id, access, refresh)
     }
 
@@ -162,7 +195,9 @@ fn serde_urlencoded_pairs(fields: &[(&str, &str)]) -> String {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             b' ' => "+".to_string(),
             _ => format!("%{b:02X}"),
         })

@@ -26,7 +26,10 @@ fn user(username: Option<&str>, email: Option<&str>, phone: Option<&str>) -> Use
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
 }
 
 fn id(kind: IdentifierKind, v: &str) -> LoginIdentifier {
@@ -49,11 +52,28 @@ pub async fn created_users_are_found_by_id_and_every_identifier(store: &dyn Stor
         id(IdentifierKind::Email, &email),
         id(IdentifierKind::Phone, "+628112555011"),
     ] {
-        assert_eq!(store.find_user(&identifier).await.unwrap(), Some(u.clone()), "{identifier:?}");
+        assert_eq!(
+            store.find_user(&identifier).await.unwrap(),
+            Some(u.clone()),
+            "{identifier:?}"
+        );
     }
     assert_eq!(store.get_user(UserId::new()).await.unwrap(), None);
-    assert_eq!(store.find_user(&id(IdentifierKind::Phone, "628112555011")).await.unwrap(), None, "+ is part of the identity");
-    assert_eq!(store.find_user(&id(IdentifierKind::Username, "nobody")).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_user(&id(IdentifierKind::Phone, "628112555011"))
+            .await
+            .unwrap(),
+        None,
+        "+ is part of the identity"
+    );
+    assert_eq!(
+        store
+            .find_user(&id(IdentifierKind::Username, "nobody"))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 pub async fn usernames_and_emails_match_case_insensitively(store: &dyn Store) {
@@ -66,7 +86,11 @@ pub async fn usernames_and_emails_match_case_insensitively(store: &dyn Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(found.username.as_deref(), Some(name.as_str()), "kept as given");
+    assert_eq!(
+        found.username.as_deref(),
+        Some(name.as_str()),
+        "kept as given"
+    );
     assert!(store
         .find_user(&id(IdentifierKind::Email, &email.to_uppercase()))
         .await
@@ -82,22 +106,35 @@ pub async fn each_taken_identifier_is_reported(store: &dyn Store) {
         .await
         .unwrap();
     let cases = [
-        (user(Some(&name.to_uppercase()), None, None), IdentifierKind::Username),
+        (
+            user(Some(&name.to_uppercase()), None, None),
+            IdentifierKind::Username,
+        ),
         (user(None, Some(&email), None), IdentifierKind::Email),
-        (user(None, None, Some("081100000001")), IdentifierKind::Phone),
+        (
+            user(None, None, Some("081100000001")),
+            IdentifierKind::Phone,
+        ),
     ];
     for (attempt, expected) in cases {
         match store.create_user(&attempt).await {
             Err(CreateUserError::Taken(kind)) => assert_eq!(kind, expected),
             other => panic!("expected Taken({expected:?}), got {other:?}"),
         }
-        assert_eq!(store.get_user(attempt.user_id).await.unwrap(), None, "nothing written");
+        assert_eq!(
+            store.get_user(attempt.user_id).await.unwrap(),
+            None,
+            "nothing written"
+        );
     }
 }
 
 pub async fn the_first_taken_identifier_is_reported(store: &dyn Store) {
     let email = format!("{}@example.com", unique("f"));
-    store.create_user(&user(None, Some(&email), Some("081100000002"))).await.unwrap();
+    store
+        .create_user(&user(None, Some(&email), Some("081100000002")))
+        .await
+        .unwrap();
     let fresh_name = unique("fresh");
     let attempt = user(Some(&fresh_name), Some(&email), Some("081100000002"));
     match store.create_user(&attempt).await {
@@ -105,7 +142,10 @@ pub async fn the_first_taken_identifier_is_reported(store: &dyn Store) {
         other => panic!("expected Taken(Email), got {other:?}"),
     }
     // The free username was not claimed by the failed attempt.
-    store.create_user(&user(Some(&fresh_name), None, None)).await.unwrap();
+    store
+        .create_user(&user(Some(&fresh_name), None, None))
+        .await
+        .unwrap();
 }
 
 pub async fn a_phone_only_account_is_stored_with_absent_fields(store: &dyn Store) {
@@ -114,7 +154,11 @@ pub async fn a_phone_only_account_is_stored_with_absent_fields(store: &dyn Store
     u.first_name = None;
     u.address = None;
     store.create_user(&u).await.unwrap();
-    let found = store.find_user(&id(IdentifierKind::Phone, "0811255501")).await.unwrap().unwrap();
+    let found = store
+        .find_user(&id(IdentifierKind::Phone, "0811255501"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found, u);
     assert_eq!(found.username, None);
     assert_eq!(found.secret_kind, SecretKind::Pin);
@@ -130,7 +174,11 @@ pub async fn concurrent_registrations_of_one_username_create_exactly_one(store: 
         .filter(|r| matches!(r, Err(CreateUserError::Taken(IdentifierKind::Username))))
         .count();
     assert_eq!((created, taken), (1, 11), "{results:?}");
-    let winner = store.find_user(&id(IdentifierKind::Username, &name)).await.unwrap().unwrap();
+    let winner = store
+        .find_user(&id(IdentifierKind::Username, &name))
+        .await
+        .unwrap()
+        .unwrap();
     for (u, r) in attempts.iter().zip(&results) {
         assert_eq!(r.is_ok(), u.user_id == winner.user_id);
     }
@@ -140,18 +188,43 @@ pub async fn throttle_writes_are_conditional_on_the_version(store: &dyn Store) {
     let key = unique("user:");
     let now = now_millis();
     assert_eq!(store.get_throttle(&key, now).await.unwrap(), None);
-    let one = Throttle { failures: 1, ..Throttle::default() };
-    assert!(store.put_throttle(&key, None, &one, None, now).await.unwrap());
-    assert!(!store.put_throttle(&key, None, &one, None, now).await.unwrap(), "already exists");
+    let one = Throttle {
+        failures: 1,
+        ..Throttle::default()
+    };
+    assert!(store
+        .put_throttle(&key, None, &one, None, now)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .put_throttle(&key, None, &one, None, now)
+            .await
+            .unwrap(),
+        "already exists"
+    );
     let read = store.get_throttle(&key, now).await.unwrap().unwrap();
     assert_eq!(read.value, one);
-    let locked = Throttle { failures: 5, locked_until: now + 30_000, last_lock_ms: 30_000 };
-    assert!(store.put_throttle(&key, Some(read.version), &locked, None, now).await.unwrap());
+    let locked = Throttle {
+        failures: 5,
+        locked_until: now + 30_000,
+        last_lock_ms: 30_000,
+    };
+    assert!(store
+        .put_throttle(&key, Some(read.version), &locked, None, now)
+        .await
+        .unwrap());
     assert!(
-        !store.put_throttle(&key, Some(read.version), &one, None, now).await.unwrap(),
+        !store
+            .put_throttle(&key, Some(read.version), &one, None, now)
+            .await
+            .unwrap(),
         "stale version"
     );
-    assert_eq!(store.get_throttle(&key, now).await.unwrap().unwrap().value, locked);
+    assert_eq!(
+        store.get_throttle(&key, now).await.unwrap().unwrap().value,
+        locked
+    );
     store.clear_throttle(&key).await.unwrap();
     assert_eq!(store.get_throttle(&key, now).await.unwrap(), None);
     store.clear_throttle(&key).await.unwrap();
@@ -160,14 +233,34 @@ pub async fn throttle_writes_are_conditional_on_the_version(store: &dyn Store) {
 pub async fn expired_throttle_records_read_as_absent(store: &dyn Store) {
     let key = unique("username:");
     let now = now_millis();
-    let t = Throttle { failures: 3, ..Throttle::default() };
-    assert!(store.put_throttle(&key, None, &t, Some(now + 2_000), now).await.unwrap());
+    let t = Throttle {
+        failures: 3,
+        ..Throttle::default()
+    };
+    assert!(store
+        .put_throttle(&key, None, &t, Some(now + 2_000), now)
+        .await
+        .unwrap());
     assert!(store.get_throttle(&key, now).await.unwrap().is_some());
     let later = now + 10_000;
     assert_eq!(store.get_throttle(&key, later).await.unwrap(), None);
-    let fresh = Throttle { failures: 1, ..Throttle::default() };
-    assert!(store.put_throttle(&key, None, &fresh, Some(later + 2_000), later).await.unwrap());
-    assert_eq!(store.get_throttle(&key, later).await.unwrap().unwrap().value, fresh);
+    let fresh = Throttle {
+        failures: 1,
+        ..Throttle::default()
+    };
+    assert!(store
+        .put_throttle(&key, None, &fresh, Some(later + 2_000), later)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .get_throttle(&key, later)
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        fresh
+    );
 }
 
 async fn session_of(store: &dyn Store) -> Session {
@@ -188,11 +281,29 @@ pub async fn refresh_rotation_accepts_the_current_token_once(store: &dyn Store) 
     let s = session_of(store).await;
     let (uid, sid, now) = (s.user_id, s.session_id.as_str(), now_secs());
     assert!(store.session_active(uid, sid, now).await.unwrap());
-    assert_eq!(store.rotate_session(uid, sid, "jti-1", "jti-2", now + 7_200, now).await.unwrap(), Rotation::Rotated);
-    assert_eq!(store.rotate_session(uid, sid, "jti-2", "jti-3", now + 7_200, now).await.unwrap(), Rotation::Rotated);
-    assert!(store.session_active(uid, sid, now + 5_000).await.unwrap(), "expiry extended by rotation");
     assert_eq!(
-        store.rotate_session(uid, "no-such-session", "jti-3", "x", now + 1, now).await.unwrap(),
+        store
+            .rotate_session(uid, sid, "jti-1", "jti-2", now + 7_200, now)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        store
+            .rotate_session(uid, sid, "jti-2", "jti-3", now + 7_200, now)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert!(
+        store.session_active(uid, sid, now + 5_000).await.unwrap(),
+        "expiry extended by rotation"
+    );
+    assert_eq!(
+        store
+            .rotate_session(uid, "no-such-session", "jti-3", "x", now + 1, now)
+            .await
+            .unwrap(),
         Rotation::Inactive
     );
 }
@@ -200,11 +311,26 @@ pub async fn refresh_rotation_accepts_the_current_token_once(store: &dyn Store) 
 pub async fn a_reused_refresh_token_revokes_the_family(store: &dyn Store) {
     let s = session_of(store).await;
     let (uid, sid, now) = (s.user_id, s.session_id.as_str(), now_secs());
-    assert_eq!(store.rotate_session(uid, sid, "jti-1", "jti-2", now + 60, now).await.unwrap(), Rotation::Rotated);
-    assert_eq!(store.rotate_session(uid, sid, "jti-1", "jti-x", now + 60, now).await.unwrap(), Rotation::Reused);
+    assert_eq!(
+        store
+            .rotate_session(uid, sid, "jti-1", "jti-2", now + 60, now)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        store
+            .rotate_session(uid, sid, "jti-1", "jti-x", now + 60, now)
+            .await
+            .unwrap(),
+        Rotation::Reused
+    );
     assert!(!store.session_active(uid, sid, now).await.unwrap());
     assert_eq!(
-        store.rotate_session(uid, sid, "jti-2", "jti-3", now + 60, now).await.unwrap(),
+        store
+            .rotate_session(uid, sid, "jti-2", "jti-3", now + 60, now)
+            .await
+            .unwrap(),
         Rotation::Inactive,
         "the current token of a revoked family is dead too"
     );
@@ -219,7 +345,10 @@ pub async fn concurrent_rotations_of_one_token_succeed_at_most_once(store: &dyn 
             .map(|n| store.rotate_session(uid, &s.session_id, "jti-1", n, now + 60, now)),
     )
     .await;
-    let rotated = results.iter().filter(|r| matches!(r, Ok(Rotation::Rotated))).count();
+    let rotated = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Rotation::Rotated)))
+        .count();
     assert_eq!(rotated, 1, "{results:?}");
     assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
 }
@@ -227,19 +356,43 @@ pub async fn concurrent_rotations_of_one_token_succeed_at_most_once(store: &dyn 
 pub async fn revoked_and_expired_sessions_are_inactive(store: &dyn Store) {
     let s = session_of(store).await;
     let (uid, sid, now) = (s.user_id, s.session_id.as_str(), now_secs());
-    assert!(!store.session_active(uid, sid, now + 3_600).await.unwrap(), "expired");
-    assert!(!store.revoke_session(uid, sid, now + 3_600).await.unwrap(), "expired: nothing to revoke");
+    assert!(
+        !store.session_active(uid, sid, now + 3_600).await.unwrap(),
+        "expired"
+    );
+    assert!(
+        !store.revoke_session(uid, sid, now + 3_600).await.unwrap(),
+        "expired: nothing to revoke"
+    );
     assert!(store.revoke_session(uid, sid, now).await.unwrap());
     assert!(!store.session_active(uid, sid, now).await.unwrap());
-    assert!(!store.revoke_session(uid, sid, now).await.unwrap(), "second revoke");
-    assert_eq!(store.rotate_session(uid, sid, "jti-1", "jti-2", now + 60, now).await.unwrap(), Rotation::Inactive);
+    assert!(
+        !store.revoke_session(uid, sid, now).await.unwrap(),
+        "second revoke"
+    );
+    assert_eq!(
+        store
+            .rotate_session(uid, sid, "jti-1", "jti-2", now + 60, now)
+            .await
+            .unwrap(),
+        Rotation::Inactive
+    );
 }
 
 pub async fn sessions_belong_to_their_user(store: &dyn Store) {
     let s = session_of(store).await;
     let stranger = UserId::new();
     let now = now_secs();
-    assert!(!store.session_active(stranger, &s.session_id, now).await.unwrap());
-    assert!(!store.revoke_session(stranger, &s.session_id, now).await.unwrap());
-    assert!(store.session_active(s.user_id, &s.session_id, now).await.unwrap());
+    assert!(!store
+        .session_active(stranger, &s.session_id, now)
+        .await
+        .unwrap());
+    assert!(!store
+        .revoke_session(stranger, &s.session_id, now)
+        .await
+        .unwrap());
+    assert!(store
+        .session_active(s.user_id, &s.session_id, now)
+        .await
+        .unwrap());
 }

@@ -56,12 +56,22 @@ fn install() -> PathBuf {
     if let Some(jar) = find_jar(&dir) {
         return jar;
     }
-    require_tool("npm", &["--version"], "install Node.js 20 and npm (apt-get install nodejs npm)");
+    require_tool(
+        "npm",
+        &["--version"],
+        "install Node.js 20 and npm (apt-get install nodejs npm)",
+    );
     let staging = dir.with_extension(format!("tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).expect("create the DynamoDB Local cache");
     let status = Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--no-save",
+            "--prefix",
+        ])
         .arg(&staging)
         .arg(NPM_PACKAGE)
         .stdout(Stdio::null())
@@ -72,7 +82,12 @@ fn install() -> PathBuf {
         // Another test process installed it meanwhile.
         let _ = std::fs::remove_dir_all(&staging);
     }
-    find_jar(&dir).unwrap_or_else(|| panic!("{NPM_PACKAGE} did not provide DynamoDBLocal.jar in {}", dir.display()))
+    find_jar(&dir).unwrap_or_else(|| {
+        panic!(
+            "{NPM_PACKAGE} did not provide DynamoDBLocal.jar in {}",
+            dir.display()
+        )
+    })
 }
 
 fn free_port() -> u16 {
@@ -84,17 +99,27 @@ fn free_port() -> u16 {
 
 /// Starts the jar under a watchdog that stops it when this process exits.
 fn start() -> String {
-    require_tool("java", &["-version"], "install Java 17 or later (apt-get install openjdk-17-jre-headless)");
+    require_tool(
+        "java",
+        &["-version"],
+        "install Java 17 or later (apt-get install openjdk-17-jre-headless)",
+    );
     let jar = install();
-    let lib = jar.parent().expect("jar has a directory").join("DynamoDBLocal_lib");
+    let lib = jar
+        .parent()
+        .expect("jar has a directory")
+        .join("DynamoDBLocal_lib");
     let port = free_port();
-    let log = std::fs::File::create(cache_dir().join(format!("dynamodb-local-{port}.log"))).expect("create log file");
+    let log = std::fs::File::create(cache_dir().join(format!("dynamodb-local-{port}.log")))
+        .expect("create log file");
     let script = format!(
         "java -Djava.library.path=\"$1\" -jar \"$2\" -inMemory -port {port} & child=$!; \
          while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
          kill $child 2>/dev/null",
         parent = std::process::id()
     );
+    // Not waited on: the watchdog lives as long as this process and exits right after it.
+    #[allow(clippy::zombie_processes)]
     Command::new("sh")
         .args(["-c", &script, "dynamodb-local"])
         .arg(&lib)
@@ -119,14 +144,21 @@ fn start() -> String {
 /// The endpoint of this process's DynamoDB Local, started on first use.
 pub fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| std::env::var("DOMPET_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| start()))
+    ENDPOINT
+        .get_or_init(|| std::env::var("DOMPET_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| start()))
 }
 
 /// A client for DynamoDB Local.
 pub async fn client() -> aws_sdk_dynamodb::Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "dompet-tests"))
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "dompet-tests",
+        ))
         .endpoint_url(endpoint())
         .load()
         .await;
@@ -138,7 +170,9 @@ pub async fn fresh_store() -> DynamoStore {
     let client = client().await;
     let table = format!("dompet-test-{}", uuid::Uuid::new_v4().simple());
     for spec in schema::tables(schema::TEMPLATE).expect("template parses") {
-        spec.create(&client, &table).await.expect("create table on DynamoDB Local");
+        spec.create(&client, &table)
+            .await
+            .expect("create table on DynamoDB Local");
     }
     DynamoStore::new(client, table)
 }

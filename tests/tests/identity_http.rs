@@ -33,7 +33,10 @@ async fn register_with_username_email_password_returns_the_account_without_secre
         .await;
     let result = reply.assert_success(201);
     assert_eq!(result["username"], "Guntur");
-    assert_eq!(result["email"], "guntur@example.com", "emails are stored lower-cased");
+    assert_eq!(
+        result["email"], "guntur@example.com",
+        "emails are stored lower-cased"
+    );
     assert_eq!(result["phone_number"], "0811255501");
     assert_eq!(result["first_name"], "Guntur");
     assert_eq!(result["last_name"], "Saputro");
@@ -42,7 +45,10 @@ async fn register_with_username_email_password_returns_the_account_without_secre
     assert!(is_contract_timestamp(&result["created_date"]), "{result}");
     let keys: Vec<&String> = result.as_object().unwrap().keys().collect();
     assert_eq!(keys.len(), 8, "exactly the contract's fields: {keys:?}");
-    assert!(!reply.body.to_string().contains("rahasia"), "the secret is never returned");
+    assert!(
+        !reply.body.to_string().contains("rahasia"),
+        "the secret is never returned"
+    );
 }
 
 #[tokio::test]
@@ -61,7 +67,13 @@ async fn register_stores_only_an_argon2id_hash() {
         .await
         .unwrap()
         .unwrap();
-    assert!(stored.secret_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", stored.secret_hash);
+    assert!(
+        stored
+            .secret_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{}",
+        stored.secret_hash
+    );
     assert!(!stored.secret_hash.contains("rahasia"));
 }
 
@@ -69,7 +81,14 @@ async fn register_stores_only_an_argon2id_hash() {
 async fn register_with_phone_and_pin_as_a_form_leaves_absent_fields_null() {
     let app = TestApp::spawn().await;
     let reply = app
-        .post_form("/register", &[("phone_number", "+628112555011"), ("pin", "123456"), ("email", "")])
+        .post_form(
+            "/register",
+            &[
+                ("phone_number", "+628112555011"),
+                ("pin", "123456"),
+                ("email", ""),
+            ],
+        )
         .await;
     let result = reply.assert_success(201);
     assert_eq!(result["phone_number"], "+628112555011");
@@ -82,7 +101,9 @@ async fn register_with_phone_and_pin_as_a_form_leaves_absent_fields_null() {
 async fn json_null_counts_as_absent() {
     let app = TestApp::spawn().await;
     let reply = app
-        .register(json!({"username": "nully", "email": null, "pin": null, "password": "rahasia-sekali"}))
+        .register(
+            json!({"username": "nully", "email": null, "pin": null, "password": "rahasia-sekali"}),
+        )
         .await;
     assert_eq!(reply.assert_success(201)["email"], Value::Null);
 }
@@ -94,9 +115,18 @@ async fn duplicate_identifiers_are_409_naming_which() {
         .await
         .assert_success(201);
     let cases = [
-        (json!({"username": "GUNTUR", "password": "rahasia-sekali"}), "Username already registered"),
-        (json!({"email": "G@EXAMPLE.COM", "password": "rahasia-sekali"}), "Email already registered"),
-        (json!({"phone_number": "+62811255501", "pin": "123456"}), "Phone Number already registered"),
+        (
+            json!({"username": "GUNTUR", "password": "rahasia-sekali"}),
+            "Username already registered",
+        ),
+        (
+            json!({"email": "G@EXAMPLE.COM", "password": "rahasia-sekali"}),
+            "Email already registered",
+        ),
+        (
+            json!({"phone_number": "+62811255501", "pin": "123456"}),
+            "Phone Number already registered",
+        ),
     ];
     for (body, message) in cases {
         let reply = app.register(body).await;
@@ -117,8 +147,16 @@ async fn concurrent_duplicate_registration_gives_exactly_one_201_and_no_500() {
     )
     .await;
     let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 15, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        15,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -131,8 +169,19 @@ async fn every_validation_failure_is_listed_by_field() {
         }))
         .await;
     let errors = reply.field_errors();
-    for field in ["username", "email", "phone_number", "password", "first_name", "balance", "role"] {
-        assert!(errors.contains_key(field), "{field} missing from {errors:?}");
+    for field in [
+        "username",
+        "email",
+        "phone_number",
+        "password",
+        "first_name",
+        "balance",
+        "role",
+    ] {
+        assert!(
+            errors.contains_key(field),
+            "{field} missing from {errors:?}"
+        );
     }
 }
 
@@ -140,30 +189,79 @@ async fn every_validation_failure_is_listed_by_field() {
 async fn each_field_rule_is_enforced() {
     let app = TestApp::spawn().await;
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"username": "12345", "password": "rahasia-sekali"}), "username"),
-        (json!({"username": "has space", "password": "rahasia-sekali"}), "username"),
-        (json!({"username": "x".repeat(33), "password": "rahasia-sekali"}), "username"),
-        (json!({"username": 12345, "password": "rahasia-sekali"}), "username"),
-        (json!({"email": "a@b", "password": "rahasia-sekali"}), "email"),
-        (json!({"email": "a@b.c", "password": "rahasia-sekali"}), "email"),
-        (json!({"phone_number": "0811255", "pin": "123456"}), "phone_number"),
-        (json!({"phone_number": "0811 2555 01", "pin": "123456"}), "phone_number"),
-        (json!({"phone_number": 811255501, "pin": "123456"}), "phone_number"),
-        (json!({"username": "okname", "password": "x".repeat(129)}), "password"),
+        (
+            json!({"username": "12345", "password": "rahasia-sekali"}),
+            "username",
+        ),
+        (
+            json!({"username": "has space", "password": "rahasia-sekali"}),
+            "username",
+        ),
+        (
+            json!({"username": "x".repeat(33), "password": "rahasia-sekali"}),
+            "username",
+        ),
+        (
+            json!({"username": 12345, "password": "rahasia-sekali"}),
+            "username",
+        ),
+        (
+            json!({"email": "a@b", "password": "rahasia-sekali"}),
+            "email",
+        ),
+        (
+            json!({"email": "a@b.c", "password": "rahasia-sekali"}),
+            "email",
+        ),
+        (
+            json!({"phone_number": "0811255", "pin": "123456"}),
+            "phone_number",
+        ),
+        (
+            json!({"phone_number": "0811 2555 01", "pin": "123456"}),
+            "phone_number",
+        ),
+        (
+            json!({"phone_number": 811255501, "pin": "123456"}),
+            "phone_number",
+        ),
+        (
+            json!({"username": "okname", "password": "x".repeat(129)}),
+            "password",
+        ),
         (json!({"username": "okname", "password": true}), "password"),
         (json!({"phone_number": "0811255501", "pin": "12345"}), "pin"),
-        (json!({"phone_number": "0811255501", "pin": "12345a"}), "pin"),
+        (
+            json!({"phone_number": "0811255501", "pin": "12345a"}),
+            "pin",
+        ),
         (json!({"phone_number": "0811255501", "pin": 123456}), "pin"),
-        (json!({"username": "okname", "password": "rahasia-sekali", "last_name": "y".repeat(101)}), "last_name"),
-        (json!({"username": "okname", "password": "rahasia-sekali", "address": "z".repeat(301)}), "address"),
+        (
+            json!({"username": "okname", "password": "rahasia-sekali", "last_name": "y".repeat(101)}),
+            "last_name",
+        ),
+        (
+            json!({"username": "okname", "password": "rahasia-sekali", "address": "z".repeat(301)}),
+            "address",
+        ),
         (json!({"password": "rahasia-sekali"}), "_"),
         (json!({"username": "okname"}), "_"),
-        (json!({"username": "okname", "password": "rahasia-sekali", "pin": "123456"}), "_"),
-        (json!({"username": "okname", "password": "rahasia-sekali", "user_id": "x"}), "user_id"),
+        (
+            json!({"username": "okname", "password": "rahasia-sekali", "pin": "123456"}),
+            "_",
+        ),
+        (
+            json!({"username": "okname", "password": "rahasia-sekali", "user_id": "x"}),
+            "user_id",
+        ),
     ];
     for (body, field) in cases {
         let reply = app.register(body.clone()).await;
-        assert!(reply.field_errors().contains_key(field), "{body} → {}", reply.body);
+        assert!(
+            reply.field_errors().contains_key(field),
+            "{body} → {}",
+            reply.body
+        );
     }
     // Nothing was created by any of them.
     app.register(json!({"username": "okname", "password": "rahasia-sekali"}))
@@ -178,14 +276,25 @@ async fn lengths_count_characters_not_bytes() {
         .register(json!({"username": "unicode", "password": "ééééééé€", "first_name": "é".repeat(100), "address": "日".repeat(300)}))
         .await;
     reply.assert_success(201);
-    app.login(json!({"username": "unicode", "password": "ééééééé€"})).await.assert_success(200);
+    app.login(json!({"username": "unicode", "password": "ééééééé€"}))
+        .await
+        .assert_success(200);
 }
 
 #[tokio::test]
 async fn bodies_that_are_not_json_objects_are_400() {
     let app = TestApp::spawn().await;
-    for body in ["{", "[1,2]", "\"text\"", "", "null", "{\"username\": \"a\",}"] {
-        let reply = app.post_raw("/register", "application/json", body.to_string()).await;
+    for body in [
+        "{",
+        "[1,2]",
+        "\"text\"",
+        "",
+        "null",
+        "{\"username\": \"a\",}",
+    ] {
+        let reply = app
+            .post_raw("/register", "application/json", body.to_string())
+            .await;
         reply.assert_error(400, "VALIDATION_ERROR");
     }
 }
@@ -194,33 +303,66 @@ async fn bodies_that_are_not_json_objects_are_400() {
 async fn other_content_types_are_415() {
     let app = TestApp::spawn().await;
     let body = r#"{"username":"typed","password":"rahasia-sekali"}"#;
-    for ct in ["text/plain", "multipart/form-data; boundary=x", "application/xml"] {
-        app.post_raw("/register", ct, body).await.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    for ct in [
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+    ] {
+        app.post_raw("/register", ct, body)
+            .await
+            .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
     }
-    let reply = app.send(app.client.post(app.url("/register")).body(body)).await;
+    let reply = app
+        .send(app.client.post(app.url("/register")).body(body))
+        .await;
     reply.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
-    app.post_raw("/register", "application/json; charset=utf-8", body).await.assert_success(201);
-    // /token/refresh takes JSON only.
-    app.post_raw("/token/refresh", "application/x-www-form-urlencoded", "refresh_token=x")
+    app.post_raw("/register", "application/json; charset=utf-8", body)
         .await
-        .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+        .assert_success(201);
+    // /token/refresh takes JSON only.
+    app.post_raw(
+        "/token/refresh",
+        "application/x-www-form-urlencoded",
+        "refresh_token=x",
+    )
+    .await
+    .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
 }
 
 #[tokio::test]
 async fn bodies_over_64_kib_are_413_before_anything_else() {
     let app = TestApp::spawn().await;
-    let big = format!(r#"{{"username":"big","password":"{}"}}"#, "x".repeat(70 * 1024));
-    app.post_raw("/register", "application/json", big.clone()).await.assert_error(413, "PAYLOAD_TOO_LARGE");
-    app.post_raw("/register", "text/plain", big.clone()).await.assert_error(413, "PAYLOAD_TOO_LARGE");
+    let big = format!(
+        r#"{{"username":"big","password":"{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
+    app.post_raw("/register", "application/json", big.clone())
+        .await
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
+    app.post_raw("/register", "text/plain", big.clone())
+        .await
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
     // Size is checked before authentication.
-    app.post_raw("/logout", "application/json", big.clone()).await.assert_error(413, "PAYLOAD_TOO_LARGE");
+    app.post_raw("/logout", "application/json", big.clone())
+        .await
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
     // Streamed without a length too.
-    let chunks: Vec<Result<String, std::io::Error>> = (0..70).map(|_| Ok("x".repeat(1024))).collect();
+    let chunks: Vec<Result<String, std::io::Error>> =
+        (0..70).map(|_| Ok("x".repeat(1024))).collect();
     let stream = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
-    app.post_raw("/register", "application/json", stream).await.assert_error(413, "PAYLOAD_TOO_LARGE");
+    app.post_raw("/register", "application/json", stream)
+        .await
+        .assert_error(413, "PAYLOAD_TOO_LARGE");
     // Just under the limit is parsed (and here rejected as invalid, not as too large).
-    let fits = format!(r#"{{"username":"big","password":"{}"}}"#, "x".repeat(60 * 1024));
-    assert!(app.post_raw("/register", "application/json", fits).await.field_errors().contains_key("password"));
+    let fits = format!(
+        r#"{{"username":"big","password":"{}"}}"#,
+        "x".repeat(60 * 1024)
+    );
+    assert!(app
+        .post_raw("/register", "application/json", fits)
+        .await
+        .field_errors()
+        .contains_key("password"));
 }
 
 // ---------------------------------------------------------------- routes
@@ -228,8 +370,12 @@ async fn bodies_over_64_kib_are_413_before_anything_else() {
 #[tokio::test]
 async fn unknown_paths_are_404_and_wrong_methods_405_in_the_envelope() {
     let app = TestApp::spawn().await;
-    app.send(app.request(Method::GET, "/nope")).await.assert_error(404, "NOT_FOUND");
-    app.send(app.request(Method::POST, "/account/extra")).await.assert_error(404, "NOT_FOUND");
+    app.send(app.request(Method::GET, "/nope"))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    app.send(app.request(Method::POST, "/account/extra"))
+        .await
+        .assert_error(404, "NOT_FOUND");
     for (method, path) in [
         (Method::GET, "/register"),
         (Method::DELETE, "/login"),
@@ -243,15 +389,21 @@ async fn unknown_paths_are_404_and_wrong_methods_405_in_the_envelope() {
     }
     // The route is checked before the body size.
     let big = "x".repeat(70 * 1024);
-    app.send(app.request(Method::PUT, "/register").body(big.clone())).await.assert_error(405, "METHOD_NOT_ALLOWED");
-    app.send(app.request(Method::POST, "/missing").body(big)).await.assert_error(404, "NOT_FOUND");
+    app.send(app.request(Method::PUT, "/register").body(big.clone()))
+        .await
+        .assert_error(405, "METHOD_NOT_ALLOWED");
+    app.send(app.request(Method::POST, "/missing").body(big))
+        .await
+        .assert_error(404, "NOT_FOUND");
 }
 
 #[tokio::test]
 async fn the_public_key_is_published_as_a_jwks_matching_token_kids() {
     let app = TestApp::spawn().await;
     let (_, access, _) = app.signed_up("jwks", "rahasia-sekali").await;
-    let reply = app.send(app.request(Method::GET, "/.well-known/jwks.json")).await;
+    let reply = app
+        .send(app.request(Method::GET, "/.well-known/jwks.json"))
+        .await;
     assert_eq!(reply.status, 200);
     let key = &reply.body["keys"][0];
     assert_eq!(key["kty"], "OKP");
@@ -273,18 +425,30 @@ async fn login_returns_an_ed25519_access_and_refresh_pair() {
     assert_eq!(jwt_part(&refresh, 0)["typ"], "rt+jwt");
     let claims = jwt_part(&access, 1);
     assert_eq!(claims["sub"], user_id);
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        900
+    );
     let refresh_claims = jwt_part(&refresh, 1);
-    assert_eq!(refresh_claims["exp"].as_i64().unwrap() - refresh_claims["iat"].as_i64().unwrap(), 30 * 86_400);
+    assert_eq!(
+        refresh_claims["exp"].as_i64().unwrap() - refresh_claims["iat"].as_i64().unwrap(),
+        30 * 86_400
+    );
     assert_ne!(claims["jti"], refresh_claims["jti"]);
     for claim in ["iss", "aud", "jti"] {
         assert!(claims[claim].is_string(), "{claim}");
     }
-    let reply = app.login(json!({"username": "guntur", "password": "rahasia-sekali"})).await;
+    let reply = app
+        .login(json!({"username": "guntur", "password": "rahasia-sekali"}))
+        .await;
     let result = reply.assert_success(200);
     assert_eq!(result["token_type"], "Bearer");
     assert_eq!(result["expires_in"], 900);
-    assert_ne!(result["access_token"], access.as_str(), "every login gets new tokens");
+    assert_ne!(
+        result["access_token"],
+        access.as_str(),
+        "every login gets new tokens"
+    );
 }
 
 #[tokio::test]
@@ -293,7 +457,9 @@ async fn login_works_by_every_identifier_on_login_and_token_as_json_or_form() {
     app.register(json!({"username": "Multi", "email": "multi@example.com", "phone_number": "+62811000111", "password": "rahasia-sekali"}))
         .await
         .assert_success(201);
-    app.register(json!({"phone_number": "0811000222", "pin": "654321"})).await.assert_success(201);
+    app.register(json!({"phone_number": "0811000222", "pin": "654321"}))
+        .await
+        .assert_success(201);
     for body in [
         json!({"username": "mULTI", "password": "rahasia-sekali"}),
         json!({"email": "MULTI@example.COM", "password": "rahasia-sekali"}),
@@ -303,22 +469,51 @@ async fn login_works_by_every_identifier_on_login_and_token_as_json_or_form() {
         app.login(body.clone()).await.assert_success(200);
         app.post_json("/token", &body).await.assert_success(200);
     }
-    app.post_form("/login", &[("phone_number", "0811000222"), ("pin", "654321")]).await.assert_success(200);
-    app.post_form("/token", &[("username", "multi"), ("password", "rahasia-sekali"), ("pin", "")])
-        .await
-        .assert_success(200);
+    app.post_form(
+        "/login",
+        &[("phone_number", "0811000222"), ("pin", "654321")],
+    )
+    .await
+    .assert_success(200);
+    app.post_form(
+        "/token",
+        &[
+            ("username", "multi"),
+            ("password", "rahasia-sekali"),
+            ("pin", ""),
+        ],
+    )
+    .await
+    .assert_success(200);
 }
 
 #[tokio::test]
 async fn wrong_identifier_and_wrong_secret_get_the_same_401() {
     let app = TestApp::spawn().await;
-    app.register(json!({"username": "known", "password": "rahasia-sekali"})).await.assert_success(201);
-    app.register(json!({"phone_number": "0811000333", "pin": "111111"})).await.assert_success(201);
-    let wrong_secret = app.login(json!({"username": "known", "password": "not-the-one"})).await;
-    let unknown_user = app.login(json!({"username": "unknown", "password": "rahasia-sekali"})).await;
-    let pin_for_password = app.login(json!({"username": "known", "pin": "111111"})).await;
-    let password_for_pin = app.login(json!({"phone_number": "0811000333", "password": "111111"})).await;
-    for reply in [&wrong_secret, &unknown_user, &pin_for_password, &password_for_pin] {
+    app.register(json!({"username": "known", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    app.register(json!({"phone_number": "0811000333", "pin": "111111"}))
+        .await
+        .assert_success(201);
+    let wrong_secret = app
+        .login(json!({"username": "known", "password": "not-the-one"}))
+        .await;
+    let unknown_user = app
+        .login(json!({"username": "unknown", "password": "rahasia-sekali"}))
+        .await;
+    let pin_for_password = app
+        .login(json!({"username": "known", "pin": "111111"}))
+        .await;
+    let password_for_pin = app
+        .login(json!({"phone_number": "0811000333", "password": "111111"}))
+        .await;
+    for reply in [
+        &wrong_secret,
+        &unknown_user,
+        &pin_for_password,
+        &password_for_pin,
+    ] {
         reply.assert_error(401, "INVALID_CREDENTIALS");
         assert_eq!(reply.body, wrong_secret.body);
     }
@@ -328,17 +523,22 @@ async fn wrong_identifier_and_wrong_secret_get_the_same_401() {
 #[tokio::test]
 async fn unknown_users_cost_about_as_much_time_as_wrong_passwords() {
     let app = TestApp::spawn().await;
-    app.register(json!({"username": "timed", "password": "rahasia-sekali"})).await.assert_success(201);
+    app.register(json!({"username": "timed", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
     // Warm up (the dummy hash is computed on first use).
-    app.login(json!({"username": "warmup", "password": "x"})).await;
+    app.login(json!({"username": "warmup", "password": "x"}))
+        .await;
     let mut known = Vec::new();
     let mut unknown = Vec::new();
     for i in 0..4 {
         let t = std::time::Instant::now();
-        app.login(json!({"username": "timed", "password": format!("wrong-{i}")})).await;
+        app.login(json!({"username": "timed", "password": format!("wrong-{i}")}))
+            .await;
         known.push(t.elapsed());
         let t = std::time::Instant::now();
-        app.login(json!({"username": format!("ghost{i}"), "password": "wrong"})).await;
+        app.login(json!({"username": format!("ghost{i}"), "password": "wrong"}))
+            .await;
         unknown.push(t.elapsed());
     }
     known.sort();
@@ -361,7 +561,9 @@ async fn login_bodies_need_exactly_one_identifier_and_one_secret() {
         json!({"username": "someone", "password": "rahasia-sekali", "remember_me": true}),
         json!({}),
     ] {
-        app.login(body.clone()).await.assert_error(400, "VALIDATION_ERROR");
+        app.login(body.clone())
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
     }
     app.post_form("/login", &[("username", "someone"), ("password", "")])
         .await
@@ -371,37 +573,57 @@ async fn login_bodies_need_exactly_one_identifier_and_one_secret() {
 #[tokio::test]
 async fn five_failures_lock_the_account_with_doubling_locks_until_a_success() {
     let app = TestApp::spawn().await; // lock 1 s, doubling, capped at 4 s
-    app.register(json!({"username": "locky", "email": "locky@example.com", "password": "rahasia-sekali"}))
-        .await
-        .assert_success(201);
+    app.register(
+        json!({"username": "locky", "email": "locky@example.com", "password": "rahasia-sekali"}),
+    )
+    .await
+    .assert_success(201);
     let good = json!({"username": "locky", "password": "rahasia-sekali"});
     let bad = json!({"username": "locky", "password": "wrong-password"});
     for _ in 0..5 {
-        app.login(bad.clone()).await.assert_error(401, "INVALID_CREDENTIALS");
+        app.login(bad.clone())
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
     }
     // Locked: even the right password is refused, with Retry-After, and does not count.
-    for body in [&good, &bad, &json!({"email": "locky@example.com", "password": "rahasia-sekali"})] {
+    for body in [
+        &good,
+        &bad,
+        &json!({"email": "locky@example.com", "password": "rahasia-sekali"}),
+    ] {
         let reply = app.login(body.clone()).await;
         reply.assert_error(429, "TOO_MANY_ATTEMPTS");
         assert_eq!(reply.headers["retry-after"], "1");
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // After a lock, a single failure locks again for double the time.
-    app.login(bad.clone()).await.assert_error(401, "INVALID_CREDENTIALS");
+    app.login(bad.clone())
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
     let reply = app.login(good.clone()).await;
     reply.assert_error(429, "TOO_MANY_ATTEMPTS");
     assert_eq!(reply.headers["retry-after"], "2");
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    app.login(bad.clone()).await.assert_error(401, "INVALID_CREDENTIALS");
+    app.login(bad.clone())
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
     assert_eq!(app.login(good.clone()).await.headers["retry-after"], "4");
     tokio::time::sleep(Duration::from_millis(4100)).await;
-    app.login(bad.clone()).await.assert_error(401, "INVALID_CREDENTIALS");
-    assert_eq!(app.login(good.clone()).await.headers["retry-after"], "4", "capped");
+    app.login(bad.clone())
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    assert_eq!(
+        app.login(good.clone()).await.headers["retry-after"],
+        "4",
+        "capped"
+    );
     tokio::time::sleep(Duration::from_millis(4100)).await;
     // Success resets: four failures in a row are allowed again.
     app.login(good.clone()).await.assert_success(200);
     for _ in 0..4 {
-        app.login(bad.clone()).await.assert_error(401, "INVALID_CREDENTIALS");
+        app.login(bad.clone())
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
     }
     app.login(good).await.assert_success(200);
 }
@@ -419,7 +641,9 @@ async fn failures_count_across_all_identifiers_of_an_account() {
         json!({"username": "MANY", "password": "wrong-4"}),
         json!({"email": "MANY@example.com", "password": "wrong-5"}),
     ] {
-        app.login(body).await.assert_error(401, "INVALID_CREDENTIALS");
+        app.login(body)
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
     }
     app.login(json!({"phone_number": "0811000444", "password": "rahasia-sekali"}))
         .await
@@ -434,7 +658,9 @@ async fn unknown_identifiers_lock_the_same_way() {
             .await
             .assert_error(401, "INVALID_CREDENTIALS");
     }
-    let reply = app.login(json!({"username": "phantom", "password": "whatever-1"})).await;
+    let reply = app
+        .login(json!({"username": "phantom", "password": "whatever-1"}))
+        .await;
     reply.assert_error(429, "TOO_MANY_ATTEMPTS");
     assert!(reply.headers.contains_key("retry-after"));
 }
@@ -442,12 +668,18 @@ async fn unknown_identifiers_lock_the_same_way() {
 #[tokio::test]
 async fn concurrent_failures_are_all_counted() {
     let app = TestApp::spawn().await;
-    app.register(json!({"username": "parallel", "password": "rahasia-sekali"})).await.assert_success(201);
+    app.register(json!({"username": "parallel", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
     let replies = futures::future::join_all(
-        (0..5).map(|i| app.login(json!({"username": "parallel", "password": format!("wrong-{i}")}))),
+        (0..5)
+            .map(|i| app.login(json!({"username": "parallel", "password": format!("wrong-{i}")}))),
     )
     .await;
-    assert!(replies.iter().all(|r| r.status == 401 || r.status == 429), "no 5xx");
+    assert!(
+        replies.iter().all(|r| r.status == 401 || r.status == 429),
+        "no 5xx"
+    );
     app.login(json!({"username": "parallel", "password": "rahasia-sekali"}))
         .await
         .assert_error(429, "TOO_MANY_ATTEMPTS");
@@ -459,14 +691,18 @@ async fn concurrent_failures_are_all_counted() {
 async fn refresh_rotates_and_each_refresh_token_is_good_once() {
     let app = TestApp::spawn().await;
     let (_, _, refresh1) = app.signed_up("rotor", "rahasia-sekali").await;
-    let reply = app.post_json("/token/refresh", &json!({"refresh_token": refresh1})).await;
+    let reply = app
+        .post_json("/token/refresh", &json!({"refresh_token": refresh1}))
+        .await;
     let result = reply.assert_success(200).clone();
     assert_eq!(result["token_type"], "Bearer");
     assert_eq!(result["expires_in"], 900);
     let refresh2 = result["refresh_token"].as_str().unwrap().to_string();
     let access2 = result["access_token"].as_str().unwrap().to_string();
     assert_ne!(refresh2, refresh1);
-    app.get_with_token("/account", &access2).await.assert_success(200);
+    app.get_with_token("/account", &access2)
+        .await
+        .assert_success(200);
     let refresh3 = app
         .post_json("/token/refresh", &json!({"refresh_token": refresh2}))
         .await
@@ -481,8 +717,12 @@ async fn refresh_rotates_and_each_refresh_token_is_good_once() {
 async fn reusing_a_refresh_token_revokes_the_whole_family_only() {
     let app = TestApp::spawn().await;
     let (_, access1, refresh1) = app.signed_up("reuser", "rahasia-sekali").await;
-    let (other_access, other_refresh) = app.tokens(json!({"username": "reuser", "password": "rahasia-sekali"})).await;
-    let rotated = app.post_json("/token/refresh", &json!({"refresh_token": refresh1})).await;
+    let (other_access, other_refresh) = app
+        .tokens(json!({"username": "reuser", "password": "rahasia-sekali"}))
+        .await;
+    let rotated = app
+        .post_json("/token/refresh", &json!({"refresh_token": refresh1}))
+        .await;
     let result = rotated.assert_success(200).clone();
     let (access2, refresh2) = (
         result["access_token"].as_str().unwrap().to_string(),
@@ -496,10 +736,14 @@ async fn reusing_a_refresh_token_revokes_the_whole_family_only() {
         .await
         .assert_error(401, "UNAUTHENTICATED");
     for access in [&access1, &access2] {
-        app.get_with_token("/account", access).await.assert_error(401, "UNAUTHENTICATED");
+        app.get_with_token("/account", access)
+            .await
+            .assert_error(401, "UNAUTHENTICATED");
     }
     // Another login of the same user is untouched.
-    app.get_with_token("/account", &other_access).await.assert_success(200);
+    app.get_with_token("/account", &other_access)
+        .await
+        .assert_success(200);
     app.post_json("/token/refresh", &json!({"refresh_token": other_refresh}))
         .await
         .assert_success(200);
@@ -509,8 +753,16 @@ async fn reusing_a_refresh_token_revokes_the_whole_family_only() {
 async fn bad_refresh_requests_are_400_or_401() {
     let app = TestApp::spawn().await;
     let (_, access, _) = app.signed_up("refresher", "rahasia-sekali").await;
-    for body in [json!({}), json!({"refresh_token": null}), json!({"refresh_token": ""}), json!({"refresh_token": 5}), json!({"refresh_token": "x", "extra": 1})] {
-        app.post_json("/token/refresh", &body).await.assert_error(400, "VALIDATION_ERROR");
+    for body in [
+        json!({}),
+        json!({"refresh_token": null}),
+        json!({"refresh_token": ""}),
+        json!({"refresh_token": 5}),
+        json!({"refresh_token": "x", "extra": 1}),
+    ] {
+        app.post_json("/token/refresh", &body)
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
     }
     for token in ["garbage", "a.b.c", access.as_str()] {
         app.post_json("/token/refresh", &json!({"refresh_token": token}))
@@ -523,17 +775,27 @@ async fn bad_refresh_requests_are_400_or_401() {
 async fn logout_revokes_that_login_only() {
     let app = TestApp::spawn().await;
     let (_, access, refresh) = app.signed_up("leaver", "rahasia-sekali").await;
-    let (other_access, _) = app.tokens(json!({"username": "leaver", "password": "rahasia-sekali"})).await;
+    let (other_access, _) = app
+        .tokens(json!({"username": "leaver", "password": "rahasia-sekali"}))
+        .await;
     let reply = app.post_with_token("/logout", &access).await;
     reply.assert_success(200);
     assert_eq!(reply.body, json!({"status": "SUCCESS", "result": null}));
-    app.get_with_token("/account", &access).await.assert_error(401, "UNAUTHENTICATED");
+    app.get_with_token("/account", &access)
+        .await
+        .assert_error(401, "UNAUTHENTICATED");
     app.post_json("/token/refresh", &json!({"refresh_token": refresh}))
         .await
         .assert_error(401, "UNAUTHENTICATED");
-    app.post_with_token("/logout", &access).await.assert_error(401, "UNAUTHENTICATED");
-    app.get_with_token("/account", &other_access).await.assert_success(200);
-    app.send(app.request(Method::POST, "/logout")).await.assert_error(401, "UNAUTHENTICATED");
+    app.post_with_token("/logout", &access)
+        .await
+        .assert_error(401, "UNAUTHENTICATED");
+    app.get_with_token("/account", &other_access)
+        .await
+        .assert_success(200);
+    app.send(app.request(Method::POST, "/logout"))
+        .await
+        .assert_error(401, "UNAUTHENTICATED");
 }
 
 // ---------------------------------------------------------------- account and tokens
@@ -544,7 +806,9 @@ async fn account_answers_akses_sukses_with_the_profile_and_balance() {
     app.register(json!({"username": "viewer", "email": "viewer@example.com", "password": "rahasia-sekali", "address": "Jl. Merdeka"}))
         .await
         .assert_success(201);
-    let (access, _) = app.tokens(json!({"username": "viewer", "password": "rahasia-sekali"})).await;
+    let (access, _) = app
+        .tokens(json!({"username": "viewer", "password": "rahasia-sekali"}))
+        .await;
     let reply = app.get_with_token("/account", &access).await;
     let result = reply.assert_success(200);
     assert_eq!(reply.body["message"], "akses sukses");
@@ -562,7 +826,13 @@ async fn account_answers_akses_sukses_with_the_profile_and_balance() {
 async fn the_authorization_header_must_be_a_bearer_access_token() {
     let app = TestApp::spawn().await;
     let (_, access, refresh) = app.signed_up("header", "rahasia-sekali").await;
-    let get = |value: String| app.send(app.client.get(app.url("/account")).header("authorization", value));
+    let get = |value: String| {
+        app.send(
+            app.client
+                .get(app.url("/account"))
+                .header("authorization", value),
+        )
+    };
     get(format!("bearer {access}")).await.assert_success(200);
     get(format!("BEARER {access}")).await.assert_success(200);
     for value in [
@@ -579,7 +849,9 @@ async fn the_authorization_header_must_be_a_bearer_access_token() {
         reply.assert_error(401, "UNAUTHENTICATED");
         assert_eq!(reply.body["message"], "Unauthenticated", "{value}");
     }
-    app.send(app.request(Method::GET, "/account")).await.assert_error(401, "UNAUTHENTICATED");
+    app.send(app.request(Method::GET, "/account"))
+        .await
+        .assert_error(401, "UNAUTHENTICATED");
 }
 
 #[tokio::test]
@@ -596,7 +868,12 @@ async fn forged_and_tampered_tokens_are_401() {
     let hs256 = format!("{hs256_header}.{}.{}", parts[1], parts[2]);
     let other_sub = jwt_part(&other, 1)["sub"].clone();
     claims["sub"] = other_sub;
-    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
     let mut sig = parts[2].to_string();
     sig.replace_range(0..2, if sig.starts_with("AA") { "BB" } else { "AA" });
     let bad_signature = format!("{}.{}.{sig}", parts[0], parts[1]);
@@ -607,7 +884,9 @@ async fn forged_and_tampered_tokens_are_401() {
         parts[2]
     );
     for token in [alg_none, hs256, tampered, bad_signature, typ_swapped] {
-        app.get_with_token("/account", &token).await.assert_error(401, "UNAUTHENTICATED");
+        app.get_with_token("/account", &token)
+            .await
+            .assert_error(401, "UNAUTHENTICATED");
     }
 }
 
@@ -618,8 +897,17 @@ async fn expired_tokens_and_tokens_from_another_key_are_401() {
     let sid = jwt_part(&access, 1)["sid"].as_str().unwrap().to_string();
     let user = dompet::domain::UserId::parse(&user_id).unwrap();
     let long_ago = chrono::Utc::now().timestamp() - 3_600;
-    let expired = app.state.issuer().unwrap().issue(user, &sid, long_ago).unwrap().pair.access_token;
-    app.get_with_token("/account", &expired).await.assert_error(401, "UNAUTHENTICATED");
+    let expired = app
+        .state
+        .issuer()
+        .unwrap()
+        .issue(user, &sid, long_ago)
+        .unwrap()
+        .pair
+        .access_token;
+    app.get_with_token("/account", &expired)
+        .await
+        .assert_error(401, "UNAUTHENTICATED");
 
     let stranger = dompet::testing::ephemeral().unwrap();
     let foreign = stranger
@@ -629,7 +917,9 @@ async fn expired_tokens_and_tokens_from_another_key_are_401() {
         .unwrap()
         .pair
         .access_token;
-    app.get_with_token("/account", &foreign).await.assert_error(401, "UNAUTHENTICATED");
+    app.get_with_token("/account", &foreign)
+        .await
+        .assert_error(401, "UNAUTHENTICATED");
 }
 
 #[tokio::test]
@@ -650,13 +940,34 @@ async fn no_input_makes_the_identity_routes_answer_500() {
     ];
     for path in ["/register", "/login", "/token", "/token/refresh"] {
         for body in bodies {
-            let reply = app.post_raw(path, "application/json", body.to_string()).await;
-            assert!(reply.status.as_u16() < 500, "{path} {body} → {}", reply.status);
-            assert!(reply.body["status"].is_string(), "{path} {body} → {}", reply.body);
+            let reply = app
+                .post_raw(path, "application/json", body.to_string())
+                .await;
+            assert!(
+                reply.status.as_u16() < 500,
+                "{path} {body} → {}",
+                reply.status
+            );
+            assert!(
+                reply.body["status"].is_string(),
+                "{path} {body} → {}",
+                reply.body
+            );
         }
-        for form in ["%zz=1", "a=%ff%fe", "&&&", "username=%00&password=%00%00%00%00%00%00%00%00"] {
-            let reply = app.post_raw(path, "application/x-www-form-urlencoded", form).await;
-            assert!(reply.status.as_u16() < 500, "{path} {form} → {}", reply.status);
+        for form in [
+            "%zz=1",
+            "a=%ff%fe",
+            "&&&",
+            "username=%00&password=%00%00%00%00%00%00%00%00",
+        ] {
+            let reply = app
+                .post_raw(path, "application/x-www-form-urlencoded", form)
+                .await;
+            assert!(
+                reply.status.as_u16() < 500,
+                "{path} {form} → {}",
+                reply.status
+            );
         }
     }
 }

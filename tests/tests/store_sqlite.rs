@@ -17,11 +17,14 @@ async fn reopening_the_file_keeps_the_data_and_migrations_are_idempotent() {
         let store = dompet::store::SqliteStore::open(&path).unwrap();
         let state = dompet::AppState::new(
             std::sync::Arc::new(store),
+            std::sync::Arc::new(dompet::queue::NoQueue),
             dompet::Keys::Signing(dompet::auth::KeyPair::generate()),
             &dompet::Config::from_lookup(|_| None).unwrap(),
         )
         .unwrap();
-        dompet::testing::registered(&state, "persisted", "a-long-password").await.unwrap()
+        dompet::testing::registered(&state, "persisted", "a-long-password")
+            .await
+            .unwrap()
     };
     let reopened = dompet::store::SqliteStore::open(&path).unwrap();
     let found = reopened

@@ -3,19 +3,30 @@ use dompet::testing;
 #[tokio::test]
 async fn the_sample_event_reads_the_account_with_a_valid_token() {
     let state = testing::ephemeral().unwrap();
-    let user = testing::registered(&state, "guntur", "rahasia-sekali").await.unwrap();
+    let user = testing::registered(&state, "guntur", "rahasia-sekali")
+        .await
+        .unwrap();
     let tokens = testing::signed_in(&state, &user).await.unwrap();
-    let json = include_str!("../../../events/account.json").replace("ACCESS_TOKEN", &tokens.access_token);
-    let request = lambda_http::request::from_str(&json).unwrap().map(|b| b.to_vec());
-    let (status, body) = testing::call(dompet::http::account_router(state.clone()), request).await.unwrap();
+    let json =
+        include_str!("../../../events/account.json").replace("ACCESS_TOKEN", &tokens.access_token);
+    let request = lambda_http::request::from_str(&json)
+        .unwrap()
+        .map(|b| b.to_vec());
+    let (status, body) = testing::call(dompet::http::account_router(state.clone()), request)
+        .await
+        .unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["message"], "akses sukses");
     assert_eq!(body["result"]["user_id"], user.user_id.to_string());
     assert_eq!(body["result"]["balance"], 0);
 
     let unsigned = include_str!("../../../events/account.json");
-    let request = lambda_http::request::from_str(unsigned).unwrap().map(|b| b.to_vec());
-    let (status, body) = testing::call(dompet::http::account_router(state), request).await.unwrap();
+    let request = lambda_http::request::from_str(unsigned)
+        .unwrap()
+        .map(|b| b.to_vec());
+    let (status, body) = testing::call(dompet::http::account_router(state), request)
+        .await
+        .unwrap();
     assert_eq!(status, 401);
     assert_eq!(body["code"], "UNAUTHENTICATED");
 }

@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     dompet::init_tracing();
-    let state = dompet::AppState::from_env(dompet::KeyRole::Issuer).await?;
+    let state = dompet::AppState::from_env(dompet::Needs::ISSUE).await?;
     lambda_http::run(dompet::http::login_router(state)).await
 }
 

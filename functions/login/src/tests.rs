@@ -4,36 +4,55 @@ fn event(json: &str, replacements: &[(&str, &str)]) -> testing::LambdaRequest {
     let json = replacements
         .iter()
         .fold(json.to_string(), |acc, (from, to)| acc.replace(from, to));
-    lambda_http::request::from_str(&json).expect("event parses").map(|b| b.to_vec())
+    lambda_http::request::from_str(&json)
+        .expect("event parses")
+        .map(|b| b.to_vec())
 }
 
 #[tokio::test]
 async fn the_sample_events_log_in_refresh_and_log_out() {
     let state = testing::ephemeral().unwrap();
-    testing::registered(&state, "guntur", "rahasia-sekali").await.unwrap();
-    let router = dompet::http::login_router(state);
-
-    let (status, body) = testing::call(router.clone(), event(include_str!("../../../events/login.json"), &[]))
+    testing::registered(&state, "guntur", "rahasia-sekali")
         .await
         .unwrap();
+    let router = dompet::http::login_router(state);
+
+    let (status, body) = testing::call(
+        router.clone(),
+        event(include_str!("../../../events/login.json"), &[]),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["token_type"], "Bearer");
     assert_eq!(body["result"]["expires_in"], 900);
-    let refresh = body["result"]["refresh_token"].as_str().unwrap().to_string();
+    let refresh = body["result"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let refresh_event = include_str!("../../../events/token-refresh.json");
-    let (status, body) = testing::call(router.clone(), event(refresh_event, &[("REFRESH_TOKEN", &refresh)]))
-        .await
-        .unwrap();
+    let (status, body) = testing::call(
+        router.clone(),
+        event(refresh_event, &[("REFRESH_TOKEN", &refresh)]),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 200, "{body}");
     let access = body["result"]["access_token"].as_str().unwrap().to_string();
 
     let logout_event = include_str!("../../../events/logout.json");
-    let (status, body) = testing::call(router.clone(), event(logout_event, &[("ACCESS_TOKEN", &access)]))
-        .await
-        .unwrap();
+    let (status, body) = testing::call(
+        router.clone(),
+        event(logout_event, &[("ACCESS_TOKEN", &access)]),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, serde_json::json!({"status": "SUCCESS", "result": null}));
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "SUCCESS", "result": null})
+    );
     let (status, _) = testing::call(router, event(logout_event, &[("ACCESS_TOKEN", &access)]))
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     dompet::init_tracing();
-    let state = dompet::AppState::from_env(dompet::KeyRole::Verifier).await?;
+    let state = dompet::AppState::from_env(dompet::Needs::VERIFY).await?;
     lambda_http::run(dompet::http::register_router(state)).await
 }
 

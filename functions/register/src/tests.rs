@@ -5,13 +5,17 @@ fn event(name: &str) -> testing::LambdaRequest {
         "register" => include_str!("../../../events/register.json"),
         _ => include_str!("../../../events/register-pin.json"),
     };
-    lambda_http::request::from_str(json).expect("event parses").map(|b| b.to_vec())
+    lambda_http::request::from_str(json)
+        .expect("event parses")
+        .map(|b| b.to_vec())
 }
 
 #[tokio::test]
 async fn the_sample_event_registers_an_account() {
     let state = testing::ephemeral().unwrap();
-    let (status, body) = testing::call(dompet::http::register_router(state), event("register")).await.unwrap();
+    let (status, body) = testing::call(dompet::http::register_router(state), event("register"))
+        .await
+        .unwrap();
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["status"], "SUCCESS");
     assert_eq!(body["result"]["username"], "guntur");
@@ -23,7 +27,9 @@ async fn the_sample_event_registers_an_account() {
 async fn the_form_event_registers_a_phone_and_pin_account_once() {
     let state = testing::ephemeral().unwrap();
     let router = dompet::http::register_router(state);
-    let (status, body) = testing::call(router.clone(), event("register-pin")).await.unwrap();
+    let (status, body) = testing::call(router.clone(), event("register-pin"))
+        .await
+        .unwrap();
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["result"]["phone_number"], "0811255501");
     assert_eq!(body["result"]["username"], serde_json::Value::Null);

@@ -6,7 +6,9 @@ async fn the_sample_event_publishes_the_verification_key() {
     let request = lambda_http::request::from_str(include_str!("../../../events/jwks.json"))
         .unwrap()
         .map(|b| b.to_vec());
-    let (status, body) = testing::call(dompet::http::web_router(state.clone()), request).await.unwrap();
+    let (status, body) = testing::call(dompet::http::web_router(state.clone()), request)
+        .await
+        .unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, state.verifier().public_key().jwks());
     assert_eq!(body["keys"][0]["alg"], "EdDSA");
@@ -15,9 +17,14 @@ async fn the_sample_event_publishes_the_verification_key() {
 #[tokio::test]
 async fn unknown_paths_get_the_envelope_404() {
     let state = testing::ephemeral().unwrap();
-    let json = include_str!("../../../events/jwks.json").replace("/.well-known/jwks.json", "/no/such/path");
-    let request = lambda_http::request::from_str(&json).unwrap().map(|b| b.to_vec());
-    let (status, body) = testing::call(dompet::http::web_router(state), request).await.unwrap();
+    let json = include_str!("../../../events/jwks.json")
+        .replace("/.well-known/jwks.json", "/no/such/path");
+    let request = lambda_http::request::from_str(&json)
+        .unwrap()
+        .map(|b| b.to_vec());
+    let (status, body) = testing::call(dompet::http::web_router(state), request)
+        .await
+        .unwrap();
     assert_eq!(status, 404);
     assert_eq!(body["code"], "NOT_FOUND");
 }

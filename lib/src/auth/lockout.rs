@@ -61,10 +61,7 @@ impl Throttle {
                 last_lock_ms: lock,
             }
         } else {
-            Throttle {
-                failures,
-                ..*self
-            }
+            Throttle { failures, ..*self }
         }
     }
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
+};
 use argon2::Argon2;
 use tokio::sync::{OnceCell, Semaphore};
 

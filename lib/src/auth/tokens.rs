@@ -172,7 +172,12 @@ impl TokenVerifier {
     }
 
     /// Verifies signature, algorithm, `typ`, `kid`, `iss`, `aud`, `exp`, `iat` and the claim set.
-    pub fn verify(&self, token: &str, kind: TokenKind, now_secs: i64) -> Result<Claims, TokenError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        now_secs: i64,
+    ) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA
             || header.typ.as_deref() != Some(kind.typ())
@@ -282,7 +287,13 @@ mod tests {
 
     fn setup() -> (KeyPair, TokenIssuer, TokenVerifier) {
         let keys = KeyPair::generate();
-        let issuer = TokenIssuer::new(&keys, aud(), Duration::from_secs(900), Duration::from_secs(86400)).unwrap();
+        let issuer = TokenIssuer::new(
+            &keys,
+            aud(),
+            Duration::from_secs(900),
+            Duration::from_secs(86400),
+        )
+        .unwrap();
         let verifier = TokenVerifier::new(keys.public(), aud()).unwrap();
         (keys, issuer, verifier)
     }
@@ -294,35 +305,71 @@ mod tests {
         let (_, issuer, verifier) = setup();
         let user = UserId::new();
         let issued = issuer.issue(user, "family", NOW).unwrap();
-        let access = verifier.verify(&issued.pair.access_token, TokenKind::Access, NOW).unwrap();
+        let access = verifier
+            .verify(&issued.pair.access_token, TokenKind::Access, NOW)
+            .unwrap();
         assert_eq!(access.sub, user.to_string());
         assert_eq!(access.exp - access.iat, 900);
-        let refresh = verifier.verify(&issued.pair.refresh_token, TokenKind::Refresh, NOW).unwrap();
+        let refresh = verifier
+            .verify(&issued.pair.refresh_token, TokenKind::Refresh, NOW)
+            .unwrap();
         assert_eq!(refresh.jti, issued.refresh_jti);
         assert_ne!(access.jti, refresh.jti);
-        assert!(verifier.verify(&issued.pair.access_token, TokenKind::Refresh, NOW).is_err());
-        assert!(verifier.verify(&issued.pair.refresh_token, TokenKind::Access, NOW).is_err());
+        assert!(verifier
+            .verify(&issued.pair.access_token, TokenKind::Refresh, NOW)
+            .is_err());
+        assert!(verifier
+            .verify(&issued.pair.refresh_token, TokenKind::Access, NOW)
+            .is_err());
     }
 
     #[test]
     fn expiry_is_checked_with_small_leeway() {
         let (_, issuer, verifier) = setup();
-        let t = issuer.issue(UserId::new(), "f", NOW).unwrap().pair.access_token;
-        assert!(verifier.verify(&t, TokenKind::Access, NOW + 900 + 4).is_ok());
-        assert!(verifier.verify(&t, TokenKind::Access, NOW + 900 + 6).is_err());
-        assert!(verifier.verify(&t, TokenKind::Access, NOW - 60).is_err(), "issued in the future");
+        let t = issuer
+            .issue(UserId::new(), "f", NOW)
+            .unwrap()
+            .pair
+            .access_token;
+        assert!(verifier
+            .verify(&t, TokenKind::Access, NOW + 900 + 4)
+            .is_ok());
+        assert!(verifier
+            .verify(&t, TokenKind::Access, NOW + 900 + 6)
+            .is_err());
+        assert!(
+            verifier.verify(&t, TokenKind::Access, NOW - 60).is_err(),
+            "issued in the future"
+        );
     }
 
     #[test]
     fn another_key_issuer_or_audience_is_rejected() {
         let (_, issuer, _) = setup();
-        let t = issuer.issue(UserId::new(), "f", NOW).unwrap().pair.access_token;
+        let t = issuer
+            .issue(UserId::new(), "f", NOW)
+            .unwrap()
+            .pair
+            .access_token;
         let other = TokenVerifier::new(KeyPair::generate().public(), aud()).unwrap();
         assert!(other.verify(&t, TokenKind::Access, NOW).is_err());
         let (keys, _, _) = setup();
-        let wrong_aud = Audience { issuer: "dompet".into(), audience: "elsewhere".into() };
-        let issuer2 = TokenIssuer::new(&keys, wrong_aud, Duration::from_secs(60), Duration::from_secs(60)).unwrap();
-        let t2 = issuer2.issue(UserId::new(), "f", NOW).unwrap().pair.access_token;
+        let wrong_aud = Audience {
+            issuer: "dompet".into(),
+            audience: "elsewhere".into(),
+        };
+        let issuer2 = TokenIssuer::new(
+            &keys,
+            wrong_aud,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let t2 = issuer2
+            .issue(UserId::new(), "f", NOW)
+            .unwrap()
+            .pair
+            .access_token;
         let verifier = TokenVerifier::new(keys.public(), aud()).unwrap();
         assert!(verifier.verify(&t2, TokenKind::Access, NOW).is_err());
     }
@@ -330,15 +377,31 @@ mod tests {
     #[test]
     fn alg_none_and_tampered_tokens_are_rejected() {
         let (_, issuer, verifier) = setup();
-        let t = issuer.issue(UserId::new(), "f", NOW).unwrap().pair.access_token;
+        let t = issuer
+            .issue(UserId::new(), "f", NOW)
+            .unwrap()
+            .pair
+            .access_token;
         let parts: Vec<&str> = t.split('.').collect();
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt"}"#);
-        assert!(verifier.verify(&format!("{none_header}.{}.", parts[1]), TokenKind::Access, NOW).is_err());
+        assert!(verifier
+            .verify(
+                &format!("{none_header}.{}.", parts[1]),
+                TokenKind::Access,
+                NOW
+            )
+            .is_err());
         let mut payload: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         payload["sub"] = UserId::new().to_string().into();
         let forged = URL_SAFE_NO_PAD.encode(payload.to_string());
-        assert!(verifier.verify(&format!("{}.{forged}.{}", parts[0], parts[2]), TokenKind::Access, NOW).is_err());
+        assert!(verifier
+            .verify(
+                &format!("{}.{forged}.{}", parts[0], parts[2]),
+                TokenKind::Access,
+                NOW
+            )
+            .is_err());
     }
 
     #[test]
@@ -350,7 +413,10 @@ mod tests {
         assert_eq!(PublicKey::parse(&public.to_pem().unwrap()).unwrap(), public);
         let jwks = public.jwks();
         assert_eq!(jwks["keys"][0]["kid"], public.kid());
-        assert_eq!(PublicKey::parse(jwks["keys"][0]["x"].as_str().unwrap()).unwrap(), public);
+        assert_eq!(
+            PublicKey::parse(jwks["keys"][0]["x"].as_str().unwrap()).unwrap(),
+            public
+        );
         assert!(KeyPair::from_pem("garbage").is_err());
     }
 }

@@ -281,7 +281,15 @@ mod tests {
         for ok in ["abc", "Guntur_99", "a.b-c", &"x".repeat(32), "1a2"] {
             assert!(Username::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["ab", &"x".repeat(33), "123456", "has space", "ünï", "a@b", ""] {
+        for bad in [
+            "ab",
+            &"x".repeat(33),
+            "123456",
+            "has space",
+            "ünï",
+            "a@b",
+            "",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Username::parse("GunTur").unwrap().key(), "guntur");
@@ -289,7 +297,11 @@ mod tests {
 
     #[test]
     fn email_rules() {
-        for ok in ["a@b.co", "Guntur@Example.COM", "first.last+tag@sub.example.id"] {
+        for ok in [
+            "a@b.co",
+            "Guntur@Example.COM",
+            "first.last+tag@sub.example.id",
+        ] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -309,7 +321,10 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(Email::parse("Guntur@Example.COM").unwrap().as_str(), "guntur@example.com");
+        assert_eq!(
+            Email::parse("Guntur@Example.COM").unwrap().as_str(),
+            "guntur@example.com"
+        );
     }
 
     #[test]
@@ -317,7 +332,15 @@ mod tests {
         for ok in ["08112555", "+628112555011", "123456789012345"] {
             assert!(Phone::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["0811255", "1234567890123456", "0811-2555", "+", "++08112555", "0811 2555", "٠٨١١٢٥٥٥٠"] {
+        for bad in [
+            "0811255",
+            "1234567890123456",
+            "0811-2555",
+            "+",
+            "++08112555",
+            "0811 2555",
+            "٠٨١١٢٥٥٥٠",
+        ] {
             assert!(Phone::parse(bad).is_err(), "{bad}");
         }
     }
@@ -345,14 +368,23 @@ mod tests {
     #[test]
     fn optional_text_is_bounded_and_empty_means_absent() {
         assert_eq!(OptionalText::parse("", 5), Ok(OptionalText(None)));
-        assert_eq!(OptionalText::parse("ééééé", 5).unwrap().0.as_deref(), Some("ééééé"));
+        assert_eq!(
+            OptionalText::parse("ééééé", 5).unwrap().0.as_deref(),
+            Some("ééééé")
+        );
         assert!(OptionalText::parse("éééééé", 5).is_err());
         assert!(OptionalText::parse("a\u{0}b", 5).is_err());
     }
 
     #[test]
     fn login_identifiers_compare_like_uniqueness() {
-        assert_eq!(LoginIdentifier::new(IdentifierKind::Username, "GunTur").key, "guntur");
-        assert_eq!(LoginIdentifier::new(IdentifierKind::Phone, "+62811").key, "+62811");
+        assert_eq!(
+            LoginIdentifier::new(IdentifierKind::Username, "GunTur").key,
+            "guntur"
+        );
+        assert_eq!(
+            LoginIdentifier::new(IdentifierKind::Phone, "+62811").key,
+            "+62811"
+        );
     }
 }

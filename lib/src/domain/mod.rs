@@ -1,10 +1,12 @@
 //! Types that can only exist when valid: parse once at the edge, use everywhere after.
 
 mod identity;
+mod money;
 mod time;
 
 pub use identity::{
     Email, IdentifierKind, LoginIdentifier, OptionalText, Password, Phone, Pin, Secret, SecretKind,
     UserId, Username,
 };
+pub use money::{Amount, IdempotencyKey, MAX_AMOUNT};
 pub use time::{format_timestamp, now_millis, Millis};

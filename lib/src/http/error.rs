@@ -43,7 +43,11 @@ impl ApiError {
     pub fn validation(errors: FieldErrors) -> Self {
         Self {
             errors: Some(errors),
-            ..Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "The request is invalid")
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                "The request is invalid",
+            )
         }
     }
 
@@ -53,11 +57,19 @@ impl ApiError {
     }
 
     pub fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Unauthenticated")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "Unauthenticated",
+        )
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        )
     }
 
     pub fn method_not_allowed() -> Self {
@@ -98,7 +110,11 @@ impl ApiError {
     /// 500: the cause goes to the log with its chain, never into the response.
     pub fn internal(cause: &anyhow::Error) -> Self {
         tracing::error!(error = ?cause, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "Something went wrong on our side")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "Something went wrong on our side",
+        )
     }
 }
 

@@ -15,7 +15,9 @@ use crate::domain::{
     format_timestamp, Email, IdentifierKind, LoginIdentifier, OptionalText, Password, Phone, Pin,
     Secret, SecretKind, Username,
 };
-use crate::service::accounts::{self, AccountError, Credentials, LoginError, RegisterError, Registration};
+use crate::service::accounts::{
+    self, AccountError, Credentials, LoginError, RegisterError, Registration,
+};
 use crate::service::sessions::{self, SessionError};
 use crate::state::AppState;
 use crate::store::UserRecord;
@@ -42,14 +44,21 @@ pub(super) fn jwks_routes() -> Router<AppState> {
 
 /// `{"status":"SUCCESS","result":…}` with `status_code`.
 pub(super) fn success(status_code: StatusCode, result: impl Serialize) -> Response {
-    (status_code, Json(json!({"status": "SUCCESS", "result": result}))).into_response()
+    (
+        status_code,
+        Json(json!({"status": "SUCCESS", "result": result})),
+    )
+        .into_response()
 }
 
 fn optional_text(f: &mut Fields, name: &'static str, max: usize) -> Option<String> {
-    f.parse(name, |s| OptionalText::parse(s, max)).and_then(|t| t.0)
+    f.parse(name, |s| OptionalText::parse(s, max))
+        .and_then(|t| t.0)
 }
 
-fn parse_registration(body: serde_json::Map<String, serde_json::Value>) -> Result<Registration, ApiError> {
+fn parse_registration(
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<Registration, ApiError> {
     let mut f = Fields::new(body);
     let username = f.parse("username", Username::parse);
     let email = f.parse("email", Email::parse);
@@ -62,7 +71,10 @@ fn parse_registration(body: serde_json::Map<String, serde_json::Value>) -> Resul
     let last_name = optional_text(&mut f, "last_name", 100);
     let address = optional_text(&mut f, "address", 300);
     if !any_identifier {
-        f.error("_", "at least one of username, email, phone_number is required");
+        f.error(
+            "_",
+            "at least one of username, email, phone_number is required",
+        );
     }
     if password_given == pin_given {
         f.error("_", "exactly one of password, pin is required");
@@ -71,7 +83,11 @@ fn parse_registration(body: serde_json::Map<String, serde_json::Value>) -> Resul
     let secret = match (password, pin) {
         (Some(p), None) => Secret::Password(p),
         (None, Some(p)) => Secret::Pin(p),
-        _ => return Err(ApiError::bad_request("exactly one of password, pin is required")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "exactly one of password, pin is required",
+            ))
+        }
     };
     Ok(Registration {
         username,
@@ -111,7 +127,10 @@ impl<'a> From<&'a UserRecord> for RegisteredUser<'a> {
     }
 }
 
-async fn register(State(state): State<AppState>, JsonOrForm(body): JsonOrForm) -> Result<Response, ApiError> {
+async fn register(
+    State(state): State<AppState>,
+    JsonOrForm(body): JsonOrForm,
+) -> Result<Response, ApiError> {
     let registration = parse_registration(body)?;
     match accounts::register(&state, registration).await {
         Ok(user) => Ok(success(StatusCode::CREATED, RegisteredUser::from(&user))),
@@ -125,7 +144,9 @@ async fn register(State(state): State<AppState>, JsonOrForm(body): JsonOrForm) -
 }
 
 /// Exactly one identifier and exactly one secret, each a non-empty string.
-fn parse_credentials(body: serde_json::Map<String, serde_json::Value>) -> Result<Credentials, ApiError> {
+fn parse_credentials(
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<Credentials, ApiError> {
     let mut f = Fields::new(body);
     let non_empty = |s: &str| {
         if s.is_empty() {
@@ -142,17 +163,24 @@ fn parse_credentials(body: serde_json::Map<String, serde_json::Value>) -> Result
     .into_iter()
     .filter_map(|(kind, name)| f.parse(name, non_empty).map(|v| (kind, v)))
     .collect();
-    let secrets: Vec<(SecretKind, String)> = [(SecretKind::Password, "password"), (SecretKind::Pin, "pin")]
-        .into_iter()
-        .filter_map(|(kind, name)| f.parse(name, non_empty).map(|v| (kind, v)))
-        .collect();
+    let secrets: Vec<(SecretKind, String)> =
+        [(SecretKind::Password, "password"), (SecretKind::Pin, "pin")]
+            .into_iter()
+            .filter_map(|(kind, name)| f.parse(name, non_empty).map(|v| (kind, v)))
+            .collect();
     let identifier_count = ["username", "email", "phone_number"]
         .into_iter()
         .filter(|&n| f.given(n))
         .count();
-    let secret_count = ["password", "pin"].into_iter().filter(|&n| f.given(n)).count();
+    let secret_count = ["password", "pin"]
+        .into_iter()
+        .filter(|&n| f.given(n))
+        .count();
     if identifier_count != 1 {
-        f.error("_", "exactly one of username, email, phone_number is required");
+        f.error(
+            "_",
+            "exactly one of username, email, phone_number is required",
+        );
     }
     if secret_count != 1 {
         f.error("_", "exactly one of password, pin is required");
@@ -164,11 +192,16 @@ fn parse_credentials(body: serde_json::Map<String, serde_json::Value>) -> Result
             secret_kind: *secret_kind,
             secret: secret.clone(),
         }),
-        _ => Err(ApiError::bad_request("exactly one identifier and one secret are required")),
+        _ => Err(ApiError::bad_request(
+            "exactly one identifier and one secret are required",
+        )),
     }
 }
 
-async fn login(State(state): State<AppState>, JsonOrForm(body): JsonOrForm) -> Result<Response, ApiError> {
+async fn login(
+    State(state): State<AppState>,
+    JsonOrForm(body): JsonOrForm,
+) -> Result<Response, ApiError> {
     let credentials = parse_credentials(body)?;
     match accounts::login(&state, credentials).await {
         Ok(pair) => Ok(success(StatusCode::OK, pair)),
@@ -189,7 +222,10 @@ fn session_error(e: SessionError) -> ApiError {
     }
 }
 
-async fn refresh(State(state): State<AppState>, JsonObject(body): JsonObject) -> Result<Response, ApiError> {
+async fn refresh(
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
     let mut f = Fields::new(body);
     let token = f.parse("refresh_token", |s| {
         if s.is_empty() {
@@ -203,16 +239,26 @@ async fn refresh(State(state): State<AppState>, JsonObject(body): JsonObject) ->
     }
     f.finish()?;
     let token = token.ok_or_else(|| ApiError::bad_request("refresh_token is required"))?;
-    let pair = sessions::refresh(&state, &token).await.map_err(session_error)?;
+    let pair = sessions::refresh(&state, &token)
+        .await
+        .map_err(session_error)?;
     Ok(success(StatusCode::OK, pair))
 }
 
-async fn logout(State(state): State<AppState>, Authenticated(who): Authenticated) -> Result<Response, ApiError> {
-    sessions::logout(&state, &who).await.map_err(session_error)?;
+async fn logout(
+    State(state): State<AppState>,
+    Authenticated(who): Authenticated,
+) -> Result<Response, ApiError> {
+    sessions::logout(&state, &who)
+        .await
+        .map_err(session_error)?;
     Ok(success(StatusCode::OK, serde_json::Value::Null))
 }
 
-async fn account(State(state): State<AppState>, Authenticated(who): Authenticated) -> Result<Response, ApiError> {
+async fn account(
+    State(state): State<AppState>,
+    Authenticated(who): Authenticated,
+) -> Result<Response, ApiError> {
     let user = match accounts::account(&state, who.user_id).await {
         Ok(u) => u,
         Err(AccountError::Gone) => return Err(ApiError::unauthenticated()),
@@ -230,7 +276,10 @@ async fn account(State(state): State<AppState>, Authenticated(who): Authenticate
         "created_date": format_timestamp(user.created_at),
         "updated_date": format_timestamp(user.updated_at),
     });
-    Ok(Json(json!({"status": "SUCCESS", "message": "akses sukses", "result": result})).into_response())
+    Ok(
+        Json(json!({"status": "SUCCESS", "message": "akses sukses", "result": result}))
+            .into_response(),
+    )
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {

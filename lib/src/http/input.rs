@@ -24,11 +24,15 @@ async fn body_bytes(req: Request) -> Result<Bytes, ApiError> {
 
 fn parse_json(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("The request body is empty; a JSON object is expected"));
+        return Err(ApiError::bad_request(
+            "The request body is empty; a JSON object is expected",
+        ));
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object")),
+        Ok(_) => Err(ApiError::bad_request(
+            "The request body must be a JSON object",
+        )),
         Err(_) => Err(ApiError::bad_request("The request body is not valid JSON")),
     }
 }
@@ -79,7 +83,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonOrForm {
     async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
         match content_type(&req).as_deref() {
             Some("application/json") => Ok(Self(parse_json(&body_bytes(req).await?)?)),
-            Some("application/x-www-form-urlencoded") => Ok(Self(parse_form(&body_bytes(req).await?)?)),
+            Some("application/x-www-form-urlencoded") => {
+                Ok(Self(parse_form(&body_bytes(req).await?)?))
+            }
             _ => Err(ApiError::unsupported_media_type(
                 "application/json or application/x-www-form-urlencoded",
             )),
@@ -104,7 +110,10 @@ impl Fields {
     }
 
     pub fn error(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.entry(field.to_string()).or_default().push(message.into());
+        self.errors
+            .entry(field.to_string())
+            .or_default()
+            .push(message.into());
     }
 
     /// True when the field is present and not `null`.
@@ -127,7 +136,11 @@ impl Fields {
     }
 
     /// A string field parsed into a domain type; parse failures are recorded under the field.
-    pub fn parse<T>(&mut self, name: &'static str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+    pub fn parse<T>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
         let raw = self.string(name)?;
         match parse(&raw) {
             Ok(v) => Some(v),
@@ -136,6 +149,57 @@ impl Fields {
                 None
             }
         }
+    }
+
+    /// A required amount of money (a JSON integer in range).
+    pub fn amount(&mut self, name: &'static str) -> Option<crate::domain::Amount> {
+        self.known.insert(name);
+        match self.map.get(name) {
+            None | Some(Value::Null) => {
+                self.error(name, "is required");
+                None
+            }
+            Some(v) => match crate::domain::Amount::from_json(v) {
+                Ok(a) => Some(a),
+                Err(message) => {
+                    self.error(name, message);
+                    None
+                }
+            },
+        }
+    }
+
+    /// A required string field.
+    pub fn required<T>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        if !self.given(name) {
+            self.error(name, "is required");
+            return None;
+        }
+        self.parse(name, parse)
+    }
+
+    /// Fields that may not be set through this route: each present one is an error.
+    pub fn forbid(&mut self, names: &[&'static str], message: &str) {
+        for name in names {
+            if self.map.contains_key(*name) {
+                self.known.insert(name);
+                self.error(name, message);
+            }
+        }
+    }
+
+    /// Whether the field is in the body at all (even as `null`).
+    pub fn map_has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    /// Whether the body has no fields at all.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
     }
 
     /// Unknown fields are errors under their own names; returns every failure, or nothing.

@@ -6,9 +6,11 @@
 //! (415) → body (400) → resource → business rules.
 
 mod auth;
+pub mod cursor;
 mod error;
 mod identity;
 mod input;
+mod wallet;
 
 use std::time::Duration;
 
@@ -51,12 +53,42 @@ pub fn web_router(state: AppState) -> Router {
     finish(identity::jwks_routes(), state)
 }
 
+/// `POST /topup` (function `topup`).
+pub fn topup_router(state: AppState) -> Router {
+    finish(wallet::topup_routes(), state)
+}
+
+/// `POST /pay` (function `pay`).
+pub fn pay_router(state: AppState) -> Router {
+    finish(wallet::pay_routes(), state)
+}
+
+/// `POST /transfer`, `GET /transfer/{id}` (function `transfer`).
+pub fn transfer_router(state: AppState) -> Router {
+    finish(wallet::transfer_routes(), state)
+}
+
+/// `GET /transactions` (function `transactions`).
+pub fn transactions_router(state: AppState) -> Router {
+    finish(wallet::transactions_routes(), state)
+}
+
+/// `PUT /profile` (function `profile`).
+pub fn profile_router(state: AppState) -> Router {
+    finish(wallet::profile_routes(), state)
+}
+
 /// Every route, for the standalone server.
 pub fn app(state: AppState) -> Router {
     let routes = identity::register_routes()
         .merge(identity::login_routes())
         .merge(identity::account_routes())
-        .merge(identity::jwks_routes());
+        .merge(identity::jwks_routes())
+        .merge(wallet::topup_routes())
+        .merge(wallet::pay_routes())
+        .merge(wallet::transfer_routes())
+        .merge(wallet::transactions_routes())
+        .merge(wallet::profile_routes());
     finish(routes, state)
 }
 
@@ -94,7 +126,10 @@ async fn limit_body(req: Request, next: Next) -> Response {
     }
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Err(e) if is_length_limit(&e) => ApiError::payload_too_large().into_response(),
         Err(_) => ApiError::bad_request("The request body could not be read").into_response(),
     }

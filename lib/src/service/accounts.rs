@@ -1,12 +1,12 @@
 //! Registration, login with throttling, and reading one's own account.
 
 use crate::auth::Throttle;
+use crate::auth::TokenPair;
 use crate::domain::{
     now_millis, Email, IdentifierKind, LoginIdentifier, Millis, Phone, Secret, SecretKind, UserId,
     Username,
 };
 use crate::service::sessions;
-use crate::auth::TokenPair;
 use crate::state::AppState;
 use crate::store::{CreateUserError, Role, UserRecord};
 
@@ -95,7 +95,10 @@ pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, Lo
             Some(now_millis() + UNKNOWN_IDENTIFIER_MEMORY_MS),
         ),
     };
-    let current = state.store().get_throttle(&throttle_key, now_millis()).await?;
+    let current = state
+        .store()
+        .get_throttle(&throttle_key, now_millis())
+        .await?;
     if let Some(retry_after) = current.and_then(|t| t.value.retry_after(now_millis())) {
         return Err(LoginError::Locked { retry_after });
     }
@@ -151,5 +154,9 @@ pub enum AccountError {
 }
 
 pub async fn account(state: &AppState, user: UserId) -> Result<UserRecord, AccountError> {
-    state.store().get_user(user).await?.ok_or(AccountError::Gone)
+    state
+        .store()
+        .get_user(user)
+        .await?
+        .ok_or(AccountError::Gone)
 }

@@ -3,3 +3,5 @@
 
 pub mod accounts;
 pub mod sessions;
+pub mod transfers;
+pub mod wallet;

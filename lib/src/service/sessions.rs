@@ -50,8 +50,14 @@ pub async fn authenticate(state: &AppState, access_token: &str) -> Result<Princi
         .verifier()
         .verify(access_token, TokenKind::Access, now)
         .map_err(|_| SessionError::Unauthenticated)?;
-    let user_id = claims.user_id().map_err(|_| SessionError::Unauthenticated)?;
-    if !state.store().session_active(user_id, &claims.sid, now).await? {
+    let user_id = claims
+        .user_id()
+        .map_err(|_| SessionError::Unauthenticated)?;
+    if !state
+        .store()
+        .session_active(user_id, &claims.sid, now)
+        .await?
+    {
         return Err(SessionError::Unauthenticated);
     }
     Ok(Principal {
@@ -67,11 +73,20 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair,
         .verifier()
         .verify(refresh_token, TokenKind::Refresh, now)
         .map_err(|_| SessionError::Unauthenticated)?;
-    let user_id = claims.user_id().map_err(|_| SessionError::Unauthenticated)?;
+    let user_id = claims
+        .user_id()
+        .map_err(|_| SessionError::Unauthenticated)?;
     let issued = state.issuer()?.issue(user_id, &claims.sid, now)?;
     let rotation = state
         .store()
-        .rotate_session(user_id, &claims.sid, &claims.jti, &issued.refresh_jti, issued.refresh_expires_at, now)
+        .rotate_session(
+            user_id,
+            &claims.sid,
+            &claims.jti,
+            &issued.refresh_jti,
+            issued.refresh_expires_at,
+            now,
+        )
         .await?;
     match rotation {
         Rotation::Rotated => Ok(issued.pair),

@@ -6,6 +6,9 @@
 //! | identifier guard | `USERNAME#lower`, `EMAIL#lower`, `PHONE#as-given` / `GUARD` |
 //! | refresh family | `USER#id` / `SESSION#sid` (TTL `expires_at`) |
 //! | login throttle | `THROTTLE#key` / `THROTTLE` (TTL `expires_at` for unknown identifiers) |
+//! | ledger entry | `USER#id` / `TX#<account version, 20 digits>` |
+//! | idempotency record | `USER#id` / `IDEM#<route>#<key>` (TTL `expires_at`) |
+//! | transfer | `TRANSFER#id` / `TRANSFER`; while `PENDING` also `pending_shard`/`pending_since`, the keys of the sparse index `pending` |
 //!
 //! Throttle state lives in its own item rather than on the user item so that login failures
 //! never contend with the balance writes that version the user item.
@@ -18,10 +21,17 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
 use aws_sdk_dynamodb::Client;
 
-use super::{CreateUserError, Role, Rotation, Session, Store, StoreResult, UserRecord, Versioned};
+use super::{
+    CreateUserError, EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError,
+    MoneyOp, MoneyOpKind, ProfileChanges, Role, Rotation, Session, Settlement, Store, StoreResult,
+    Transfer, TxStatus, UserRecord, Versioned,
+};
 use crate::auth::Throttle;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
 
@@ -29,6 +39,13 @@ type Item = HashMap<String, AttributeValue>;
 
 /// How many times a transaction that lost to a concurrent one (`TransactionConflict`) is retried.
 const CONFLICT_RETRIES: u32 = 8;
+
+/// How many times a money write whose account version moved is re-read and retried before
+/// answering `CONCURRENT_UPDATE`.
+const MONEY_ATTEMPTS: u32 = 12;
+
+/// Shards of the sparse `pending` index, so no single index partition takes every transfer.
+const PENDING_SHARDS: u32 = 4;
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -101,6 +118,178 @@ fn session_sk(sid: &str) -> String {
 
 fn throttle_pk(key: &str) -> String {
     format!("THROTTLE#{key}")
+}
+
+fn entry_sk(seq: u64) -> String {
+    format!("TX#{seq:020}")
+}
+
+fn idem_sk(scope: &str, key: &str) -> String {
+    format!("IDEM#{scope}#{key}")
+}
+
+fn transfer_pk(id: &str) -> String {
+    format!("TRANSFER#{id}")
+}
+
+fn pending_shard(id: &str) -> String {
+    let h = id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    format!("PENDING#{}", h % PENDING_SHARDS)
+}
+
+fn entry_to_item(e: &LedgerEntry) -> Item {
+    [
+        ("pk", s(format!("USER#{}", e.user_id))),
+        ("sk", s(entry_sk(e.seq))),
+        ("user_id", s(&e.user_id)),
+        ("seq", n(e.seq)),
+        ("kind", s(e.kind.as_str())),
+        ("reference_id", s(&e.reference_id)),
+        ("amount", n(e.amount)),
+        ("remarks", s(&e.remarks)),
+        ("balance_before", n(e.balance_before)),
+        ("balance_after", n(e.balance_after)),
+        ("status", s(e.status.as_str())),
+        ("created_at", n(e.created_at)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn entry_from_item(item: &Item) -> anyhow::Result<LedgerEntry> {
+    let a = Attrs(item);
+    Ok(LedgerEntry {
+        user_id: a.req_s("user_id")?,
+        seq: a.num("seq")?,
+        kind: EntryKind::parse(&a.req_s("kind")?).context("bad entry kind")?,
+        reference_id: a.req_s("reference_id")?,
+        amount: a.num("amount")?,
+        remarks: a.opt_s("remarks").unwrap_or_default(),
+        balance_before: a.num("balance_before")?,
+        balance_after: a.num("balance_after")?,
+        status: TxStatus::parse(&a.req_s("status")?).context("bad entry status")?,
+        created_at: a.num("created_at")?,
+    })
+}
+
+fn transfer_from_item(item: &Item) -> anyhow::Result<(Transfer, u64)> {
+    let a = Attrs(item);
+    Ok((
+        Transfer {
+            transfer_id: a.req_s("transfer_id")?,
+            from_user: a.req_s("from_user")?,
+            to_user: a.req_s("to_user")?,
+            amount: a.num("amount")?,
+            remarks: a.opt_s("remarks").unwrap_or_default(),
+            status: TxStatus::parse(&a.req_s("status")?).context("bad transfer status")?,
+            created_at: a.num("created_at")?,
+            settled_at: a.opt_num("settled_at"),
+        },
+        a.num("sender_seq")?,
+    ))
+}
+
+fn put(
+    table: &str,
+    item: Item,
+    condition: &str,
+    values: Option<Item>,
+) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_values(values)
+                .build()
+                .context("Failed to build a put")?,
+        )
+        .build())
+}
+
+/// Moves an account from the version it was read at to the next, with its new balance.
+fn balance_update(
+    table: &str,
+    user: &str,
+    version: u64,
+    after: i64,
+    now: Millis,
+) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(format!("USER#{user}")))
+                .key("sk", s("PROFILE"))
+                .update_expression("SET balance = :after, version = :next, updated_at = :now")
+                .condition_expression("version = :v")
+                .expression_attribute_values(":after", n(after))
+                .expression_attribute_values(":next", n(version + 1))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":v", n(version))
+                .build()
+                .context("Failed to build a balance update")?,
+        )
+        .build())
+}
+
+fn entry_status_update(
+    table: &str,
+    user: &str,
+    seq: u64,
+    status: TxStatus,
+) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(format!("USER#{user}")))
+                .key("sk", s(entry_sk(seq)))
+                .update_expression("SET #status = :status")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status.as_str()))
+                .build()
+                .context("Failed to build an entry status update")?,
+        )
+        .build())
+}
+
+/// Balance and version of a user item.
+fn balance_of(item: &Item) -> anyhow::Result<(i64, u64)> {
+    let a = Attrs(item);
+    Ok((a.num("balance")?, a.num("version")?))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_entry(
+    user: &str,
+    version: u64,
+    kind: EntryKind,
+    reference_id: &str,
+    amount: i64,
+    remarks: &str,
+    before: i64,
+    after: i64,
+    status: TxStatus,
+    now: Millis,
+) -> LedgerEntry {
+    LedgerEntry {
+        user_id: user.to_string(),
+        seq: version + 1,
+        kind,
+        reference_id: reference_id.to_string(),
+        amount,
+        remarks: remarks.to_string(),
+        balance_before: before,
+        balance_after: after,
+        status,
+        created_at: now,
+    }
 }
 
 /// Typed reads of item attributes.
@@ -253,10 +442,16 @@ impl Store for DynamoStore {
                 Err(e) => e,
             };
             let Some(codes) = cancellation_codes(&err) else {
-                return Err(anyhow::Error::new(err).context("DynamoDB TransactWriteItems failed").into());
+                return Err(anyhow::Error::new(err)
+                    .context("DynamoDB TransactWriteItems failed")
+                    .into());
             };
             // Items: [user, guards in identifier order]. A failed guard names the identifier.
-            if let Some(i) = codes.iter().skip(1).position(|c| c == "ConditionalCheckFailed") {
+            if let Some(i) = codes
+                .iter()
+                .skip(1)
+                .position(|c| c == "ConditionalCheckFailed")
+            {
                 return Err(CreateUserError::Taken(identifiers[i].kind));
             }
             attempt += 1;
@@ -285,12 +480,18 @@ impl Store for DynamoStore {
         self.get_user(id).await
     }
 
-    async fn get_throttle(&self, key: &str, now: Millis) -> StoreResult<Option<Versioned<Throttle>>> {
+    async fn get_throttle(
+        &self,
+        key: &str,
+        now: Millis,
+    ) -> StoreResult<Option<Versioned<Throttle>>> {
         let Some(item) = self.get(throttle_pk(key), "THROTTLE").await? else {
             return Ok(None);
         };
         let a = Attrs(&item);
-        if a.opt_num::<i64>("expires_at").is_some_and(|e| e * 1000 <= now) {
+        if a.opt_num::<i64>("expires_at")
+            .is_some_and(|e| e * 1000 <= now)
+        {
             return Ok(None);
         }
         Ok(Some(Versioned {
@@ -336,7 +537,12 @@ impl Store for DynamoStore {
         };
         match req.send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(anyhow::Error::new(e).context("DynamoDB PutItem (throttle) failed")),
         }
     }
@@ -369,7 +575,12 @@ impl Store for DynamoStore {
         Ok(())
     }
 
-    async fn session_active(&self, user: UserId, session_id: &str, now_secs: i64) -> StoreResult<bool> {
+    async fn session_active(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool> {
         let Some(item) = self.get(user_pk(user), &session_sk(session_id)).await? else {
             return Ok(false);
         };
@@ -393,7 +604,9 @@ impl Store for DynamoStore {
             .key("pk", s(user_pk(user)))
             .key("sk", s(session_sk(session_id)))
             .update_expression("SET refresh_jti = :new, expires_at = :exp")
-            .condition_expression("refresh_jti = :presented AND revoked = :false AND expires_at > :now")
+            .condition_expression(
+                "refresh_jti = :presented AND revoked = :false AND expires_at > :now",
+            )
             .expression_attribute_values(":new", s(new_jti))
             .expression_attribute_values(":exp", n(new_expires_at))
             .expression_attribute_values(":presented", s(presented_jti))
@@ -420,7 +633,12 @@ impl Store for DynamoStore {
         Ok(Rotation::Reused)
     }
 
-    async fn revoke_session(&self, user: UserId, session_id: &str, now_secs: i64) -> StoreResult<bool> {
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool> {
         let result = self
             .client
             .update_item()
@@ -436,8 +654,406 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(anyhow::Error::new(e).context("DynamoDB UpdateItem (revoke) failed")),
+        }
+    }
+
+    async fn apply(
+        &self,
+        op: &MoneyOp,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<LedgerEntry, MoneyError> {
+        let user = op.user.to_string();
+        for attempt in 1..=MONEY_ATTEMPTS {
+            let idem_read = async {
+                match claim {
+                    Some(c) => {
+                        self.idempotency_record(op.user, c.scope, &c.key, op.now)
+                            .await
+                    }
+                    None => Ok(None),
+                }
+            };
+            let (account, record) = tokio::join!(self.get(user_pk(op.user), "PROFILE"), idem_read);
+            if let Some(record) = record? {
+                return Err(MoneyError::KeyUsed(Box::new(record)));
+            }
+            let (balance, version) = balance_of(&account?.ok_or(MoneyError::UserNotFound)?)?;
+            let (kind, after, status) = match op.kind {
+                MoneyOpKind::TopUp => (
+                    EntryKind::TopUp,
+                    balance.checked_add(op.amount).ok_or(MoneyError::Overflow)?,
+                    TxStatus::Success,
+                ),
+                MoneyOpKind::Payment | MoneyOpKind::Transfer { .. } if balance < op.amount => {
+                    return Err(MoneyError::InsufficientBalance)
+                }
+                MoneyOpKind::Payment => {
+                    (EntryKind::Payment, balance - op.amount, TxStatus::Success)
+                }
+                MoneyOpKind::Transfer { .. } => (
+                    EntryKind::TransferOut,
+                    balance - op.amount,
+                    TxStatus::Pending,
+                ),
+            };
+            let entry = new_entry(
+                &user,
+                version,
+                kind,
+                &op.reference_id,
+                op.amount,
+                &op.remarks,
+                balance,
+                after,
+                status,
+                op.now,
+            );
+            let mut items = vec![
+                balance_update(&self.table, &user, version, after, op.now)?,
+                put(
+                    &self.table,
+                    entry_to_item(&entry),
+                    "attribute_not_exists(pk)",
+                    None,
+                )?,
+            ];
+            if let MoneyOpKind::Transfer { to } = op.kind {
+                let item: Item = [
+                    ("pk", s(transfer_pk(&op.reference_id))),
+                    ("sk", s("TRANSFER")),
+                    ("transfer_id", s(&op.reference_id)),
+                    ("from_user", s(&user)),
+                    ("to_user", s(to.to_string())),
+                    ("amount", n(op.amount)),
+                    ("remarks", s(&op.remarks)),
+                    ("status", s(TxStatus::Pending.as_str())),
+                    ("created_at", n(op.now)),
+                    ("sender_seq", n(entry.seq)),
+                    ("pending_shard", s(pending_shard(&op.reference_id))),
+                    ("pending_since", n(op.now)),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                items.push(put(&self.table, item, "attribute_not_exists(pk)", None)?);
+            }
+            let idem_index = items.len();
+            if let Some(c) = claim {
+                let item: Item = [
+                    ("pk", s(user_pk(op.user))),
+                    ("sk", s(idem_sk(c.scope, &c.key))),
+                    ("request_hash", s(&c.request_hash)),
+                    (
+                        "entry",
+                        s(serde_json::to_string(&entry).context("encode entry")?),
+                    ),
+                    ("expires_at", n((c.expires_at + 999) / 1000)),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                let now = Some([(":now".to_string(), n(op.now / 1000))].into());
+                items.push(put(
+                    &self.table,
+                    item,
+                    "attribute_not_exists(pk) OR expires_at <= :now",
+                    now,
+                )?);
+            }
+            let err = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(entry),
+                Err(e) => e,
+            };
+            let Some(codes) = cancellation_codes(&err) else {
+                return Err(anyhow::Error::new(err)
+                    .context("DynamoDB TransactWriteItems (money) failed")
+                    .into());
+            };
+            if codes
+                .get(idem_index)
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+            {
+                // The same key won concurrently: answer as that request did.
+                if let Some(c) = claim {
+                    if let Some(record) = self
+                        .idempotency_record(op.user, c.scope, &c.key, op.now)
+                        .await?
+                    {
+                        return Err(MoneyError::KeyUsed(Box::new(record)));
+                    }
+                }
+            }
+            // A moved version (balance update or entry put) or a lost race: read again and retry.
+            if !codes
+                .iter()
+                .any(|c| c == "TransactionConflict" || c == "ConditionalCheckFailed")
+            {
+                return Err(anyhow::anyhow!("money write cancelled: {codes:?}").into());
+            }
+            backoff(attempt).await;
+        }
+        Err(MoneyError::Contention)
+    }
+
+    async fn idempotency_record(
+        &self,
+        user: UserId,
+        scope: &str,
+        key: &str,
+        now: Millis,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let Some(item) = self.get(user_pk(user), &idem_sk(scope, key)).await? else {
+            return Ok(None);
+        };
+        let a = Attrs(&item);
+        if a.num::<i64>("expires_at")? * 1000 <= now {
+            return Ok(None);
+        }
+        Ok(Some(IdempotencyRecord {
+            request_hash: a.req_s("request_hash")?,
+            entry: serde_json::from_str(&a.req_s("entry")?)
+                .context("stored idempotent entry is not valid")?,
+        }))
+    }
+
+    async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
+        for attempt in 1..=MONEY_ATTEMPTS {
+            let Some(item) = self.get(transfer_pk(transfer_id), "TRANSFER").await? else {
+                return Ok(Settlement::Unknown);
+            };
+            let (t, sender_seq) = transfer_from_item(&item)?;
+            if t.status != TxStatus::Pending {
+                return Ok(Settlement::AlreadySettled);
+            }
+            let to = UserId::parse(&t.to_user).map_err(anyhow::Error::msg)?;
+            let from = UserId::parse(&t.from_user).map_err(anyhow::Error::msg)?;
+            let recipient = self.get(user_pk(to), "PROFILE").await?;
+            let credit = match &recipient {
+                Some(item) => {
+                    let (before, version) = balance_of(item)?;
+                    before
+                        .checked_add(t.amount)
+                        .map(|after| (before, version, after))
+                }
+                None => None,
+            };
+            let (outcome, final_status, account, (before, version, after), kind) = match credit {
+                Some(c) => (
+                    Settlement::Credited,
+                    TxStatus::Success,
+                    &t.to_user,
+                    c,
+                    EntryKind::TransferIn,
+                ),
+                None => {
+                    let sender = self
+                        .get(user_pk(from), "PROFILE")
+                        .await?
+                        .context("the sender of a pending transfer is gone")?;
+                    let (before, version) = balance_of(&sender)?;
+                    let after = before
+                        .checked_add(t.amount)
+                        .context("refund overflows the sender's balance")?;
+                    (
+                        Settlement::Refunded,
+                        TxStatus::Failed,
+                        &t.from_user,
+                        (before, version, after),
+                        EntryKind::Refund,
+                    )
+                }
+            };
+            let entry = new_entry(
+                account,
+                version,
+                kind,
+                transfer_id,
+                t.amount,
+                &t.remarks,
+                before,
+                after,
+                TxStatus::Success,
+                now,
+            );
+            let mark = TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .key("pk", s(transfer_pk(transfer_id)))
+                        .key("sk", s("TRANSFER"))
+                        .update_expression("SET #status = :final, settled_at = :now REMOVE pending_shard, pending_since")
+                        .condition_expression("#status = :pending")
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":final", s(final_status.as_str()))
+                        .expression_attribute_values(":pending", s(TxStatus::Pending.as_str()))
+                        .expression_attribute_values(":now", n(now))
+                        .build()
+                        .context("Failed to build the transfer update")?,
+                )
+                .build();
+            let items = vec![
+                mark,
+                balance_update(&self.table, account, version, after, now)?,
+                put(
+                    &self.table,
+                    entry_to_item(&entry),
+                    "attribute_not_exists(pk)",
+                    None,
+                )?,
+                entry_status_update(&self.table, &t.from_user, sender_seq, final_status)?,
+            ];
+            let err = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(outcome),
+                Err(e) => e,
+            };
+            let Some(codes) = cancellation_codes(&err) else {
+                return Err(
+                    anyhow::Error::new(err).context("DynamoDB TransactWriteItems (settle) failed")
+                );
+            };
+            if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+                return Ok(Settlement::AlreadySettled);
+            }
+            if codes.get(3).is_some_and(|c| c == "ConditionalCheckFailed") {
+                anyhow::bail!("the sender's entry of transfer {transfer_id} is missing");
+            }
+            backoff(attempt).await;
+        }
+        anyhow::bail!("settling transfer {transfer_id} kept conflicting")
+    }
+
+    async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>> {
+        Ok(self
+            .get(transfer_pk(transfer_id), "TRANSFER")
+            .await?
+            .as_ref()
+            .map(transfer_from_item)
+            .transpose()?
+            .map(|(t, _)| t))
+    }
+
+    async fn pending_transfers(
+        &self,
+        created_before: Millis,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let mut found: Vec<(i64, String)> = Vec::new();
+        for shard in 0..PENDING_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("pending")
+                .key_condition_expression("pending_shard = :shard AND pending_since < :before")
+                .expression_attribute_values(":shard", s(format!("PENDING#{shard}")))
+                .expression_attribute_values(":before", n(created_before))
+                .limit(limit.min(1000) as i32)
+                .send()
+                .await
+                .context("DynamoDB Query (pending transfers) failed")?;
+            for item in out.items() {
+                let a = Attrs(item);
+                let pk = a.req_s("pk")?;
+                if let Some(id) = pk.strip_prefix("TRANSFER#") {
+                    found.push((a.num("pending_since")?, id.to_string()));
+                }
+            }
+        }
+        found.sort();
+        Ok(found.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn list_entries(
+        &self,
+        user: UserId,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        let upper = match before_seq {
+            Some(0) => return Ok(Vec::new()),
+            Some(seq) => entry_sk(seq - 1),
+            None => entry_sk(u64::MAX),
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":lo", s("TX#"))
+            .expression_attribute_values(":hi", s(upper))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .context("DynamoDB Query (entries) failed")?;
+        out.items().iter().map(entry_from_item).collect()
+    }
+
+    async fn update_profile(
+        &self,
+        user: UserId,
+        changes: &ProfileChanges,
+        now: Millis,
+    ) -> StoreResult<Option<UserRecord>> {
+        let mut sets = vec!["updated_at = :now".to_string()];
+        let mut removes = Vec::new();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(user)))
+            .key("sk", s("PROFILE"))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew);
+        for (name, value) in [
+            ("first_name", &changes.first_name),
+            ("last_name", &changes.last_name),
+            ("address", &changes.address),
+        ] {
+            match value {
+                Some(Some(v)) => {
+                    sets.push(format!("{name} = :{name}"));
+                    req = req.expression_attribute_values(format!(":{name}"), s(v));
+                }
+                Some(None) => removes.push(name),
+                None => {}
+            }
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        match req.update_expression(expression).send().await {
+            Ok(out) => out.attributes.as_ref().map(user_from_item).transpose(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(anyhow::Error::new(e).context("DynamoDB UpdateItem (profile) failed")),
         }
     }
 }

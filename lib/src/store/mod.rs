@@ -5,6 +5,7 @@
 //! transaction, or a DynamoDB conditional write / `TransactWriteItems`.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::Throttle;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
@@ -115,6 +116,179 @@ pub struct Versioned<T> {
 
 pub type StoreResult<T> = anyhow::Result<T>;
 
+/// What moved an account's money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EntryKind {
+    TopUp,
+    Payment,
+    TransferOut,
+    TransferIn,
+    Refund,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TopUp => "TOP_UP",
+            Self::Payment => "PAYMENT",
+            Self::TransferOut => "TRANSFER_OUT",
+            Self::TransferIn => "TRANSFER_IN",
+            Self::Refund => "REFUND",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::TopUp,
+            Self::Payment,
+            Self::TransferOut,
+            Self::TransferIn,
+            Self::Refund,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
+    pub fn is_credit(self) -> bool {
+        matches!(self, Self::TopUp | Self::TransferIn | Self::Refund)
+    }
+}
+
+/// `PENDING` until settled; every entry but a sender's transfer entry is born `SUCCESS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TxStatus {
+    Pending,
+    Success,
+    Failed,
+}
+
+impl TxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Success => "SUCCESS",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Success, Self::Failed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// One change of one account's balance: an entry of `/transactions`. `seq` is the account's
+/// version after the change, so entries of an account are totally ordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub user_id: String,
+    pub seq: u64,
+    pub kind: EntryKind,
+    /// The top-up, payment or transfer id.
+    pub reference_id: String,
+    pub amount: i64,
+    pub remarks: String,
+    pub balance_before: i64,
+    pub balance_after: i64,
+    pub status: TxStatus,
+    pub created_at: Millis,
+}
+
+/// A money movement to apply atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyOp {
+    pub user: UserId,
+    pub kind: MoneyOpKind,
+    /// The new top-up, payment or transfer id.
+    pub reference_id: String,
+    pub amount: i64,
+    pub remarks: String,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoneyOpKind {
+    TopUp,
+    Payment,
+    /// Debits the sender and records the transfer `PENDING` for the worker.
+    Transfer {
+        to: UserId,
+    },
+}
+
+/// An `Idempotency-Key` to record with the operation, in the same atomic write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// Route the key is scoped to (with the user).
+    pub scope: &'static str,
+    pub key: String,
+    /// Hash of the validated, canonical request body.
+    pub request_hash: String,
+    pub expires_at: Millis,
+}
+
+/// What a used key recorded: the request's hash and the entry the original request made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub request_hash: String,
+    pub entry: LedgerEntry,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MoneyError {
+    #[error("Balance is not enough")]
+    InsufficientBalance,
+    /// The key was used before (possibly concurrently): nothing moved now.
+    #[error("idempotency key already used")]
+    KeyUsed(Box<IdempotencyRecord>),
+    /// The account kept changing under us; nothing moved.
+    #[error("the account is busy")]
+    Contention,
+    #[error("account not found")]
+    UserNotFound,
+    /// The balance would leave the representable range.
+    #[error("balance out of range")]
+    Overflow,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub transfer_id: String,
+    pub from_user: String,
+    pub to_user: String,
+    pub amount: i64,
+    pub remarks: String,
+    pub status: TxStatus,
+    pub created_at: Millis,
+    pub settled_at: Option<Millis>,
+}
+
+/// What settling a transfer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// Credited to the recipient now.
+    Credited,
+    /// The recipient could not be credited: marked `FAILED`, sender refunded now.
+    Refunded,
+    /// It was settled before (a duplicate delivery): nothing happened.
+    AlreadySettled,
+    /// No such transfer.
+    Unknown,
+}
+
+/// Fields of `PUT /profile`: `None` leaves a field, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileChanges {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub address: Option<Option<String>>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates the account and claims its identifiers atomically; the first identifier
@@ -124,7 +298,11 @@ pub trait Store: Send + Sync + 'static {
     async fn find_user(&self, identifier: &LoginIdentifier) -> StoreResult<Option<UserRecord>>;
 
     /// Throttle state for a login key; an expired record reads as absent.
-    async fn get_throttle(&self, key: &str, now: Millis) -> StoreResult<Option<Versioned<Throttle>>>;
+    async fn get_throttle(
+        &self,
+        key: &str,
+        now: Millis,
+    ) -> StoreResult<Option<Versioned<Throttle>>>;
     /// Writes the state if the stored version is still `expected` (`None`: no live record).
     /// Returns false when someone else wrote first.
     async fn put_throttle(
@@ -139,7 +317,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
     /// True when the family exists, is not revoked and has not expired at `now_secs`.
-    async fn session_active(&self, user: UserId, session_id: &str, now_secs: i64) -> StoreResult<bool>;
+    async fn session_active(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool>;
     /// Swaps the family's current refresh token if `presented_jti` is it; a stale one revokes
     /// the family.
     async fn rotate_session(
@@ -152,5 +335,51 @@ pub trait Store: Send + Sync + 'static {
         now_secs: i64,
     ) -> StoreResult<Rotation>;
     /// Revokes the family; false when it was not active.
-    async fn revoke_session(&self, user: UserId, session_id: &str, now_secs: i64) -> StoreResult<bool>;
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool>;
+
+    /// Applies a top-up, payment or transfer debit in one atomic write: the balance (checked
+    /// never to go negative, on the version it was read at), the ledger entry, the transfer
+    /// record and the idempotency record change together or not at all.
+    async fn apply(
+        &self,
+        op: &MoneyOp,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<LedgerEntry, MoneyError>;
+    /// The record of a used key, unless expired at `now`.
+    async fn idempotency_record(
+        &self,
+        user: UserId,
+        scope: &str,
+        key: &str,
+        now: Millis,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+    /// Settles a `PENDING` transfer exactly once, atomically: credit the recipient (or refund
+    /// the sender when the recipient can't be credited) and mark transfer and sender entry.
+    async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement>;
+    async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>>;
+    /// Ids of transfers still `PENDING` that were created before `created_before`, oldest first.
+    async fn pending_transfers(
+        &self,
+        created_before: Millis,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
+    /// The account's entries newest first, starting below `before_seq`.
+    async fn list_entries(
+        &self,
+        user: UserId,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>>;
+    /// Changes the non-unique profile fields; `None` when the user does not exist.
+    async fn update_profile(
+        &self,
+        user: UserId,
+        changes: &ProfileChanges,
+        now: Millis,
+    ) -> StoreResult<Option<UserRecord>>;
 }

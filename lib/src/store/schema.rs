@@ -76,7 +76,9 @@ impl TableSpec {
             .table_name(name)
             .billing_mode(BillingMode::PayPerRequest)
             .set_attribute_definitions(Some(attributes))
-            .set_key_schema(Some(key_schema(p.get("KeySchema").context("KeySchema missing")?)?));
+            .set_key_schema(Some(key_schema(
+                p.get("KeySchema").context("KeySchema missing")?,
+            )?));
         for gsi in p
             .get("GlobalSecondaryIndexes")
             .and_then(Value::as_sequence)
@@ -87,14 +89,23 @@ impl TableSpec {
             let non_key = projection
                 .get("NonKeyAttributes")
                 .and_then(Value::as_sequence)
-                .map(|s| s.iter().filter_map(|v| v.as_str().map(String::from)).collect());
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                });
             req = req.global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
                     .index_name(str_of(gsi, "IndexName")?)
-                    .set_key_schema(Some(key_schema(gsi.get("KeySchema").context("index KeySchema")?)?))
+                    .set_key_schema(Some(key_schema(
+                        gsi.get("KeySchema").context("index KeySchema")?,
+                    )?))
                     .projection(
                         Projection::builder()
-                            .projection_type(ProjectionType::from(str_of(projection, "ProjectionType")?))
+                            .projection_type(ProjectionType::from(str_of(
+                                projection,
+                                "ProjectionType",
+                            )?))
                             .set_non_key_attributes(non_key)
                             .build(),
                     )
@@ -131,7 +142,10 @@ mod tests {
         let tables = tables(TEMPLATE).unwrap();
         assert_eq!(tables.len(), 1, "{tables:?}");
         let t = &tables[0];
-        assert_eq!(str_of(&t.properties, "BillingMode").unwrap(), "PAY_PER_REQUEST");
+        assert_eq!(
+            str_of(&t.properties, "BillingMode").unwrap(),
+            "PAY_PER_REQUEST"
+        );
         let ttl = t.properties.get("TimeToLiveSpecification").unwrap();
         assert_eq!(str_of(ttl, "AttributeName").unwrap(), "expires_at");
         let keys = key_schema(t.properties.get("KeySchema").unwrap()).unwrap();

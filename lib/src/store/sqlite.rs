@@ -9,12 +9,17 @@ use anyhow::Context;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::{CreateUserError, Role, Rotation, Session, Store, StoreResult, UserRecord, Versioned};
+use super::{
+    CreateUserError, EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError,
+    MoneyOp, MoneyOpKind, ProfileChanges, Role, Rotation, Session, Settlement, Store, StoreResult,
+    Transfer, TxStatus, UserRecord, Versioned,
+};
 use crate::auth::Throttle;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
 
 /// Applied in order at open; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     user_id       TEXT PRIMARY KEY NOT NULL,
     username      TEXT,
@@ -51,7 +56,46 @@ CREATE TABLE sessions (
     expires_at    INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
-"#];
+"#,
+    r#"
+CREATE TABLE entries (
+    user_id         TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    reference_id    TEXT NOT NULL,
+    amount          INTEGER NOT NULL CHECK (amount > 0),
+    remarks         TEXT NOT NULL,
+    balance_before  INTEGER NOT NULL CHECK (balance_before >= 0),
+    balance_after   INTEGER NOT NULL CHECK (balance_after >= 0),
+    status          TEXT NOT NULL CHECK (status IN ('PENDING', 'SUCCESS', 'FAILED')),
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (user_id, seq)
+) STRICT;
+
+CREATE TABLE transfers (
+    transfer_id  TEXT PRIMARY KEY NOT NULL,
+    from_user    TEXT NOT NULL,
+    to_user      TEXT NOT NULL,
+    amount       INTEGER NOT NULL CHECK (amount > 0),
+    remarks      TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('PENDING', 'SUCCESS', 'FAILED')),
+    created_at   INTEGER NOT NULL,
+    settled_at   INTEGER,
+    sender_seq   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX transfers_pending ON transfers (created_at) WHERE status = 'PENDING';
+
+CREATE TABLE idempotency (
+    user_id       TEXT NOT NULL,
+    scope         TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    entry         TEXT NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    PRIMARY KEY (user_id, scope, key)
+) STRICT;
+"#,
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -189,7 +233,8 @@ impl SqliteStore {
     }
 }
 
-const USER_COLUMNS: &str = "user_id, username, email, phone_number, first_name, last_name, address, \
+const USER_COLUMNS: &str =
+    "user_id, username, email, phone_number, first_name, last_name, address, \
      secret_kind, secret_hash, role, balance, version, created_at, updated_at";
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
@@ -229,12 +274,153 @@ fn identifier_column(kind: IdentifierKind) -> &'static str {
     }
 }
 
-fn find_by_identifier(conn: &Connection, id: &LoginIdentifier) -> rusqlite::Result<Option<UserRecord>> {
+fn find_by_identifier(
+    conn: &Connection,
+    id: &LoginIdentifier,
+) -> rusqlite::Result<Option<UserRecord>> {
     let sql = format!(
         "SELECT {USER_COLUMNS} FROM users WHERE {} = ?1",
         identifier_column(id.kind)
     );
     conn.query_row(&sql, [&id.key], user_from_row).optional()
+}
+
+const ENTRY_COLUMNS: &str =
+    "user_id, seq, kind, reference_id, amount, remarks, balance_before, balance_after, status, created_at";
+
+fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<LedgerEntry> {
+    let bad = |i: usize| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            "bad enum value".into(),
+        )
+    };
+    let kind: String = row.get(2)?;
+    let status: String = row.get(8)?;
+    Ok(LedgerEntry {
+        user_id: row.get(0)?,
+        seq: row.get::<_, i64>(1)? as u64,
+        kind: EntryKind::parse(&kind).ok_or_else(|| bad(2))?,
+        reference_id: row.get(3)?,
+        amount: row.get(4)?,
+        remarks: row.get(5)?,
+        balance_before: row.get(6)?,
+        balance_after: row.get(7)?,
+        status: TxStatus::parse(&status).ok_or_else(|| bad(8))?,
+        created_at: row.get(9)?,
+    })
+}
+
+fn insert_entry(tx: &Connection, e: &LedgerEntry) -> rusqlite::Result<()> {
+    tx.execute(
+        &format!("INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![
+            e.user_id,
+            e.seq as i64,
+            e.kind.as_str(),
+            e.reference_id,
+            e.amount,
+            e.remarks,
+            e.balance_before,
+            e.balance_after,
+            e.status.as_str(),
+            e.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Balance and version of an account, if it exists.
+fn account(tx: &Connection, user: &str) -> rusqlite::Result<Option<(i64, i64)>> {
+    tx.query_row(
+        "SELECT balance, version FROM users WHERE user_id = ?1",
+        [user],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+/// Moves `user`'s balance from `before` (read at `version`) to `after` and records the entry.
+#[allow(clippy::too_many_arguments)]
+fn post_entry(
+    tx: &Connection,
+    user: &str,
+    version: i64,
+    kind: EntryKind,
+    reference_id: &str,
+    amount: i64,
+    remarks: &str,
+    before: i64,
+    after: i64,
+    status: TxStatus,
+    now: Millis,
+) -> rusqlite::Result<LedgerEntry> {
+    tx.execute(
+        "UPDATE users SET balance = ?2, version = ?3, updated_at = ?4 WHERE user_id = ?1",
+        params![user, after, version + 1, now],
+    )?;
+    let entry = LedgerEntry {
+        user_id: user.to_string(),
+        seq: (version + 1) as u64,
+        kind,
+        reference_id: reference_id.to_string(),
+        amount,
+        remarks: remarks.to_string(),
+        balance_before: before,
+        balance_after: after,
+        status,
+        created_at: now,
+    };
+    insert_entry(tx, &entry)?;
+    Ok(entry)
+}
+
+fn read_idempotency(
+    c: &Connection,
+    user: &str,
+    scope: &str,
+    key: &str,
+    now: Millis,
+) -> anyhow::Result<Option<IdempotencyRecord>> {
+    let row: Option<(String, String)> = c
+        .query_row(
+            "SELECT request_hash, entry FROM idempotency \
+             WHERE user_id = ?1 AND scope = ?2 AND key = ?3 AND expires_at > ?4",
+            params![user, scope, key, now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(request_hash, entry)| {
+        Ok(IdempotencyRecord {
+            request_hash,
+            entry: serde_json::from_str(&entry).context("stored idempotent entry is not valid")?,
+        })
+    })
+    .transpose()
+}
+
+const TRANSFER_COLUMNS: &str =
+    "transfer_id, from_user, to_user, amount, remarks, status, created_at, settled_at";
+
+fn transfer_from_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
+    let status: String = row.get(5)?;
+    Ok(Transfer {
+        transfer_id: row.get(0)?,
+        from_user: row.get(1)?,
+        to_user: row.get(2)?,
+        amount: row.get(3)?,
+        remarks: row.get(4)?,
+        status: TxStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                5,
+                rusqlite::types::Type::Text,
+                "bad status".into(),
+            )
+        })?,
+        created_at: row.get(6)?,
+        settled_at: row.get(7)?,
+    })
 }
 
 #[async_trait]
@@ -243,7 +429,10 @@ impl Store for SqliteStore {
         let u = user.clone();
         self.write(move |tx| {
             for id in u.identifiers() {
-                if find_by_identifier(tx, &id).context("Failed to check an identifier")?.is_some() {
+                if find_by_identifier(tx, &id)
+                    .context("Failed to check an identifier")?
+                    .is_some()
+                {
                     return Err(CreateUserError::Taken(id.kind));
                 }
             }
@@ -295,7 +484,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn get_throttle(&self, key: &str, now: Millis) -> StoreResult<Option<Versioned<Throttle>>> {
+    async fn get_throttle(
+        &self,
+        key: &str,
+        now: Millis,
+    ) -> StoreResult<Option<Versioned<Throttle>>> {
         let key = key.to_string();
         self.read(move |c| {
             c.query_row(
@@ -376,16 +569,30 @@ impl Store for SqliteStore {
             tx.execute(
                 "INSERT INTO sessions (session_id, user_id, refresh_jti, revoked, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![s.session_id, s.user_id.to_string(), s.refresh_jti, s.revoked, s.expires_at],
+                params![
+                    s.session_id,
+                    s.user_id.to_string(),
+                    s.refresh_jti,
+                    s.revoked,
+                    s.expires_at
+                ],
             )
             .context("Failed to create a session")?;
-            tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [s.expires_at - 31 * 86_400])?;
+            tx.execute(
+                "DELETE FROM sessions WHERE expires_at <= ?1",
+                [s.expires_at - 31 * 86_400],
+            )?;
             Ok::<_, anyhow::Error>(())
         })
         .await
     }
 
-    async fn session_active(&self, user: UserId, session_id: &str, now_secs: i64) -> StoreResult<bool> {
+    async fn session_active(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool> {
         let sid = session_id.to_string();
         self.read(move |c| {
             c.query_row(
@@ -410,7 +617,11 @@ impl Store for SqliteStore {
         new_expires_at: i64,
         now_secs: i64,
     ) -> StoreResult<Rotation> {
-        let (sid, presented, new) = (session_id.to_string(), presented_jti.to_string(), new_jti.to_string());
+        let (sid, presented, new) = (
+            session_id.to_string(),
+            presented_jti.to_string(),
+            new_jti.to_string(),
+        );
         self.write(move |tx| {
             let row: Option<(String, bool, i64)> = tx
                 .query_row(
@@ -427,7 +638,10 @@ impl Store for SqliteStore {
                 return Ok(Rotation::Inactive);
             }
             if current != presented {
-                tx.execute("UPDATE sessions SET revoked = 1 WHERE session_id = ?1", [&sid])?;
+                tx.execute(
+                    "UPDATE sessions SET revoked = 1 WHERE session_id = ?1",
+                    [&sid],
+                )?;
                 return Ok(Rotation::Reused);
             }
             tx.execute(
@@ -439,7 +653,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke_session(&self, user: UserId, session_id: &str, now_secs: i64) -> StoreResult<bool> {
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool> {
         let sid = session_id.to_string();
         self.write(move |tx| {
             let n = tx.execute(
@@ -448,6 +667,202 @@ impl Store for SqliteStore {
                 params![sid, user.to_string(), now_secs],
             )?;
             Ok::<_, anyhow::Error>(n == 1)
+        })
+        .await
+    }
+
+    async fn apply(
+        &self,
+        op: &MoneyOp,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<LedgerEntry, MoneyError> {
+        let (op, claim) = (op.clone(), claim.cloned());
+        self.write(move |tx| {
+            let user = op.user.to_string();
+            if let Some(c) = &claim {
+                if let Some(record) = read_idempotency(tx, &user, c.scope, &c.key, op.now)? {
+                    return Err(MoneyError::KeyUsed(Box::new(record)));
+                }
+            }
+            let (balance, version) = account(tx, &user)
+                .context("Failed to read the balance")?
+                .ok_or(MoneyError::UserNotFound)?;
+            let (kind, after, status) = match op.kind {
+                MoneyOpKind::TopUp => (
+                    EntryKind::TopUp,
+                    balance.checked_add(op.amount).ok_or(MoneyError::Overflow)?,
+                    TxStatus::Success,
+                ),
+                MoneyOpKind::Payment | MoneyOpKind::Transfer { .. } if balance < op.amount => {
+                    return Err(MoneyError::InsufficientBalance)
+                }
+                MoneyOpKind::Payment => (EntryKind::Payment, balance - op.amount, TxStatus::Success),
+                MoneyOpKind::Transfer { .. } => (EntryKind::TransferOut, balance - op.amount, TxStatus::Pending),
+            };
+            let entry = post_entry(
+                tx, &user, version, kind, &op.reference_id, op.amount, &op.remarks, balance, after, status, op.now,
+            )
+            .context("Failed to post the entry")?;
+            if let MoneyOpKind::Transfer { to } = op.kind {
+                tx.execute(
+                    "INSERT INTO transfers (transfer_id, from_user, to_user, amount, remarks, status, created_at, sender_seq) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING', ?6, ?7)",
+                    params![op.reference_id, user, to.to_string(), op.amount, op.remarks, op.now, entry.seq as i64],
+                )
+                .context("Failed to record the transfer")?;
+            }
+            if let Some(c) = &claim {
+                tx.execute(
+                    "INSERT OR REPLACE INTO idempotency (user_id, scope, key, request_hash, entry, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![user, c.scope, c.key, c.request_hash, serde_json::to_string(&entry).context("encode entry")?, c.expires_at],
+                )
+                .context("Failed to record the idempotency key")?;
+            }
+            Ok(entry)
+        })
+        .await
+    }
+
+    async fn idempotency_record(
+        &self,
+        user: UserId,
+        scope: &str,
+        key: &str,
+        now: Millis,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let (scope, key) = (scope.to_string(), key.to_string());
+        self.read(move |c| read_idempotency(c, &user.to_string(), &scope, &key, now))
+            .await
+    }
+
+    async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
+        let id = transfer_id.to_string();
+        self.write(move |tx| {
+            let row: Option<(String, String, i64, String, String, i64)> = tx
+                .query_row(
+                    "SELECT from_user, to_user, amount, remarks, status, sender_seq FROM transfers WHERE transfer_id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                )
+                .optional()?;
+            let Some((from, to, amount, remarks, status, sender_seq)) = row else {
+                return Ok(Settlement::Unknown);
+            };
+            if status != TxStatus::Pending.as_str() {
+                return Ok(Settlement::AlreadySettled);
+            }
+            let credit = account(tx, &to)?.and_then(|(b, v)| b.checked_add(amount).map(|after| (b, v, after)));
+            let (outcome, final_status) = match credit {
+                Some((before, version, after)) => {
+                    post_entry(tx, &to, version, EntryKind::TransferIn, &id, amount, &remarks, before, after, TxStatus::Success, now)?;
+                    (Settlement::Credited, TxStatus::Success)
+                }
+                None => {
+                    let (before, version) = account(tx, &from)?.context("the sender of a pending transfer is gone")?;
+                    let after = before.checked_add(amount).context("refund overflows the sender's balance")?;
+                    post_entry(tx, &from, version, EntryKind::Refund, &id, amount, &remarks, before, after, TxStatus::Success, now)?;
+                    (Settlement::Refunded, TxStatus::Failed)
+                }
+            };
+            tx.execute(
+                "UPDATE transfers SET status = ?2, settled_at = ?3 WHERE transfer_id = ?1",
+                params![id, final_status.as_str(), now],
+            )?;
+            tx.execute(
+                "UPDATE entries SET status = ?3 WHERE user_id = ?1 AND seq = ?2",
+                params![from, sender_seq, final_status.as_str()],
+            )?;
+            Ok::<_, anyhow::Error>(outcome)
+        })
+        .await
+    }
+
+    async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>> {
+        let id = transfer_id.to_string();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE transfer_id = ?1"),
+                [id],
+                transfer_from_row,
+            )
+            .optional()
+            .context("Failed to read a transfer")
+        })
+        .await
+    }
+
+    async fn pending_transfers(
+        &self,
+        created_before: Millis,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT transfer_id FROM transfers WHERE status = 'PENDING' AND created_at < ?1 \
+                 ORDER BY created_at LIMIT ?2",
+            )?;
+            let ids = stmt
+                .query_map(params![created_before, limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn list_entries(
+        &self,
+        user: UserId,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries WHERE user_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+            ))?;
+            let before = before_seq.map_or(i64::MAX, |s| s as i64);
+            let entries = stmt
+                .query_map(params![user.to_string(), before, limit as i64], entry_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn update_profile(
+        &self,
+        user: UserId,
+        changes: &ProfileChanges,
+        now: Millis,
+    ) -> StoreResult<Option<UserRecord>> {
+        let changes = changes.clone();
+        self.write(move |tx| {
+            let id = user.to_string();
+            for (column, value) in [
+                ("first_name", &changes.first_name),
+                ("last_name", &changes.last_name),
+                ("address", &changes.address),
+            ] {
+                if let Some(v) = value {
+                    tx.execute(
+                        &format!("UPDATE users SET {column} = ?2 WHERE user_id = ?1"),
+                        params![id, v],
+                    )?;
+                }
+            }
+            let n = tx.execute(
+                "UPDATE users SET updated_at = ?2 WHERE user_id = ?1",
+                params![id, now],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let user = tx.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"),
+                [&id],
+                user_from_row,
+            )?;
+            Ok::<_, anyhow::Error>(Some(user))
         })
         .await
     }

@@ -1,0 +1,29 @@
+use dompet::testing;
+
+#[tokio::test]
+async fn the_sample_event_pays_from_the_balance() {
+    let state = testing::ephemeral().unwrap();
+    let user = testing::registered(&state, "guntur", "rahasia-sekali")
+        .await
+        .unwrap();
+    let token = testing::signed_in(&state, &user)
+        .await
+        .unwrap()
+        .access_token;
+    let json = include_str!("../../../events/pay.json").replace("ACCESS_TOKEN", &token);
+    let router = dompet::http::pay_router(state.clone());
+    let request = || {
+        lambda_http::request::from_str(&json)
+            .unwrap()
+            .map(|b| b.to_vec())
+    };
+    let (status, body) = testing::call(router.clone(), request()).await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "INSUFFICIENT_BALANCE");
+    testing::topped_up(&state, &user, 500000).await.unwrap();
+    let (status, body) = testing::call(router, request()).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["remarks"], "Pulsa Telkomsel 100k");
+    assert_eq!(body["result"]["balance_before"], 500000);
+    assert_eq!(body["result"]["balance_after"], 400000);
+}

@@ -1,0 +1,25 @@
+use dompet::testing;
+
+#[tokio::test]
+async fn the_sample_event_updates_the_profile() {
+    let state = testing::ephemeral().unwrap();
+    let user = testing::registered(&state, "guntur", "rahasia-sekali")
+        .await
+        .unwrap();
+    let token = testing::signed_in(&state, &user)
+        .await
+        .unwrap()
+        .access_token;
+    let json = include_str!("../../../events/profile.json").replace("ACCESS_TOKEN", &token);
+    let request = lambda_http::request::from_str(&json)
+        .unwrap()
+        .map(|b| b.to_vec());
+    let (status, body) = testing::call(dompet::http::profile_router(state.clone()), request)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["first_name"], "Tom");
+    assert_eq!(body["result"]["address"], "Jl. Diponegoro No. 215");
+    let stored = state.store().get_user(user.user_id).await.unwrap().unwrap();
+    assert_eq!(stored.last_name.as_deref(), Some("Araya"));
+}

@@ -1,0 +1,11 @@
+//! Lambda function `topup`: wiring only; the routes live in `dompet::http`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    dompet::init_tracing();
+    let state = dompet::AppState::from_env(dompet::Needs::VERIFY).await?;
+    lambda_http::run(dompet::http::topup_router(state)).await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,31 @@
+//! The transfer queue: after a transfer is reserved its id is enqueued; the worker settles it.
+//! Delivery is at least once (settling is idempotent); a lost enqueue is recovered by the sweep.
+
+use async_trait::async_trait;
+
+mod in_process;
+mod sqs;
+
+pub use in_process::{InProcessQueue, TransferReceiver};
+pub use sqs::SqsQueue;
+
+#[async_trait]
+pub trait TransferQueue: Send + Sync + 'static {
+    async fn enqueue(&self, transfer_id: &str) -> anyhow::Result<()>;
+}
+
+/// The message body on the queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TransferMessage {
+    pub transfer_id: String,
+}
+
+/// A host without a queue (the functions that never enqueue).
+pub struct NoQueue;
+
+#[async_trait]
+impl TransferQueue for NoQueue {
+    async fn enqueue(&self, _: &str) -> anyhow::Result<()> {
+        anyhow::bail!("this host has no transfer queue (set DOMPET_TRANSFER_QUEUE_URL)")
+    }
+}

@@ -1,0 +1,112 @@
+//! The background side of transfers: settle each exactly once, and sweep up the ones whose
+//! enqueue was lost.
+
+use std::time::Duration;
+
+use crate::domain::now_millis;
+use crate::queue::{TransferMessage, TransferReceiver};
+use crate::state::AppState;
+use crate::store::Settlement;
+
+/// Settles one transfer; a duplicate delivery is a no-op.
+pub async fn settle(state: &AppState, transfer_id: &str) -> anyhow::Result<Settlement> {
+    let outcome = state
+        .store()
+        .settle_transfer(transfer_id, now_millis())
+        .await?;
+    match outcome {
+        Settlement::Credited => tracing::info!(transfer = transfer_id, "transfer settled"),
+        Settlement::Refunded => tracing::warn!(
+            transfer = transfer_id,
+            "recipient could not be credited: refunded"
+        ),
+        Settlement::AlreadySettled => {
+            tracing::info!(transfer = transfer_id, "duplicate delivery ignored")
+        }
+        Settlement::Unknown => tracing::warn!(transfer = transfer_id, "no such transfer"),
+    }
+    Ok(outcome)
+}
+
+/// Settles a batch of queue messages `(message id, body)` concurrently; returns the ids of the
+/// messages that failed and must be delivered again (a body that is not a transfer message
+/// fails every time and ends in the dead-letter queue).
+pub async fn settle_batch(state: &AppState, messages: Vec<(String, String)>) -> Vec<String> {
+    let settled = futures::future::join_all(messages.into_iter().map(|(id, body)| async move {
+        let result = match serde_json::from_str::<TransferMessage>(&body) {
+            Ok(m) => settle(state, &m.transfer_id).await.map(|_| ()),
+            Err(e) => Err(anyhow::anyhow!(
+                "message {id} is not a transfer message: {e}"
+            )),
+        };
+        (id, result)
+    }))
+    .await;
+    settled
+        .into_iter()
+        .filter_map(|(id, result)| {
+            result
+                .map_err(|e| tracing::error!(message = %id, error = ?e, "settlement failed"))
+                .err()
+                .map(|_| id)
+        })
+        .collect()
+}
+
+/// Enqueues again every transfer `PENDING` for longer than `age`; returns how many.
+pub async fn sweep(state: &AppState, age: Duration) -> anyhow::Result<usize> {
+    let before = now_millis() - age.as_millis() as i64;
+    let mut count = 0;
+    loop {
+        let ids = state.store().pending_transfers(before, 100).await?;
+        if ids.is_empty() {
+            break;
+        }
+        let batch = ids.len();
+        for id in &ids {
+            state.queue().enqueue(id).await?;
+        }
+        count += batch;
+        if batch < 100 {
+            break;
+        }
+        // Give the worker a moment before looking again, so the same page is not re-sent.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if count > 0 {
+        tracing::warn!(count, "sweep re-enqueued pending transfers");
+    }
+    Ok(count)
+}
+
+/// The standalone server's worker: settles each enqueued id; a failure is retried later.
+pub async fn run_worker(state: AppState, mut receiver: TransferReceiver) {
+    while let Some(id) = receiver.recv().await {
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = settle(&state, &id).await {
+                tracing::error!(transfer = %id, error = ?e, "settlement failed; retrying shortly");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = state.queue().enqueue(&id).await;
+            }
+        });
+    }
+}
+
+/// The standalone server's periodic sweep.
+pub async fn run_sweeper(state: AppState) {
+    let mut tick = tokio::time::interval(state.config().sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sweep(&state, state.config().sweep_age).await {
+            tracing::error!(error = ?e, "sweep failed");
+        }
+    }
+}
+
+/// Starts the in-process worker and the periodic sweep on the current runtime.
+pub fn spawn_background(state: AppState, receiver: TransferReceiver) {
+    tokio::spawn(run_worker(state.clone(), receiver));
+    tokio::spawn(run_sweeper(state));
+}
