@@ -145,6 +145,76 @@ impl TestApp {
             .await
     }
 
+    /// POST a JSON body with a bearer token and an optional `Idempotency-Key`.
+    pub async fn post_authed(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        self.send(request).await
+    }
+
+    pub async fn topup(&self, token: &str, amount: i64) -> Reply {
+        self.post_authed("/topup", token, &json!({"amount": amount}), None)
+            .await
+    }
+
+    pub async fn balance(&self, token: &str) -> i64 {
+        self.get_with_token("/account", token)
+            .await
+            .assert_success(200)["balance"]
+            .as_i64()
+            .expect("balance is an integer")
+    }
+
+    /// Every entry of `/transactions`, newest first, following the cursors.
+    pub async fn all_transactions(&self, token: &str) -> Vec<Value> {
+        let mut entries = Vec::new();
+        let mut path = "/transactions?limit=100".to_string();
+        loop {
+            let reply = self.get_with_token(&path, token).await;
+            entries.extend(
+                reply
+                    .assert_success(200)
+                    .as_array()
+                    .expect("a list")
+                    .iter()
+                    .cloned(),
+            );
+            match reply.body["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/transactions?limit=100&cursor={cursor}"),
+                None => return entries,
+            }
+        }
+    }
+
+    /// Waits until the worker has settled every transfer (bounded).
+    pub async fn settled(&self) {
+        for _ in 0..500 {
+            let pending = self
+                .state
+                .store()
+                .pending_transfers(i64::MAX, 1)
+                .await
+                .expect("read pending transfers");
+            if pending.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("transfers still pending after 10 s");
+    }
+
     pub async fn register(&self, body: Value) -> Reply {
         self.post_json("/register", &body).await
     }

@@ -396,3 +396,423 @@ pub async fn sessions_belong_to_their_user(store: &dyn Store) {
         .await
         .unwrap());
 }
+
+// ------------------------------------------------------------------ money
+
+use dompet::store::{
+    EntryKind, IdempotencyClaim, MoneyError, MoneyOp, MoneyOpKind, ProfileChanges, Settlement,
+    TxStatus,
+};
+
+async fn account(store: &dyn Store, name: &str) -> UserRecord {
+    let u = user(Some(&unique(name)), None, None);
+    store.create_user(&u).await.unwrap();
+    u
+}
+
+fn op(user: &UserRecord, kind: MoneyOpKind, amount: i64) -> MoneyOp {
+    MoneyOp {
+        user: user.user_id,
+        kind,
+        reference_id: uuid::Uuid::new_v4().to_string(),
+        amount,
+        remarks: "contract".into(),
+        now: now_millis(),
+    }
+}
+
+fn claim(key: &str, hash: &str) -> IdempotencyClaim {
+    IdempotencyClaim {
+        scope: "topup",
+        key: key.into(),
+        request_hash: hash.into(),
+        expires_at: now_millis() + 60_000,
+    }
+}
+
+async fn balance(store: &dyn Store, u: &UserRecord) -> i64 {
+    store.get_user(u.user_id).await.unwrap().unwrap().balance
+}
+
+/// Every entry's `balance_after` is the next newer entry's `balance_before`, the newest ends
+/// at the balance, and the sequence has no gaps.
+async fn assert_chain(store: &dyn Store, u: &UserRecord) {
+    let entries = store.list_entries(u.user_id, None, 1000).await.unwrap();
+    let stored = store.get_user(u.user_id).await.unwrap().unwrap();
+    assert_eq!(
+        entries.first().map_or(0, |e| e.balance_after),
+        stored.balance
+    );
+    assert_eq!(entries.len() as u64, stored.version);
+    for pair in entries.windows(2) {
+        assert_eq!(pair[0].balance_before, pair[1].balance_after, "{pair:?}");
+        assert_eq!(pair[0].seq, pair[1].seq + 1);
+    }
+    for e in &entries {
+        let delta = if e.kind.is_credit() {
+            e.amount
+        } else {
+            -e.amount
+        };
+        assert_eq!(e.balance_after - e.balance_before, delta, "{e:?}");
+    }
+}
+
+pub async fn top_ups_and_payments_move_the_balance_with_exact_entries(store: &dyn Store) {
+    let u = account(store, "payer").await;
+    let top = store
+        .apply(&op(&u, MoneyOpKind::TopUp, 500_000), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (top.seq, top.balance_before, top.balance_after),
+        (1, 0, 500_000)
+    );
+    assert_eq!(
+        (top.kind, top.status),
+        (EntryKind::TopUp, TxStatus::Success)
+    );
+    let pay = store
+        .apply(&op(&u, MoneyOpKind::Payment, 100_000), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (pay.seq, pay.balance_before, pay.balance_after),
+        (2, 500_000, 400_000)
+    );
+    assert_eq!(pay.remarks, "contract");
+    let entries = store.list_entries(u.user_id, None, 10).await.unwrap();
+    assert_eq!(entries, vec![pay.clone(), top.clone()], "newest first");
+    assert_eq!(
+        store.list_entries(u.user_id, Some(2), 10).await.unwrap(),
+        vec![top]
+    );
+    assert_eq!(
+        store.list_entries(u.user_id, None, 1).await.unwrap(),
+        vec![pay]
+    );
+    assert_eq!(balance(store, &u).await, 400_000);
+    assert_chain(store, &u).await;
+}
+
+pub async fn a_payment_beyond_the_balance_changes_nothing(store: &dyn Store) {
+    let u = account(store, "broke").await;
+    store
+        .apply(&op(&u, MoneyOpKind::TopUp, 100), None)
+        .await
+        .unwrap();
+    let err = store
+        .apply(&op(&u, MoneyOpKind::Payment, 101), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MoneyError::InsufficientBalance), "{err:?}");
+    let stored = store.get_user(u.user_id).await.unwrap().unwrap();
+    assert_eq!((stored.balance, stored.version), (100, 1));
+    store
+        .apply(&op(&u, MoneyOpKind::Payment, 100), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        balance(store, &u).await,
+        0,
+        "exactly the balance can be spent"
+    );
+    let missing = UserRecord {
+        user_id: UserId::new(),
+        ..u.clone()
+    };
+    assert!(matches!(
+        store
+            .apply(&op(&missing, MoneyOpKind::TopUp, 1), None)
+            .await,
+        Err(MoneyError::UserNotFound)
+    ));
+}
+
+pub async fn an_idempotency_key_records_the_first_entry_and_moves_money_once(store: &dyn Store) {
+    let u = account(store, "idem").await;
+    let c = claim("key-1", "hash-a");
+    let first = store
+        .apply(&op(&u, MoneyOpKind::TopUp, 700), Some(&c))
+        .await
+        .unwrap();
+    match store
+        .apply(&op(&u, MoneyOpKind::TopUp, 700), Some(&c))
+        .await
+    {
+        Err(MoneyError::KeyUsed(record)) => {
+            assert_eq!(record.request_hash, "hash-a");
+            assert_eq!(record.entry, first);
+        }
+        other => panic!("expected KeyUsed, got {other:?}"),
+    }
+    assert_eq!(balance(store, &u).await, 700);
+    let now = now_millis();
+    let record = store
+        .idempotency_record(u.user_id, "topup", "key-1", now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.entry, first);
+    assert_eq!(
+        store
+            .idempotency_record(u.user_id, "pay", "key-1", now)
+            .await
+            .unwrap(),
+        None,
+        "scoped by route"
+    );
+    assert_eq!(
+        store
+            .idempotency_record(u.user_id, "topup", "key-1", now + 120_000)
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    let other = account(store, "idem2").await;
+    store
+        .apply(&op(&other, MoneyOpKind::TopUp, 5), Some(&c))
+        .await
+        .unwrap();
+    assert_eq!(balance(store, &other).await, 5, "scoped by user");
+}
+
+pub async fn concurrent_uses_of_one_key_move_money_once(store: &dyn Store) {
+    let u = account(store, "idemrace").await;
+    let c = claim("race-key", "hash");
+    let ops: Vec<MoneyOp> = (0..8).map(|_| op(&u, MoneyOpKind::TopUp, 1_000)).collect();
+    let results = futures::future::join_all(ops.iter().map(|o| store.apply(o, Some(&c)))).await;
+    let applied = results.iter().filter(|r| r.is_ok()).count();
+    let replayed = results
+        .iter()
+        .filter(|r| matches!(r, Err(MoneyError::KeyUsed(_))))
+        .count();
+    assert_eq!((applied, replayed), (1, 7), "{results:?}");
+    assert_eq!(balance(store, &u).await, 1_000);
+}
+
+pub async fn concurrent_money_writes_on_one_account_are_exact(store: &dyn Store) {
+    let u = account(store, "hot").await;
+    store
+        .apply(&op(&u, MoneyOpKind::TopUp, 1_000), None)
+        .await
+        .unwrap();
+    let ops: Vec<MoneyOp> = (1..=10)
+        .map(|i| {
+            op(
+                &u,
+                if i % 2 == 0 {
+                    MoneyOpKind::Payment
+                } else {
+                    MoneyOpKind::TopUp
+                },
+                i * 10,
+            )
+        })
+        .collect();
+    let results = futures::future::join_all(ops.iter().map(|o| store.apply(o, None))).await;
+    let mut expected = 1_000;
+    for (o, r) in ops.iter().zip(&results) {
+        match (r, o.kind) {
+            (Ok(_), MoneyOpKind::TopUp) => expected += o.amount,
+            (Ok(_), _) => expected -= o.amount,
+            (Err(MoneyError::Contention), _) => {}
+            (Err(e), _) => panic!("{e:?}"),
+        }
+    }
+    assert!(
+        results.iter().filter(|r| r.is_ok()).count() >= 5,
+        "{results:?}"
+    );
+    assert_eq!(balance(store, &u).await, expected);
+    assert_chain(store, &u).await;
+}
+
+pub async fn a_transfer_is_reserved_then_settled_exactly_once(store: &dyn Store) {
+    let (from, to) = (
+        account(store, "sender").await,
+        account(store, "recipient").await,
+    );
+    store
+        .apply(&op(&from, MoneyOpKind::TopUp, 400_000), None)
+        .await
+        .unwrap();
+    let reserve = op(&from, MoneyOpKind::Transfer { to: to.user_id }, 30_000);
+    let out = store.apply(&reserve, None).await.unwrap();
+    assert_eq!(
+        (out.kind, out.status, out.balance_after),
+        (EntryKind::TransferOut, TxStatus::Pending, 370_000)
+    );
+    let id = out.reference_id.clone();
+    let pending = store.get_transfer(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (pending.status, pending.settled_at),
+        (TxStatus::Pending, None)
+    );
+    assert_eq!(pending.to_user, to.user_id.to_string());
+    assert!(store
+        .pending_transfers(now_millis() + 1, 100)
+        .await
+        .unwrap()
+        .contains(&id));
+    assert!(
+        !store
+            .pending_transfers(reserve.now, 100)
+            .await
+            .unwrap()
+            .contains(&id),
+        "not older than itself"
+    );
+
+    assert_eq!(
+        store.settle_transfer(&id, now_millis()).await.unwrap(),
+        Settlement::Credited
+    );
+    assert_eq!(
+        store.settle_transfer(&id, now_millis()).await.unwrap(),
+        Settlement::AlreadySettled
+    );
+    assert_eq!(
+        store
+            .settle_transfer("no-such-transfer", now_millis())
+            .await
+            .unwrap(),
+        Settlement::Unknown
+    );
+    assert_eq!(balance(store, &to).await, 30_000);
+    assert_eq!(balance(store, &from).await, 370_000);
+    let settled = store.get_transfer(&id).await.unwrap().unwrap();
+    assert_eq!(settled.status, TxStatus::Success);
+    assert!(settled.settled_at.is_some());
+    assert!(!store
+        .pending_transfers(now_millis() + 1, 100)
+        .await
+        .unwrap()
+        .contains(&id));
+    let sender_entry = &store.list_entries(from.user_id, None, 1).await.unwrap()[0];
+    assert_eq!(
+        (sender_entry.reference_id.as_str(), sender_entry.status),
+        (id.as_str(), TxStatus::Success)
+    );
+    let incoming = &store.list_entries(to.user_id, None, 1).await.unwrap()[0];
+    assert_eq!(
+        (
+            incoming.kind,
+            incoming.amount,
+            incoming.reference_id.as_str()
+        ),
+        (EntryKind::TransferIn, 30_000, id.as_str())
+    );
+    assert_chain(store, &from).await;
+    assert_chain(store, &to).await;
+}
+
+pub async fn concurrent_settlements_credit_once(store: &dyn Store) {
+    let (from, to) = (
+        account(store, "csender").await,
+        account(store, "crecipient").await,
+    );
+    store
+        .apply(&op(&from, MoneyOpKind::TopUp, 100), None)
+        .await
+        .unwrap();
+    let id = store
+        .apply(
+            &op(&from, MoneyOpKind::Transfer { to: to.user_id }, 60),
+            None,
+        )
+        .await
+        .unwrap()
+        .reference_id;
+    let results =
+        futures::future::join_all((0..6).map(|_| store.settle_transfer(&id, now_millis()))).await;
+    let credited = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Settlement::Credited)))
+        .count();
+    assert_eq!(credited, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(Settlement::Credited | Settlement::AlreadySettled))),
+        "{results:?}"
+    );
+    assert_eq!(balance(store, &to).await, 60);
+    assert_chain(store, &to).await;
+}
+
+pub async fn a_transfer_to_a_vanished_recipient_fails_and_refunds(store: &dyn Store) {
+    let (from, to) = (
+        account(store, "rsender").await,
+        account(store, "gone").await,
+    );
+    store
+        .apply(&op(&from, MoneyOpKind::TopUp, 1_000), None)
+        .await
+        .unwrap();
+    let id = store
+        .apply(
+            &op(&from, MoneyOpKind::Transfer { to: to.user_id }, 400),
+            None,
+        )
+        .await
+        .unwrap()
+        .reference_id;
+    assert!(store.delete_user(to.user_id).await.unwrap());
+    assert_eq!(
+        store.settle_transfer(&id, now_millis()).await.unwrap(),
+        Settlement::Refunded
+    );
+    assert_eq!(
+        store.settle_transfer(&id, now_millis()).await.unwrap(),
+        Settlement::AlreadySettled
+    );
+    assert_eq!(balance(store, &from).await, 1_000);
+    assert_eq!(
+        store.get_transfer(&id).await.unwrap().unwrap().status,
+        TxStatus::Failed
+    );
+    let entries = store.list_entries(from.user_id, None, 10).await.unwrap();
+    assert_eq!(
+        (
+            entries[0].kind,
+            entries[0].amount,
+            entries[0].reference_id.as_str()
+        ),
+        (EntryKind::Refund, 400, id.as_str())
+    );
+    assert_eq!(
+        (entries[1].kind, entries[1].status),
+        (EntryKind::TransferOut, TxStatus::Failed)
+    );
+    assert_chain(store, &from).await;
+}
+
+pub async fn profile_changes_set_clear_and_keep_fields(store: &dyn Store) {
+    let u = account(store, "profiled").await;
+    let changes = ProfileChanges {
+        first_name: Some(Some("Tom".into())),
+        last_name: None,
+        address: Some(None),
+    };
+    let later = now_millis() + 1_000;
+    let updated = store
+        .update_profile(u.user_id, &changes, later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.first_name.as_deref(), Some("Tom"));
+    assert_eq!(updated.address, None, "cleared");
+    assert_eq!(updated.last_name, u.last_name, "kept");
+    assert_eq!(updated.updated_at, later);
+    assert_eq!(updated.balance, u.balance);
+    assert_eq!(store.get_user(u.user_id).await.unwrap().unwrap(), updated);
+    assert_eq!(
+        store
+            .update_profile(UserId::new(), &changes, later)
+            .await
+            .unwrap(),
+        None
+    );
+}

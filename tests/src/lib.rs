@@ -39,6 +39,15 @@ macro_rules! all_store_contract_tests {
             concurrent_rotations_of_one_token_succeed_at_most_once,
             revoked_and_expired_sessions_are_inactive,
             sessions_belong_to_their_user,
+            top_ups_and_payments_move_the_balance_with_exact_entries,
+            a_payment_beyond_the_balance_changes_nothing,
+            an_idempotency_key_records_the_first_entry_and_moves_money_once,
+            concurrent_uses_of_one_key_move_money_once,
+            concurrent_money_writes_on_one_account_are_exact,
+            a_transfer_is_reserved_then_settled_exactly_once,
+            concurrent_settlements_credit_once,
+            a_transfer_to_a_vanished_recipient_fails_and_refunds,
+            profile_changes_set_clear_and_keep_fields,
         );
     };
 }

@@ -41,3 +41,50 @@ impl TransferQueue for SqsQueue {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_http_client::test_util::capture_request;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn enqueue_sends_one_message_with_the_transfer_id_to_the_queue_url() {
+        let response = http::Response::builder()
+            .status(200)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(SdkBody::from(
+                r#"{"MessageId":"5fea7756-0ea4-451a-a703-a558b933e274"}"#,
+            ))
+            .unwrap();
+        let (http_client, captured) = capture_request(Some(response));
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("id", "secret", None, None, "test"))
+            .http_client(http_client)
+            .build();
+        let url = "https://sqs.us-east-1.amazonaws.com/123456789012/dompet-TransferQueue";
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::from_conf(config), url);
+
+        queue
+            .enqueue("0b6f5c1e-8d2a-4f3b-9c4d-5e6f7a8b9c0d")
+            .await
+            .unwrap();
+
+        let request = captured.expect_request();
+        assert_eq!(request.method(), "POST");
+        assert_eq!(
+            request.headers().get("x-amz-target"),
+            Some("AmazonSQS.SendMessage")
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(request.body().bytes().unwrap()).unwrap();
+        assert_eq!(body["QueueUrl"], url);
+        let message: TransferMessage =
+            serde_json::from_str(body["MessageBody"].as_str().unwrap()).unwrap();
+        assert_eq!(message.transfer_id, "0b6f5c1e-8d2a-4f3b-9c4d-5e6f7a8b9c0d");
+    }
+}

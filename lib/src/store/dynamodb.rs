@@ -1056,4 +1056,30 @@ impl Store for DynamoStore {
             Err(e) => Err(anyhow::Error::new(e).context("DynamoDB UpdateItem (profile) failed")),
         }
     }
+
+    async fn delete_user(&self, user: UserId) -> StoreResult<bool> {
+        let Some(record) = self.get_user(user).await? else {
+            return Ok(false);
+        };
+        let delete = |pk: String, sk: &str| {
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .build()
+                .map(|d| TransactWriteItem::builder().delete(d).build())
+                .context("Failed to build a delete")
+        };
+        let mut items = vec![delete(user_pk(user), "PROFILE")?];
+        for id in record.identifiers() {
+            items.push(delete(guard_pk(&id), "GUARD")?);
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .context("DynamoDB TransactWriteItems (delete user) failed")?;
+        Ok(true)
+    }
 }

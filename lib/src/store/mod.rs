@@ -382,4 +382,7 @@ pub trait Store: Send + Sync + 'static {
         changes: &ProfileChanges,
         now: Millis,
     ) -> StoreResult<Option<UserRecord>>;
+    /// Operator action: removes an account and frees its identifiers. Its transfers still
+    /// settle (an incoming one is refunded to its sender).
+    async fn delete_user(&self, user: UserId) -> StoreResult<bool>;
 }

@@ -866,4 +866,12 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn delete_user(&self, user: UserId) -> StoreResult<bool> {
+        self.write(move |tx| {
+            let n = tx.execute("DELETE FROM users WHERE user_id = ?1", [user.to_string()])?;
+            Ok::<_, anyhow::Error>(n == 1)
+        })
+        .await
+    }
 }
