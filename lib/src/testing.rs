@@ -72,6 +72,16 @@ pub async fn registered(
     Ok(accounts::register(state, reg).await?)
 }
 
+/// Registers `username` and logs in; returns the account and an access token.
+pub async fn user_with_token(
+    state: &AppState,
+    username: &str,
+) -> anyhow::Result<(UserRecord, String)> {
+    let user = registered(state, username, "rahasia-sekali").await?;
+    let token = signed_in(state, &user).await?.access_token;
+    Ok((user, token))
+}
+
 /// Starts a login family for `user` and returns its tokens.
 pub async fn signed_in(state: &AppState, user: &UserRecord) -> anyhow::Result<TokenPair> {
     sessions::start(state, user.user_id).await

@@ -3,13 +3,7 @@ use dompet::testing;
 #[tokio::test]
 async fn the_sample_event_updates_the_profile() {
     let state = testing::ephemeral().unwrap();
-    let user = testing::registered(&state, "guntur", "rahasia-sekali")
-        .await
-        .unwrap();
-    let token = testing::signed_in(&state, &user)
-        .await
-        .unwrap()
-        .access_token;
+    let (user, token) = testing::user_with_token(&state, "guntur").await.unwrap();
     let json = include_str!("../../../events/profile.json").replace("ACCESS_TOKEN", &token);
     let request = lambda_http::request::from_str(&json)
         .unwrap()

@@ -3,13 +3,7 @@ use dompet::testing;
 #[tokio::test]
 async fn the_sample_event_tops_up_once_per_idempotency_key() {
     let state = testing::ephemeral().unwrap();
-    let user = testing::registered(&state, "guntur", "rahasia-sekali")
-        .await
-        .unwrap();
-    let token = testing::signed_in(&state, &user)
-        .await
-        .unwrap()
-        .access_token;
+    let (user, token) = testing::user_with_token(&state, "guntur").await.unwrap();
     let json = include_str!("../../../events/topup.json").replace("ACCESS_TOKEN", &token);
     let router = dompet::http::topup_router(state.clone());
     let request = || {

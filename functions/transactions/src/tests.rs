@@ -3,15 +3,9 @@ use dompet::testing;
 #[tokio::test]
 async fn the_sample_event_lists_the_transactions_newest_first() {
     let state = testing::ephemeral().unwrap();
-    let user = testing::registered(&state, "guntur", "rahasia-sekali")
-        .await
-        .unwrap();
+    let (user, token) = testing::user_with_token(&state, "guntur").await.unwrap();
     testing::topped_up(&state, &user, 1000).await.unwrap();
     testing::topped_up(&state, &user, 2000).await.unwrap();
-    let token = testing::signed_in(&state, &user)
-        .await
-        .unwrap()
-        .access_token;
     let json = include_str!("../../../events/transactions.json").replace("ACCESS_TOKEN", &token);
     let request = lambda_http::request::from_str(&json)
         .unwrap()

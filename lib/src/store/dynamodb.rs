@@ -394,6 +394,31 @@ fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<Str
     }
 }
 
+impl DynamoStore {
+    /// Runs one transaction: `Ok(None)` when it committed, `Ok(Some(codes))` with each item's
+    /// cancellation reason when a condition or a concurrent transaction cancelled it.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        what: &str,
+    ) -> anyhow::Result<Option<Vec<String>>> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(None),
+            Err(err) => match cancellation_codes(&err) {
+                Some(codes) => Ok(Some(codes)),
+                None => Err(anyhow::Error::new(err)
+                    .context(format!("DynamoDB TransactWriteItems ({what}) failed"))),
+            },
+        }
+    }
+}
+
 async fn backoff(attempt: u32) {
     let jitter = rand::random::<u64>() % 20;
     tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt) + jitter)).await;
@@ -431,20 +456,8 @@ impl Store for DynamoStore {
         }
         let mut attempt = 0;
         loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
-            };
-            let Some(codes) = cancellation_codes(&err) else {
-                return Err(anyhow::Error::new(err)
-                    .context("DynamoDB TransactWriteItems failed")
-                    .into());
+            let Some(codes) = self.transact(items.clone(), "register").await? else {
+                return Ok(());
             };
             // Items: [user, guards in identifier order]. A failed guard names the identifier.
             if let Some(i) = codes
@@ -767,20 +780,8 @@ impl Store for DynamoStore {
                     now,
                 )?);
             }
-            let err = match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(entry),
-                Err(e) => e,
-            };
-            let Some(codes) = cancellation_codes(&err) else {
-                return Err(anyhow::Error::new(err)
-                    .context("DynamoDB TransactWriteItems (money) failed")
-                    .into());
+            let Some(codes) = self.transact(items, "money").await? else {
+                return Ok(entry);
             };
             if codes
                 .get(idem_index)
@@ -915,20 +916,8 @@ impl Store for DynamoStore {
                 )?,
                 entry_status_update(&self.table, &t.from_user, sender_seq, final_status)?,
             ];
-            let err = match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(outcome),
-                Err(e) => e,
-            };
-            let Some(codes) = cancellation_codes(&err) else {
-                return Err(
-                    anyhow::Error::new(err).context("DynamoDB TransactWriteItems (settle) failed")
-                );
+            let Some(codes) = self.transact(items, "settle").await? else {
+                return Ok(outcome);
             };
             if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
                 return Ok(Settlement::AlreadySettled);
@@ -1074,12 +1063,9 @@ impl Store for DynamoStore {
         for id in record.identifiers() {
             items.push(delete(guard_pk(&id), "GUARD")?);
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .context("DynamoDB TransactWriteItems (delete user) failed")?;
-        Ok(true)
+        match self.transact(items, "delete user").await? {
+            None => Ok(true),
+            Some(codes) => anyhow::bail!("deleting user {user} was cancelled: {codes:?}"),
+        }
     }
 }
