@@ -82,20 +82,25 @@ async fn apply(
     }
 }
 
+/// A new operation with a fresh reference id, dated now.
+fn new_op(user: UserId, kind: MoneyOpKind, amount: Amount, remarks: String) -> MoneyOp {
+    MoneyOp {
+        user,
+        kind,
+        reference_id: uuid::Uuid::new_v4().to_string(),
+        amount: amount.get(),
+        remarks,
+        now: now_millis(),
+    }
+}
+
 pub async fn top_up(
     state: &AppState,
     user: UserId,
     amount: Amount,
     idempotency: Option<Idempotency>,
 ) -> Result<Applied, WalletError> {
-    let op = MoneyOp {
-        user,
-        kind: MoneyOpKind::TopUp,
-        reference_id: uuid::Uuid::new_v4().to_string(),
-        amount: amount.get(),
-        remarks: String::new(),
-        now: now_millis(),
-    };
+    let op = new_op(user, MoneyOpKind::TopUp, amount, String::new());
     apply(state, "topup", op, idempotency).await
 }
 
@@ -106,14 +111,7 @@ pub async fn pay(
     remarks: String,
     idempotency: Option<Idempotency>,
 ) -> Result<Applied, WalletError> {
-    let op = MoneyOp {
-        user,
-        kind: MoneyOpKind::Payment,
-        reference_id: uuid::Uuid::new_v4().to_string(),
-        amount: amount.get(),
-        remarks,
-        now: now_millis(),
-    };
+    let op = new_op(user, MoneyOpKind::Payment, amount, remarks);
     apply(state, "pay", op, idempotency).await
 }
 
@@ -177,14 +175,7 @@ pub async fn transfer(
     if to == sender {
         return Err(WalletError::SelfTransfer);
     }
-    let op = MoneyOp {
-        user: sender,
-        kind: MoneyOpKind::Transfer { to },
-        reference_id: uuid::Uuid::new_v4().to_string(),
-        amount: amount.get(),
-        remarks,
-        now: now_millis(),
-    };
+    let op = new_op(sender, MoneyOpKind::Transfer { to }, amount, remarks);
     let applied = apply(state, "transfer", op, idempotency).await?;
     if !applied.replayed {
         // The debit is recorded; if this fails the sweep enqueues the transfer later.

@@ -212,25 +212,19 @@ fn put(
 }
 
 /// Moves an account from the version it was read at to the next, with its new balance.
-fn balance_update(
-    table: &str,
-    user: &str,
-    version: u64,
-    after: i64,
-    now: Millis,
-) -> anyhow::Result<TransactWriteItem> {
+fn balance_update(table: &str, entry: &LedgerEntry) -> anyhow::Result<TransactWriteItem> {
     Ok(TransactWriteItem::builder()
         .update(
             Update::builder()
                 .table_name(table)
-                .key("pk", s(format!("USER#{user}")))
+                .key("pk", s(format!("USER#{}", entry.user_id)))
                 .key("sk", s("PROFILE"))
                 .update_expression("SET balance = :after, version = :next, updated_at = :now")
                 .condition_expression("version = :v")
-                .expression_attribute_values(":after", n(after))
-                .expression_attribute_values(":next", n(version + 1))
-                .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":v", n(version))
+                .expression_attribute_values(":after", n(entry.balance_after))
+                .expression_attribute_values(":next", n(entry.seq))
+                .expression_attribute_values(":now", n(entry.created_at))
+                .expression_attribute_values(":v", n(entry.seq - 1))
                 .build()
                 .context("Failed to build a balance update")?,
         )
@@ -263,33 +257,6 @@ fn entry_status_update(
 fn balance_of(item: &Item) -> anyhow::Result<(i64, u64)> {
     let a = Attrs(item);
     Ok((a.num("balance")?, a.num("version")?))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn new_entry(
-    user: &str,
-    version: u64,
-    kind: EntryKind,
-    reference_id: &str,
-    amount: i64,
-    remarks: &str,
-    before: i64,
-    after: i64,
-    status: TxStatus,
-    now: Millis,
-) -> LedgerEntry {
-    LedgerEntry {
-        user_id: user.to_string(),
-        seq: version + 1,
-        kind,
-        reference_id: reference_id.to_string(),
-        amount,
-        remarks: remarks.to_string(),
-        balance_before: before,
-        balance_after: after,
-        status,
-        created_at: now,
-    }
 }
 
 /// Typed reads of item attributes.
@@ -698,38 +665,9 @@ impl Store for DynamoStore {
                 return Err(MoneyError::KeyUsed(Box::new(record)));
             }
             let (balance, version) = balance_of(&account?.ok_or(MoneyError::UserNotFound)?)?;
-            let (kind, after, status) = match op.kind {
-                MoneyOpKind::TopUp => (
-                    EntryKind::TopUp,
-                    balance.checked_add(op.amount).ok_or(MoneyError::Overflow)?,
-                    TxStatus::Success,
-                ),
-                MoneyOpKind::Payment | MoneyOpKind::Transfer { .. } if balance < op.amount => {
-                    return Err(MoneyError::InsufficientBalance)
-                }
-                MoneyOpKind::Payment => {
-                    (EntryKind::Payment, balance - op.amount, TxStatus::Success)
-                }
-                MoneyOpKind::Transfer { .. } => (
-                    EntryKind::TransferOut,
-                    balance - op.amount,
-                    TxStatus::Pending,
-                ),
-            };
-            let entry = new_entry(
-                &user,
-                version,
-                kind,
-                &op.reference_id,
-                op.amount,
-                &op.remarks,
-                balance,
-                after,
-                status,
-                op.now,
-            );
+            let entry = op.entry(balance, version)?;
             let mut items = vec![
-                balance_update(&self.table, &user, version, after, op.now)?,
+                balance_update(&self.table, &entry)?,
                 put(
                     &self.table,
                     entry_to_item(&entry),
@@ -841,54 +779,27 @@ impl Store for DynamoStore {
             }
             let to = UserId::parse(&t.to_user).map_err(anyhow::Error::msg)?;
             let from = UserId::parse(&t.from_user).map_err(anyhow::Error::msg)?;
-            let recipient = self.get(user_pk(to), "PROFILE").await?;
-            let credit = match &recipient {
+            let credit = match self.get(user_pk(to), "PROFILE").await? {
                 Some(item) => {
-                    let (before, version) = balance_of(item)?;
-                    before
-                        .checked_add(t.amount)
-                        .map(|after| (before, version, after))
+                    let (balance, version) = balance_of(&item)?;
+                    t.settlement_entry(false, balance, version, now)
                 }
                 None => None,
             };
-            let (outcome, final_status, account, (before, version, after), kind) = match credit {
-                Some(c) => (
-                    Settlement::Credited,
-                    TxStatus::Success,
-                    &t.to_user,
-                    c,
-                    EntryKind::TransferIn,
-                ),
+            let (entry, outcome, final_status) = match credit {
+                Some(entry) => (entry, Settlement::Credited, TxStatus::Success),
                 None => {
                     let sender = self
                         .get(user_pk(from), "PROFILE")
                         .await?
                         .context("the sender of a pending transfer is gone")?;
-                    let (before, version) = balance_of(&sender)?;
-                    let after = before
-                        .checked_add(t.amount)
+                    let (balance, version) = balance_of(&sender)?;
+                    let entry = t
+                        .settlement_entry(true, balance, version, now)
                         .context("refund overflows the sender's balance")?;
-                    (
-                        Settlement::Refunded,
-                        TxStatus::Failed,
-                        &t.from_user,
-                        (before, version, after),
-                        EntryKind::Refund,
-                    )
+                    (entry, Settlement::Refunded, TxStatus::Failed)
                 }
             };
-            let entry = new_entry(
-                account,
-                version,
-                kind,
-                transfer_id,
-                t.amount,
-                &t.remarks,
-                before,
-                after,
-                TxStatus::Success,
-                now,
-            );
             let mark = TransactWriteItem::builder()
                 .update(
                     Update::builder()
@@ -907,7 +818,7 @@ impl Store for DynamoStore {
                 .build();
             let items = vec![
                 mark,
-                balance_update(&self.table, account, version, after, now)?,
+                balance_update(&self.table, &entry)?,
                 put(
                     &self.table,
                     entry_to_item(&entry),

@@ -209,6 +209,41 @@ pub struct MoneyOp {
     pub now: Millis,
 }
 
+impl MoneyOp {
+    /// The entry this operation makes on an account holding `balance` at `version`, or why
+    /// it can't be made. Both adapters write exactly this entry.
+    pub fn entry(&self, balance: i64, version: u64) -> Result<LedgerEntry, MoneyError> {
+        let (kind, after, status) = match self.kind {
+            MoneyOpKind::TopUp => (
+                EntryKind::TopUp,
+                balance
+                    .checked_add(self.amount)
+                    .ok_or(MoneyError::Overflow)?,
+                TxStatus::Success,
+            ),
+            _ if balance < self.amount => return Err(MoneyError::InsufficientBalance),
+            MoneyOpKind::Payment => (EntryKind::Payment, balance - self.amount, TxStatus::Success),
+            MoneyOpKind::Transfer { .. } => (
+                EntryKind::TransferOut,
+                balance - self.amount,
+                TxStatus::Pending,
+            ),
+        };
+        Ok(LedgerEntry {
+            user_id: self.user.to_string(),
+            seq: version + 1,
+            kind,
+            reference_id: self.reference_id.clone(),
+            amount: self.amount,
+            remarks: self.remarks.clone(),
+            balance_before: balance,
+            balance_after: after,
+            status,
+            created_at: self.now,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MoneyOpKind {
     TopUp,
@@ -266,6 +301,37 @@ pub struct Transfer {
     pub status: TxStatus,
     pub created_at: Millis,
     pub settled_at: Option<Millis>,
+}
+
+impl Transfer {
+    /// The entry settling this transfer makes: the recipient's `TransferIn` credit, or the
+    /// sender's `Refund` when the recipient can't be credited, on that account holding
+    /// `balance` at `version`. `None` when the balance would overflow.
+    pub fn settlement_entry(
+        &self,
+        refund: bool,
+        balance: i64,
+        version: u64,
+        now: Millis,
+    ) -> Option<LedgerEntry> {
+        let (kind, account) = if refund {
+            (EntryKind::Refund, &self.from_user)
+        } else {
+            (EntryKind::TransferIn, &self.to_user)
+        };
+        Some(LedgerEntry {
+            user_id: account.clone(),
+            seq: version + 1,
+            kind,
+            reference_id: self.transfer_id.clone(),
+            amount: self.amount,
+            remarks: self.remarks.clone(),
+            balance_before: balance,
+            balance_after: balance.checked_add(self.amount)?,
+            status: TxStatus::Success,
+            created_at: now,
+        })
+    }
 }
 
 /// What settling a transfer did.

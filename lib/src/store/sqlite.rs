@@ -341,39 +341,18 @@ fn account(tx: &Connection, user: &str) -> rusqlite::Result<Option<(i64, i64)>> 
     .optional()
 }
 
-/// Moves `user`'s balance from `before` (read at `version`) to `after` and records the entry.
-#[allow(clippy::too_many_arguments)]
-fn post_entry(
-    tx: &Connection,
-    user: &str,
-    version: i64,
-    kind: EntryKind,
-    reference_id: &str,
-    amount: i64,
-    remarks: &str,
-    before: i64,
-    after: i64,
-    status: TxStatus,
-    now: Millis,
-) -> rusqlite::Result<LedgerEntry> {
+/// Moves the entry's account to its `balance_after` and version `seq`, and records the entry.
+fn post_entry(tx: &Connection, entry: &LedgerEntry) -> rusqlite::Result<()> {
     tx.execute(
         "UPDATE users SET balance = ?2, version = ?3, updated_at = ?4 WHERE user_id = ?1",
-        params![user, after, version + 1, now],
+        params![
+            entry.user_id,
+            entry.balance_after,
+            entry.seq as i64,
+            entry.created_at
+        ],
     )?;
-    let entry = LedgerEntry {
-        user_id: user.to_string(),
-        seq: (version + 1) as u64,
-        kind,
-        reference_id: reference_id.to_string(),
-        amount,
-        remarks: remarks.to_string(),
-        balance_before: before,
-        balance_after: after,
-        status,
-        created_at: now,
-    };
-    insert_entry(tx, &entry)?;
-    Ok(entry)
+    insert_entry(tx, entry)
 }
 
 fn read_idempotency(
@@ -687,22 +666,8 @@ impl Store for SqliteStore {
             let (balance, version) = account(tx, &user)
                 .context("Failed to read the balance")?
                 .ok_or(MoneyError::UserNotFound)?;
-            let (kind, after, status) = match op.kind {
-                MoneyOpKind::TopUp => (
-                    EntryKind::TopUp,
-                    balance.checked_add(op.amount).ok_or(MoneyError::Overflow)?,
-                    TxStatus::Success,
-                ),
-                MoneyOpKind::Payment | MoneyOpKind::Transfer { .. } if balance < op.amount => {
-                    return Err(MoneyError::InsufficientBalance)
-                }
-                MoneyOpKind::Payment => (EntryKind::Payment, balance - op.amount, TxStatus::Success),
-                MoneyOpKind::Transfer { .. } => (EntryKind::TransferOut, balance - op.amount, TxStatus::Pending),
-            };
-            let entry = post_entry(
-                tx, &user, version, kind, &op.reference_id, op.amount, &op.remarks, balance, after, status, op.now,
-            )
-            .context("Failed to post the entry")?;
+            let entry = op.entry(balance, version as u64)?;
+            post_entry(tx, &entry).context("Failed to post the entry")?;
             if let MoneyOpKind::Transfer { to } = op.kind {
                 tx.execute(
                     "INSERT INTO transfers (transfer_id, from_user, to_user, amount, remarks, status, created_at, sender_seq) \
@@ -739,32 +704,34 @@ impl Store for SqliteStore {
     async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
         let id = transfer_id.to_string();
         self.write(move |tx| {
-            let row: Option<(String, String, i64, String, String, i64)> = tx
+            let row: Option<(Transfer, i64)> = tx
                 .query_row(
-                    "SELECT from_user, to_user, amount, remarks, status, sender_seq FROM transfers WHERE transfer_id = ?1",
+                    &format!("SELECT {TRANSFER_COLUMNS}, sender_seq FROM transfers WHERE transfer_id = ?1"),
                     [&id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                    |r| Ok((transfer_from_row(r)?, r.get(8)?)),
                 )
                 .optional()?;
-            let Some((from, to, amount, remarks, status, sender_seq)) = row else {
+            let Some((transfer, sender_seq)) = row else {
                 return Ok(Settlement::Unknown);
             };
-            if status != TxStatus::Pending.as_str() {
+            if transfer.status != TxStatus::Pending {
                 return Ok(Settlement::AlreadySettled);
             }
-            let credit = account(tx, &to)?.and_then(|(b, v)| b.checked_add(amount).map(|after| (b, v, after)));
-            let (outcome, final_status) = match credit {
-                Some((before, version, after)) => {
-                    post_entry(tx, &to, version, EntryKind::TransferIn, &id, amount, &remarks, before, after, TxStatus::Success, now)?;
-                    (Settlement::Credited, TxStatus::Success)
-                }
+            let credit = account(tx, &transfer.to_user)?
+                .and_then(|(balance, version)| transfer.settlement_entry(false, balance, version as u64, now));
+            let (entry, outcome, final_status) = match credit {
+                Some(entry) => (entry, Settlement::Credited, TxStatus::Success),
                 None => {
-                    let (before, version) = account(tx, &from)?.context("the sender of a pending transfer is gone")?;
-                    let after = before.checked_add(amount).context("refund overflows the sender's balance")?;
-                    post_entry(tx, &from, version, EntryKind::Refund, &id, amount, &remarks, before, after, TxStatus::Success, now)?;
-                    (Settlement::Refunded, TxStatus::Failed)
+                    let (balance, version) =
+                        account(tx, &transfer.from_user)?.context("the sender of a pending transfer is gone")?;
+                    let entry = transfer
+                        .settlement_entry(true, balance, version as u64, now)
+                        .context("refund overflows the sender's balance")?;
+                    (entry, Settlement::Refunded, TxStatus::Failed)
                 }
             };
+            post_entry(tx, &entry)?;
+            let from = &transfer.from_user;
             tx.execute(
                 "UPDATE transfers SET status = ?2, settled_at = ?3 WHERE transfer_id = ?1",
                 params![id, final_status.as_str(), now],
