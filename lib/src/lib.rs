@@ -16,6 +16,14 @@ pub mod testing;
 pub use config::Config;
 pub use state::{AppState, KeyRole, Keys, Needs};
 
+/// The AWS SDK's configuration from the standard environment, loaded once per process and
+/// shared by every client (DynamoDB, SQS, SSM) built at cold start.
+pub async fn aws_config() -> &'static aws_config::SdkConfig {
+    static CONFIG: tokio::sync::OnceCell<aws_config::SdkConfig> =
+        tokio::sync::OnceCell::const_new();
+    CONFIG.get_or_init(aws_config::load_from_env).await
+}
+
 /// Logs to stderr; `RUST_LOG` filters (default `info`); no colours on Lambda.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;

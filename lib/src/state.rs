@@ -208,8 +208,7 @@ pub async fn load_keys(config: &KeyConfig, role: KeyRole) -> anyhow::Result<Keys
 }
 
 async fn read_ssm_secret(name: &str) -> anyhow::Result<String> {
-    let config = aws_config::load_from_env().await;
-    let out = aws_sdk_ssm::Client::new(&config)
+    let out = aws_sdk_ssm::Client::new(crate::aws_config().await)
         .get_parameter()
         .name(name)
         .with_decryption(true)

@@ -20,8 +20,10 @@ impl SqsQueue {
     }
 
     pub async fn from_env(queue_url: impl Into<String>) -> Self {
-        let config = aws_config::load_from_env().await;
-        Self::new(aws_sdk_sqs::Client::new(&config), queue_url)
+        Self::new(
+            aws_sdk_sqs::Client::new(crate::aws_config().await),
+            queue_url,
+        )
     }
 }
 

@@ -64,8 +64,7 @@ impl DynamoStore {
     /// A client from the SDK's standard environment (region, credentials,
     /// `AWS_ENDPOINT_URL_DYNAMODB`).
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let config = aws_config::load_from_env().await;
-        Self::new(Client::new(&config), table)
+        Self::new(Client::new(crate::aws_config().await), table)
     }
 
     pub fn client(&self) -> &Client {
