@@ -66,12 +66,17 @@ async fn main() -> anyhow::Result<()> {
     }
     dompet::init_tracing();
 
-    let mut config = Config::from_env()?;
-    if cli.store == StoreKind::Sqlite {
-        config.store = StoreConfig::Sqlite {
-            path: cli.db.clone(),
-        };
-    }
+    // --store and --db (which default to DOMPET_STORE and DOMPET_DB) decide the store.
+    let store = match cli.store {
+        StoreKind::Sqlite => "sqlite",
+        StoreKind::Dynamodb => "dynamodb",
+    };
+    let db = cli.db.to_string_lossy().into_owned();
+    let config = Config::from_lookup(|name| match name {
+        "DOMPET_STORE" => Some(store.to_string()),
+        "DOMPET_DB" => Some(db.clone()),
+        _ => std::env::var(name).ok(),
+    })?;
     let keys = match (&config.store, &config.keys) {
         (_, k) if k.signing_key_pem.is_some() || k.signing_key_file.is_some() || k.signing_key_parameter.is_some() => {
             load_keys(k, KeyRole::Issuer).await?
