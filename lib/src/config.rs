@@ -19,11 +19,31 @@ pub enum StoreConfig {
     DynamoDb { table: String },
 }
 
+/// A configured secret: usable through [`SecretString::expose`], never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// Where the token keys come from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyConfig {
     /// `DOMPET_SIGNING_KEY`: Ed25519 private key, PKCS#8 PEM.
-    pub signing_key_pem: Option<String>,
+    pub signing_key_pem: Option<SecretString>,
     /// `DOMPET_SIGNING_KEY_FILE`: a file holding it (local development).
     pub signing_key_file: Option<PathBuf>,
     /// `DOMPET_SIGNING_KEY_PARAMETER`: name of an SSM Parameter Store SecureString holding it.
@@ -44,12 +64,22 @@ pub struct Config {
     pub access_ttl: Duration,
     /// `DOMPET_REFRESH_TOKEN_TTL_SECS` (default 2592000, 30 days).
     pub refresh_ttl: Duration,
+    /// `DOMPET_SESSION_MAX_AGE_SECS` (default 2592000, 30 days): a login's absolute lifetime;
+    /// no refresh extends it.
+    pub session_max_age: Duration,
     /// `DOMPET_LOCKOUT_SECS` (default 30) and `DOMPET_LOCKOUT_MAX_SECS` (default 900).
     pub lockout: LockoutPolicy,
     /// `DOMPET_TRANSFER_QUEUE_URL`: the SQS queue transfers are enqueued on (Lambda).
     pub transfer_queue_url: Option<String>,
-    /// `DOMPET_CURSOR_SECRET`: key of the pagination cursors' HMAC.
-    pub cursor_secret: Option<String>,
+    /// `DOMPET_CURSOR_SECRET`, or the contents of the file `DOMPET_CURSOR_SECRET_FILE`: key of
+    /// the pagination cursors' HMAC. Without one each process draws a random key.
+    pub cursor_secret: Option<SecretString>,
+    /// `DOMPET_CURSOR_SECRET_FILE`: a file holding the cursor key (the server keeps one in
+    /// `.dompet/`).
+    pub cursor_secret_file: Option<PathBuf>,
+    /// `DOMPET_CORS_ORIGINS`: comma-separated exact origins (`https://app.example.com`) that
+    /// browsers may call the API from; none by default.
+    pub cors_origins: Vec<String>,
     /// `DOMPET_IDEMPOTENCY_TTL_SECS` (default 86400): how long idempotency keys are kept.
     pub idempotency_ttl: Duration,
     /// `DOMPET_SWEEP_INTERVAL_SECS` (default 30): how often the server's sweep runs.
@@ -106,7 +136,7 @@ impl Config {
         Ok(Self {
             store,
             keys: KeyConfig {
-                signing_key_pem: get("DOMPET_SIGNING_KEY"),
+                signing_key_pem: get("DOMPET_SIGNING_KEY").map(SecretString),
                 signing_key_file: get("DOMPET_SIGNING_KEY_FILE").map(PathBuf::from),
                 signing_key_parameter: get("DOMPET_SIGNING_KEY_PARAMETER"),
                 public_key: get("DOMPET_PUBLIC_KEY"),
@@ -115,14 +145,49 @@ impl Config {
             jwt_audience: get("DOMPET_JWT_AUDIENCE").unwrap_or_else(|| "dompet".into()),
             access_ttl: Duration::from_secs(parsed("DOMPET_ACCESS_TOKEN_TTL_SECS", 900)?),
             refresh_ttl: Duration::from_secs(parsed("DOMPET_REFRESH_TOKEN_TTL_SECS", 30 * 86_400)?),
+            session_max_age: Duration::from_secs(parsed(
+                "DOMPET_SESSION_MAX_AGE_SECS",
+                30 * 86_400,
+            )?),
             lockout,
             transfer_queue_url: get("DOMPET_TRANSFER_QUEUE_URL"),
-            cursor_secret: get("DOMPET_CURSOR_SECRET"),
+            cursor_secret: get("DOMPET_CURSOR_SECRET").map(SecretString),
+            cursor_secret_file: get("DOMPET_CURSOR_SECRET_FILE").map(PathBuf::from),
+            cors_origins: get("DOMPET_CORS_ORIGINS")
+                .map(|v| parse_origins(&v))
+                .transpose()?
+                .unwrap_or_default(),
             idempotency_ttl: Duration::from_secs(parsed("DOMPET_IDEMPOTENCY_TTL_SECS", 86_400)?),
             sweep_interval: Duration::from_secs(parsed("DOMPET_SWEEP_INTERVAL_SECS", 30)?),
             sweep_age: Duration::from_secs(parsed("DOMPET_SWEEP_AGE_SECS", 60)?),
         })
     }
+}
+
+/// `scheme://host[:port]`, nothing else: no wildcard, path, query or trailing slash.
+fn parse_origins(list: &str) -> anyhow::Result<Vec<String>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let valid = rest.is_some_and(|host| {
+                !host.is_empty()
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+            });
+            if valid {
+                Ok(origin.to_string())
+            } else {
+                anyhow::bail!(
+                    "DOMPET_CORS_ORIGINS must list exact origins like https://app.example.com (no wildcard, path or trailing slash), got {origin:?}"
+                )
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -151,6 +216,52 @@ mod tests {
         assert_eq!(c.access_ttl, Duration::from_secs(900));
         assert_eq!(c.refresh_ttl, Duration::from_secs(2_592_000));
         assert_eq!(c.lockout, LockoutPolicy::default());
+    }
+
+    #[test]
+    fn debug_output_never_contains_secrets() {
+        let c = config(&[
+            (
+                "DOMPET_SIGNING_KEY",
+                "-----BEGIN PRIVATE KEY-----secret-key-material",
+            ),
+            ("DOMPET_CURSOR_SECRET", "cursor-secret-material"),
+        ])
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("secret-key-material"), "{printed}");
+        assert!(!printed.contains("cursor-secret-material"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
+        assert_eq!(
+            c.keys.signing_key_pem.unwrap().expose(),
+            "-----BEGIN PRIVATE KEY-----secret-key-material"
+        );
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins() {
+        assert!(config(&[]).unwrap().cors_origins.is_empty());
+        let c = config(&[(
+            "DOMPET_CORS_ORIGINS",
+            "https://app.example.com, http://localhost:5173",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "https://a.com/",
+            "a.com",
+            "https://a.com/x",
+        ] {
+            let err = config(&[("DOMPET_CORS_ORIGINS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("DOMPET_CORS_ORIGINS"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod http;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod queue;
 pub mod service;
 pub mod state;
@@ -24,14 +26,25 @@ pub async fn aws_config() -> &'static aws_config::SdkConfig {
     CONFIG.get_or_init(aws_config::load_from_env).await
 }
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`); no colours on Lambda.
+/// Logs to stderr; `RUST_LOG` filters (default `info`); no colours on Lambda, and one JSON
+/// object per line when the function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT=JSON`).
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(!on_lambda)
-        .try_init();
+        .with_ansi(!on_lambda);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }

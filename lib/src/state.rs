@@ -83,15 +83,13 @@ impl AppState {
                     audience.clone(),
                     config.access_ttl,
                     config.refresh_ttl,
+                    config.session_max_age,
                 )?;
                 (pair.public(), Some(issuer))
             }
             Keys::Verifying(public) => (public, None),
         };
-        let cursor_key = match &config.cursor_secret {
-            Some(secret) => CursorKey::from_secret(secret.as_bytes()),
-            None => CursorKey::derived_from(&public),
-        };
+        let cursor_key = cursor_key(config)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -136,6 +134,11 @@ impl AppState {
         self.inner.store.as_ref()
     }
 
+    /// The store, to build another host on the same data.
+    pub fn store_handle(&self) -> Arc<dyn Store> {
+        self.inner.store.clone()
+    }
+
     pub fn hasher(&self) -> &PasswordHasher {
         &self.inner.hasher
     }
@@ -164,6 +167,34 @@ pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> 
     })
 }
 
+/// The key of the pagination cursors' HMAC: the configured secret, or a random key for this
+/// process (cursors then stay valid only within it), never anything derived from public data.
+fn cursor_key(config: &Config) -> anyhow::Result<CursorKey> {
+    if let Some(secret) = &config.cursor_secret {
+        return Ok(CursorKey::from_secret(secret.expose().as_bytes()));
+    }
+    if let Some(path) = &config.cursor_secret_file {
+        let secret = std::fs::read(path).with_context(|| {
+            format!(
+                "Failed to read DOMPET_CURSOR_SECRET_FILE {}",
+                path.display()
+            )
+        })?;
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "DOMPET_CURSOR_SECRET_FILE {} must hold at least 32 bytes",
+            path.display()
+        );
+        return Ok(CursorKey::from_secret(&secret));
+    }
+    tracing::warn!(
+        "no DOMPET_CURSOR_SECRET: pagination cursors are signed with a random key of this process"
+    );
+    let mut secret = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+    Ok(CursorKey::from_secret(&secret))
+}
+
 /// Loads the keys a host with `role` needs, failing with the variable to set.
 pub async fn load_keys(config: &KeyConfig, role: KeyRole) -> anyhow::Result<Keys> {
     let signing_pem = match (
@@ -171,7 +202,7 @@ pub async fn load_keys(config: &KeyConfig, role: KeyRole) -> anyhow::Result<Keys
         &config.signing_key_file,
         &config.signing_key_parameter,
     ) {
-        (Some(pem), _, _) => Some(pem.clone()),
+        (Some(pem), _, _) => Some(pem.expose().to_string()),
         (None, Some(path), _) => Some(std::fs::read_to_string(path).with_context(|| {
             format!("Failed to read DOMPET_SIGNING_KEY_FILE {}", path.display())
         })?),

@@ -15,7 +15,7 @@ use crate::queue::{InProcessQueue, TransferReceiver};
 use crate::service::accounts::{self, Registration};
 use crate::service::{sessions, transfers, wallet};
 use crate::state::{AppState, Keys};
-use crate::store::{SqliteStore, UserRecord};
+use crate::store::{SqliteStore, Store, UserRecord};
 
 /// A state on a fresh temporary SQLite database, with a new signing key and `config`; inside
 /// a Tokio runtime the transfer worker and sweep run in the background, as in the server.
@@ -29,7 +29,15 @@ pub fn ephemeral_state(config: &Config) -> anyhow::Result<AppState> {
 
 /// A fresh state whose transfer queue nobody reads: the receiver is the test's.
 pub fn ephemeral_without_worker(config: &Config) -> anyhow::Result<(AppState, TransferReceiver)> {
-    let store = Arc::new(SqliteStore::temporary()?);
+    state_on(Arc::new(SqliteStore::temporary()?), config)
+}
+
+/// A state on `store` with a new signing key, an in-process transfer queue whose receiver is
+/// returned, and `config`.
+pub fn state_on(
+    store: Arc<dyn Store>,
+    config: &Config,
+) -> anyhow::Result<(AppState, TransferReceiver)> {
     let (queue, receiver) = InProcessQueue::new();
     let state = AppState::new(
         store,

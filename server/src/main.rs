@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
         StoreKind::Dynamodb => "dynamodb",
     };
     let db = cli.db.to_string_lossy().into_owned();
-    let config = Config::from_lookup(|name| match name {
+    let mut config = Config::from_lookup(|name| match name {
         "DOMPET_STORE" => Some(store.to_string()),
         "DOMPET_DB" => Some(db.clone()),
         _ => std::env::var(name).ok(),
@@ -86,6 +86,9 @@ async fn main() -> anyhow::Result<()> {
             "--store dynamodb needs a configured signing key: set DOMPET_SIGNING_KEY (see `dompet keygen`)"
         ),
     };
+    if config.cursor_secret.is_none() && config.cursor_secret_file.is_none() {
+        config.cursor_secret_file = Some(local_cursor_secret(&cli.db)?);
+    }
     if let (StoreConfig::DynamoDb { table }, true) = (&config.store, cli.create_table) {
         create_table_if_missing(table).await?;
     }
@@ -111,12 +114,33 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The folder of the database file, where the server keeps its local secrets.
+fn local_dir(db: &Path) -> &Path {
+    db.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The key of pagination cursors kept beside the database (mode 0600), created on first start:
+/// random, so nobody can forge a cursor, and kept, so cursors survive a restart.
+fn local_cursor_secret(db: &Path) -> anyhow::Result<PathBuf> {
+    let dir = local_dir(db);
+    let path = dir.join("cursor-secret");
+    if !path.exists() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("Failed to create {}", dir.display()))?;
+        let mut bytes = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        write_private(&path, &hex)?;
+        tracing::info!(path = %path.display(), "created a new cursor secret");
+    }
+    Ok(path)
+}
+
 /// The key pair kept beside the database, created on first start.
 fn local_key_pair(db: &Path) -> anyhow::Result<KeyPair> {
-    let dir = db
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = local_dir(db);
     let path = dir.join("signing-key.pem");
     if path.exists() {
         let pem = std::fs::read_to_string(&path)

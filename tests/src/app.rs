@@ -1,10 +1,15 @@
-//! `TestApp`: the server's router on port 0 with a fresh SQLite store, talked to over HTTP.
+//! `TestApp`: the server's router on port 0 with a fresh store (SQLite or DynamoDB Local),
+//! talked to over HTTP.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use dompet::config::Config;
+use dompet::store::{PendingPage, Store};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
+
+use crate::Backend;
 
 pub struct TestApp {
     pub address: String,
@@ -60,6 +65,15 @@ impl Reply {
         &self.body["result"]
     }
 
+    /// The body without its `request_id` (which differs for every request).
+    pub fn envelope(&self) -> Value {
+        let mut body = self.body.clone();
+        if let Some(map) = body.as_object_mut() {
+            map.remove("request_id");
+        }
+        body
+    }
+
     /// The per-field validation errors of a 400.
     #[track_caller]
     pub fn field_errors(&self) -> &serde_json::Map<String, Value> {
@@ -70,21 +84,35 @@ impl Reply {
 
 impl TestApp {
     /// Test configuration: lockouts of 1 s doubling to at most 4 s.
-    pub async fn spawn() -> Self {
-        Self::spawn_with(&[
-            ("DOMPET_LOCKOUT_SECS", "1"),
-            ("DOMPET_LOCKOUT_MAX_SECS", "4"),
-        ])
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(
+            backend,
+            &[
+                ("DOMPET_LOCKOUT_SECS", "1"),
+                ("DOMPET_LOCKOUT_MAX_SECS", "4"),
+            ],
+        )
         .await
     }
 
-    pub async fn spawn_with(vars: &[(&str, &str)]) -> Self {
+    pub async fn spawn_with(backend: Backend, vars: &[(&str, &str)]) -> Self {
+        Self::spawn_on(backend.fresh_store().await, vars).await
+    }
+
+    /// Another host on this one's store and configuration, as another process (or Lambda
+    /// execution environment) would be: its own hasher, keys, worker and connections.
+    pub async fn another_host(&self, vars: &[(&str, &str)]) -> Self {
+        Self::spawn_on(self.state.store_handle(), vars).await
+    }
+
+    pub async fn spawn_on(store: Arc<dyn Store>, vars: &[(&str, &str)]) -> Self {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
-        let state = dompet::testing::ephemeral_state(&config).expect("fresh state");
+        let (state, receiver) = dompet::testing::state_on(store, &config).expect("fresh state");
+        dompet::service::transfers::spawn_background(state.clone(), receiver);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
@@ -201,10 +229,7 @@ impl TestApp {
     /// Waits until the worker has settled every transfer (bounded).
     pub async fn settled(&self) {
         for _ in 0..500 {
-            let pending = self
-                .state
-                .store()
-                .pending_transfers(i64::MAX, 1)
+            let pending = PendingPage::all(self.state.store(), i64::MAX)
                 .await
                 .expect("read pending transfers");
             if pending.is_empty() {

@@ -225,9 +225,34 @@ pub async fn throttle_writes_are_conditional_on_the_version(store: &dyn Store) {
         store.get_throttle(&key, now).await.unwrap().unwrap().value,
         locked
     );
-    store.clear_throttle(&key).await.unwrap();
+    assert_eq!(read.version, 1, "a new record is version 1");
+    assert!(
+        !store.release_throttle(&key, 1, now).await.unwrap(),
+        "locked by the attempt that wrote version 2"
+    );
+    assert_eq!(
+        store.get_throttle(&key, now).await.unwrap().unwrap().value,
+        locked,
+        "a refused release changes nothing"
+    );
+    assert!(
+        store.release_throttle(&key, 1, now + 30_000).await.unwrap(),
+        "a lock that has ended does not hold a login back"
+    );
     assert_eq!(store.get_throttle(&key, now).await.unwrap(), None);
-    store.clear_throttle(&key).await.unwrap();
+    assert!(
+        store.release_throttle(&key, 7, now).await.unwrap(),
+        "no record: nothing to reset"
+    );
+    assert!(store
+        .put_throttle(&key, None, &locked, None, now)
+        .await
+        .unwrap());
+    assert!(
+        store.release_throttle(&key, 1, now).await.unwrap(),
+        "the attempt whose reservation locked it may reset it"
+    );
+    assert_eq!(store.get_throttle(&key, now).await.unwrap(), None);
 }
 
 pub async fn expired_throttle_records_read_as_absent(store: &dyn Store) {
@@ -273,8 +298,32 @@ async fn session_of(store: &dyn Store) -> Session {
         revoked: false,
         expires_at: now_secs() + 3_600,
     };
-    store.create_session(&s).await.unwrap();
+    store.create_session(&s, now_secs()).await.unwrap();
     s
+}
+
+pub async fn long_lived_sessions_survive_later_logins(store: &dyn Store) {
+    let now = now_secs();
+    let u = user(Some(&unique("longlived")), None, None);
+    store.create_user(&u).await.unwrap();
+    let session = |expires_at: i64| Session {
+        session_id: uuid::Uuid::new_v4().to_string(),
+        user_id: u.user_id,
+        refresh_jti: "jti".into(),
+        revoked: false,
+        expires_at,
+    };
+    // Refresh lifetimes may be configured over a month.
+    let long = session(now + 90 * 86_400);
+    store.create_session(&long, now).await.unwrap();
+    store
+        .create_session(&session(now + 90 * 86_400), now + 60 * 86_400)
+        .await
+        .unwrap();
+    assert!(store
+        .session_active(u.user_id, &long.session_id, now + 60 * 86_400)
+        .await
+        .unwrap());
 }
 
 pub async fn refresh_rotation_accepts_the_current_token_once(store: &dyn Store) {
@@ -400,8 +449,8 @@ pub async fn sessions_belong_to_their_user(store: &dyn Store) {
 // ------------------------------------------------------------------ money
 
 use dompet::store::{
-    EntryKind, IdempotencyClaim, MoneyError, MoneyOp, MoneyOpKind, ProfileChanges, Settlement,
-    TxStatus,
+    EntryKind, IdempotencyClaim, MoneyError, MoneyOp, MoneyOpKind, PendingPage, ProfileChanges,
+    Settlement, TxStatus,
 };
 
 async fn account(store: &dyn Store, name: &str) -> UserRecord {
@@ -651,14 +700,12 @@ pub async fn a_transfer_is_reserved_then_settled_exactly_once(store: &dyn Store)
         (TxStatus::Pending, None)
     );
     assert_eq!(pending.to_user, to.user_id.to_string());
-    assert!(store
-        .pending_transfers(now_millis() + 1, 100)
+    assert!(PendingPage::all(store, now_millis() + 1)
         .await
         .unwrap()
         .contains(&id));
     assert!(
-        !store
-            .pending_transfers(reserve.now, 100)
+        !PendingPage::all(store, reserve.now)
             .await
             .unwrap()
             .contains(&id),
@@ -685,8 +732,7 @@ pub async fn a_transfer_is_reserved_then_settled_exactly_once(store: &dyn Store)
     let settled = store.get_transfer(&id).await.unwrap().unwrap();
     assert_eq!(settled.status, TxStatus::Success);
     assert!(settled.settled_at.is_some());
-    assert!(!store
-        .pending_transfers(now_millis() + 1, 100)
+    assert!(!PendingPage::all(store, now_millis() + 1)
         .await
         .unwrap()
         .contains(&id));
@@ -769,10 +815,8 @@ pub async fn a_transfer_to_a_vanished_recipient_fails_and_refunds(store: &dyn St
         Settlement::AlreadySettled
     );
     assert_eq!(balance(store, &from).await, 1_000);
-    assert_eq!(
-        store.get_transfer(&id).await.unwrap().unwrap().status,
-        TxStatus::Failed
-    );
+    let failed = store.get_transfer(&id).await.unwrap().unwrap();
+    assert_eq!((failed.status, failed.suspense), (TxStatus::Failed, false));
     let entries = store.list_entries(from.user_id, None, 10).await.unwrap();
     assert_eq!(
         (
@@ -814,5 +858,103 @@ pub async fn profile_changes_set_clear_and_keep_fields(store: &dyn Store) {
             .await
             .unwrap(),
         None
+    );
+}
+
+pub async fn pending_pages_visit_each_pending_transfer_once(store: &dyn Store) {
+    let (from, to) = (account(store, "pager").await, account(store, "paged").await);
+    store
+        .apply(&op(&from, MoneyOpKind::TopUp, 1_000_000), None)
+        .await
+        .unwrap();
+    let mut made = Vec::new();
+    for _ in 0..23 {
+        let t = op(&from, MoneyOpKind::Transfer { to: to.user_id }, 10);
+        made.push(store.apply(&t, None).await.unwrap().reference_id);
+    }
+    let before = now_millis() + 1;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .pending_transfers(before, cursor.as_deref(), 5)
+            .await
+            .unwrap();
+        assert!(page.ids.len() <= 5);
+        seen.extend(page.ids);
+        pages += 1;
+        assert!(pages < 100, "the walk ends");
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no transfer twice");
+    made.sort();
+    assert_eq!(unique, made);
+    assert!(PendingPage::all(store, 0).await.unwrap().is_empty());
+}
+
+pub async fn a_deleted_accounts_ledger_is_kept(store: &dyn Store) {
+    let u = account(store, "leaving").await;
+    store
+        .apply(&op(&u, MoneyOpKind::TopUp, 700), None)
+        .await
+        .unwrap();
+    store
+        .apply(&op(&u, MoneyOpKind::Payment, 700), None)
+        .await
+        .unwrap();
+    assert!(store.delete_user(u.user_id).await.unwrap());
+    let entries = store.list_entries(u.user_id, None, 10).await.unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [EntryKind::Payment, EntryKind::TopUp]
+    );
+}
+
+pub async fn a_transfer_between_two_vanished_accounts_is_held_in_suspense(store: &dyn Store) {
+    let (from, to) = (
+        account(store, "vanish-a").await,
+        account(store, "vanish-b").await,
+    );
+    store
+        .apply(&op(&from, MoneyOpKind::TopUp, 500), None)
+        .await
+        .unwrap();
+    let id = store
+        .apply(
+            &op(&from, MoneyOpKind::Transfer { to: to.user_id }, 500),
+            None,
+        )
+        .await
+        .unwrap()
+        .reference_id;
+    assert!(store.delete_user(to.user_id).await.unwrap());
+    assert!(store.delete_user(from.user_id).await.unwrap());
+    assert_eq!(
+        store.settle_transfer(&id, now_millis()).await.unwrap(),
+        Settlement::Suspended
+    );
+    assert_eq!(
+        store.settle_transfer(&id, now_millis()).await.unwrap(),
+        Settlement::AlreadySettled,
+        "terminal: never retried"
+    );
+    let t = store.get_transfer(&id).await.unwrap().unwrap();
+    assert_eq!((t.status, t.suspense), (TxStatus::Failed, true));
+    assert!(!PendingPage::all(store, now_millis() + 1)
+        .await
+        .unwrap()
+        .contains(&id));
+    let entries = store.list_entries(from.user_id, None, 10).await.unwrap();
+    assert_eq!(
+        (entries[0].kind, entries[0].status),
+        (EntryKind::TransferOut, TxStatus::Failed),
+        "the sender's entry is kept and marked"
     );
 }

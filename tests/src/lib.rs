@@ -7,6 +7,52 @@ pub mod dynamodb_local;
 
 pub use app::TestApp;
 
+use std::sync::Arc;
+
+use dompet::store::{SqliteStore, Store};
+
+/// The store a test runs on: every HTTP suite runs on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh temporary SQLite database.
+    Sqlite,
+    /// A fresh table on DynamoDB Local, created from `template.yaml`.
+    DynamoDb,
+}
+
+impl Backend {
+    pub async fn fresh_store(self) -> Arc<dyn Store> {
+        match self {
+            Self::Sqlite => Arc::new(SqliteStore::temporary().expect("temporary SQLite store")),
+            Self::DynamoDb => Arc::new(dynamodb_local::fresh_store().await),
+        }
+    }
+}
+
+/// Runs each named `async fn(Backend)` as two tests, `sqlite::name` and `dynamodb::name`.
+/// A test function left out of the list is dead code, which CI's clippy refuses.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )+
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::DynamoDb).await
+                }
+            )+
+        }
+    };
+}
+
 /// Generates one `#[tokio::test]` per contract case, each on a fresh store from `$make`.
 #[macro_export]
 macro_rules! store_contract_tests {
@@ -48,6 +94,10 @@ macro_rules! all_store_contract_tests {
             concurrent_settlements_credit_once,
             a_transfer_to_a_vanished_recipient_fails_and_refunds,
             profile_changes_set_clear_and_keep_fields,
+            pending_pages_visit_each_pending_transfer_once,
+            a_deleted_accounts_ledger_is_kept,
+            long_lived_sessions_survive_later_logins,
+            a_transfer_between_two_vanished_accounts_is_held_in_suspense,
         );
     };
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use dompet_tests::TestApp;
+use dompet_tests::{Backend, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -21,9 +21,8 @@ fn is_contract_timestamp(v: &Value) -> bool {
 
 // ---------------------------------------------------------------- register
 
-#[tokio::test]
-async fn register_with_username_email_password_returns_the_account_without_secrets() {
-    let app = TestApp::spawn().await;
+async fn register_with_username_email_password_returns_the_account_without_secrets(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let reply = app
         .register(json!({
             "username": "Guntur", "email": "Guntur@Example.com", "password": "rahasia-sekali",
@@ -51,9 +50,8 @@ async fn register_with_username_email_password_returns_the_account_without_secre
     );
 }
 
-#[tokio::test]
-async fn register_stores_only_an_argon2id_hash() {
-    let app = TestApp::spawn().await;
+async fn register_stores_only_an_argon2id_hash(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.register(json!({"username": "hashed", "password": "rahasia-sekali"}))
         .await
         .assert_success(201);
@@ -77,9 +75,8 @@ async fn register_stores_only_an_argon2id_hash() {
     assert!(!stored.secret_hash.contains("rahasia"));
 }
 
-#[tokio::test]
-async fn register_with_phone_and_pin_as_a_form_leaves_absent_fields_null() {
-    let app = TestApp::spawn().await;
+async fn register_with_phone_and_pin_as_a_form_leaves_absent_fields_null(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let reply = app
         .post_form(
             "/register",
@@ -97,9 +94,8 @@ async fn register_with_phone_and_pin_as_a_form_leaves_absent_fields_null() {
     }
 }
 
-#[tokio::test]
-async fn json_null_counts_as_absent() {
-    let app = TestApp::spawn().await;
+async fn json_null_counts_as_absent(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let reply = app
         .register(
             json!({"username": "nully", "email": null, "pin": null, "password": "rahasia-sekali"}),
@@ -108,9 +104,8 @@ async fn json_null_counts_as_absent() {
     assert_eq!(reply.assert_success(201)["email"], Value::Null);
 }
 
-#[tokio::test]
-async fn duplicate_identifiers_are_409_naming_which() {
-    let app = TestApp::spawn().await;
+async fn duplicate_identifiers_are_409_naming_which(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.register(json!({"username": "guntur", "email": "g@example.com", "phone_number": "+62811255501", "password": "rahasia-sekali"}))
         .await
         .assert_success(201);
@@ -139,9 +134,8 @@ async fn duplicate_identifiers_are_409_naming_which() {
         .assert_success(201);
 }
 
-#[tokio::test]
-async fn concurrent_duplicate_registration_gives_exactly_one_201_and_no_500() {
-    let app = TestApp::spawn().await;
+async fn concurrent_duplicate_registration_gives_exactly_one_201_and_no_500(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let replies = futures::future::join_all(
         (0..16).map(|_| app.register(json!({"username": "racer", "password": "rahasia-sekali"}))),
     )
@@ -159,9 +153,8 @@ async fn concurrent_duplicate_registration_gives_exactly_one_201_and_no_500() {
     );
 }
 
-#[tokio::test]
-async fn every_validation_failure_is_listed_by_field() {
-    let app = TestApp::spawn().await;
+async fn every_validation_failure_is_listed_by_field(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let reply = app
         .register(json!({
             "username": "ab", "email": "not-an-email", "phone_number": "0811-2555",
@@ -185,9 +178,8 @@ async fn every_validation_failure_is_listed_by_field() {
     }
 }
 
-#[tokio::test]
-async fn each_field_rule_is_enforced() {
-    let app = TestApp::spawn().await;
+async fn each_field_rule_is_enforced(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let cases: Vec<(Value, &str)> = vec![
         (
             json!({"username": "12345", "password": "rahasia-sekali"}),
@@ -269,9 +261,8 @@ async fn each_field_rule_is_enforced() {
         .assert_success(201);
 }
 
-#[tokio::test]
-async fn lengths_count_characters_not_bytes() {
-    let app = TestApp::spawn().await;
+async fn lengths_count_characters_not_bytes(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let reply = app
         .register(json!({"username": "unicode", "password": "ééééééé€", "first_name": "é".repeat(100), "address": "日".repeat(300)}))
         .await;
@@ -281,9 +272,8 @@ async fn lengths_count_characters_not_bytes() {
         .assert_success(200);
 }
 
-#[tokio::test]
-async fn bodies_that_are_not_json_objects_are_400() {
-    let app = TestApp::spawn().await;
+async fn bodies_that_are_not_json_objects_are_400(store: Backend) {
+    let app = TestApp::spawn(store).await;
     for body in [
         "{",
         "[1,2]",
@@ -299,9 +289,8 @@ async fn bodies_that_are_not_json_objects_are_400() {
     }
 }
 
-#[tokio::test]
-async fn other_content_types_are_415() {
-    let app = TestApp::spawn().await;
+async fn other_content_types_are_415(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let body = r#"{"username":"typed","password":"rahasia-sekali"}"#;
     for ct in [
         "text/plain",
@@ -329,9 +318,8 @@ async fn other_content_types_are_415() {
     .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
 }
 
-#[tokio::test]
-async fn bodies_over_64_kib_are_413_before_anything_else() {
-    let app = TestApp::spawn().await;
+async fn bodies_over_64_kib_are_413_before_anything_else(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let big = format!(
         r#"{{"username":"big","password":"{}"}}"#,
         "x".repeat(70 * 1024)
@@ -367,9 +355,8 @@ async fn bodies_over_64_kib_are_413_before_anything_else() {
 
 // ---------------------------------------------------------------- routes
 
-#[tokio::test]
-async fn unknown_paths_are_404_and_wrong_methods_405_in_the_envelope() {
-    let app = TestApp::spawn().await;
+async fn unknown_paths_are_404_and_wrong_methods_405_in_the_envelope(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.send(app.request(Method::GET, "/nope"))
         .await
         .assert_error(404, "NOT_FOUND");
@@ -397,9 +384,8 @@ async fn unknown_paths_are_404_and_wrong_methods_405_in_the_envelope() {
         .assert_error(404, "NOT_FOUND");
 }
 
-#[tokio::test]
-async fn the_public_key_is_published_as_a_jwks_matching_token_kids() {
-    let app = TestApp::spawn().await;
+async fn the_public_key_is_published_as_a_jwks_matching_token_kids(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, access, _) = app.signed_up("jwks", "rahasia-sekali").await;
     let reply = app
         .send(app.request(Method::GET, "/.well-known/jwks.json"))
@@ -415,9 +401,8 @@ async fn the_public_key_is_published_as_a_jwks_matching_token_kids() {
 
 // ---------------------------------------------------------------- login
 
-#[tokio::test]
-async fn login_returns_an_ed25519_access_and_refresh_pair() {
-    let app = TestApp::spawn().await;
+async fn login_returns_an_ed25519_access_and_refresh_pair(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (user_id, access, refresh) = app.signed_up("guntur", "rahasia-sekali").await;
     let header = jwt_part(&access, 0);
     assert_eq!(header["alg"], "EdDSA");
@@ -451,9 +436,8 @@ async fn login_returns_an_ed25519_access_and_refresh_pair() {
     );
 }
 
-#[tokio::test]
-async fn login_works_by_every_identifier_on_login_and_token_as_json_or_form() {
-    let app = TestApp::spawn().await;
+async fn login_works_by_every_identifier_on_login_and_token_as_json_or_form(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.register(json!({"username": "Multi", "email": "multi@example.com", "phone_number": "+62811000111", "password": "rahasia-sekali"}))
         .await
         .assert_success(201);
@@ -487,9 +471,8 @@ async fn login_works_by_every_identifier_on_login_and_token_as_json_or_form() {
     .assert_success(200);
 }
 
-#[tokio::test]
-async fn wrong_identifier_and_wrong_secret_get_the_same_401() {
-    let app = TestApp::spawn().await;
+async fn wrong_identifier_and_wrong_secret_get_the_same_401(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.register(json!({"username": "known", "password": "rahasia-sekali"}))
         .await
         .assert_success(201);
@@ -515,14 +498,17 @@ async fn wrong_identifier_and_wrong_secret_get_the_same_401() {
         &password_for_pin,
     ] {
         reply.assert_error(401, "INVALID_CREDENTIALS");
-        assert_eq!(reply.body, wrong_secret.body);
+        assert_eq!(
+            reply.envelope(),
+            wrong_secret.envelope(),
+            "nothing tells them apart"
+        );
     }
     assert_eq!(wrong_secret.body["message"], "Invalid credentials");
 }
 
-#[tokio::test]
-async fn unknown_users_cost_about_as_much_time_as_wrong_passwords() {
-    let app = TestApp::spawn().await;
+async fn unknown_users_cost_about_as_much_time_as_wrong_passwords(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.register(json!({"username": "timed", "password": "rahasia-sekali"}))
         .await
         .assert_success(201);
@@ -548,9 +534,8 @@ async fn unknown_users_cost_about_as_much_time_as_wrong_passwords() {
     assert!(u > k / 3.0, "unknown {u:.4}s vs known {k:.4}s");
 }
 
-#[tokio::test]
-async fn login_bodies_need_exactly_one_identifier_and_one_secret() {
-    let app = TestApp::spawn().await;
+async fn login_bodies_need_exactly_one_identifier_and_one_secret(store: Backend) {
+    let app = TestApp::spawn(store).await;
     for body in [
         json!({"password": "rahasia-sekali"}),
         json!({"username": "someone"}),
@@ -570,9 +555,8 @@ async fn login_bodies_need_exactly_one_identifier_and_one_secret() {
         .assert_error(400, "VALIDATION_ERROR");
 }
 
-#[tokio::test]
-async fn five_failures_lock_the_account_with_doubling_locks_until_a_success() {
-    let app = TestApp::spawn().await; // lock 1 s, doubling, capped at 4 s
+async fn five_failures_lock_the_account_with_doubling_locks_until_a_success(store: Backend) {
+    let app = TestApp::spawn(store).await; // lock 1 s, doubling, capped at 4 s
     app.register(
         json!({"username": "locky", "email": "locky@example.com", "password": "rahasia-sekali"}),
     )
@@ -628,9 +612,8 @@ async fn five_failures_lock_the_account_with_doubling_locks_until_a_success() {
     app.login(good).await.assert_success(200);
 }
 
-#[tokio::test]
-async fn failures_count_across_all_identifiers_of_an_account() {
-    let app = TestApp::spawn().await;
+async fn failures_count_across_all_identifiers_of_an_account(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.register(json!({"username": "many", "email": "many@example.com", "phone_number": "0811000444", "password": "rahasia-sekali"}))
         .await
         .assert_success(201);
@@ -650,9 +633,8 @@ async fn failures_count_across_all_identifiers_of_an_account() {
         .assert_error(429, "TOO_MANY_ATTEMPTS");
 }
 
-#[tokio::test]
-async fn unknown_identifiers_lock_the_same_way() {
-    let app = TestApp::spawn().await;
+async fn unknown_identifiers_lock_the_same_way(store: Backend) {
+    let app = TestApp::spawn(store).await;
     for _ in 0..5 {
         app.login(json!({"username": "phantom", "password": "whatever-1"}))
             .await
@@ -665,9 +647,8 @@ async fn unknown_identifiers_lock_the_same_way() {
     assert!(reply.headers.contains_key("retry-after"));
 }
 
-#[tokio::test]
-async fn concurrent_failures_are_all_counted() {
-    let app = TestApp::spawn().await;
+async fn concurrent_failures_are_all_counted(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.register(json!({"username": "parallel", "password": "rahasia-sekali"}))
         .await
         .assert_success(201);
@@ -685,11 +666,223 @@ async fn concurrent_failures_are_all_counted() {
         .assert_error(429, "TOO_MANY_ATTEMPTS");
 }
 
+/// How many argon2id verifications `hosts` ran in all.
+fn verifications(hosts: &[&TestApp]) -> u64 {
+    hosts.iter().map(|h| h.state.hasher().verifications()).sum()
+}
+
+async fn a_burst_of_guesses_from_two_hosts_gets_at_most_five_verifications(store: Backend) {
+    // A long lock, so the whole burst falls inside one lock window.
+    let vars = [
+        ("DOMPET_LOCKOUT_SECS", "60"),
+        ("DOMPET_LOCKOUT_MAX_SECS", "60"),
+    ];
+    let one = TestApp::spawn_with(store, &vars).await;
+    let two = one.another_host(&vars).await;
+    one.register(json!({"username": "burst", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let before = verifications(&[&one, &two]);
+    const RIGHT: usize = 40;
+    let guesses = (0..50).map(|i| {
+        let host = if i % 2 == 0 { &one } else { &two };
+        let password = if i == RIGHT {
+            "rahasia-sekali".to_string()
+        } else {
+            format!("wrong-guess-{i}")
+        };
+        host.login(json!({"username": "burst", "password": password}))
+    });
+    let replies = futures::future::join_all(guesses).await;
+    let count = |status: u16| replies.iter().filter(|r| r.status == status).count();
+    let (ok, failed, locked) = (count(200), count(401), count(429));
+    assert_eq!(ok + failed + locked, 50, "only 200, 401 or 429");
+    let verified = verifications(&[&one, &two]) - before;
+    if ok == 0 {
+        // The right secret was refused with the rest once five failures were counted.
+        assert_eq!(replies[RIGHT].status, 429);
+        // Five attempts were admitted: five wrong ones (401), or four and the right one,
+        // verified but refused because the others locked the account meanwhile.
+        assert!(failed == 5 || failed == 4, "{failed} answered 401");
+        assert!(verified <= 5, "{verified} verifications in one lock window");
+        for host in [&one, &two] {
+            host.login(json!({"username": "burst", "password": "rahasia-sekali"}))
+                .await
+                .assert_error(429, "TOO_MANY_ATTEMPTS");
+        }
+    } else {
+        // The right secret held the fifth reservation: its success reset the count, and
+        // anything after it started a new window of five.
+        assert_eq!(ok, 1);
+        assert_eq!(replies[RIGHT].status, 200);
+        assert!(verified <= 10, "{verified} verifications in two windows");
+    }
+}
+
+async fn once_locked_nothing_gets_tokens_until_the_lock_ends(store: Backend) {
+    let vars = [
+        ("DOMPET_LOCKOUT_SECS", "2"),
+        ("DOMPET_LOCKOUT_MAX_SECS", "2"),
+    ];
+    let app = TestApp::spawn_with(store, &vars).await;
+    app.register(json!({"username": "sealed", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let wrong =
+        (0..5).map(|i| app.login(json!({"username": "sealed", "password": format!("nope-{i}")})));
+    for reply in futures::future::join_all(wrong).await {
+        reply.assert_error(401, "INVALID_CREDENTIALS");
+    }
+    let before = app.state.hasher().verifications();
+    let right =
+        (0..20).map(|_| app.login(json!({"username": "sealed", "password": "rahasia-sekali"})));
+    for reply in futures::future::join_all(right).await {
+        reply.assert_error(429, "TOO_MANY_ATTEMPTS");
+    }
+    assert_eq!(
+        app.state.hasher().verifications(),
+        before,
+        "refused before hashing"
+    );
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    app.login(json!({"username": "sealed", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(200);
+}
+
+async fn a_burst_on_an_unknown_identifier_is_limited_the_same_way(store: Backend) {
+    let vars = [
+        ("DOMPET_LOCKOUT_SECS", "60"),
+        ("DOMPET_LOCKOUT_MAX_SECS", "60"),
+    ];
+    let app = TestApp::spawn_with(store, &vars).await;
+    let before = app.state.hasher().verifications();
+    let guesses = (0..50)
+        .map(|i| app.login(json!({"username": "nobody-here", "password": format!("guess-{i}")})));
+    let replies = futures::future::join_all(guesses).await;
+    let failed = replies.iter().filter(|r| r.status == 401).count();
+    let locked = replies.iter().filter(|r| r.status == 429).count();
+    assert_eq!((failed, locked), (5, 45));
+    assert!(app.state.hasher().verifications() - before <= 5);
+}
+
+async fn identifiers_longer_than_any_account_can_have_are_400(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    let long = "a".repeat(5_000);
+    for (field, value) in [
+        ("username", long.clone()),
+        ("email", format!("{long}@example.com")),
+        ("phone_number", "1".repeat(5_000)),
+    ] {
+        let reply = app
+            .login(json!({field: value, "password": "rahasia-sekali"}))
+            .await;
+        let errors = reply.field_errors();
+        assert!(errors.contains_key(field), "{}", reply.body);
+    }
+    // The longest valid forms are still just wrong credentials.
+    for (field, value) in [
+        ("username", "u".repeat(32)),
+        ("email", format!("{}@example.com", "e".repeat(64))),
+        ("phone_number", format!("+{}", "9".repeat(15))),
+    ] {
+        app.login(json!({field: value, "password": "rahasia-sekali"}))
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+}
+
+async fn a_login_ends_at_its_absolute_lifetime_however_active(store: Backend) {
+    // Times are whole seconds: the login ends 3 to 4 s after it began.
+    let app = TestApp::spawn_with(store, &[("DOMPET_SESSION_MAX_AGE_SECS", "4")]).await;
+    let (_, _, mut refresh) = app.signed_up("mayfly", "rahasia-sekali").await;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let reply = app
+            .post_json("/token/refresh", &json!({"refresh_token": refresh}))
+            .await;
+        let result = reply.assert_success(200);
+        refresh = result["refresh_token"].as_str().unwrap().to_string();
+        let exp = jwt_part(&refresh, 1)["exp"].as_i64().unwrap();
+        let auth_time = jwt_part(&refresh, 1)["auth_time"].as_i64().unwrap();
+        assert_eq!(exp, auth_time + 4, "never past the login's end");
+    }
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    app.post_json("/token/refresh", &json!({"refresh_token": refresh}))
+        .await
+        .assert_error(401, "UNAUTHENTICATED");
+}
+
+async fn cors_answers_only_the_configured_origins(store: Backend) {
+    let preflight = |app: &TestApp, origin: &str| {
+        app.request(Method::OPTIONS, "/login")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+    };
+    let closed = TestApp::spawn(store).await;
+    let reply = closed
+        .send(preflight(&closed, "https://app.example.com"))
+        .await;
+    reply.assert_error(405, "METHOD_NOT_ALLOWED");
+    assert!(!reply.headers.contains_key("access-control-allow-origin"));
+
+    let open =
+        TestApp::spawn_with(store, &[("DOMPET_CORS_ORIGINS", "https://app.example.com")]).await;
+    let reply = open.send(preflight(&open, "https://app.example.com")).await;
+    assert!(reply.status.is_success(), "{:?}", reply.status);
+    assert_eq!(
+        reply.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let reply = open
+        .send(preflight(&open, "https://evil.example.com"))
+        .await;
+    assert!(!reply.headers.contains_key("access-control-allow-origin"));
+    let reply = open
+        .send(
+            open.request(Method::GET, "/.well-known/jwks.json")
+                .header("origin", "https://app.example.com"),
+        )
+        .await;
+    assert_eq!(
+        reply.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+}
+
+async fn every_response_carries_a_request_id_and_errors_name_it(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    let ok = app
+        .send(app.request(Method::GET, "/.well-known/jwks.json"))
+        .await;
+    let missing = app.send(app.request(Method::GET, "/no/such/route")).await;
+    let spoofed = app
+        .send(
+            app.request(Method::GET, "/account")
+                .header("x-request-id", "chosen-by-client"),
+        )
+        .await;
+    let ids: Vec<&str> = [&ok, &missing, &spoofed]
+        .iter()
+        .map(|r| r.headers["x-request-id"].to_str().unwrap())
+        .collect();
+    for id in &ids {
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "generated: {id}");
+    }
+    assert!(ids[0] != ids[1] && ids[1] != ids[2], "one per request");
+    assert_eq!(missing.body["request_id"], ids[1]);
+    assert_eq!(spoofed.body["request_id"], ids[2]);
+    assert!(
+        ok.body.get("request_id").is_none(),
+        "successes keep their shape"
+    );
+}
+
 // ---------------------------------------------------------------- refresh and logout
 
-#[tokio::test]
-async fn refresh_rotates_and_each_refresh_token_is_good_once() {
-    let app = TestApp::spawn().await;
+async fn refresh_rotates_and_each_refresh_token_is_good_once(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, _, refresh1) = app.signed_up("rotor", "rahasia-sekali").await;
     let reply = app
         .post_json("/token/refresh", &json!({"refresh_token": refresh1}))
@@ -713,9 +906,8 @@ async fn refresh_rotates_and_each_refresh_token_is_good_once() {
     assert_ne!(refresh3, refresh2);
 }
 
-#[tokio::test]
-async fn reusing_a_refresh_token_revokes_the_whole_family_only() {
-    let app = TestApp::spawn().await;
+async fn reusing_a_refresh_token_revokes_the_whole_family_only(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, access1, refresh1) = app.signed_up("reuser", "rahasia-sekali").await;
     let (other_access, other_refresh) = app
         .tokens(json!({"username": "reuser", "password": "rahasia-sekali"}))
@@ -749,9 +941,8 @@ async fn reusing_a_refresh_token_revokes_the_whole_family_only() {
         .assert_success(200);
 }
 
-#[tokio::test]
-async fn bad_refresh_requests_are_400_or_401() {
-    let app = TestApp::spawn().await;
+async fn bad_refresh_requests_are_400_or_401(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, access, _) = app.signed_up("refresher", "rahasia-sekali").await;
     for body in [
         json!({}),
@@ -771,9 +962,8 @@ async fn bad_refresh_requests_are_400_or_401() {
     }
 }
 
-#[tokio::test]
-async fn logout_revokes_that_login_only() {
-    let app = TestApp::spawn().await;
+async fn logout_revokes_that_login_only(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, access, refresh) = app.signed_up("leaver", "rahasia-sekali").await;
     let (other_access, _) = app
         .tokens(json!({"username": "leaver", "password": "rahasia-sekali"}))
@@ -800,9 +990,8 @@ async fn logout_revokes_that_login_only() {
 
 // ---------------------------------------------------------------- account and tokens
 
-#[tokio::test]
-async fn account_answers_akses_sukses_with_the_profile_and_balance() {
-    let app = TestApp::spawn().await;
+async fn account_answers_akses_sukses_with_the_profile_and_balance(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.register(json!({"username": "viewer", "email": "viewer@example.com", "password": "rahasia-sekali", "address": "Jl. Merdeka"}))
         .await
         .assert_success(201);
@@ -822,9 +1011,8 @@ async fn account_answers_akses_sukses_with_the_profile_and_balance() {
     assert_eq!(jwt_part(&access, 1)["sub"], result["user_id"]);
 }
 
-#[tokio::test]
-async fn the_authorization_header_must_be_a_bearer_access_token() {
-    let app = TestApp::spawn().await;
+async fn the_authorization_header_must_be_a_bearer_access_token(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, access, refresh) = app.signed_up("header", "rahasia-sekali").await;
     let get = |value: String| {
         app.send(
@@ -854,9 +1042,8 @@ async fn the_authorization_header_must_be_a_bearer_access_token() {
         .assert_error(401, "UNAUTHENTICATED");
 }
 
-#[tokio::test]
-async fn forged_and_tampered_tokens_are_401() {
-    let app = TestApp::spawn().await;
+async fn forged_and_tampered_tokens_are_401(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, access, _) = app.signed_up("victim", "rahasia-sekali").await;
     let (_, other, _) = app.signed_up("attacker", "rahasia-sekali").await;
     let parts: Vec<&str> = access.split('.').collect();
@@ -890,9 +1077,8 @@ async fn forged_and_tampered_tokens_are_401() {
     }
 }
 
-#[tokio::test]
-async fn expired_tokens_and_tokens_from_another_key_are_401() {
-    let app = TestApp::spawn().await;
+async fn expired_tokens_and_tokens_from_another_key_are_401(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (user_id, access, _) = app.signed_up("expiring", "rahasia-sekali").await;
     let sid = jwt_part(&access, 1)["sid"].as_str().unwrap().to_string();
     let user = dompet::domain::UserId::parse(&user_id).unwrap();
@@ -922,9 +1108,8 @@ async fn expired_tokens_and_tokens_from_another_key_are_401() {
         .assert_error(401, "UNAUTHENTICATED");
 }
 
-#[tokio::test]
-async fn no_input_makes_the_identity_routes_answer_500() {
-    let app = TestApp::spawn().await;
+async fn no_input_makes_the_identity_routes_answer_500(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.signed_up("sturdy", "rahasia-sekali").await;
     let bodies = [
         "{\"username\": {\"$gt\": \"\"}, \"password\": [1]}",
@@ -971,3 +1156,45 @@ async fn no_input_makes_the_identity_routes_answer_500() {
         }
     }
 }
+
+dompet_tests::both_stores!(
+    register_with_username_email_password_returns_the_account_without_secrets,
+    register_stores_only_an_argon2id_hash,
+    register_with_phone_and_pin_as_a_form_leaves_absent_fields_null,
+    json_null_counts_as_absent,
+    duplicate_identifiers_are_409_naming_which,
+    concurrent_duplicate_registration_gives_exactly_one_201_and_no_500,
+    every_validation_failure_is_listed_by_field,
+    each_field_rule_is_enforced,
+    lengths_count_characters_not_bytes,
+    bodies_that_are_not_json_objects_are_400,
+    other_content_types_are_415,
+    bodies_over_64_kib_are_413_before_anything_else,
+    unknown_paths_are_404_and_wrong_methods_405_in_the_envelope,
+    the_public_key_is_published_as_a_jwks_matching_token_kids,
+    login_returns_an_ed25519_access_and_refresh_pair,
+    login_works_by_every_identifier_on_login_and_token_as_json_or_form,
+    wrong_identifier_and_wrong_secret_get_the_same_401,
+    unknown_users_cost_about_as_much_time_as_wrong_passwords,
+    login_bodies_need_exactly_one_identifier_and_one_secret,
+    five_failures_lock_the_account_with_doubling_locks_until_a_success,
+    failures_count_across_all_identifiers_of_an_account,
+    unknown_identifiers_lock_the_same_way,
+    concurrent_failures_are_all_counted,
+    a_burst_of_guesses_from_two_hosts_gets_at_most_five_verifications,
+    once_locked_nothing_gets_tokens_until_the_lock_ends,
+    a_burst_on_an_unknown_identifier_is_limited_the_same_way,
+    identifiers_longer_than_any_account_can_have_are_400,
+    a_login_ends_at_its_absolute_lifetime_however_active,
+    cors_answers_only_the_configured_origins,
+    every_response_carries_a_request_id_and_errors_name_it,
+    refresh_rotates_and_each_refresh_token_is_good_once,
+    reusing_a_refresh_token_revokes_the_whole_family_only,
+    bad_refresh_requests_are_400_or_401,
+    logout_revokes_that_login_only,
+    account_answers_akses_sukses_with_the_profile_and_balance,
+    the_authorization_header_must_be_a_bearer_access_token,
+    forged_and_tampered_tokens_are_401,
+    expired_tokens_and_tokens_from_another_key_are_401,
+    no_input_makes_the_identity_routes_answer_500,
+);

@@ -1,4 +1,4 @@
-//! Faults of the background transfer path, on the real SQLite store and in-process queue:
+//! Faults of the background transfer path, on both real stores and the in-process queue:
 //! duplicate deliveries, a crash between settle and ack, a lost enqueue, a recipient gone.
 //! After each, the money invariant holds.
 
@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use dompet::queue::InProcessQueue;
 use dompet::service::transfers;
-use dompet::store::{Settlement, SqliteStore, Store, TxStatus, UserRecord};
+use dompet::store::{PendingPage, Settlement, Store, TxStatus, UserRecord};
 use dompet::{testing, AppState, Config, Keys};
+use dompet_tests::Backend;
 
 struct World {
     state: AppState,
@@ -18,10 +19,10 @@ struct World {
 }
 
 /// Two accounts; the sender topped up with 1000; nobody reads the queue.
-async fn world() -> World {
+async fn world(store: Backend) -> World {
     let config =
         Config::from_lookup(|k| (k == "DOMPET_SWEEP_AGE_SECS").then(|| "1".into())).unwrap();
-    let (state, queue) = testing::ephemeral_without_worker(&config).unwrap();
+    let (state, queue) = testing::state_on(store.fresh_store().await, &config).unwrap();
     let sender = testing::registered(&state, "sender", "rahasia-sekali")
         .await
         .unwrap();
@@ -48,7 +49,7 @@ async fn balance(store: &dyn Store, u: &UserRecord) -> i64 {
 /// Sum of balances plus PENDING money equals what was topped up (no payments here).
 async fn assert_invariant(store: &dyn Store, users: &[&UserRecord], topped_up: i64) {
     let mut pending = 0;
-    for id in store.pending_transfers(i64::MAX, 1000).await.unwrap() {
+    for id in PendingPage::all(store, i64::MAX).await.unwrap() {
         pending += store.get_transfer(&id).await.unwrap().unwrap().amount;
     }
     let mut sum = 0;
@@ -64,9 +65,8 @@ fn message(id: &str, n: usize) -> (String, String) {
     (format!("msg-{n}"), format!(r#"{{"transfer_id":"{id}"}}"#))
 }
 
-#[tokio::test]
-async fn duplicate_deliveries_in_one_batch_credit_once() {
-    let mut w = world().await;
+async fn duplicate_deliveries_in_one_batch_credit_once(store: Backend) {
+    let mut w = world(store).await;
     let id = testing::transferred(&w.state, &w.sender, "recipient", 300)
         .await
         .unwrap();
@@ -78,9 +78,8 @@ async fn duplicate_deliveries_in_one_batch_credit_once() {
     assert_invariant(w.state.store(), &[&w.sender, &w.recipient], 1_000).await;
 }
 
-#[tokio::test]
-async fn a_crash_between_settle_and_ack_redelivers_harmlessly() {
-    let w = world().await;
+async fn a_crash_between_settle_and_ack_redelivers_harmlessly(store: Backend) {
+    let w = world(store).await;
     let id = testing::transferred(&w.state, &w.sender, "recipient", 250)
         .await
         .unwrap();
@@ -102,11 +101,10 @@ async fn a_crash_between_settle_and_ack_redelivers_harmlessly() {
     assert_invariant(w.state.store(), &[&w.sender, &w.recipient], 1_000).await;
 }
 
-#[tokio::test]
-async fn a_lost_enqueue_is_recovered_by_the_sweep() {
+async fn a_lost_enqueue_is_recovered_by_the_sweep(backend: Backend) {
     // One store, two hosts: the API host's queue is broken (its worker is gone), another
     // host runs the sweep and the worker.
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::temporary().unwrap());
+    let store = backend.fresh_store().await;
     let config =
         Config::from_lookup(|k| (k == "DOMPET_SWEEP_AGE_SECS").then(|| "1".into())).unwrap();
     let keys = dompet::auth::KeyPair::generate();
@@ -172,9 +170,8 @@ async fn a_lost_enqueue_is_recovered_by_the_sweep() {
     assert_invariant(store.as_ref(), &[&sender, &recipient], 1_000).await;
 }
 
-#[tokio::test]
-async fn a_recipient_gone_fails_the_transfer_and_refunds_the_sender() {
-    let w = world().await;
+async fn a_recipient_gone_fails_the_transfer_and_refunds_the_sender(store: Backend) {
+    let w = world(store).await;
     let id = testing::transferred(&w.state, &w.sender, "recipient", 600)
         .await
         .unwrap();
@@ -204,9 +201,8 @@ async fn a_recipient_gone_fails_the_transfer_and_refunds_the_sender() {
     assert_invariant(w.state.store(), &[&w.sender], 1_000).await;
 }
 
-#[tokio::test]
-async fn poison_messages_are_reported_for_redelivery() {
-    let w = world().await;
+async fn poison_messages_are_reported_for_redelivery(store: Backend) {
+    let w = world(store).await;
     let failed = transfers::settle_batch(
         &w.state,
         vec![
@@ -217,3 +213,94 @@ async fn poison_messages_are_reported_for_redelivery() {
     .await;
     assert_eq!(failed, ["bad-1", "bad-2"]);
 }
+
+async fn each_sweep_sends_every_stale_transfer_exactly_once(backend: Backend) {
+    const STALE: usize = 260;
+    let store = backend.fresh_store().await;
+    let config =
+        Config::from_lookup(|k| (k == "DOMPET_SWEEP_AGE_SECS").then(|| "1".into())).unwrap();
+    let keys = dompet::auth::KeyPair::generate();
+    // The API host's enqueues are all lost.
+    let (broken, receiver) = InProcessQueue::new();
+    drop(receiver);
+    let api = AppState::new(
+        store.clone(),
+        Arc::new(broken),
+        Keys::Signing(keys.clone()),
+        &config,
+    )
+    .unwrap();
+    let sender = testing::registered(&api, "sweeper", "rahasia-sekali")
+        .await
+        .unwrap();
+    testing::registered(&api, "swept", "rahasia-sekali")
+        .await
+        .unwrap();
+    testing::topped_up(&api, &sender, STALE as i64)
+        .await
+        .unwrap();
+    // One after the other: concurrent debits of one account would contend on DynamoDB.
+    let mut made = Vec::with_capacity(STALE);
+    for _ in 0..STALE {
+        made.push(
+            testing::transferred(&api, &sender, "swept", 1)
+                .await
+                .unwrap(),
+        );
+    }
+    made.sort();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    let (queue, mut deliveries) = InProcessQueue::new();
+    let background =
+        AppState::new(store.clone(), Arc::new(queue), Keys::Signing(keys), &config).unwrap();
+    for run in 1..=2 {
+        let count = transfers::sweep(&background, Duration::from_secs(1))
+            .await
+            .unwrap();
+        let mut sent = Vec::new();
+        while let Ok(id) = deliveries.try_recv() {
+            sent.push(id);
+        }
+        sent.sort();
+        assert_eq!(count, STALE, "run {run}");
+        assert_eq!(sent, made, "run {run}: each stale transfer once");
+    }
+}
+
+async fn a_transfer_that_can_never_settle_ends_failed_and_is_not_retried(store: Backend) {
+    let mut w = world(store).await;
+    let id = testing::transferred(&w.state, &w.sender, "recipient", 700)
+        .await
+        .unwrap();
+    assert_eq!(w.queue.recv().await.as_deref(), Some(id.as_str()));
+    for gone in [&w.recipient, &w.sender] {
+        assert!(w.state.store().delete_user(gone.user_id).await.unwrap());
+    }
+    let failed = transfers::settle_batch(&w.state, vec![message(&id, 1), message(&id, 2)]).await;
+    assert!(
+        failed.is_empty(),
+        "acknowledged, not redelivered: {failed:?}"
+    );
+    let t = w.state.store().get_transfer(&id).await.unwrap().unwrap();
+    assert_eq!((t.status, t.suspense), (TxStatus::Failed, true));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(
+        transfers::sweep(&w.state, Duration::from_secs(1))
+            .await
+            .unwrap(),
+        0,
+        "the sweep leaves it alone"
+    );
+    assert!(w.queue.try_recv().is_err());
+}
+
+dompet_tests::both_stores!(
+    a_transfer_that_can_never_settle_ends_failed_and_is_not_retried,
+    each_sweep_sends_every_stale_transfer_exactly_once,
+    duplicate_deliveries_in_one_batch_credit_once,
+    a_crash_between_settle_and_ack_redelivers_harmlessly,
+    a_lost_enqueue_is_recovered_by_the_sweep,
+    a_recipient_gone_fails_the_transfer_and_refunds_the_sender,
+    poison_messages_are_reported_for_redelivery,
+);

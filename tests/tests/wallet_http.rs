@@ -1,6 +1,6 @@
 //! Black-box tests of the wallet routes of api.md over HTTP against the server (SQLite).
 
-use dompet_tests::TestApp;
+use dompet_tests::{Backend, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -11,9 +11,8 @@ async fn user(app: &TestApp, name: &str) -> (String, String) {
 
 // ---------------------------------------------------------------- top up and pay
 
-#[tokio::test]
-async fn top_up_then_pay_report_exact_balances() {
-    let app = TestApp::spawn().await;
+async fn top_up_then_pay_report_exact_balances(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, token) = user(&app, "guntur").await;
     let reply = app.topup(&token, 500_000).await;
     let r = reply.assert_success(200);
@@ -51,9 +50,8 @@ async fn top_up_then_pay_report_exact_balances() {
     assert_eq!(app.balance(&token).await, 399_999);
 }
 
-#[tokio::test]
-async fn amounts_must_be_json_integers_in_range() {
-    let app = TestApp::spawn().await;
+async fn amounts_must_be_json_integers_in_range(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, token) = user(&app, "amounts").await;
     for raw in [
         "0.1",
@@ -112,9 +110,8 @@ async fn amounts_must_be_json_integers_in_range() {
     );
 }
 
-#[tokio::test]
-async fn paying_more_than_the_balance_is_refused_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+async fn paying_more_than_the_balance_is_refused_and_changes_nothing(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, token) = user(&app, "short").await;
     app.topup(&token, 1_000).await.assert_success(200);
     let reply = app
@@ -132,9 +129,8 @@ async fn paying_more_than_the_balance_is_refused_and_changes_nothing() {
         .contains_key("remarks"));
 }
 
-#[tokio::test]
-async fn wallet_routes_check_auth_before_content_type_and_body() {
-    let app = TestApp::spawn().await;
+async fn wallet_routes_check_auth_before_content_type_and_body(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, token) = user(&app, "ordered").await;
     for path in ["/topup", "/pay", "/transfer"] {
         app.post_raw(path, "text/plain", "amount=5")
@@ -170,9 +166,8 @@ async fn wallet_routes_check_auth_before_content_type_and_body() {
 
 // ---------------------------------------------------------------- idempotency
 
-#[tokio::test]
-async fn the_same_key_and_body_replays_the_original_response_and_moves_money_once() {
-    let app = TestApp::spawn().await;
+async fn the_same_key_and_body_replays_the_original_response_and_moves_money_once(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, token) = user(&app, "replay").await;
     let first = app
         .post_authed("/topup", &token, &json!({"amount": 700}), Some("key-1"))
@@ -200,9 +195,8 @@ async fn the_same_key_and_body_replays_the_original_response_and_moves_money_onc
     assert_eq!(app.balance(&other).await, 5);
 }
 
-#[tokio::test]
-async fn a_failed_request_may_be_retried_with_its_key() {
-    let app = TestApp::spawn().await;
+async fn a_failed_request_may_be_retried_with_its_key(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, token) = user(&app, "retry").await;
     app.post_authed("/pay", &token, &json!({"amount": 50}), Some("pay-1"))
         .await
@@ -214,9 +208,8 @@ async fn a_failed_request_may_be_retried_with_its_key() {
     assert_eq!(app.balance(&token).await, 0);
 }
 
-#[tokio::test]
-async fn bad_idempotency_keys_are_400() {
-    let app = TestApp::spawn().await;
+async fn bad_idempotency_keys_are_400(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, token) = user(&app, "badkey").await;
     let long = "k".repeat(256);
     for key in ["", long.as_str()] {
@@ -244,9 +237,8 @@ async fn bad_idempotency_keys_are_400() {
     assert_eq!(app.balance(&token).await, 0);
 }
 
-#[tokio::test]
-async fn concurrent_requests_with_one_key_move_money_once() {
-    let app = TestApp::spawn().await;
+async fn concurrent_requests_with_one_key_move_money_once(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (_, token) = user(&app, "concurrentkey").await;
     let body = json!({"amount": 1_000});
     let replies = futures::future::join_all(
@@ -263,9 +255,8 @@ async fn concurrent_requests_with_one_key_move_money_once() {
 
 // ---------------------------------------------------------------- transfers
 
-#[tokio::test]
-async fn a_transfer_debits_at_once_and_settles_in_the_background() {
-    let app = TestApp::spawn().await;
+async fn a_transfer_debits_at_once_and_settles_in_the_background(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (sender_id, sender) = user(&app, "sender").await;
     app.register(json!({"username": "Recipient", "phone_number": "+62811000999", "password": "rahasia-sekali"})).await.assert_success(201);
     let (recipient, _) = app
@@ -339,9 +330,8 @@ async fn a_transfer_debits_at_once_and_settles_in_the_background() {
         .assert_error(404, "NOT_FOUND");
 }
 
-#[tokio::test]
-async fn transfer_errors_change_nothing() {
-    let app = TestApp::spawn().await;
+async fn transfer_errors_change_nothing(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.register(
         json!({"username": "selfish", "phone_number": "0811777000", "password": "rahasia-sekali"}),
     )
@@ -404,9 +394,8 @@ async fn transfer_errors_change_nothing() {
 
 // ---------------------------------------------------------------- transactions
 
-#[tokio::test]
-async fn transactions_page_newest_first_and_chain_to_the_balance() {
-    let app = TestApp::spawn().await;
+async fn transactions_page_newest_first_and_chain_to_the_balance(store: Backend) {
+    let app = TestApp::spawn(store).await;
     let (me, token) = user(&app, "pager").await;
     for amount in 1..=5 {
         app.topup(&token, amount * 100).await.assert_success(200);
@@ -465,9 +454,8 @@ async fn transactions_page_newest_first_and_chain_to_the_balance() {
 
 // ---------------------------------------------------------------- profile
 
-#[tokio::test]
-async fn profile_updates_only_non_unique_fields() {
-    let app = TestApp::spawn().await;
+async fn profile_updates_only_non_unique_fields(store: Backend) {
+    let app = TestApp::spawn(store).await;
     app.register(json!({"username": "profiled", "password": "rahasia-sekali", "last_name": "Old", "address": "Somewhere"})).await.assert_success(201);
     let (token, _) = app
         .tokens(json!({"username": "profiled", "password": "rahasia-sekali"}))
@@ -516,4 +504,149 @@ async fn profile_updates_only_non_unique_fields() {
         ),
         (Some("Tom"), Some("profiled"), Some(0))
     );
+}
+
+async fn a_top_up_past_the_largest_balance_is_400_naming_amount(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    // An account already holding nearly the most a balance can (no top-ups get there in
+    // reasonable time: 9 million of the largest), stored directly.
+    let now = dompet::domain::now_millis();
+    let whale = dompet::store::UserRecord {
+        user_id: dompet::domain::UserId::new(),
+        username: Some("whale".into()),
+        email: None,
+        phone_number: None,
+        first_name: None,
+        last_name: None,
+        address: None,
+        secret_kind: dompet::domain::SecretKind::Password,
+        secret_hash: app.state.hasher().hash("rahasia-sekali").await.unwrap(),
+        role: dompet::store::Role::User,
+        balance: i64::MAX - 10,
+        version: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    app.state.store().create_user(&whale).await.unwrap();
+    let (token, _) = app
+        .tokens(json!({"username": "whale", "password": "rahasia-sekali"}))
+        .await;
+    let reply = app.topup(&token, 11).await;
+    let errors = reply.field_errors();
+    assert!(errors.contains_key("amount"), "{}", reply.body);
+    assert_eq!(app.balance(&token).await, i64::MAX - 10, "nothing moved");
+    app.topup(&token, 10).await.assert_success(200);
+    assert_eq!(app.balance(&token).await, i64::MAX);
+}
+
+async fn a_replayed_transfer_answers_the_original_after_the_recipient_is_gone(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    let (_, sender) = user(&app, "loyal").await;
+    let (recipient_id, _) = user(&app, "fleeting").await;
+    app.topup(&sender, 50_000).await.assert_success(200);
+    let body = json!({"target_user": "fleeting", "amount": 20_000});
+    let original = app
+        .post_authed("/transfer", &sender, &body, Some("gift-1"))
+        .await;
+    original.assert_success(202);
+    app.settled().await;
+    let gone = dompet::domain::UserId::parse(&recipient_id).unwrap();
+    assert!(app.state.store().delete_user(gone).await.unwrap());
+
+    let replay = app
+        .post_authed("/transfer", &sender, &body, Some("gift-1"))
+        .await;
+    assert_eq!(replay.status, 202, "{}", replay.body);
+    assert_eq!(replay.body["result"], original.body["result"]);
+    app.post_authed(
+        "/transfer",
+        &sender,
+        &json!({"target_user": "fleeting", "amount": 1}),
+        Some("gift-1"),
+    )
+    .await
+    .assert_error(409, "IDEMPOTENCY_KEY_REUSED");
+    app.post_authed("/transfer", &sender, &body, Some("gift-2"))
+        .await
+        .assert_error(404, "USER_NOT_FOUND");
+    assert_eq!(app.balance(&sender).await, 30_000, "moved once");
+}
+
+dompet_tests::both_stores!(
+    a_top_up_past_the_largest_balance_is_400_naming_amount,
+    a_replayed_transfer_answers_the_original_after_the_recipient_is_gone,
+    top_up_then_pay_report_exact_balances,
+    amounts_must_be_json_integers_in_range,
+    paying_more_than_the_balance_is_refused_and_changes_nothing,
+    wallet_routes_check_auth_before_content_type_and_body,
+    the_same_key_and_body_replays_the_original_response_and_moves_money_once,
+    a_failed_request_may_be_retried_with_its_key,
+    bad_idempotency_keys_are_400,
+    concurrent_requests_with_one_key_move_money_once,
+    a_transfer_debits_at_once_and_settles_in_the_background,
+    transfer_errors_change_nothing,
+    transactions_page_newest_first_and_chain_to_the_balance,
+    profile_updates_only_non_unique_fields,
+);
+
+/// Contention exists only where writers race on a condition: DynamoDB. SQLite has one writer.
+mod dynamodb_contention {
+    use std::sync::Arc;
+
+    use dompet_tests::{dynamodb_local, TestApp};
+    use serde_json::json;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_account_answers_409_concurrent_update_and_the_same_key_then_succeeds_once() {
+        // One attempt per write: any concurrent write on the account loses its condition.
+        let store = dynamodb_local::fresh_store().await.with_money_attempts(1);
+        let app = TestApp::spawn_on(Arc::new(store), &[]).await;
+        let (_, token, _) = app.signed_up("busy", "rahasia-sekali").await;
+        let mut conflicted = Vec::new();
+        let mut credited = 0;
+        for round in 0..10 {
+            let replies = futures::future::join_all((0..16).map(|i| {
+                let key = format!("r{round}-{i}");
+                let (app, token) = (&app, &token);
+                async move {
+                    let reply = app
+                        .post_authed("/topup", token, &json!({"amount": 100}), Some(&key))
+                        .await;
+                    (key, reply)
+                }
+            }))
+            .await;
+            for (key, reply) in replies {
+                match reply.status.as_u16() {
+                    200 => credited += 100,
+                    409 => {
+                        reply.assert_error(409, "CONCURRENT_UPDATE");
+                        conflicted.push(key);
+                    }
+                    other => panic!("unexpected {other}: {}", reply.body),
+                }
+            }
+            if !conflicted.is_empty() {
+                break;
+            }
+        }
+        assert!(
+            !conflicted.is_empty(),
+            "16 concurrent writes, one attempt each: some lose"
+        );
+        assert_eq!(app.balance(&token).await, credited, "a 409 moved nothing");
+        // Retried one at a time with the same keys, each moves its money exactly once.
+        for key in &conflicted {
+            app.post_authed("/topup", &token, &json!({"amount": 100}), Some(key))
+                .await
+                .assert_success(200);
+            app.post_authed("/topup", &token, &json!({"amount": 100}), Some(key))
+                .await
+                .assert_success(200);
+        }
+        assert_eq!(
+            app.balance(&token).await,
+            credited + 100 * conflicted.len() as i64
+        );
+    }
 }

@@ -4,7 +4,7 @@
 async fn main() -> Result<(), lambda_http::Error> {
     dompet::init_tracing();
     let state = dompet::AppState::from_env(dompet::Needs::VERIFY).await?;
-    lambda_http::run(dompet::http::account_router(state)).await
+    dompet::lambda::serve(dompet::http::account_router(state)).await
 }
 
 #[cfg(test)]

@@ -58,3 +58,28 @@ async fn the_sample_events_log_in_refresh_and_log_out() {
         .unwrap();
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn the_token_event_logs_in_with_phone_and_pin_as_a_form() {
+    let state = testing::ephemeral().unwrap();
+    let reg = dompet::service::accounts::Registration {
+        username: None,
+        email: None,
+        phone_number: Some(dompet::domain::Phone::parse("0811255501").unwrap()),
+        secret: dompet::domain::Secret::Pin(dompet::domain::Pin::parse("123456").unwrap()),
+        first_name: None,
+        last_name: None,
+        address: None,
+    };
+    dompet::service::accounts::register(&state, reg)
+        .await
+        .unwrap();
+    let (status, body) = testing::call(
+        dompet::http::login_router(state),
+        event(include_str!("../../../events/token.json"), &[]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["token_type"], "Bearer");
+}

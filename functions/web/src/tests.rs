@@ -17,9 +17,7 @@ async fn the_sample_event_publishes_the_verification_key() {
 #[tokio::test]
 async fn unknown_paths_get_the_envelope_404() {
     let state = testing::ephemeral().unwrap();
-    let json = include_str!("../../../events/jwks.json")
-        .replace("/.well-known/jwks.json", "/no/such/path");
-    let request = lambda_http::request::from_str(&json)
+    let request = lambda_http::request::from_str(include_str!("../../../events/not-found.json"))
         .unwrap()
         .map(|b| b.to_vec());
     let (status, body) = testing::call(dompet::http::web_router(state), request)
@@ -27,4 +25,16 @@ async fn unknown_paths_get_the_envelope_404() {
         .unwrap();
     assert_eq!(status, 404);
     assert_eq!(body["code"], "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn api_gateways_request_id_names_the_request_in_errors() {
+    let state = testing::ephemeral().unwrap();
+    let request = lambda_http::request::from_str(include_str!("../../../events/not-found.json"))
+        .unwrap()
+        .map(|b| b.to_vec());
+    let router = dompet::lambda::with_gateway_request_id(dompet::http::web_router(state));
+    let (status, body) = testing::call(router, request).await.unwrap();
+    assert_eq!(status, 404);
+    assert_eq!(body["request_id"], "JKJcZoRNvHcESKC=", "{body}");
 }

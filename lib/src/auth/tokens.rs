@@ -43,6 +43,10 @@ pub struct Claims {
     pub jti: String,
     /// The login (refresh family) this token descends from.
     pub sid: String,
+    /// When that login happened (OpenID Connect's `auth_time`): refreshes never extend a login
+    /// past `auth_time` plus the session's absolute lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 impl Claims {
@@ -212,6 +216,8 @@ pub struct TokenIssuer {
     aud: Audience,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// A login's absolute lifetime.
+    pub session_max_age: Duration,
 }
 
 /// A freshly signed pair and the ids the store must remember for the refresh family.
@@ -227,6 +233,7 @@ impl TokenIssuer {
         aud: Audience,
         access_ttl: Duration,
         refresh_ttl: Duration,
+        session_max_age: Duration,
     ) -> anyhow::Result<Self> {
         let der = keys
             .0
@@ -238,6 +245,7 @@ impl TokenIssuer {
             aud,
             access_ttl,
             refresh_ttl,
+            session_max_age,
         })
     }
 
@@ -248,29 +256,47 @@ impl TokenIssuer {
         jsonwebtoken::encode(&header, claims, &self.key).context("Failed to sign a token")
     }
 
-    /// Signs an access and a refresh token for `user` in the family `sid`.
+    /// Signs the first pair of a new login `sid` of `user`.
     pub fn issue(&self, user: UserId, sid: &str, now_secs: i64) -> anyhow::Result<Issued> {
+        self.issue_for_login(user, sid, now_secs, now_secs)?
+            .context("a new login has its whole lifetime ahead")
+    }
+
+    /// Signs a pair for the login `sid` that began at `auth_time`; `None` once the login has
+    /// outlived its absolute lifetime. No token outlives it.
+    pub fn issue_for_login(
+        &self,
+        user: UserId,
+        sid: &str,
+        auth_time: i64,
+        now_secs: i64,
+    ) -> anyhow::Result<Option<Issued>> {
+        let login_ends = auth_time.saturating_add(self.session_max_age.as_secs() as i64);
+        if now_secs >= login_ends {
+            return Ok(None);
+        }
         let claims = |ttl: Duration| Claims {
             iss: self.aud.issuer.clone(),
             aud: self.aud.audience.clone(),
             sub: user.to_string(),
             iat: now_secs,
-            exp: now_secs + ttl.as_secs() as i64,
+            exp: (now_secs + ttl.as_secs() as i64).min(login_ends),
             jti: uuid::Uuid::new_v4().to_string(),
             sid: sid.to_string(),
+            auth_time: Some(auth_time),
         };
         let access = claims(self.access_ttl);
         let refresh = claims(self.refresh_ttl);
-        Ok(Issued {
+        Ok(Some(Issued {
             pair: TokenPair {
                 access_token: self.sign(TokenKind::Access, &access)?,
                 refresh_token: self.sign(TokenKind::Refresh, &refresh)?,
                 token_type: "Bearer",
-                expires_in: self.access_ttl.as_secs(),
+                expires_in: (access.exp - now_secs).max(0) as u64,
             },
             refresh_jti: refresh.jti,
             refresh_expires_at: refresh.exp,
-        })
+        }))
     }
 }
 
@@ -292,6 +318,7 @@ mod tests {
             aud(),
             Duration::from_secs(900),
             Duration::from_secs(86400),
+            Duration::from_secs(30 * 86400),
         )
         .unwrap();
         let verifier = TokenVerifier::new(keys.public(), aud()).unwrap();
@@ -344,6 +371,27 @@ mod tests {
     }
 
     #[test]
+    fn no_token_outlives_the_login() {
+        let (_, issuer, verifier) = setup();
+        let max_age = 30 * 86_400;
+        let near_end = NOW + max_age - 100;
+        let late = issuer
+            .issue_for_login(UserId::new(), "f", NOW, near_end)
+            .unwrap()
+            .expect("still inside the login's lifetime");
+        let refresh = verifier
+            .verify(&late.pair.refresh_token, TokenKind::Refresh, near_end)
+            .unwrap();
+        assert_eq!(refresh.exp, NOW + max_age, "capped at the login's end");
+        assert_eq!(refresh.auth_time, Some(NOW));
+        assert_eq!(late.pair.expires_in, 100);
+        assert!(issuer
+            .issue_for_login(UserId::new(), "f", NOW, NOW + max_age)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
     fn another_key_issuer_or_audience_is_rejected() {
         let (_, issuer, _) = setup();
         let t = issuer
@@ -361,6 +409,7 @@ mod tests {
         let issuer2 = TokenIssuer::new(
             &keys,
             wrong_aud,
+            Duration::from_secs(60),
             Duration::from_secs(60),
             Duration::from_secs(60),
         )

@@ -235,6 +235,16 @@ impl IdentifierKind {
             Self::Phone => "Phone Number",
         }
     }
+
+    /// The longest identifier of this kind registration accepts, in characters: anything
+    /// longer names no account (and would exceed what a store key may hold).
+    pub fn max_chars(self) -> usize {
+        match self {
+            Self::Username => 32,
+            Self::Email => 254,
+            Self::Phone => 16,
+        }
+    }
 }
 
 /// What a login names the account by, normalised the way uniqueness compares it.

@@ -7,8 +7,6 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::auth::tokens::PublicKey;
-
 #[derive(Clone)]
 pub struct CursorKey([u8; 32]);
 
@@ -26,15 +24,6 @@ impl CursorKey {
     /// `DOMPET_CURSOR_SECRET`.
     pub fn from_secret(secret: &[u8]) -> Self {
         Self(Sha256::digest(secret).into())
-    }
-
-    /// Without a configured secret: a key every host of one deployment shares. The cursor's
-    /// content is validated whatever its signature, so this only costs forgery resistance.
-    pub fn derived_from(public: &PublicKey) -> Self {
-        let mut h = Sha256::new();
-        h.update(b"dompet pagination cursor\0");
-        h.update(public.kid().as_bytes());
-        Self(h.finalize().into())
     }
 
     fn mac(&self, data: &[u8]) -> Vec<u8> {

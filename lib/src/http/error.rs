@@ -26,6 +26,8 @@ struct Envelope<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a FieldErrors>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl ApiError {
@@ -131,6 +133,7 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: &self.message,
             errors: self.errors.as_ref(),
+            request_id: super::request_id::current(),
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {

@@ -155,13 +155,24 @@ fn parse_credentials(
             Ok(s.to_string())
         }
     };
+    // Bounded before any store call: longer identifiers name no account.
     let identifiers: Vec<(IdentifierKind, String)> = [
-        (IdentifierKind::Username, "username"),
-        (IdentifierKind::Email, "email"),
-        (IdentifierKind::Phone, "phone_number"),
+        IdentifierKind::Username,
+        IdentifierKind::Email,
+        IdentifierKind::Phone,
     ]
     .into_iter()
-    .filter_map(|(kind, name)| f.parse(name, non_empty).map(|v| (kind, v)))
+    .filter_map(|kind| {
+        f.parse(kind.field(), |s| {
+            let max = kind.max_chars();
+            if s.chars().count() > max {
+                Err(format!("must be at most {max} characters"))
+            } else {
+                non_empty(s)
+            }
+        })
+        .map(|v| (kind, v))
+    })
     .collect();
     let secrets: Vec<(SecretKind, String)> =
         [(SecretKind::Password, "password"), (SecretKind::Pin, "pin")]

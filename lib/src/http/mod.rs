@@ -10,6 +10,7 @@ pub mod cursor;
 mod error;
 mod identity;
 mod input;
+pub mod request_id;
 mod wallet;
 
 use std::time::Duration;
@@ -21,8 +22,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::Router;
-use tower_http::trace::{DefaultOnFailure, TraceLayer};
-use tracing::Level;
 
 pub use auth::Authenticated;
 pub use error::{ApiError, FieldErrors};
@@ -32,6 +31,38 @@ use crate::state::AppState;
 
 /// Bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Every HTTP function and the paths it serves: the one list the routers below, the
+/// template's `HttpApi` events and the watch router in `Cargo.toml` must agree with (a test
+/// compares them). Path parameters are written `{name}`; `web` also gets every path no other
+/// function serves (`$default` on API Gateway, `/{*rest}` under `cargo lambda watch`).
+pub const FUNCTION_ROUTES: &[(&str, &[&str])] = &[
+    ("register", &["/register"]),
+    ("login", &["/login", "/token", "/token/refresh", "/logout"]),
+    ("account", &["/account"]),
+    ("web", &["/.well-known/jwks.json"]),
+    ("topup", &["/topup"]),
+    ("pay", &["/pay"]),
+    ("transfer", &["/transfer", "/transfer/{transfer_id}"]),
+    ("transactions", &["/transactions"]),
+    ("profile", &["/profile"]),
+];
+
+/// The router of the HTTP function `name`.
+pub fn function_router(name: &str, state: AppState) -> Option<Router> {
+    Some(match name {
+        "register" => register_router(state),
+        "login" => login_router(state),
+        "account" => account_router(state),
+        "web" => web_router(state),
+        "topup" => topup_router(state),
+        "pay" => pay_router(state),
+        "transfer" => transfer_router(state),
+        "transactions" => transactions_router(state),
+        "profile" => profile_router(state),
+        _ => return None,
+    })
+}
 
 /// `POST /register` (function `register`).
 pub fn register_router(state: AppState) -> Router {
@@ -98,20 +129,43 @@ pub(crate) fn limited(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
 }
 
 fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    let cors = cors_layer(&state.config().cors_origins);
     routes
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-                })
-                .on_response(|res: &Response, latency: Duration, _: &tracing::Span| {
-                    tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_millis() as u64, "served");
-                })
-                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
-        )
+        .layer(tower::util::option_layer(cors))
+        .layer(middleware::from_fn(request_id::middleware))
         .with_state(state)
+}
+
+/// CORS for the configured exact origins (`DOMPET_CORS_ORIGINS`); none configured: no CORS
+/// headers at all, and a browser on another origin is refused by its own same-origin policy.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([
+                header::ETAG,
+                header::RETRY_AFTER,
+                HeaderName::from_static("x-request-id"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// Buffers the body up to [`BODY_LIMIT`]; anything larger is 413 before anything else runs.

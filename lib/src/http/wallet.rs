@@ -8,7 +8,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::error::ApiError;
+use super::error::{ApiError, FieldErrors};
 use super::identity::success;
 use super::input::{Fields, JsonObject};
 use super::{limited, Authenticated};
@@ -80,6 +80,9 @@ fn wallet_error(e: WalletError) -> ApiError {
         }
         WalletError::Contention => {
             ApiError::new(StatusCode::CONFLICT, "CONCURRENT_UPDATE", message)
+        }
+        WalletError::BalanceOverflow => {
+            ApiError::validation(FieldErrors::from([("amount".to_string(), vec![message])]))
         }
         WalletError::AccountUnavailable => ApiError::unauthenticated(),
         WalletError::Unexpected(e) => ApiError::internal(&e),

@@ -12,6 +12,14 @@ pub use sqs::SqsQueue;
 #[async_trait]
 pub trait TransferQueue: Send + Sync + 'static {
     async fn enqueue(&self, transfer_id: &str) -> anyhow::Result<()>;
+
+    /// Enqueues many at once (the sweep); adapters with a batch call override this.
+    async fn enqueue_batch(&self, transfer_ids: &[String]) -> anyhow::Result<()> {
+        for id in transfer_ids {
+            self.enqueue(id).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The message body on the queue.

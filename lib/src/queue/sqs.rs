@@ -42,6 +42,39 @@ impl TransferQueue for SqsQueue {
             .with_context(|| format!("Failed to enqueue transfer {transfer_id}"))?;
         Ok(())
     }
+
+    /// `SendMessageBatch`, ten messages a call (the most SQS takes).
+    async fn enqueue_batch(&self, transfer_ids: &[String]) -> anyhow::Result<()> {
+        for chunk in transfer_ids.chunks(10) {
+            let mut request = self.client.send_message_batch().queue_url(&self.queue_url);
+            for (i, id) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(&TransferMessage {
+                    transfer_id: id.clone(),
+                })?;
+                request = request.entries(
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .context("Failed to build a batch entry")?,
+                );
+            }
+            let out = request
+                .send()
+                .await
+                .context("Failed to enqueue a batch of transfers")?;
+            if let Some(failed) = out.failed().first() {
+                anyhow::bail!(
+                    "SQS refused {} of {} messages of a batch (first: {} {})",
+                    out.failed().len(),
+                    chunk.len(),
+                    failed.code(),
+                    failed.message().unwrap_or_default()
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

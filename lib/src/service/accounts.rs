@@ -77,9 +77,15 @@ pub enum LoginError {
 /// failure. Records of real accounts are kept until a successful login.
 const UNKNOWN_IDENTIFIER_MEMORY_MS: Millis = 24 * 3_600_000;
 
-/// Bounded retries when concurrent failures race on the same throttle record.
+/// Bounded retries when concurrent attempts race on the same throttle record.
 const THROTTLE_WRITE_ATTEMPTS: usize = 16;
 
+/// Logs in. Every verification is paid for by a reserved attempt: before the argon2id
+/// verification runs, the attempt is counted as a failure with a conditional write on the
+/// throttle record, so however many attempts arrive at once, from however many processes, at
+/// most `threshold` of them are verified per lock window; the rest are refused with 429. A
+/// verified secret gets tokens only if the record is not locked by another attempt when its
+/// verification ends; the reset then clears the count its reservation added.
 pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, LoginError> {
     let user = state
         .store()
@@ -95,13 +101,7 @@ pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, Lo
             Some(now_millis() + UNKNOWN_IDENTIFIER_MEMORY_MS),
         ),
     };
-    let current = state
-        .store()
-        .get_throttle(&throttle_key, now_millis())
-        .await?;
-    if let Some(retry_after) = current.and_then(|t| t.value.retry_after(now_millis())) {
-        return Err(LoginError::Locked { retry_after });
-    }
+    let reserved = reserve_attempt(state, &throttle_key, forget_at).await?;
     // Unknown accounts and the wrong kind of secret still cost one verification.
     let stored = user
         .as_ref()
@@ -110,39 +110,57 @@ pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, Lo
     let verified = state.hasher().verify(&creds.secret, stored).await?;
     match user {
         Some(user) if verified => {
-            if current.is_some() {
-                state.store().clear_throttle(&throttle_key).await?;
+            let now = now_millis();
+            if !state
+                .store()
+                .release_throttle(&throttle_key, reserved, now)
+                .await?
+            {
+                return Err(locked_now(state, &throttle_key).await);
             }
             Ok(sessions::start(state, user.user_id).await?)
         }
-        _ => Err(record_failure(state, &throttle_key, forget_at).await),
+        // The failure was counted when the attempt was reserved.
+        _ => Err(LoginError::InvalidCredentials),
     }
 }
 
-async fn record_failure(state: &AppState, key: &str, forget_at: Option<Millis>) -> LoginError {
+/// Counts one attempt as a failure before it is verified; returns the version written, or
+/// `Locked` when the key is locked (that attempt is not counted).
+async fn reserve_attempt(
+    state: &AppState,
+    key: &str,
+    forget_at: Option<Millis>,
+) -> Result<u64, LoginError> {
     for _ in 0..THROTTLE_WRITE_ATTEMPTS {
         let now = now_millis();
-        let current = match state.store().get_throttle(key, now).await {
-            Ok(c) => c,
-            Err(e) => return e.into(),
-        };
+        let current = state.store().get_throttle(key, now).await?;
         let before = current.map(|c| c.value).unwrap_or_default();
         if let Some(retry_after) = before.retry_after(now) {
-            // Another attempt locked the account meanwhile: this one is refused, uncounted.
-            return LoginError::Locked { retry_after };
+            return Err(LoginError::Locked { retry_after });
         }
         let after: Throttle = before.after_failure(now, state.lockout());
-        match state
+        let expected = current.map(|c| c.version);
+        if state
             .store()
-            .put_throttle(key, current.map(|c| c.version), &after, forget_at, now)
-            .await
+            .put_throttle(key, expected, &after, forget_at, now)
+            .await?
         {
-            Ok(true) => return LoginError::InvalidCredentials,
-            Ok(false) => continue,
-            Err(e) => return e.into(),
+            return Ok(expected.map_or(1, |v| v + 1));
         }
     }
-    anyhow::anyhow!("login throttle kept changing under concurrent failures").into()
+    Err(anyhow::anyhow!("login throttle kept changing under concurrent attempts").into())
+}
+
+/// The refusal for a verified secret whose account another attempt locked meanwhile.
+async fn locked_now(state: &AppState, key: &str) -> LoginError {
+    let now = now_millis();
+    match state.store().get_throttle(key, now).await {
+        Ok(current) => LoginError::Locked {
+            retry_after: current.and_then(|c| c.value.retry_after(now)).unwrap_or(1),
+        },
+        Err(e) => e.into(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

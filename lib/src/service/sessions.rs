@@ -29,16 +29,20 @@ pub enum SessionError {
 /// Starts a new family and issues its first pair.
 pub async fn start(state: &AppState, user: UserId) -> anyhow::Result<TokenPair> {
     let session_id = uuid::Uuid::new_v4().to_string();
-    let issued = state.issuer()?.issue(user, &session_id, now_secs())?;
+    let now = now_secs();
+    let issued = state.issuer()?.issue(user, &session_id, now)?;
     state
         .store()
-        .create_session(&Session {
-            session_id,
-            user_id: user,
-            refresh_jti: issued.refresh_jti,
-            revoked: false,
-            expires_at: issued.refresh_expires_at,
-        })
+        .create_session(
+            &Session {
+                session_id,
+                user_id: user,
+                refresh_jti: issued.refresh_jti,
+                revoked: false,
+                expires_at: issued.refresh_expires_at,
+            },
+            now,
+        )
         .await?;
     Ok(issued.pair)
 }
@@ -76,7 +80,14 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair,
     let user_id = claims
         .user_id()
         .map_err(|_| SessionError::Unauthenticated)?;
-    let issued = state.issuer()?.issue(user_id, &claims.sid, now)?;
+    let auth_time = claims.auth_time.unwrap_or(claims.iat);
+    // Past its absolute lifetime a login is over, however active it has been.
+    let Some(issued) = state
+        .issuer()?
+        .issue_for_login(user_id, &claims.sid, auth_time, now)?
+    else {
+        return Err(SessionError::Unauthenticated);
+    };
     let rotation = state
         .store()
         .rotate_session(

@@ -20,6 +20,10 @@ pub async fn settle(state: &AppState, transfer_id: &str) -> anyhow::Result<Settl
             transfer = transfer_id,
             "recipient could not be credited: refunded"
         ),
+        Settlement::Suspended => tracing::error!(
+            transfer = transfer_id,
+            "neither recipient nor sender could be credited: FAILED, money held in suspense"
+        ),
         Settlement::AlreadySettled => {
             tracing::info!(transfer = transfer_id, "duplicate delivery ignored")
         }
@@ -53,25 +57,26 @@ pub async fn settle_batch(state: &AppState, messages: Vec<(String, String)>) -> 
         .collect()
 }
 
-/// Enqueues again every transfer `PENDING` for longer than `age`; returns how many.
+/// How many pending transfers the sweep reads per page.
+const SWEEP_PAGE: usize = 100;
+
+/// Enqueues again every transfer `PENDING` for longer than `age`, each once per run (a cursor
+/// over the pending index, one batch per page); returns how many.
 pub async fn sweep(state: &AppState, age: Duration) -> anyhow::Result<usize> {
     let before = now_millis() - age.as_millis() as i64;
     let mut count = 0;
+    let mut cursor: Option<String> = None;
     loop {
-        let ids = state.store().pending_transfers(before, 100).await?;
-        if ids.is_empty() {
-            break;
+        let page = state
+            .store()
+            .pending_transfers(before, cursor.as_deref(), SWEEP_PAGE)
+            .await?;
+        state.queue().enqueue_batch(&page.ids).await?;
+        count += page.ids.len();
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
         }
-        let batch = ids.len();
-        for id in &ids {
-            state.queue().enqueue(id).await?;
-        }
-        count += batch;
-        if batch < 100 {
-            break;
-        }
-        // Give the worker a moment before looking again, so the same page is not re-sent.
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     if count > 0 {
         tracing::warn!(count, "sweep re-enqueued pending transfers");

@@ -19,7 +19,10 @@ pub enum WalletError {
     KeyReused,
     #[error("The account is busy; retry with the same Idempotency-Key")]
     Contention,
-    /// The caller's own account is gone (or the balance left the representable range).
+    /// The amount would take the balance past what an account can hold.
+    #[error("would take the balance over the largest amount an account can hold")]
+    BalanceOverflow,
+    /// The caller's own account is gone.
     #[error("account cannot be changed")]
     AccountUnavailable,
     #[error(transparent)]
@@ -75,10 +78,33 @@ async fn apply(
         },
         Err(MoneyError::InsufficientBalance) => Err(WalletError::InsufficientBalance),
         Err(MoneyError::Contention) => Err(WalletError::Contention),
-        Err(MoneyError::UserNotFound | MoneyError::Overflow) => {
-            Err(WalletError::AccountUnavailable)
-        }
+        Err(MoneyError::Overflow) => Err(WalletError::BalanceOverflow),
+        Err(MoneyError::UserNotFound) => Err(WalletError::AccountUnavailable),
         Err(MoneyError::Unexpected(e)) => Err(e.into()),
+    }
+}
+
+/// The original answer for a key already used with this request; `KeyReused` for another.
+async fn recorded(
+    state: &AppState,
+    user: UserId,
+    scope: &'static str,
+    idempotency: Option<&Idempotency>,
+) -> Result<Option<Applied>, WalletError> {
+    let Some(i) = idempotency else {
+        return Ok(None);
+    };
+    let record = state
+        .store()
+        .idempotency_record(user, scope, i.key.as_str(), now_millis())
+        .await?;
+    match record {
+        None => Ok(None),
+        Some(r) if r.request_hash == i.request_hash => Ok(Some(Applied {
+            entry: r.entry,
+            replayed: true,
+        })),
+        Some(_) => Err(WalletError::KeyReused),
     }
 }
 
@@ -171,10 +197,19 @@ pub async fn transfer(
                 .await?
         }
     };
-    let to = found.ok_or(WalletError::RecipientNotFound)?.user_id;
-    if to == sender {
-        return Err(WalletError::SelfTransfer);
-    }
+    let to = match found {
+        Some(user) if user.user_id != sender => user.user_id,
+        refused => {
+            // A replay answers what the original did, even if the recipient has gone since.
+            if let Some(replay) = recorded(state, sender, "transfer", idempotency.as_ref()).await? {
+                return Ok(replay);
+            }
+            return Err(match refused {
+                None => WalletError::RecipientNotFound,
+                Some(_) => WalletError::SelfTransfer,
+            });
+        }
+    };
     let op = new_op(sender, MoneyOpKind::Transfer { to }, amount, remarks);
     let applied = apply(state, "transfer", op, idempotency).await?;
     if !applied.replayed {

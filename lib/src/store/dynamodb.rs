@@ -29,8 +29,8 @@ use aws_sdk_dynamodb::Client;
 
 use super::{
     CreateUserError, EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError,
-    MoneyOp, MoneyOpKind, ProfileChanges, Role, Rotation, Session, Settlement, Store, StoreResult,
-    Transfer, TxStatus, UserRecord, Versioned,
+    MoneyOp, MoneyOpKind, PendingPage, ProfileChanges, Role, Rotation, Session, Settlement, Store,
+    StoreResult, Transfer, TxStatus, UserRecord, Versioned,
 };
 use crate::auth::Throttle;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
@@ -51,6 +51,7 @@ const PENDING_SHARDS: u32 = 4;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    money_attempts: u32,
 }
 
 impl DynamoStore {
@@ -58,7 +59,15 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            money_attempts: MONEY_ATTEMPTS,
         }
+    }
+
+    /// How many times a money write whose account moved meanwhile is tried before answering
+    /// `CONCURRENT_UPDATE` (default 12; tests lower it to provoke contention).
+    pub fn with_money_attempts(mut self, attempts: u32) -> Self {
+        self.money_attempts = attempts.max(1);
+        self
     }
 
     /// A client from the SDK's standard environment (region, credentials,
@@ -87,6 +96,37 @@ impl DynamoStore {
             .await
             .context("DynamoDB GetItem failed")?;
         Ok(out.item)
+    }
+}
+
+/// Where a walk over the sharded `pending` index continues.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingCursor {
+    shard: u32,
+    key: Option<std::collections::BTreeMap<String, KeyValue>>,
+}
+
+/// A key attribute of the `pending` index (strings and numbers only), as a cursor holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum KeyValue {
+    S(String),
+    N(String),
+}
+
+impl KeyValue {
+    fn from_attribute(v: &AttributeValue) -> anyhow::Result<Self> {
+        match v {
+            AttributeValue::S(s) => Ok(Self::S(s.clone())),
+            AttributeValue::N(n) => Ok(Self::N(n.clone())),
+            other => anyhow::bail!("unexpected key attribute {other:?}"),
+        }
+    }
+
+    fn into_attribute(self) -> AttributeValue {
+        match self {
+            Self::S(s) => AttributeValue::S(s),
+            Self::N(n) => AttributeValue::N(n),
+        }
     }
 }
 
@@ -186,6 +226,7 @@ fn transfer_from_item(item: &Item) -> anyhow::Result<(Transfer, u64)> {
             status: TxStatus::parse(&a.req_s("status")?).context("bad transfer status")?,
             created_at: a.num("created_at")?,
             settled_at: a.opt_num("settled_at"),
+            suspense: matches!(item.get("suspense"), Some(AttributeValue::Bool(true))),
         },
         a.num("sender_seq")?,
     ))
@@ -526,19 +567,33 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
-        self.client
+    async fn release_throttle(&self, key: &str, reserved: u64, now: Millis) -> StoreResult<bool> {
+        let out = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(throttle_pk(key)))
             .key("sk", s("THROTTLE"))
+            .condition_expression(
+                "attribute_not_exists(pk) OR version = :v OR locked_until <= :now",
+            )
+            .expression_attribute_values(":v", n(reserved))
+            .expression_attribute_values(":now", n(now))
             .send()
-            .await
-            .context("DynamoDB DeleteItem (throttle) failed")?;
-        Ok(())
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(anyhow::Error::new(e).context("DynamoDB DeleteItem (throttle) failed")),
+        }
     }
 
-    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+    async fn create_session(&self, session: &Session, _now_secs: i64) -> StoreResult<()> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -649,7 +704,7 @@ impl Store for DynamoStore {
         claim: Option<&IdempotencyClaim>,
     ) -> Result<LedgerEntry, MoneyError> {
         let user = op.user.to_string();
-        for attempt in 1..=MONEY_ATTEMPTS {
+        for attempt in 1..=self.money_attempts {
             let idem_read = async {
                 match claim {
                     Some(c) => {
@@ -778,61 +833,73 @@ impl Store for DynamoStore {
             }
             let to = UserId::parse(&t.to_user).map_err(anyhow::Error::msg)?;
             let from = UserId::parse(&t.from_user).map_err(anyhow::Error::msg)?;
-            let credit = match self.get(user_pk(to), "PROFILE").await? {
-                Some(item) => {
-                    let (balance, version) = balance_of(&item)?;
-                    t.settlement_entry(false, balance, version, now)
-                }
-                None => None,
+            let transfer = &t;
+            let settlement_on = |user: UserId, refund: bool| async move {
+                Ok::<_, anyhow::Error>(match self.get(user_pk(user), "PROFILE").await? {
+                    Some(item) => {
+                        let (balance, version) = balance_of(&item)?;
+                        transfer.settlement_entry(refund, balance, version, now)
+                    }
+                    None => None,
+                })
             };
-            let (entry, outcome, final_status) = match credit {
-                Some(entry) => (entry, Settlement::Credited, TxStatus::Success),
-                None => {
-                    let sender = self
-                        .get(user_pk(from), "PROFILE")
-                        .await?
-                        .context("the sender of a pending transfer is gone")?;
-                    let (balance, version) = balance_of(&sender)?;
-                    let entry = t
-                        .settlement_entry(true, balance, version, now)
-                        .context("refund overflows the sender's balance")?;
-                    (entry, Settlement::Refunded, TxStatus::Failed)
-                }
+            let (entry, outcome) = match settlement_on(to, false).await? {
+                Some(entry) => (Some(entry), Settlement::Credited),
+                None => match settlement_on(from, true).await? {
+                    Some(entry) => (Some(entry), Settlement::Refunded),
+                    None => (None, Settlement::Suspended),
+                },
             };
+            let final_status = outcome.final_status();
             let mark = TransactWriteItem::builder()
                 .update(
                     Update::builder()
                         .table_name(&self.table)
                         .key("pk", s(transfer_pk(transfer_id)))
                         .key("sk", s("TRANSFER"))
-                        .update_expression("SET #status = :final, settled_at = :now REMOVE pending_shard, pending_since")
+                        .update_expression("SET #status = :final, settled_at = :now, suspense = :suspense REMOVE pending_shard, pending_since")
                         .condition_expression("#status = :pending")
                         .expression_attribute_names("#status", "status")
                         .expression_attribute_values(":final", s(final_status.as_str()))
                         .expression_attribute_values(":pending", s(TxStatus::Pending.as_str()))
                         .expression_attribute_values(":now", n(now))
+                        .expression_attribute_values(
+                            ":suspense",
+                            AttributeValue::Bool(outcome == Settlement::Suspended),
+                        )
                         .build()
                         .context("Failed to build the transfer update")?,
                 )
                 .build();
-            let items = vec![
+            // Named positions: cancellation reasons come back in this order.
+            const MARK: usize = 0;
+            const SENDER_ENTRY: usize = 1;
+            let mut items = vec![
                 mark,
-                balance_update(&self.table, &entry)?,
-                put(
-                    &self.table,
-                    entry_to_item(&entry),
-                    "attribute_not_exists(pk)",
-                    None,
-                )?,
                 entry_status_update(&self.table, &t.from_user, sender_seq, final_status)?,
             ];
+            if let Some(entry) = &entry {
+                items.push(balance_update(&self.table, entry)?);
+                items.push(put(
+                    &self.table,
+                    entry_to_item(entry),
+                    "attribute_not_exists(pk)",
+                    None,
+                )?);
+            }
             let Some(codes) = self.transact(items, "settle").await? else {
                 return Ok(outcome);
             };
-            if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+            if codes
+                .get(MARK)
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+            {
                 return Ok(Settlement::AlreadySettled);
             }
-            if codes.get(3).is_some_and(|c| c == "ConditionalCheckFailed") {
+            if codes
+                .get(SENDER_ENTRY)
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+            {
                 anyhow::bail!("the sender's entry of transfer {transfer_id} is missing");
             }
             backoff(attempt).await;
@@ -853,32 +920,64 @@ impl Store for DynamoStore {
     async fn pending_transfers(
         &self,
         created_before: Millis,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<String>> {
-        let mut found: Vec<(i64, String)> = Vec::new();
-        for shard in 0..PENDING_SHARDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("pending")
-                .key_condition_expression("pending_shard = :shard AND pending_since < :before")
-                .expression_attribute_values(":shard", s(format!("PENDING#{shard}")))
-                .expression_attribute_values(":before", n(created_before))
-                .limit(limit.min(1000) as i32)
-                .send()
-                .await
-                .context("DynamoDB Query (pending transfers) failed")?;
-            for item in out.items() {
-                let a = Attrs(item);
-                let pk = a.req_s("pk")?;
-                if let Some(id) = pk.strip_prefix("TRANSFER#") {
-                    found.push((a.num("pending_since")?, id.to_string()));
-                }
+    ) -> StoreResult<PendingPage> {
+        // The index is sharded: a page is one Query of one shard, the cursor names the shard
+        // and the Query's LastEvaluatedKey within it.
+        let (shard, start) = match cursor {
+            None => (0, None),
+            Some(c) => {
+                let cursor: PendingCursor =
+                    serde_json::from_str(c).context("bad pending cursor")?;
+                (cursor.shard, cursor.key)
+            }
+        };
+        if shard >= PENDING_SHARDS {
+            return Ok(PendingPage::default());
+        }
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("pending")
+            .key_condition_expression("pending_shard = :shard AND pending_since < :before")
+            .expression_attribute_values(":shard", s(format!("PENDING#{shard}")))
+            .expression_attribute_values(":before", n(created_before))
+            .set_exclusive_start_key(start.map(|k| {
+                k.into_iter()
+                    .map(|(name, value)| (name, value.into_attribute()))
+                    .collect()
+            }))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .context("DynamoDB Query (pending transfers) failed")?;
+        let mut ids = Vec::with_capacity(out.items().len());
+        for item in out.items() {
+            if let Some(id) = Attrs(item).req_s("pk")?.strip_prefix("TRANSFER#") {
+                ids.push(id.to_string());
             }
         }
-        found.sort();
-        Ok(found.into_iter().take(limit).map(|(_, id)| id).collect())
+        let next = match out.last_evaluated_key() {
+            Some(key) => Some(PendingCursor {
+                shard,
+                key: Some(
+                    key.iter()
+                        .map(|(name, value)| Ok((name.clone(), KeyValue::from_attribute(value)?)))
+                        .collect::<anyhow::Result<_>>()?,
+                ),
+            }),
+            None if shard + 1 < PENDING_SHARDS => Some(PendingCursor {
+                shard: shard + 1,
+                key: None,
+            }),
+            None => None,
+        };
+        Ok(PendingPage {
+            ids,
+            next: next.map(|c| serde_json::to_string(&c)).transpose()?,
+        })
     }
 
     async fn list_entries(

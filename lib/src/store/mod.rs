@@ -301,6 +301,9 @@ pub struct Transfer {
     pub status: TxStatus,
     pub created_at: Millis,
     pub settled_at: Option<Millis>,
+    /// `FAILED` and neither credited nor refunded: both accounts were gone (or could not hold
+    /// the money), so the amount is held in suspense for an operator to resolve.
+    pub suspense: bool,
 }
 
 impl Transfer {
@@ -334,6 +337,31 @@ impl Transfer {
     }
 }
 
+/// A page of pending transfer ids and where the next page starts (opaque to callers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingPage {
+    pub ids: Vec<String>,
+    pub next: Option<String>,
+}
+
+impl PendingPage {
+    /// Every pending transfer created before `created_before`, following the cursors.
+    pub async fn all(store: &dyn Store, created_before: Millis) -> StoreResult<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = store
+                .pending_transfers(created_before, cursor.as_deref(), 1000)
+                .await?;
+            ids.extend(page.ids);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(ids),
+            }
+        }
+    }
+}
+
 /// What settling a transfer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settlement {
@@ -341,10 +369,24 @@ pub enum Settlement {
     Credited,
     /// The recipient could not be credited: marked `FAILED`, sender refunded now.
     Refunded,
+    /// Neither credited nor refunded (both accounts gone): marked `FAILED` with the money held
+    /// in suspense, so it is never retried again.
+    Suspended,
     /// It was settled before (a duplicate delivery): nothing happened.
     AlreadySettled,
     /// No such transfer.
     Unknown,
+}
+
+impl Settlement {
+    /// The status a settlement leaves its transfer (and the sender's entry) in.
+    pub fn final_status(self) -> TxStatus {
+        match self {
+            Self::Credited => TxStatus::Success,
+            Self::Refunded | Self::Suspended => TxStatus::Failed,
+            Self::AlreadySettled | Self::Unknown => TxStatus::Pending,
+        }
+    }
 }
 
 /// Fields of `PUT /profile`: `None` leaves a field, `Some(None)` clears it.
@@ -369,8 +411,9 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
         now: Millis,
     ) -> StoreResult<Option<Versioned<Throttle>>>;
-    /// Writes the state if the stored version is still `expected` (`None`: no live record).
-    /// Returns false when someone else wrote first.
+    /// Writes the state if the stored version is still `expected` (`None`: no live record),
+    /// as version `expected + 1` (`1` for a new record). Returns false when someone else wrote
+    /// first.
     async fn put_throttle(
         &self,
         key: &str,
@@ -379,9 +422,13 @@ pub trait Store: Send + Sync + 'static {
         expires_at: Option<Millis>,
         now: Millis,
     ) -> StoreResult<bool>;
-    async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
+    /// A successful login resets the record, unless it is locked by an attempt other than the
+    /// one that wrote `reserved` (the version its reservation wrote): then nothing changes and
+    /// the answer is false. A missing record counts as reset.
+    async fn release_throttle(&self, key: &str, reserved: u64, now: Millis) -> StoreResult<bool>;
 
-    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// Records a new refresh family; families already expired at `now_secs` may be dropped.
+    async fn create_session(&self, session: &Session, now_secs: i64) -> StoreResult<()>;
     /// True when the family exists, is not revoked and has not expired at `now_secs`.
     async fn session_active(
         &self,
@@ -428,12 +475,16 @@ pub trait Store: Send + Sync + 'static {
     /// the sender when the recipient can't be credited) and mark transfer and sender entry.
     async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement>;
     async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>>;
-    /// Ids of transfers still `PENDING` that were created before `created_before`, oldest first.
+    /// One page of the transfers still `PENDING` that were created before `created_before`.
+    /// Pass the page's `next` back to continue: following it visits each such transfer once,
+    /// and it is `None` once all have been visited. A page may be short, even empty, while
+    /// `next` is still given.
     async fn pending_transfers(
         &self,
         created_before: Millis,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<String>>;
+    ) -> StoreResult<PendingPage>;
     /// The account's entries newest first, starting below `before_seq`.
     async fn list_entries(
         &self,

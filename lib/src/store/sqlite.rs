@@ -11,8 +11,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
     CreateUserError, EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError,
-    MoneyOp, MoneyOpKind, ProfileChanges, Role, Rotation, Session, Settlement, Store, StoreResult,
-    Transfer, TxStatus, UserRecord, Versioned,
+    MoneyOp, MoneyOpKind, PendingPage, ProfileChanges, Role, Rotation, Session, Settlement, Store,
+    StoreResult, Transfer, TxStatus, UserRecord, Versioned,
 };
 use crate::auth::Throttle;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
@@ -94,6 +94,31 @@ CREATE TABLE idempotency (
     expires_at    INTEGER NOT NULL,
     PRIMARY KEY (user_id, scope, key)
 ) STRICT;
+"#,
+    // Ledger entries outlive their account: the other party's history and the money check
+    // depend on them. (SQLite can't drop a foreign key: the table is rebuilt without it.)
+    r#"
+CREATE TABLE entries_kept (
+    user_id         TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    reference_id    TEXT NOT NULL,
+    amount          INTEGER NOT NULL CHECK (amount > 0),
+    remarks         TEXT NOT NULL,
+    balance_before  INTEGER NOT NULL CHECK (balance_before >= 0),
+    balance_after   INTEGER NOT NULL CHECK (balance_after >= 0),
+    status          TEXT NOT NULL CHECK (status IN ('PENDING', 'SUCCESS', 'FAILED')),
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (user_id, seq)
+) STRICT;
+INSERT INTO entries_kept SELECT user_id, seq, kind, reference_id, amount, remarks,
+    balance_before, balance_after, status, created_at FROM entries;
+DROP TABLE entries;
+ALTER TABLE entries_kept RENAME TO entries;
+"#,
+    // A transfer that could be neither credited nor refunded holds its money in suspense.
+    r#"
+ALTER TABLE transfers ADD COLUMN suspense INTEGER NOT NULL DEFAULT 0 CHECK (suspense IN (0, 1));
 "#,
 ];
 
@@ -380,7 +405,7 @@ fn read_idempotency(
 }
 
 const TRANSFER_COLUMNS: &str =
-    "transfer_id, from_user, to_user, amount, remarks, status, created_at, settled_at";
+    "transfer_id, from_user, to_user, amount, remarks, status, created_at, settled_at, suspense";
 
 fn transfer_from_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
     let status: String = row.get(5)?;
@@ -399,6 +424,7 @@ fn transfer_from_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
         })?,
         created_at: row.get(6)?,
         settled_at: row.get(7)?,
+        suspense: row.get(8)?,
     })
 }
 
@@ -510,7 +536,7 @@ impl Store for SqliteStore {
                 .optional()?;
             let live = current.filter(|(_, exp)| exp.is_none_or(|e| e > now));
             let next = match (live, expected) {
-                (None, None) => current.map_or(1, |(v, _)| v + 1),
+                (None, None) => 1,
                 (Some((v, _)), Some(e)) if v as u64 == e => v + 1,
                 _ => return Ok(false),
             };
@@ -532,17 +558,27 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
+    async fn release_throttle(&self, key: &str, reserved: u64, now: Millis) -> StoreResult<bool> {
         let key = key.to_string();
         self.write(move |tx| {
-            tx.execute("DELETE FROM login_throttle WHERE key = ?1", [key])
-                .context("Failed to clear login throttle")?;
-            Ok::<_, anyhow::Error>(())
+            tx.execute(
+                "DELETE FROM login_throttle WHERE key = ?1 AND (version = ?2 OR locked_until <= ?3)",
+                params![key, reserved as i64, now],
+            )
+            .context("Failed to reset login throttle")?;
+            let locked_by_another: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM login_throttle WHERE key = ?1)",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .context("Failed to read login throttle")?;
+            Ok::<_, anyhow::Error>(!locked_by_another)
         })
         .await
     }
 
-    async fn create_session(&self, s: &Session) -> StoreResult<()> {
+    async fn create_session(&self, s: &Session, now_secs: i64) -> StoreResult<()> {
         let s = s.clone();
         self.write(move |tx| {
             tx.execute(
@@ -557,10 +593,8 @@ impl Store for SqliteStore {
                 ],
             )
             .context("Failed to create a session")?;
-            tx.execute(
-                "DELETE FROM sessions WHERE expires_at <= ?1",
-                [s.expires_at - 31 * 86_400],
-            )?;
+            // Forget families that have expired (they are inactive already).
+            tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now_secs])?;
             Ok::<_, anyhow::Error>(())
         })
         .await
@@ -708,7 +742,7 @@ impl Store for SqliteStore {
                 .query_row(
                     &format!("SELECT {TRANSFER_COLUMNS}, sender_seq FROM transfers WHERE transfer_id = ?1"),
                     [&id],
-                    |r| Ok((transfer_from_row(r)?, r.get(8)?)),
+                    |r| Ok((transfer_from_row(r)?, r.get(9)?)),
                 )
                 .optional()?;
             let Some((transfer, sender_seq)) = row else {
@@ -719,22 +753,26 @@ impl Store for SqliteStore {
             }
             let credit = account(tx, &transfer.to_user)?
                 .and_then(|(balance, version)| transfer.settlement_entry(false, balance, version as u64, now));
-            let (entry, outcome, final_status) = match credit {
-                Some(entry) => (entry, Settlement::Credited, TxStatus::Success),
-                None => {
-                    let (balance, version) =
-                        account(tx, &transfer.from_user)?.context("the sender of a pending transfer is gone")?;
-                    let entry = transfer
-                        .settlement_entry(true, balance, version as u64, now)
-                        .context("refund overflows the sender's balance")?;
-                    (entry, Settlement::Refunded, TxStatus::Failed)
-                }
+            let refund = || {
+                Ok::<_, rusqlite::Error>(account(tx, &transfer.from_user)?.and_then(|(balance, version)| {
+                    transfer.settlement_entry(true, balance, version as u64, now)
+                }))
             };
-            post_entry(tx, &entry)?;
+            let (entry, outcome) = match credit {
+                Some(entry) => (Some(entry), Settlement::Credited),
+                None => match refund()? {
+                    Some(entry) => (Some(entry), Settlement::Refunded),
+                    None => (None, Settlement::Suspended),
+                },
+            };
+            if let Some(entry) = &entry {
+                post_entry(tx, entry)?;
+            }
+            let final_status = outcome.final_status();
             let from = &transfer.from_user;
             tx.execute(
-                "UPDATE transfers SET status = ?2, settled_at = ?3 WHERE transfer_id = ?1",
-                params![id, final_status.as_str(), now],
+                "UPDATE transfers SET status = ?2, settled_at = ?3, suspense = ?4 WHERE transfer_id = ?1",
+                params![id, final_status.as_str(), now, outcome == Settlement::Suspended],
             )?;
             tx.execute(
                 "UPDATE entries SET status = ?3 WHERE user_id = ?1 AND seq = ?2",
@@ -762,17 +800,37 @@ impl Store for SqliteStore {
     async fn pending_transfers(
         &self,
         created_before: Millis,
+        cursor: Option<&str>,
         limit: usize,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<PendingPage> {
+        // Keyset pagination on (created_at, transfer_id): the cursor is the last row seen.
+        let after: (i64, String) = match cursor {
+            None => (i64::MIN, String::new()),
+            Some(c) => {
+                let (at, id) = c.split_once('/').context("bad pending cursor")?;
+                (at.parse().context("bad pending cursor")?, id.to_string())
+            }
+        };
         self.read(move |c| {
             let mut stmt = c.prepare(
-                "SELECT transfer_id FROM transfers WHERE status = 'PENDING' AND created_at < ?1 \
-                 ORDER BY created_at LIMIT ?2",
+                "SELECT created_at, transfer_id FROM transfers \
+                 WHERE status = 'PENDING' AND created_at < ?1 \
+                 AND (created_at > ?2 OR (created_at = ?2 AND transfer_id > ?3)) \
+                 ORDER BY created_at, transfer_id LIMIT ?4",
             )?;
-            let ids = stmt
-                .query_map(params![created_before, limit as i64], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(ids)
+            let rows = stmt
+                .query_map(
+                    params![created_before, after.0, after.1, limit as i64],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let next = (rows.len() == limit)
+                .then(|| rows.last().map(|(at, id)| format!("{at}/{id}")))
+                .flatten();
+            Ok(PendingPage {
+                ids: rows.into_iter().map(|(_, id)| id).collect(),
+                next,
+            })
         })
         .await
     }

@@ -1,0 +1,29 @@
+//! Serving a router as a Lambda function behind API Gateway's HTTP API: API Gateway's request
+//! id becomes the request's id (its `x-request-id`, its log lines, its error bodies).
+
+use axum::extract::Request;
+use axum::Router;
+use lambda_http::request::RequestContext;
+
+use crate::http::request_id::RequestId;
+
+/// Runs `router` as this Lambda function's handler.
+pub async fn serve(router: Router) -> Result<(), lambda_http::Error> {
+    lambda_http::run(with_gateway_request_id(router)).await
+}
+
+/// `router`, taking each request's id from API Gateway's request context.
+pub fn with_gateway_request_id(router: Router) -> Router {
+    router.layer(axum::middleware::map_request(gateway_request_id))
+}
+
+async fn gateway_request_id(mut req: Request) -> Request {
+    let id = match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    };
+    if let Some(id) = id {
+        req.extensions_mut().insert(RequestId(id));
+    }
+    req
+}

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Drives every route of a running dompet over real HTTP and checks status and envelope.
+
+Usage: scripts/smoke.py BASE_URL   (e.g. http://127.0.0.1:9000 under `cargo lambda watch`)
+
+Exits non-zero naming the first check that failed. Standard library only.
+"""
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+BASE = sys.argv[1].rstrip("/") if len(sys.argv) > 1 else "http://127.0.0.1:9000"
+CHECKS = 0
+
+
+def call(method, path, body=None, token=None, form=None, headers=None):
+    data = None
+    hdrs = dict(headers or {})
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs["content-type"] = "application/json"
+    elif form is not None:
+        data = "&".join(f"{k}={v}" for k, v in form.items()).encode()
+        hdrs["content-type"] = "application/x-www-form-urlencoded"
+    if token:
+        hdrs["authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(BASE + path, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            status, raw = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    try:
+        payload = json.loads(raw) if raw else None
+    except ValueError:
+        fail(f"{method} {path}: body is not JSON ({status}): {raw[:200]!r}")
+    return status, payload
+
+
+def fail(message):
+    print(f"smoke: FAILED: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def expect(what, status, payload, want_status, want_code=None):
+    global CHECKS
+    CHECKS += 1
+    if status != want_status:
+        fail(f"{what}: expected {want_status}, got {status}: {payload}")
+    if want_code is None:
+        if not payload or payload.get("status") != "SUCCESS":
+            fail(f"{what}: not a success envelope: {payload}")
+        return payload.get("result")
+    if not payload or payload.get("status") != "FAILED" or payload.get("code") != want_code:
+        fail(f"{what}: expected the error envelope with {want_code}: {payload}")
+    if not payload.get("message"):
+        fail(f"{what}: error without a message: {payload}")
+    return payload
+
+
+def main():
+    run = uuid.uuid4().hex[:8]
+    name, phone = f"smoke{run}", "08" + str(int(run, 16) % 10**10).zfill(10)
+    password = "rahasia-sekali"
+
+    s, p = call("POST", "/register", {"username": name, "email": f"{name}@example.com", "password": password})
+    sender_id = expect("register (username, email, password)", s, p, 201)["user_id"]
+    s, p = call("POST", "/register", form={"phone_number": phone, "pin": "123456"})
+    recipient_id = expect("register (phone + PIN, form)", s, p, 201)["user_id"]
+    s, p = call("POST", "/register", {"username": name, "password": password})
+    expect("register a taken username", s, p, 409, "ALREADY_REGISTERED")
+
+    s, p = call("POST", "/login", {"username": name, "password": password})
+    tokens = expect("login (password)", s, p, 200)
+    s, p = call("POST", "/token", form={"phone_number": phone, "pin": "123456"})
+    recipient = expect("login (phone + PIN at /token)", s, p, 200)["access_token"]
+    s, p = call("POST", "/login", {"username": name, "password": "wrong-password"})
+    expect("login with a wrong password", s, p, 401, "INVALID_CREDENTIALS")
+
+    s, p = call("POST", "/token/refresh", {"refresh_token": tokens["refresh_token"]})
+    access = expect("refresh", s, p, 200)["access_token"]
+    s, p = call("POST", "/token/refresh", {"refresh_token": tokens["refresh_token"]})
+    expect("refresh token reuse", s, p, 401, "UNAUTHENTICATED")
+    s, p = call("POST", "/login", {"username": name, "password": password})
+    access = expect("login again", s, p, 200)["access_token"]
+
+    s, p = call("GET", "/account", token=access)
+    account = expect("account", s, p, 200)
+    if p.get("message") != "akses sukses" or account["user_id"] != sender_id:
+        fail(f"account: {p}")
+    s, p = call("GET", "/account")
+    expect("account without a token", s, p, 401, "UNAUTHENTICATED")
+
+    key = {"idempotency-key": f"smoke-{run}"}
+    s, p = call("POST", "/topup", {"amount": 500000}, token=access, headers=key)
+    top_up = expect("topup", s, p, 200)
+    s, p = call("POST", "/topup", {"amount": 500000}, token=access, headers=key)
+    if expect("topup replay", s, p, 200)["top_up_id"] != top_up["top_up_id"]:
+        fail("a replayed topup made a new top-up")
+    s, p = call("POST", "/topup", {"amount": 1.5}, token=access)
+    expect("topup with a fractional amount", s, p, 400, "VALIDATION_ERROR")
+
+    s, p = call("POST", "/pay", {"amount": 100000, "remarks": "Pulsa Telkomsel 100k"}, token=access)
+    if expect("pay", s, p, 200)["balance_after"] != 400000:
+        fail(f"pay: {p}")
+    s, p = call("POST", "/pay", {"amount": 10**12}, token=access)
+    expect("pay beyond the balance", s, p, 400, "INSUFFICIENT_BALANCE")
+
+    s, p = call("POST", "/transfer", {"target_user": phone, "amount": 30000, "remarks": "Hadiah Ultah"}, token=access)
+    transfer = expect("transfer", s, p, 202)
+    if transfer["transfer_status"] != "PENDING" or transfer["balance_after"] != 370000:
+        fail(f"transfer: {transfer}")
+    deadline = time.time() + 90
+    while True:
+        s, p = call("GET", f"/transfer/{transfer['transfer_id']}", token=access)
+        status = expect("transfer status", s, p, 200)["transfer_status"]
+        if status == "SUCCESS":
+            break
+        if status != "PENDING" or time.time() > deadline:
+            fail(f"transfer did not settle: {p}")
+        time.sleep(0.5)
+    s, p = call("GET", "/account", token=recipient)
+    if expect("recipient account", s, p, 200)["balance"] != 30000:
+        fail(f"recipient was not credited once: {p}")
+    s, p = call("POST", "/transfer", {"target_user": name, "amount": 1}, token=access)
+    expect("transfer to oneself", s, p, 400, "SELF_TRANSFER")
+
+    s, p = call("GET", "/transactions?limit=2", token=access)
+    entries = expect("transactions", s, p, 200)
+    if len(entries) != 2 or not p.get("next_cursor"):
+        fail(f"transactions page: {p}")
+    s, p = call("GET", f"/transactions?limit=2&cursor={p['next_cursor']}", token=access)
+    if len(expect("transactions next page", s, p, 200)) != 1:
+        fail(f"transactions next page: {p}")
+    s, p = call("GET", "/transactions?cursor=forged", token=access)
+    expect("forged cursor", s, p, 400, "INVALID_CURSOR")
+
+    s, p = call("PUT", "/profile", {"first_name": "Tom", "address": "Jl. Diponegoro No. 215"}, token=access)
+    if expect("profile", s, p, 200)["first_name"] != "Tom":
+        fail(f"profile: {p}")
+    s, p = call("PUT", "/profile", {"balance": 10**9}, token=access)
+    expect("profile mass assignment", s, p, 400, "VALIDATION_ERROR")
+
+    s, p = call("GET", "/.well-known/jwks.json")
+    if s != 200 or not p.get("keys"):
+        fail(f"jwks: {s} {p}")
+    s, p = call("GET", f"/no-such-route-{run}")
+    expect("unknown path", s, p, 404, "NOT_FOUND")
+    s, p = call("GET", "/login")
+    expect("wrong method", s, p, 405, "METHOD_NOT_ALLOWED")
+
+    s, p = call("POST", "/logout", token=access)
+    expect("logout", s, p, 200)
+    s, p = call("GET", "/account", token=access)
+    expect("account after logout", s, p, 401, "UNAUTHENTICATED")
+    print(f"smoke: {CHECKS} checks passed against {BASE} (recipient {recipient_id})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+//! One list of routes: `dompet::http::FUNCTION_ROUTES` names each function's paths; every
+//! router serves exactly its own, the server serves them all, and `template.yaml`'s HttpApi
+//! events and the `cargo lambda watch` router in Cargo.toml route the same paths to the same
+//! functions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::http::Request;
+use dompet::http::{function_router, FUNCTION_ROUTES};
+use dompet::testing;
+use serde_yaml::Value;
+
+/// `{transfer_id}` and `{id}` are the same route.
+fn normalize(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { "{}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn table() -> BTreeMap<String, BTreeSet<String>> {
+    FUNCTION_ROUTES
+        .iter()
+        .map(|(f, paths)| (f.to_string(), paths.iter().map(|p| normalize(p)).collect()))
+        .collect()
+}
+
+/// A concrete request path for a route.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') {
+                "0b6f5c1e-8d2a-4f3b-9c4d-5e6f7a8b9c0d"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The envelope's NOT_FOUND from a router's fallback (not a resource's 404).
+async fn unrouted(router: &axum::Router, path: &str) -> bool {
+    for method in ["GET", "POST", "PUT", "DELETE"] {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Vec::new())
+            .unwrap();
+        let (status, body) = testing::call(router.clone(), request).await.unwrap();
+        if !(status == 404 && body["code"] == "NOT_FOUND") {
+            return false;
+        }
+    }
+    true
+}
+
+#[tokio::test]
+async fn every_router_serves_exactly_its_listed_paths_and_the_server_all_of_them() {
+    let state = testing::ephemeral().unwrap();
+    let server = dompet::http::app(state.clone());
+    let all: Vec<&str> = FUNCTION_ROUTES
+        .iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    for (function, paths) in FUNCTION_ROUTES {
+        let router = function_router(function, state.clone()).expect("a router per function");
+        for path in all.iter().copied() {
+            let own = paths.contains(&path);
+            assert_eq!(
+                !unrouted(&router, &concrete(path)).await,
+                own,
+                "function {function} and path {path}"
+            );
+            assert!(
+                !unrouted(&server, &concrete(path)).await,
+                "the server serves {path}"
+            );
+        }
+    }
+    assert!(function_router("no-such-function", state).is_none());
+}
+
+#[test]
+fn the_template_routes_the_same_paths_to_the_same_functions() {
+    let doc: Value = serde_yaml::from_str(dompet::store::schema::TEMPLATE).unwrap();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let mut routed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut default_route = Vec::new();
+    for (id, resource) in resources {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id:?} names its binary"));
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for event in events.values() {
+            if event["Type"] != "HttpApi" {
+                continue;
+            }
+            assert_eq!(
+                event["Properties"]["Method"], "ANY",
+                "{binary}: ANY, so 405 is ours"
+            );
+            let path = event["Properties"]["Path"].as_str().unwrap();
+            if path == "$default" {
+                default_route.push(binary.to_string());
+            } else {
+                routed
+                    .entry(binary.to_string())
+                    .or_default()
+                    .insert(normalize(path));
+            }
+        }
+    }
+    assert_eq!(routed, table());
+    assert_eq!(default_route, ["web"], "$default goes to web");
+}
+
+#[test]
+fn the_watch_router_routes_the_same_paths_to_the_same_functions() {
+    let manifest = include_str!("../../Cargo.toml");
+    let section = manifest
+        .split("[workspace.metadata.lambda.watch.router]")
+        .nth(1)
+        .expect("Cargo.toml has the watch router");
+    let mut routed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut catch_all = None;
+    for line in section.lines().map(str::trim) {
+        if line.starts_with('[') {
+            break;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (path, function) = line.split_once('=').expect("\"path\" = \"function\"");
+        let (path, function) = (
+            path.trim().trim_matches('"'),
+            function.trim().trim_matches('"'),
+        );
+        if path == "/{*rest}" {
+            catch_all = Some(function.to_string());
+        } else {
+            routed
+                .entry(function.to_string())
+                .or_default()
+                .insert(normalize(path));
+        }
+    }
+    assert_eq!(routed, table());
+    assert_eq!(
+        catch_all.as_deref(),
+        Some("web"),
+        "unknown paths reach web's 404"
+    );
+}
+
+#[test]
+fn every_route_has_a_sample_event_and_every_http_event_names_a_route() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut covered = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if event["version"] != "2.0" {
+            continue; // the SQS batch and the schedule event
+        }
+        let route_key = event["routeKey"].as_str().unwrap();
+        assert_eq!(event["requestContext"]["routeKey"], route_key, "{path:?}");
+        assert!(event["requestContext"]["requestId"].is_string(), "{path:?}");
+        if route_key == "$default" {
+            covered.insert("$default".to_string());
+            continue;
+        }
+        let route = route_key.strip_prefix("ANY ").expect("routes are ANY");
+        assert!(
+            FUNCTION_ROUTES
+                .iter()
+                .any(|(_, paths)| paths.contains(&route)),
+            "{path:?} names the unknown route {route}"
+        );
+        covered.insert(route.to_string());
+    }
+    for route in FUNCTION_ROUTES.iter().flat_map(|(_, p)| p.iter()) {
+        assert!(covered.contains(*route), "no sample event for {route}");
+    }
+    assert!(covered.contains("$default"), "no sample event for $default");
+}
