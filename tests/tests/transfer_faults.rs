@@ -101,22 +101,49 @@ async fn a_crash_between_settle_and_ack_redelivers_harmlessly(store: Backend) {
     assert_invariant(w.state.store(), &[&w.sender, &w.recipient], 1_000).await;
 }
 
-async fn a_lost_enqueue_is_recovered_by_the_sweep(backend: Backend) {
-    // One store, two hosts: the API host's queue is broken (its worker is gone), another
-    // host runs the sweep and the worker.
+/// One store, two hosts: the API host's queue is broken (every enqueue is lost), the other
+/// runs the sweep; its deliveries are the test's to read.
+struct LostQueue {
+    store: Arc<dyn Store>,
+    api: AppState,
+    background: AppState,
+    deliveries: dompet::queue::TransferReceiver,
+}
+
+async fn lost_queue(backend: Backend) -> LostQueue {
     let store = backend.fresh_store().await;
     let config =
         Config::from_lookup(|k| (k == "DOMPET_SWEEP_AGE_SECS").then(|| "1".into())).unwrap();
     let keys = dompet::auth::KeyPair::generate();
     let (broken, receiver) = InProcessQueue::new();
     drop(receiver);
-    let api = AppState::new(
-        store.clone(),
-        Arc::new(broken),
-        Keys::Signing(keys.clone()),
-        &config,
-    )
-    .unwrap();
+    let host = |queue: InProcessQueue| {
+        AppState::new(
+            store.clone(),
+            Arc::new(queue),
+            Keys::Signing(keys.clone()),
+            &config,
+        )
+        .unwrap()
+    };
+    let api = host(broken);
+    let (queue, deliveries) = InProcessQueue::new();
+    let background = host(queue);
+    LostQueue {
+        store,
+        api,
+        background,
+        deliveries,
+    }
+}
+
+async fn a_lost_enqueue_is_recovered_by_the_sweep(backend: Backend) {
+    let LostQueue {
+        store,
+        api,
+        background,
+        mut deliveries,
+    } = lost_queue(backend).await;
     let sender = testing::registered(&api, "sender", "rahasia-sekali")
         .await
         .unwrap();
@@ -136,9 +163,6 @@ async fn a_lost_enqueue_is_recovered_by_the_sweep(backend: Backend) {
     assert_eq!(balance(store.as_ref(), &sender).await, 600);
     assert_invariant(store.as_ref(), &[&sender, &recipient], 1_000).await;
 
-    let (queue, mut deliveries) = InProcessQueue::new();
-    let background =
-        AppState::new(store.clone(), Arc::new(queue), Keys::Signing(keys), &config).unwrap();
     assert_eq!(
         transfers::sweep(&background, Duration::from_secs(1))
             .await
@@ -216,20 +240,12 @@ async fn poison_messages_are_reported_for_redelivery(store: Backend) {
 
 async fn each_sweep_sends_every_stale_transfer_exactly_once(backend: Backend) {
     const STALE: usize = 260;
-    let store = backend.fresh_store().await;
-    let config =
-        Config::from_lookup(|k| (k == "DOMPET_SWEEP_AGE_SECS").then(|| "1".into())).unwrap();
-    let keys = dompet::auth::KeyPair::generate();
-    // The API host's enqueues are all lost.
-    let (broken, receiver) = InProcessQueue::new();
-    drop(receiver);
-    let api = AppState::new(
-        store.clone(),
-        Arc::new(broken),
-        Keys::Signing(keys.clone()),
-        &config,
-    )
-    .unwrap();
+    let LostQueue {
+        api,
+        background,
+        mut deliveries,
+        ..
+    } = lost_queue(backend).await;
     let sender = testing::registered(&api, "sweeper", "rahasia-sekali")
         .await
         .unwrap();
@@ -251,9 +267,6 @@ async fn each_sweep_sends_every_stale_transfer_exactly_once(backend: Backend) {
     made.sort();
     tokio::time::sleep(Duration::from_millis(1_100)).await;
 
-    let (queue, mut deliveries) = InProcessQueue::new();
-    let background =
-        AppState::new(store.clone(), Arc::new(queue), Keys::Signing(keys), &config).unwrap();
     for run in 1..=2 {
         let count = transfers::sweep(&background, Duration::from_secs(1))
             .await
