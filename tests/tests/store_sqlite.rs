@@ -9,7 +9,7 @@ dompet_tests::all_store_contract_tests!(fresh());
 #[tokio::test]
 async fn reopening_the_file_keeps_the_data_and_migrations_are_idempotent() {
     use dompet::domain::{IdentifierKind, LoginIdentifier};
-    use dompet::store::Store;
+    use dompet::store::IdentityStore;
 
     let dir = std::env::temp_dir().join(format!("dompet-reopen-{}", uuid::Uuid::new_v4()));
     let path = dir.join("nested").join("dompet.db");

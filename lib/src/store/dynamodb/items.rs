@@ -1,0 +1,603 @@
+//! Every item kind's key, constructor and parser, the write actions built from them, and the
+//! named actions of a transaction (so a cancellation reason is read by what it cancelled, not
+//! by position).
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+
+use crate::auth::Throttle;
+use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
+use crate::store::{
+    EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, Role, Session, Transfer, TxStatus,
+    UserRecord, Versioned,
+};
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+/// Shards of the sparse `pending` index, so no single index partition takes every transfer.
+pub(super) const PENDING_SHARDS: u32 = 4;
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(super) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn item<const N: usize>(attributes: [(&str, AttributeValue); N]) -> Item {
+    attributes
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+/// TTL attributes are seconds; everything else here is milliseconds.
+fn ttl_seconds(millis: Millis) -> i64 {
+    (millis + 999) / 1000
+}
+
+// Keys.
+
+pub(super) const PROFILE: &str = "PROFILE";
+pub(super) const GUARD: &str = "GUARD";
+pub(super) const THROTTLE: &str = "THROTTLE";
+pub(super) const TRANSFER: &str = "TRANSFER";
+
+pub(super) fn user_pk(id: impl std::fmt::Display) -> String {
+    format!("USER#{id}")
+}
+
+pub(super) fn guard_pk(id: &LoginIdentifier) -> String {
+    let prefix = match id.kind {
+        IdentifierKind::Username => "USERNAME",
+        IdentifierKind::Email => "EMAIL",
+        IdentifierKind::Phone => "PHONE",
+    };
+    format!("{prefix}#{}", id.key)
+}
+
+pub(super) fn session_sk(sid: &str) -> String {
+    format!("SESSION#{sid}")
+}
+
+pub(super) fn throttle_pk(key: &str) -> String {
+    format!("THROTTLE#{key}")
+}
+
+pub(super) fn entry_sk(seq: u64) -> String {
+    format!("TX#{seq:020}")
+}
+
+pub(super) fn idem_sk(scope: &str, key: &str) -> String {
+    format!("IDEM#{scope}#{key}")
+}
+
+pub(super) fn transfer_pk(id: &str) -> String {
+    format!("TRANSFER#{id}")
+}
+
+pub(super) fn pending_shard_key(shard: u32) -> String {
+    format!("PENDING#{shard}")
+}
+
+fn pending_shard(id: &str) -> String {
+    let h = id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    pending_shard_key(h % PENDING_SHARDS)
+}
+
+/// Typed reads of item attributes.
+pub(super) struct Attrs<'a>(pub &'a Item);
+
+impl Attrs<'_> {
+    pub fn opt_s(&self, name: &str) -> Option<String> {
+        self.0.get(name).and_then(|v| v.as_s().ok()).cloned()
+    }
+
+    pub fn req_s(&self, name: &str) -> anyhow::Result<String> {
+        self.opt_s(name)
+            .with_context(|| format!("item lacks string attribute {name}"))
+    }
+
+    pub fn num<T: std::str::FromStr>(&self, name: &str) -> anyhow::Result<T> {
+        self.opt_num(name)
+            .with_context(|| format!("item lacks numeric attribute {name}"))
+    }
+
+    pub fn opt_num<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.0
+            .get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+    }
+
+    pub fn bool(&self, name: &str) -> bool {
+        self.0
+            .get(name)
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false)
+    }
+
+    fn user_id(&self, name: &str) -> anyhow::Result<UserId> {
+        let id = self.req_s(name)?;
+        UserId::parse(&id).map_err(|e| anyhow::anyhow!("bad {name} {id}: {e}"))
+    }
+}
+
+// Item kinds.
+
+pub(super) fn user_item(u: &UserRecord) -> Item {
+    let mut item = item([
+        ("pk", s(user_pk(u.user_id))),
+        ("sk", s(PROFILE)),
+        ("user_id", s(u.user_id.to_string())),
+        ("secret_kind", s(u.secret_kind.as_str())),
+        ("secret_hash", s(&u.secret_hash)),
+        ("role", s(u.role.as_str())),
+        ("balance", n(u.balance)),
+        ("version", n(u.version)),
+        ("created_at", n(u.created_at)),
+        ("updated_at", n(u.updated_at)),
+    ]);
+    for (name, value) in [
+        ("username", &u.username),
+        ("email", &u.email),
+        ("phone_number", &u.phone_number),
+        ("first_name", &u.first_name),
+        ("last_name", &u.last_name),
+        ("address", &u.address),
+    ] {
+        if let Some(v) = value {
+            item.insert(name.to_string(), s(v));
+        }
+    }
+    item
+}
+
+pub(super) fn parse_user(item: &Item) -> anyhow::Result<UserRecord> {
+    let a = Attrs(item);
+    Ok(UserRecord {
+        user_id: a.user_id("user_id")?,
+        username: a.opt_s("username"),
+        email: a.opt_s("email"),
+        phone_number: a.opt_s("phone_number"),
+        first_name: a.opt_s("first_name"),
+        last_name: a.opt_s("last_name"),
+        address: a.opt_s("address"),
+        secret_kind: SecretKind::parse(&a.req_s("secret_kind")?).context("bad secret_kind")?,
+        secret_hash: a.req_s("secret_hash")?,
+        role: Role::parse(&a.req_s("role")?).context("bad role")?,
+        balance: a.num("balance")?,
+        version: a.num("version")?,
+        created_at: a.num("created_at")?,
+        updated_at: a.num("updated_at")?,
+    })
+}
+
+/// Balance and version of a user item.
+pub(super) fn parse_balance(item: &Item) -> anyhow::Result<(i64, u64)> {
+    let a = Attrs(item);
+    Ok((a.num("balance")?, a.num("version")?))
+}
+
+/// The item that reserves an identifier for one account.
+pub(super) fn guard_item(id: &LoginIdentifier, user: UserId) -> Item {
+    item([
+        ("pk", s(guard_pk(id))),
+        ("sk", s(GUARD)),
+        ("user_id", s(user.to_string())),
+    ])
+}
+
+/// The account a guard reserves its identifier for.
+pub(super) fn parse_guard(item: &Item) -> anyhow::Result<UserId> {
+    Attrs(item).user_id("user_id")
+}
+
+pub(super) fn session_item(session: &Session) -> Item {
+    item([
+        ("pk", s(user_pk(session.user_id))),
+        ("sk", s(session_sk(&session.session_id))),
+        ("refresh_jti", s(&session.refresh_jti)),
+        ("revoked", AttributeValue::Bool(session.revoked)),
+        ("expires_at", n(session.expires_at)),
+    ])
+}
+
+/// Whether a family can still be used at `now_secs`.
+pub(super) fn session_active(item: &Item, now_secs: i64) -> anyhow::Result<bool> {
+    let a = Attrs(item);
+    Ok(!a.bool("revoked") && a.num::<i64>("expires_at")? > now_secs)
+}
+
+pub(super) fn throttle_item(
+    key: &str,
+    state: &Throttle,
+    version: u64,
+    expires_at: Option<Millis>,
+) -> Item {
+    let mut item = item([
+        ("pk", s(throttle_pk(key))),
+        ("sk", s(THROTTLE)),
+        ("failures", n(state.failures)),
+        ("locked_until", n(state.locked_until)),
+        ("last_lock_ms", n(state.last_lock_ms)),
+        ("version", n(version)),
+    ]);
+    if let Some(exp) = expires_at {
+        item.insert("expires_at".into(), n(ttl_seconds(exp)));
+    }
+    item
+}
+
+/// The throttle state, `None` once its TTL has passed at `now` (DynamoDB deletes expired
+/// items only eventually).
+pub(super) fn parse_throttle(
+    item: &Item,
+    now: Millis,
+) -> anyhow::Result<Option<Versioned<Throttle>>> {
+    let a = Attrs(item);
+    if a.opt_num::<i64>("expires_at")
+        .is_some_and(|e| e * 1000 <= now)
+    {
+        return Ok(None);
+    }
+    Ok(Some(Versioned {
+        value: Throttle {
+            failures: a.num("failures")?,
+            locked_until: a.num("locked_until")?,
+            last_lock_ms: a.num("last_lock_ms")?,
+        },
+        version: a.num("version")?,
+    }))
+}
+
+pub(super) fn entry_item(e: &LedgerEntry) -> Item {
+    item([
+        ("pk", s(user_pk(&e.user_id))),
+        ("sk", s(entry_sk(e.seq))),
+        ("user_id", s(&e.user_id)),
+        ("seq", n(e.seq)),
+        ("kind", s(e.kind.as_str())),
+        ("reference_id", s(&e.reference_id)),
+        ("amount", n(e.amount)),
+        ("remarks", s(&e.remarks)),
+        ("balance_before", n(e.balance_before)),
+        ("balance_after", n(e.balance_after)),
+        ("status", s(e.status.as_str())),
+        ("created_at", n(e.created_at)),
+    ])
+}
+
+pub(super) fn parse_entry(item: &Item) -> anyhow::Result<LedgerEntry> {
+    let a = Attrs(item);
+    Ok(LedgerEntry {
+        user_id: a.req_s("user_id")?,
+        seq: a.num("seq")?,
+        kind: EntryKind::parse(&a.req_s("kind")?).context("bad entry kind")?,
+        reference_id: a.req_s("reference_id")?,
+        amount: a.num("amount")?,
+        remarks: a.opt_s("remarks").unwrap_or_default(),
+        balance_before: a.num("balance_before")?,
+        balance_after: a.num("balance_after")?,
+        status: TxStatus::parse(&a.req_s("status")?).context("bad entry status")?,
+        created_at: a.num("created_at")?,
+    })
+}
+
+pub(super) fn idempotency_item(
+    user: UserId,
+    claim: &IdempotencyClaim,
+    entry: &LedgerEntry,
+) -> anyhow::Result<Item> {
+    Ok(item([
+        ("pk", s(user_pk(user))),
+        ("sk", s(idem_sk(claim.scope, &claim.key))),
+        ("request_hash", s(&claim.request_hash)),
+        (
+            "entry",
+            s(serde_json::to_string(entry).context("encode entry")?),
+        ),
+        ("expires_at", n(ttl_seconds(claim.expires_at))),
+    ]))
+}
+
+/// The record of a used key, `None` once expired at `now`.
+pub(super) fn parse_idempotency(
+    item: &Item,
+    now: Millis,
+) -> anyhow::Result<Option<IdempotencyRecord>> {
+    let a = Attrs(item);
+    if a.num::<i64>("expires_at")? * 1000 <= now {
+        return Ok(None);
+    }
+    Ok(Some(IdempotencyRecord {
+        request_hash: a.req_s("request_hash")?,
+        entry: serde_json::from_str(&a.req_s("entry")?)
+            .context("stored idempotent entry is not valid")?,
+    }))
+}
+
+/// A new `PENDING` transfer whose debit is the sender's entry `sender_seq`; it is in the sparse
+/// `pending` index until settled.
+pub(super) fn transfer_item(t: &Transfer, sender_seq: u64) -> Item {
+    item([
+        ("pk", s(transfer_pk(&t.transfer_id))),
+        ("sk", s(TRANSFER)),
+        ("transfer_id", s(&t.transfer_id)),
+        ("from_user", s(&t.from_user)),
+        ("to_user", s(&t.to_user)),
+        ("amount", n(t.amount)),
+        ("remarks", s(&t.remarks)),
+        ("status", s(t.status.as_str())),
+        ("created_at", n(t.created_at)),
+        ("sender_seq", n(sender_seq)),
+        ("pending_shard", s(pending_shard(&t.transfer_id))),
+        ("pending_since", n(t.created_at)),
+    ])
+}
+
+/// The transfer and the sequence number of the sender's entry.
+pub(super) fn parse_transfer(item: &Item) -> anyhow::Result<(Transfer, u64)> {
+    let a = Attrs(item);
+    Ok((
+        Transfer {
+            transfer_id: a.req_s("transfer_id")?,
+            from_user: a.req_s("from_user")?,
+            to_user: a.req_s("to_user")?,
+            amount: a.num("amount")?,
+            remarks: a.opt_s("remarks").unwrap_or_default(),
+            status: TxStatus::parse(&a.req_s("status")?).context("bad transfer status")?,
+            created_at: a.num("created_at")?,
+            settled_at: a.opt_num("settled_at"),
+            suspense: a.bool("suspense"),
+        },
+        a.num("sender_seq")?,
+    ))
+}
+
+// Write actions.
+
+/// Puts `item` on the condition that no item has its key yet.
+pub(super) fn put_new(table: &str, item: Item) -> anyhow::Result<TransactWriteItem> {
+    put(table, item, "attribute_not_exists(pk)", None)
+}
+
+pub(super) fn put(
+    table: &str,
+    item: Item,
+    condition: &str,
+    values: Option<Item>,
+) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_values(values)
+                .build()
+                .context("Failed to build a put")?,
+        )
+        .build())
+}
+
+/// Puts an idempotency record unless a live one holds the key.
+pub(super) fn put_idempotency(
+    table: &str,
+    item: Item,
+    now: Millis,
+) -> anyhow::Result<TransactWriteItem> {
+    let values = Some([(":now".to_string(), n(now / 1000))].into());
+    put(
+        table,
+        item,
+        "attribute_not_exists(pk) OR expires_at <= :now",
+        values,
+    )
+}
+
+pub(super) fn delete(table: &str, pk: String, sk: &str) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .delete(
+            Delete::builder()
+                .table_name(table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .build()
+                .context("Failed to build a delete")?,
+        )
+        .build())
+}
+
+/// Moves an account from the version it was read at to the next, with its new balance.
+pub(super) fn balance_update(
+    table: &str,
+    entry: &LedgerEntry,
+) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(user_pk(&entry.user_id)))
+                .key("sk", s(PROFILE))
+                .update_expression("SET balance = :after, version = :next, updated_at = :now")
+                .condition_expression("version = :v")
+                .expression_attribute_values(":after", n(entry.balance_after))
+                .expression_attribute_values(":next", n(entry.seq))
+                .expression_attribute_values(":now", n(entry.created_at))
+                .expression_attribute_values(":v", n(entry.seq - 1))
+                .build()
+                .context("Failed to build a balance update")?,
+        )
+        .build())
+}
+
+pub(super) fn entry_status_update(
+    table: &str,
+    user: &str,
+    seq: u64,
+    status: TxStatus,
+) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(user_pk(user)))
+                .key("sk", s(entry_sk(seq)))
+                .update_expression("SET #status = :status")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status.as_str()))
+                .build()
+                .context("Failed to build an entry status update")?,
+        )
+        .build())
+}
+
+/// Marks a `PENDING` transfer settled with `status` (and `suspense`), taking it out of the
+/// `pending` index; conditional on it still being `PENDING`.
+pub(super) fn transfer_settlement(
+    table: &str,
+    transfer_id: &str,
+    status: TxStatus,
+    suspense: bool,
+    now: Millis,
+) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(transfer_pk(transfer_id)))
+                .key("sk", s(TRANSFER))
+                .update_expression(
+                    "SET #status = :final, settled_at = :now, suspense = :suspense \
+                     REMOVE pending_shard, pending_since",
+                )
+                .condition_expression("#status = :pending")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":final", s(status.as_str()))
+                .expression_attribute_values(":pending", s(TxStatus::Pending.as_str()))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":suspense", AttributeValue::Bool(suspense))
+                .build()
+                .context("Failed to build the transfer update")?,
+        )
+        .build())
+}
+
+/// True when a single-item write was refused by its condition expression.
+pub(super) fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+// Transactions with named actions.
+
+/// What one write of a transaction does, to read its cancellation reason by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Action {
+    /// A new user item.
+    User,
+    /// The guard of one identifier.
+    Guard(IdentifierKind),
+    /// An account's balance and version.
+    Balance,
+    /// A new ledger entry.
+    Entry,
+    /// A new transfer.
+    Transfer,
+    /// An idempotency record.
+    Idempotency,
+    /// A pending transfer marked settled.
+    Settlement,
+    /// The sender's entry of a transfer, marked with its final status.
+    SenderEntry,
+    /// A removed item.
+    Delete,
+}
+
+/// The writes of one `TransactWriteItems`, each named by its action.
+#[derive(Default)]
+pub(super) struct Transaction {
+    actions: Vec<(Action, TransactWriteItem)>,
+}
+
+impl Transaction {
+    pub fn push(&mut self, action: Action, write: TransactWriteItem) -> &mut Self {
+        self.actions.push((action, write));
+        self
+    }
+
+    pub fn items(&self) -> Vec<TransactWriteItem> {
+        self.actions.iter().map(|(_, w)| w.clone()).collect()
+    }
+
+    /// The cancellation reasons of `err`, each with the action it names (DynamoDB answers them
+    /// in the order of the writes); `None` when `err` is no cancellation.
+    pub fn cancelled(&self, err: &SdkError<TransactWriteItemsError>) -> Option<Cancelled> {
+        let Some(TransactWriteItemsError::TransactionCanceledException(e)) = err.as_service_error()
+        else {
+            return None;
+        };
+        Some(Cancelled(
+            self.actions
+                .iter()
+                .zip(e.cancellation_reasons())
+                .map(|((action, _), reason)| (*action, reason.code().unwrap_or("None").to_string()))
+                .collect(),
+        ))
+    }
+}
+
+/// Why a transaction was cancelled, action by action.
+#[derive(Debug)]
+pub(super) struct Cancelled(Vec<(Action, String)>);
+
+impl Cancelled {
+    /// The first action whose condition failed.
+    pub fn first_failed(&self) -> Option<Action> {
+        self.0
+            .iter()
+            .find(|(_, code)| code == "ConditionalCheckFailed")
+            .map(|(action, _)| *action)
+    }
+
+    /// Whether `action`'s condition failed.
+    pub fn failed(&self, action: Action) -> bool {
+        self.0
+            .iter()
+            .any(|(a, code)| *a == action && code == "ConditionalCheckFailed")
+    }
+
+    /// Whether a concurrent transaction on the same items cancelled this one.
+    pub fn conflicted(&self) -> bool {
+        self.0.iter().any(|(_, code)| code == "TransactionConflict")
+    }
+
+    /// Whether every reason is a failed condition or a conflict, i.e. trying again on fresh
+    /// reads may succeed.
+    pub fn retryable(&self) -> bool {
+        self.conflicted() || self.first_failed().is_some()
+    }
+}
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let reasons: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(_, code)| code != "None")
+            .map(|(action, code)| format!("{action:?}: {code}"))
+            .collect();
+        write!(f, "{}", reasons.join(", "))
+    }
+}

@@ -1,0 +1,120 @@
+//! The production store: one DynamoDB table, items keyed `pk`/`sk` (see design.md).
+//!
+//! | item | pk / sk |
+//! |---|---|
+//! | user | `USER#id` / `PROFILE` |
+//! | identifier guard | `USERNAME#lower`, `EMAIL#lower`, `PHONE#as-given` / `GUARD` |
+//! | refresh family | `USER#id` / `SESSION#sid` (TTL `expires_at`) |
+//! | login throttle | `THROTTLE#key` / `THROTTLE` (TTL `expires_at` for unknown identifiers) |
+//! | ledger entry | `USER#id` / `TX#<account version, 20 digits>` |
+//! | idempotency record | `USER#id` / `IDEM#<route>#<key>` (TTL `expires_at`) |
+//! | transfer | `TRANSFER#id` / `TRANSFER`; while `PENDING` also `pending_shard`/`pending_since`, the keys of the sparse index `pending` |
+//!
+//! Throttle state lives in its own item rather than on the user item so that login failures
+//! never contend with the balance writes that version the user item.
+//!
+//! `items` builds and parses every item kind and names the actions of a transaction; the other
+//! files implement one part of the port each.
+
+mod identity;
+mod items;
+mod sessions;
+mod throttle;
+mod transfers;
+mod wallet;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_dynamodb::Client;
+
+use crate::store::StoreResult;
+use items::{s, Cancelled, Item, Transaction};
+
+/// How many times a transaction that lost to a concurrent one (`TransactionConflict`) is retried.
+const CONFLICT_RETRIES: u32 = 8;
+
+/// How many times a money write whose account version moved is re-read and retried before
+/// answering `CONCURRENT_UPDATE`.
+const MONEY_ATTEMPTS: u32 = 12;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    money_attempts: u32,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            money_attempts: MONEY_ATTEMPTS,
+        }
+    }
+
+    /// How many times a money write whose account moved meanwhile is tried before answering
+    /// `CONCURRENT_UPDATE` (default 12; tests lower it to provoke contention).
+    pub fn with_money_attempts(mut self, attempts: u32) -> Self {
+        self.money_attempts = attempts.max(1);
+        self
+    }
+
+    /// A client from the SDK's standard environment (region, credentials,
+    /// `AWS_ENDPOINT_URL_DYNAMODB`).
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        Self::new(Client::new(crate::aws_config().await), table)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// A strongly consistent GetItem.
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .context("DynamoDB GetItem failed")?;
+        Ok(out.item)
+    }
+
+    /// Runs one transaction: `Ok(Ok(()))` when it committed, `Ok(Err(cancelled))` with each
+    /// action's cancellation reason when a condition or a concurrent transaction cancelled it.
+    async fn transact(
+        &self,
+        tx: &Transaction,
+        what: &str,
+    ) -> anyhow::Result<Result<(), Cancelled>> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(tx.items()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(err) => match tx.cancelled(&err) {
+                Some(cancelled) => Ok(Err(cancelled)),
+                None => Err(anyhow::Error::new(err)
+                    .context(format!("DynamoDB TransactWriteItems ({what}) failed"))),
+            },
+        }
+    }
+}
+
+async fn backoff(attempt: u32) {
+    let jitter = rand::random::<u64>() % 20;
+    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt) + jitter)).await;
+}

@@ -1,0 +1,108 @@
+//! Refresh families.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+
+use super::items::{condition_failed, n, s, session_active, session_item, session_sk, user_pk};
+use super::DynamoStore;
+use crate::domain::UserId;
+use crate::store::{Rotation, Session, SessionStore, StoreResult};
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn create_session(&self, session: &Session, _now_secs: i64) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(session_item(session)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .context("DynamoDB PutItem (session) failed")?;
+        Ok(())
+    }
+
+    async fn session_active(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool> {
+        match self.get(user_pk(user), &session_sk(session_id)).await? {
+            Some(item) => session_active(&item, now_secs),
+            None => Ok(false),
+        }
+    }
+
+    async fn rotate_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        presented_jti: &str,
+        new_jti: &str,
+        new_expires_at: i64,
+        now_secs: i64,
+    ) -> StoreResult<Rotation> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(user)))
+            .key("sk", s(session_sk(session_id)))
+            .update_expression("SET refresh_jti = :new, expires_at = :exp")
+            .condition_expression(
+                "refresh_jti = :presented AND revoked = :false AND expires_at > :now",
+            )
+            .expression_attribute_values(":new", s(new_jti))
+            .expression_attribute_values(":exp", n(new_expires_at))
+            .expression_attribute_values(":presented", s(presented_jti))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", n(now_secs))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Rotation::Rotated),
+            Err(e) => e.into_service_error(),
+        };
+        let UpdateItemError::ConditionalCheckFailedException(failed) = err else {
+            return Err(anyhow::Error::new(err).context("DynamoDB UpdateItem (rotate) failed"));
+        };
+        // The old item tells a stale token of a live family (reuse) from an inactive family.
+        match failed.item() {
+            Some(old) if session_active(old, now_secs)? => {
+                self.revoke_session(user, session_id, now_secs).await?;
+                Ok(Rotation::Reused)
+            }
+            _ => Ok(Rotation::Inactive),
+        }
+    }
+
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(user)))
+            .key("sk", s(session_sk(session_id)))
+            .update_expression("SET revoked = :true")
+            .condition_expression("attribute_exists(pk) AND revoked = :false AND expires_at > :now")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", n(now_secs))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(anyhow::Error::new(e).context("DynamoDB UpdateItem (revoke) failed")),
+        }
+    }
+}

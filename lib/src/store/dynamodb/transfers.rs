@@ -1,0 +1,183 @@
+//! Transfers: settlement exactly once, and the sharded `pending` index.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::items::{
+    balance_update, entry_item, entry_status_update, n, parse_balance, parse_transfer,
+    pending_shard_key, put_new, s, transfer_pk, transfer_settlement, user_pk, Action, Attrs,
+    Transaction, PENDING_SHARDS, PROFILE, TRANSFER,
+};
+use super::{backoff, DynamoStore, MONEY_ATTEMPTS};
+use crate::domain::{Millis, UserId};
+use crate::store::{PendingPage, Settlement, StoreResult, Transfer, TransferStore, TxStatus};
+
+/// Where a walk over the sharded `pending` index continues.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingCursor {
+    shard: u32,
+    key: Option<std::collections::BTreeMap<String, KeyValue>>,
+}
+
+/// A key attribute of the `pending` index (strings and numbers only), as a cursor holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum KeyValue {
+    S(String),
+    N(String),
+}
+
+impl KeyValue {
+    fn from_attribute(v: &AttributeValue) -> anyhow::Result<Self> {
+        match v {
+            AttributeValue::S(s) => Ok(Self::S(s.clone())),
+            AttributeValue::N(n) => Ok(Self::N(n.clone())),
+            other => anyhow::bail!("unexpected key attribute {other:?}"),
+        }
+    }
+
+    fn into_attribute(self) -> AttributeValue {
+        match self {
+            Self::S(s) => AttributeValue::S(s),
+            Self::N(n) => AttributeValue::N(n),
+        }
+    }
+}
+
+#[async_trait]
+impl TransferStore for DynamoStore {
+    async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
+        for attempt in 1..=MONEY_ATTEMPTS {
+            let Some(item) = self.get(transfer_pk(transfer_id), TRANSFER).await? else {
+                return Ok(Settlement::Unknown);
+            };
+            let (t, sender_seq) = parse_transfer(&item)?;
+            if t.status != TxStatus::Pending {
+                return Ok(Settlement::AlreadySettled);
+            }
+            let to = UserId::parse(&t.to_user).map_err(anyhow::Error::msg)?;
+            let from = UserId::parse(&t.from_user).map_err(anyhow::Error::msg)?;
+            let transfer = &t;
+            let settlement_on = |user: UserId, refund: bool| async move {
+                Ok::<_, anyhow::Error>(match self.get(user_pk(user), PROFILE).await? {
+                    Some(item) => {
+                        let (balance, version) = parse_balance(&item)?;
+                        transfer.settlement_entry(refund, balance, version, now)
+                    }
+                    None => None,
+                })
+            };
+            let (entry, outcome) = match settlement_on(to, false).await? {
+                Some(entry) => (Some(entry), Settlement::Credited),
+                None => match settlement_on(from, true).await? {
+                    Some(entry) => (Some(entry), Settlement::Refunded),
+                    None => (None, Settlement::Suspended),
+                },
+            };
+            let final_status = outcome.final_status();
+            let mut tx = Transaction::default();
+            tx.push(
+                Action::Settlement,
+                transfer_settlement(
+                    &self.table,
+                    transfer_id,
+                    final_status,
+                    outcome == Settlement::Suspended,
+                    now,
+                )?,
+            );
+            tx.push(
+                Action::SenderEntry,
+                entry_status_update(&self.table, &t.from_user, sender_seq, final_status)?,
+            );
+            if let Some(entry) = &entry {
+                tx.push(Action::Balance, balance_update(&self.table, entry)?);
+                tx.push(Action::Entry, put_new(&self.table, entry_item(entry))?);
+            }
+            let Err(cancelled) = self.transact(&tx, "settle").await? else {
+                return Ok(outcome);
+            };
+            if cancelled.failed(Action::Settlement) {
+                return Ok(Settlement::AlreadySettled);
+            }
+            if cancelled.failed(Action::SenderEntry) {
+                anyhow::bail!("the sender's entry of transfer {transfer_id} is missing");
+            }
+            backoff(attempt).await;
+        }
+        anyhow::bail!("settling transfer {transfer_id} kept conflicting")
+    }
+
+    async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>> {
+        Ok(self
+            .get(transfer_pk(transfer_id), TRANSFER)
+            .await?
+            .as_ref()
+            .map(parse_transfer)
+            .transpose()?
+            .map(|(t, _)| t))
+    }
+
+    async fn pending_transfers(
+        &self,
+        created_before: Millis,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<PendingPage> {
+        // The index is sharded: a page is one Query of one shard, the cursor names the shard
+        // and the Query's LastEvaluatedKey within it.
+        let (shard, start) = match cursor {
+            None => (0, None),
+            Some(c) => {
+                let cursor: PendingCursor =
+                    serde_json::from_str(c).context("bad pending cursor")?;
+                (cursor.shard, cursor.key)
+            }
+        };
+        if shard >= PENDING_SHARDS {
+            return Ok(PendingPage::default());
+        }
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("pending")
+            .key_condition_expression("pending_shard = :shard AND pending_since < :before")
+            .expression_attribute_values(":shard", s(pending_shard_key(shard)))
+            .expression_attribute_values(":before", n(created_before))
+            .set_exclusive_start_key(start.map(|k| {
+                k.into_iter()
+                    .map(|(name, value)| (name, value.into_attribute()))
+                    .collect()
+            }))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .context("DynamoDB Query (pending transfers) failed")?;
+        let mut ids = Vec::with_capacity(out.items().len());
+        for item in out.items() {
+            if let Some(id) = Attrs(item).req_s("pk")?.strip_prefix("TRANSFER#") {
+                ids.push(id.to_string());
+            }
+        }
+        let next = match out.last_evaluated_key() {
+            Some(key) => Some(PendingCursor {
+                shard,
+                key: Some(
+                    key.iter()
+                        .map(|(name, value)| Ok((name.clone(), KeyValue::from_attribute(value)?)))
+                        .collect::<anyhow::Result<_>>()?,
+                ),
+            }),
+            None if shard + 1 < PENDING_SHARDS => Some(PendingCursor {
+                shard: shard + 1,
+                key: None,
+            }),
+            None => None,
+        };
+        Ok(PendingPage {
+            ids,
+            next: next.map(|c| serde_json::to_string(&c)).transpose()?,
+        })
+    }
+}

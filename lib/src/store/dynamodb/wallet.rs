@@ -1,0 +1,131 @@
+//! Balances, ledger entries and idempotency records.
+
+use anyhow::Context;
+use async_trait::async_trait;
+
+use super::items::{
+    balance_update, entry_item, entry_sk, idem_sk, idempotency_item, parse_balance, parse_entry,
+    parse_idempotency, put_idempotency, put_new, s, transfer_item, user_pk, Action, Transaction,
+    PROFILE,
+};
+use super::{backoff, DynamoStore};
+use crate::domain::{Millis, UserId};
+use crate::store::{
+    IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError, MoneyOp, MoneyOpKind,
+    StoreResult, Transfer, TxStatus, WalletStore,
+};
+
+#[async_trait]
+impl WalletStore for DynamoStore {
+    async fn apply(
+        &self,
+        op: &MoneyOp,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<LedgerEntry, MoneyError> {
+        for attempt in 1..=self.money_attempts {
+            let idem_read = async {
+                match claim {
+                    Some(c) => {
+                        self.idempotency_record(op.user, c.scope, &c.key, op.now)
+                            .await
+                    }
+                    None => Ok(None),
+                }
+            };
+            let (account, record) = tokio::join!(self.get(user_pk(op.user), PROFILE), idem_read);
+            if let Some(record) = record? {
+                return Err(MoneyError::KeyUsed(Box::new(record)));
+            }
+            let (balance, version) = parse_balance(&account?.ok_or(MoneyError::UserNotFound)?)?;
+            let entry = op.entry(balance, version)?;
+            let mut tx = Transaction::default();
+            tx.push(Action::Balance, balance_update(&self.table, &entry)?);
+            tx.push(Action::Entry, put_new(&self.table, entry_item(&entry))?);
+            if let MoneyOpKind::Transfer { to } = op.kind {
+                let transfer = Transfer {
+                    transfer_id: op.reference_id.clone(),
+                    from_user: op.user.to_string(),
+                    to_user: to.to_string(),
+                    amount: op.amount,
+                    remarks: op.remarks.clone(),
+                    status: TxStatus::Pending,
+                    created_at: op.now,
+                    settled_at: None,
+                    suspense: false,
+                };
+                tx.push(
+                    Action::Transfer,
+                    put_new(&self.table, transfer_item(&transfer, entry.seq))?,
+                );
+            }
+            if let Some(c) = claim {
+                let record = idempotency_item(op.user, c, &entry)?;
+                tx.push(
+                    Action::Idempotency,
+                    put_idempotency(&self.table, record, op.now)?,
+                );
+            }
+            let Err(cancelled) = self.transact(&tx, "money").await? else {
+                return Ok(entry);
+            };
+            if cancelled.failed(Action::Idempotency) {
+                // The same key won concurrently: answer as that request did.
+                if let Some(c) = claim {
+                    if let Some(record) = self
+                        .idempotency_record(op.user, c.scope, &c.key, op.now)
+                        .await?
+                    {
+                        return Err(MoneyError::KeyUsed(Box::new(record)));
+                    }
+                }
+            }
+            // A moved version (balance update or entry put) or a lost race: read again and retry.
+            if !cancelled.retryable() {
+                return Err(anyhow::anyhow!("money write cancelled: {cancelled}").into());
+            }
+            backoff(attempt).await;
+        }
+        Err(MoneyError::Contention)
+    }
+
+    async fn idempotency_record(
+        &self,
+        user: UserId,
+        scope: &str,
+        key: &str,
+        now: Millis,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        match self.get(user_pk(user), &idem_sk(scope, key)).await? {
+            Some(item) => parse_idempotency(&item, now),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_entries(
+        &self,
+        user: UserId,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        let upper = match before_seq {
+            Some(0) => return Ok(Vec::new()),
+            Some(seq) => entry_sk(seq - 1),
+            None => entry_sk(u64::MAX),
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":lo", s("TX#"))
+            .expression_attribute_values(":hi", s(upper))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .context("DynamoDB Query (entries) failed")?;
+        out.items().iter().map(parse_entry).collect()
+    }
+}

@@ -1,0 +1,106 @@
+//! Accounts and the identifiers that name them.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub user_id: UserId,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub address: Option<String>,
+    pub secret_kind: SecretKind,
+    /// argon2id PHC string.
+    pub secret_hash: String,
+    pub role: Role,
+    /// Minor units; never negative.
+    pub balance: i64,
+    /// Incremented by every change to the balance.
+    pub version: u64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl UserRecord {
+    /// The keys uniqueness is enforced on, in the order conflicts are reported.
+    pub fn identifiers(&self) -> Vec<LoginIdentifier> {
+        [
+            (IdentifierKind::Username, &self.username),
+            (IdentifierKind::Email, &self.email),
+            (IdentifierKind::Phone, &self.phone_number),
+        ]
+        .into_iter()
+        .filter_map(|(kind, v)| v.as_deref().map(|v| LoginIdentifier::new(kind, v)))
+        .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    #[default]
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Self::User),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("{} already registered", .0.label())]
+    Taken(IdentifierKind),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Fields of `PUT /profile`: `None` leaves a field, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileChanges {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub address: Option<Option<String>>,
+}
+
+/// Accounts: create (claiming identifiers), read, change the profile, delete.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
+    /// Creates the account and claims its identifiers atomically; the first identifier
+    /// (username, email, phone) already taken is reported.
+    async fn create_user(&self, user: &UserRecord) -> Result<(), CreateUserError>;
+
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
+
+    async fn find_user(&self, identifier: &LoginIdentifier) -> StoreResult<Option<UserRecord>>;
+
+    /// Changes the non-unique profile fields; `None` when the user does not exist.
+    async fn update_profile(
+        &self,
+        user: UserId,
+        changes: &ProfileChanges,
+        now: Millis,
+    ) -> StoreResult<Option<UserRecord>>;
+
+    /// Operator action: removes an account and frees its identifiers. Its transfers still
+    /// settle (an incoming one is refunded to its sender).
+    async fn delete_user(&self, user: UserId) -> StoreResult<bool>;
+}

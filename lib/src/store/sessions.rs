@@ -1,0 +1,63 @@
+//! Refresh families: one per login.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::domain::UserId;
+
+/// A refresh family: one login and every token rotated from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub session_id: String,
+    pub user_id: UserId,
+    /// The one refresh token of the family that may still be used.
+    pub refresh_jti: String,
+    pub revoked: bool,
+    /// Seconds since the epoch; the record is kept (and honoured) until then.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented refresh token was current; the family now expects the new one.
+    Rotated,
+    /// The presented token was already used: the whole family has been revoked.
+    Reused,
+    /// The family is revoked, expired or unknown.
+    Inactive,
+}
+
+/// Refresh families and their rotation.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Records a new refresh family; families already expired at `now_secs` may be dropped.
+    async fn create_session(&self, session: &Session, now_secs: i64) -> StoreResult<()>;
+
+    /// True when the family exists, is not revoked and has not expired at `now_secs`.
+    async fn session_active(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool>;
+
+    /// Swaps the family's current refresh token if `presented_jti` is it; a stale one revokes
+    /// the family.
+    async fn rotate_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        presented_jti: &str,
+        new_jti: &str,
+        new_expires_at: i64,
+        now_secs: i64,
+    ) -> StoreResult<Rotation>;
+
+    /// Revokes the family; false when it was not active.
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool>;
+}

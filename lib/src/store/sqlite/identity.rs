@@ -1,0 +1,169 @@
+//! Accounts and identifier uniqueness (the `users` table's unique keys).
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::SqliteStore;
+use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
+use crate::store::{CreateUserError, IdentityStore, ProfileChanges, Role, StoreResult, UserRecord};
+
+pub(super) const USER_COLUMNS: &str =
+    "user_id, username, email, phone_number, first_name, last_name, address, \
+     secret_kind, secret_hash, role, balance, version, created_at, updated_at";
+
+pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    let bad = |i: usize, what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("bad {what}").into(),
+        )
+    };
+    let id: String = row.get(0)?;
+    let kind: String = row.get(7)?;
+    let role: String = row.get(9)?;
+    Ok(UserRecord {
+        user_id: UserId::parse(&id).map_err(|_| bad(0, "user_id"))?,
+        username: row.get(1)?,
+        email: row.get(2)?,
+        phone_number: row.get(3)?,
+        first_name: row.get(4)?,
+        last_name: row.get(5)?,
+        address: row.get(6)?,
+        secret_kind: SecretKind::parse(&kind).ok_or_else(|| bad(7, "secret_kind"))?,
+        secret_hash: row.get(8)?,
+        role: Role::parse(&role).ok_or_else(|| bad(9, "role"))?,
+        balance: row.get(10)?,
+        version: row.get::<_, i64>(11)? as u64,
+        created_at: row.get(12)?,
+        updated_at: row.get(13)?,
+    })
+}
+
+pub(super) fn identifier_column(kind: IdentifierKind) -> &'static str {
+    match kind {
+        IdentifierKind::Username => "username_key",
+        IdentifierKind::Email => "email",
+        IdentifierKind::Phone => "phone_number",
+    }
+}
+
+pub(super) fn find_by_identifier(
+    conn: &Connection,
+    id: &LoginIdentifier,
+) -> rusqlite::Result<Option<UserRecord>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE {} = ?1",
+        identifier_column(id.kind)
+    );
+    conn.query_row(&sql, [&id.key], user_from_row).optional()
+}
+
+#[async_trait]
+impl IdentityStore for SqliteStore {
+    async fn create_user(&self, user: &UserRecord) -> Result<(), CreateUserError> {
+        let u = user.clone();
+        self.write(move |tx| {
+            for id in u.identifiers() {
+                if find_by_identifier(tx, &id)
+                    .context("Failed to check an identifier")?
+                    .is_some()
+                {
+                    return Err(CreateUserError::Taken(id.kind));
+                }
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO users ({USER_COLUMNS}, username_key) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                ),
+                params![
+                    u.user_id.to_string(),
+                    u.username,
+                    u.email,
+                    u.phone_number,
+                    u.first_name,
+                    u.last_name,
+                    u.address,
+                    u.secret_kind.as_str(),
+                    u.secret_hash,
+                    u.role.as_str(),
+                    u.balance,
+                    u.version as i64,
+                    u.created_at,
+                    u.updated_at,
+                    u.username.as_deref().map(str::to_lowercase),
+                ],
+            )
+            .context("Failed to insert a user")?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"),
+                [id.to_string()],
+                user_from_row,
+            )
+            .optional()
+            .context("Failed to read a user")
+        })
+        .await
+    }
+
+    async fn find_user(&self, identifier: &LoginIdentifier) -> StoreResult<Option<UserRecord>> {
+        let id = identifier.clone();
+        self.read(move |c| find_by_identifier(c, &id).context("Failed to look up a user"))
+            .await
+    }
+
+    async fn update_profile(
+        &self,
+        user: UserId,
+        changes: &ProfileChanges,
+        now: Millis,
+    ) -> StoreResult<Option<UserRecord>> {
+        let changes = changes.clone();
+        self.write(move |tx| {
+            let id = user.to_string();
+            for (column, value) in [
+                ("first_name", &changes.first_name),
+                ("last_name", &changes.last_name),
+                ("address", &changes.address),
+            ] {
+                if let Some(v) = value {
+                    tx.execute(
+                        &format!("UPDATE users SET {column} = ?2 WHERE user_id = ?1"),
+                        params![id, v],
+                    )?;
+                }
+            }
+            let n = tx.execute(
+                "UPDATE users SET updated_at = ?2 WHERE user_id = ?1",
+                params![id, now],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let user = tx.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"),
+                [&id],
+                user_from_row,
+            )?;
+            Ok::<_, anyhow::Error>(Some(user))
+        })
+        .await
+    }
+
+    async fn delete_user(&self, user: UserId) -> StoreResult<bool> {
+        self.write(move |tx| {
+            let n = tx.execute("DELETE FROM users WHERE user_id = ?1", [user.to_string()])?;
+            Ok::<_, anyhow::Error>(n == 1)
+        })
+        .await
+    }
+}

@@ -1,0 +1,258 @@
+//! The embedded store: SQLite in WAL mode. One writer connection takes `BEGIN IMMEDIATE` for
+//! every write transaction (a deferred read-then-write transaction fails with SQLITE_BUSY under
+//! load); readers use their own connections.
+//!
+//! One file per part of the port: `identity`, `throttle`, `sessions`, `wallet`, `transfers`.
+
+mod identity;
+mod sessions;
+mod throttle;
+mod transfers;
+mod wallet;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Applied in order at open; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE users (
+    user_id       TEXT PRIMARY KEY NOT NULL,
+    username      TEXT,
+    username_key  TEXT UNIQUE,
+    email         TEXT UNIQUE,
+    phone_number  TEXT UNIQUE,
+    first_name    TEXT,
+    last_name     TEXT,
+    address       TEXT,
+    secret_kind   TEXT NOT NULL CHECK (secret_kind IN ('password', 'pin')),
+    secret_hash   TEXT NOT NULL,
+    role          TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+    balance       INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0),
+    version       INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    CHECK (username IS NOT NULL OR email IS NOT NULL OR phone_number IS NOT NULL)
+) STRICT;
+
+CREATE TABLE login_throttle (
+    key           TEXT PRIMARY KEY NOT NULL,
+    failures      INTEGER NOT NULL,
+    locked_until  INTEGER NOT NULL,
+    last_lock_ms  INTEGER NOT NULL,
+    version       INTEGER NOT NULL,
+    expires_at    INTEGER
+) STRICT;
+
+CREATE TABLE sessions (
+    session_id    TEXT PRIMARY KEY NOT NULL,
+    user_id       TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+    refresh_jti   TEXT NOT NULL,
+    revoked       INTEGER NOT NULL DEFAULT 0,
+    expires_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+"#,
+    r#"
+CREATE TABLE entries (
+    user_id         TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    reference_id    TEXT NOT NULL,
+    amount          INTEGER NOT NULL CHECK (amount > 0),
+    remarks         TEXT NOT NULL,
+    balance_before  INTEGER NOT NULL CHECK (balance_before >= 0),
+    balance_after   INTEGER NOT NULL CHECK (balance_after >= 0),
+    status          TEXT NOT NULL CHECK (status IN ('PENDING', 'SUCCESS', 'FAILED')),
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (user_id, seq)
+) STRICT;
+
+CREATE TABLE transfers (
+    transfer_id  TEXT PRIMARY KEY NOT NULL,
+    from_user    TEXT NOT NULL,
+    to_user      TEXT NOT NULL,
+    amount       INTEGER NOT NULL CHECK (amount > 0),
+    remarks      TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('PENDING', 'SUCCESS', 'FAILED')),
+    created_at   INTEGER NOT NULL,
+    settled_at   INTEGER,
+    sender_seq   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX transfers_pending ON transfers (created_at) WHERE status = 'PENDING';
+
+CREATE TABLE idempotency (
+    user_id       TEXT NOT NULL,
+    scope         TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    entry         TEXT NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    PRIMARY KEY (user_id, scope, key)
+) STRICT;
+"#,
+    // Ledger entries outlive their account: the other party's history and the money check
+    // depend on them. (SQLite can't drop a foreign key: the table is rebuilt without it.)
+    r#"
+CREATE TABLE entries_kept (
+    user_id         TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    reference_id    TEXT NOT NULL,
+    amount          INTEGER NOT NULL CHECK (amount > 0),
+    remarks         TEXT NOT NULL,
+    balance_before  INTEGER NOT NULL CHECK (balance_before >= 0),
+    balance_after   INTEGER NOT NULL CHECK (balance_after >= 0),
+    status          TEXT NOT NULL CHECK (status IN ('PENDING', 'SUCCESS', 'FAILED')),
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (user_id, seq)
+) STRICT;
+INSERT INTO entries_kept SELECT user_id, seq, kind, reference_id, amount, remarks,
+    balance_before, balance_after, status, created_at FROM entries;
+DROP TABLE entries;
+ALTER TABLE entries_kept RENAME TO entries;
+"#,
+    // A transfer that could be neither credited nor refunded holds its money in suspense.
+    r#"
+ALTER TABLE transfers ADD COLUMN suspense INTEGER NOT NULL DEFAULT 0 CHECK (suspense IN (0, 1));
+"#,
+];
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// Delete the files when the last handle goes (temporary databases for tests).
+    remove_on_drop: bool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.remove_on_drop {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = self.path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let applied: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if applied > MIGRATIONS.len() {
+        anyhow::bail!(
+            "the database was written by a newer dompet (schema {applied}, this build knows {})",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql)
+            .with_context(|| format!("Failed to apply migration {}", i + 1))?;
+    }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
+    tx.commit()?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: impl AsRef<Path>) -> anyhow::Result<Self> {
+        Self::open_with(path.as_ref(), false)
+    }
+
+    /// A fresh database in a temporary file, removed when the store is dropped.
+    pub fn temporary() -> anyhow::Result<Self> {
+        let path = std::env::temp_dir().join(format!("dompet-{}.db", uuid::Uuid::new_v4()));
+        Self::open_with(&path, true)
+    }
+
+    fn open_with(path: &Path, remove_on_drop: bool) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("Failed to create directory {}", dir.display()))?;
+        }
+        let mut writer = open_connection(path)
+            .with_context(|| format!("Failed to open SQLite database {}", path.display()))?;
+        migrate(&mut writer).context("Failed to migrate the SQLite database")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                remove_on_drop,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer; commits when it returns Ok.
+    async fn write<T, E>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| anyhow::anyhow!("SQLite writer lock poisoned"))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .context("Failed to begin a write transaction")?;
+            let out = f(&tx)?;
+            tx.commit().context("Failed to commit")?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("SQLite write task failed: {e}"))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().ok().and_then(|mut r| r.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_connection(&inner.path).context("Failed to open a reader")?,
+            };
+            let out = f(&conn);
+            if let Ok(mut readers) = inner.readers.lock() {
+                if readers.len() < 8 {
+                    readers.push(conn);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("SQLite read task failed: {e}"))?
+    }
+}

@@ -1,0 +1,118 @@
+//! Refresh families.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+
+use super::SqliteStore;
+use crate::domain::UserId;
+use crate::store::{Rotation, Session, SessionStore, StoreResult};
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, s: &Session, now_secs: i64) -> StoreResult<()> {
+        let s = s.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO sessions (session_id, user_id, refresh_jti, revoked, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    s.session_id,
+                    s.user_id.to_string(),
+                    s.refresh_jti,
+                    s.revoked,
+                    s.expires_at
+                ],
+            )
+            .context("Failed to create a session")?;
+            // Forget families that have expired (they are inactive already).
+            tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now_secs])?;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await
+    }
+
+    async fn session_active(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool> {
+        let sid = session_id.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT 1 FROM sessions WHERE session_id = ?1 AND user_id = ?2 \
+                 AND revoked = 0 AND expires_at > ?3",
+                params![sid, user.to_string(), now_secs],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .context("Failed to read a session")
+        })
+        .await
+    }
+
+    async fn rotate_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        presented_jti: &str,
+        new_jti: &str,
+        new_expires_at: i64,
+        now_secs: i64,
+    ) -> StoreResult<Rotation> {
+        let (sid, presented, new) = (
+            session_id.to_string(),
+            presented_jti.to_string(),
+            new_jti.to_string(),
+        );
+        self.write(move |tx| {
+            let row: Option<(String, bool, i64)> = tx
+                .query_row(
+                    "SELECT refresh_jti, revoked, expires_at FROM sessions \
+                     WHERE session_id = ?1 AND user_id = ?2",
+                    params![sid, user.to_string()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((current, revoked, expires_at)) = row else {
+                return Ok(Rotation::Inactive);
+            };
+            if revoked || expires_at <= now_secs {
+                return Ok(Rotation::Inactive);
+            }
+            if current != presented {
+                tx.execute(
+                    "UPDATE sessions SET revoked = 1 WHERE session_id = ?1",
+                    [&sid],
+                )?;
+                return Ok(Rotation::Reused);
+            }
+            tx.execute(
+                "UPDATE sessions SET refresh_jti = ?2, expires_at = ?3 WHERE session_id = ?1",
+                params![sid, new, new_expires_at],
+            )?;
+            Ok::<_, anyhow::Error>(Rotation::Rotated)
+        })
+        .await
+    }
+
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        session_id: &str,
+        now_secs: i64,
+    ) -> StoreResult<bool> {
+        let sid = session_id.to_string();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE sessions SET revoked = 1 WHERE session_id = ?1 AND user_id = ?2 \
+                 AND revoked = 0 AND expires_at > ?3",
+                params![sid, user.to_string(), now_secs],
+            )?;
+            Ok::<_, anyhow::Error>(n == 1)
+        })
+        .await
+    }
+}

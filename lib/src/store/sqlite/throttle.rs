@@ -1,0 +1,102 @@
+//! Login throttle records.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::{params, OptionalExtension};
+
+use super::SqliteStore;
+use crate::auth::Throttle;
+use crate::domain::Millis;
+use crate::store::{StoreResult, ThrottleStore, Versioned};
+
+#[async_trait]
+impl ThrottleStore for SqliteStore {
+    async fn get_throttle(
+        &self,
+        key: &str,
+        now: Millis,
+    ) -> StoreResult<Option<Versioned<Throttle>>> {
+        let key = key.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT failures, locked_until, last_lock_ms, version FROM login_throttle \
+                 WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+                params![key, now],
+                |r| {
+                    Ok(Versioned {
+                        value: Throttle {
+                            failures: r.get(0)?,
+                            locked_until: r.get(1)?,
+                            last_lock_ms: r.get(2)?,
+                        },
+                        version: r.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .context("Failed to read login throttle")
+        })
+        .await
+    }
+
+    async fn put_throttle(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        state: &Throttle,
+        expires_at: Option<Millis>,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let (key, s) = (key.to_string(), *state);
+        self.write(move |tx| {
+            let current: Option<(i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT version, expires_at FROM login_throttle WHERE key = ?1",
+                    [&key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let live = current.filter(|(_, exp)| exp.is_none_or(|e| e > now));
+            let next = match (live, expected) {
+                (None, None) => 1,
+                (Some((v, _)), Some(e)) if v as u64 == e => v + 1,
+                _ => return Ok(false),
+            };
+            tx.execute(
+                "INSERT INTO login_throttle (key, failures, locked_until, last_lock_ms, version, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO UPDATE SET \
+                 failures = excluded.failures, locked_until = excluded.locked_until, \
+                 last_lock_ms = excluded.last_lock_ms, version = excluded.version, \
+                 expires_at = excluded.expires_at",
+                params![key, s.failures, s.locked_until, s.last_lock_ms, next, expires_at],
+            )?;
+            // Forget unknown-identifier records nobody has tried for a long time.
+            tx.execute(
+                "DELETE FROM login_throttle WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                [now],
+            )?;
+            Ok::<_, anyhow::Error>(true)
+        })
+        .await
+    }
+
+    async fn release_throttle(&self, key: &str, reserved: u64, now: Millis) -> StoreResult<bool> {
+        let key = key.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM login_throttle WHERE key = ?1 AND (version = ?2 OR locked_until <= ?3)",
+                params![key, reserved as i64, now],
+            )
+            .context("Failed to reset login throttle")?;
+            let locked_by_another: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM login_throttle WHERE key = ?1)",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .context("Failed to read login throttle")?;
+            Ok::<_, anyhow::Error>(!locked_by_another)
+        })
+        .await
+    }
+}
