@@ -144,6 +144,34 @@ def main():
     s, p = call("PUT", "/profile", {"balance": 10**9}, token=access)
     expect("profile mass assignment", s, p, 400, "VALIDATION_ERROR")
 
+    s, p = call("POST", "/entities", {"code": "SKU-1", "type": "book", "quantity": 3, "name": "Laskar Pelangi"}, token=access)
+    entity = expect("create an entity", s, p, 201)
+    s, p = call("POST", "/entities", {"code": "SKU-1", "type": "pen", "quantity": 1}, token=access)
+    expect("create an entity with a used code", s, p, 409, "ALREADY_EXISTS")
+    s, p = call("POST", "/entities", {"code": "SKU-2", "type": "pen", "quantity": 1}, token=access)
+    expect("create another entity", s, p, 201)
+    s, p = call("GET", "/entities?type=book", token=access)
+    listed = expect("list entities of a type", s, p, 200)
+    if [e["code"] for e in listed] != ["SKU-1"] or p.get("next_cursor") is not None:
+        fail(f"entities of type book: {p}")
+    path = f"/entities/{entity['entity_id']}"
+    s, p = call("GET", path, token=recipient)
+    expect("another user's entity", s, p, 404, "NOT_FOUND")
+    s, p = call("PUT", path, {"code": "SKU-1", "type": "book", "quantity": 5}, token=access, headers={"if-match": '"1"'})
+    if expect("replace an entity", s, p, 200)["version"] != 2:
+        fail(f"entity version after a change: {p}")
+    s, p = call("PUT", path, {"code": "SKU-1", "type": "book", "quantity": 6}, token=access, headers={"if-match": '"1"'})
+    expect("replace with a stale If-Match", s, p, 409, "VERSION_CONFLICT")
+    s, p = call("DELETE", path, token=access)
+    if expect("delete an entity", s, p, 200)["quantity"] != 5:
+        fail(f"delete answers the deleted entity: {p}")
+    s, p = call("GET", path, token=access)
+    expect("a deleted entity", s, p, 404, "NOT_FOUND")
+
+    req = urllib.request.Request(BASE + "/openapi.yaml")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        if r.status != 200 or not r.read().startswith(b"openapi: 3.1"):
+            fail("GET /openapi.yaml")
     s, p = call("GET", "/.well-known/jwks.json")
     if s != 200 or not p.get("keys"):
         fail(f"jwks: {s} {p}")

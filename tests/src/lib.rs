@@ -5,7 +5,7 @@ pub mod app;
 pub mod contract;
 pub mod dynamodb_local;
 
-pub use app::TestApp;
+pub use app::{Reply, TestApp};
 
 use std::sync::Arc;
 
@@ -73,6 +73,13 @@ macro_rules! all_store_contract_tests {
     ($make:expr) => {
         $crate::store_contract_tests!($make;
             created_users_are_found_by_id_and_every_identifier,
+            entities_are_stored_read_and_owned_by_their_user,
+            an_entity_code_is_unique_per_user,
+            concurrent_creations_of_one_code_store_exactly_one,
+            entity_updates_check_the_version_and_move_the_code,
+            concurrent_updates_of_one_version_succeed_once,
+            deleting_an_entity_frees_its_code_and_checks_the_version,
+            entity_listings_filter_and_page_in_code_order,
             usernames_and_emails_match_case_insensitively,
             each_taken_identifier_is_reported,
             the_first_taken_identifier_is_reported,

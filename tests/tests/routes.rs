@@ -39,20 +39,35 @@ fn concrete(path: &str) -> String {
         .join("/")
 }
 
-/// The envelope's NOT_FOUND from a router's fallback (not a resource's 404).
+/// The envelope's NOT_FOUND from a router's fallback (not a resource's 404) for every method.
 async fn unrouted(router: &axum::Router, path: &str) -> bool {
     for method in ["GET", "POST", "PUT", "DELETE"] {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .body(Vec::new())
-            .unwrap();
-        let (status, body) = testing::call(router.clone(), request).await.unwrap();
-        if !(status == 404 && body["code"] == "NOT_FOUND") {
+        let (status, code) = answer(router, method, path).await;
+        if !(status == 404 && code == "NOT_FOUND") {
             return false;
         }
     }
     true
+}
+
+/// The status and, for a JSON body, its `code`.
+async fn answer(router: &axum::Router, method: &str, path: &str) -> (u16, serde_json::Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(router.clone(), request)
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map(|v| v["code"].clone())
+        .unwrap_or_default();
+    (status, code)
 }
 
 #[tokio::test]
@@ -189,4 +204,53 @@ fn every_route_has_a_sample_event_and_every_http_event_names_a_route() {
         assert!(covered.contains(*route), "no sample event for {route}");
     }
     assert!(covered.contains("$default"), "no sample event for $default");
+}
+
+/// Whether `method path` reaches a handler of `router` (not its 404 or 405 fallback).
+async fn routed(router: &axum::Router, method: &str, path: &str) -> bool {
+    let (status, code) = answer(router, method, path).await;
+    !((status == 404 && code == "NOT_FOUND") || status == 405)
+}
+
+#[tokio::test]
+async fn openapi_yaml_describes_exactly_the_routes_and_methods_the_server_serves() {
+    let doc: Value = serde_yaml::from_str(dompet::http::OPENAPI_YAML).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_mapping().expect("paths");
+    let described: BTreeSet<String> = paths
+        .keys()
+        .map(|p| normalize(p.as_str().unwrap()))
+        .collect();
+    let served: BTreeSet<String> = table().into_values().flatten().collect();
+    assert_eq!(described, served, "openapi.yaml paths vs FUNCTION_ROUTES");
+
+    let server = dompet::http::app(testing::ephemeral().unwrap());
+    for (path, item) in paths {
+        let path = path.as_str().unwrap();
+        // Path-level keys other than operations (`parameters`) are not methods.
+        let operations: Vec<(&Value, &Value)> = item
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.as_str() != Some("parameters"))
+            .collect();
+        let methods: BTreeSet<String> = operations
+            .iter()
+            .map(|(m, _)| m.as_str().unwrap().to_ascii_uppercase())
+            .collect();
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            assert_eq!(
+                routed(&server, method, &concrete(path)).await,
+                methods.contains(method),
+                "{method} {path}: described in openapi.yaml exactly when the server routes it"
+            );
+        }
+        for (method, operation) in operations {
+            let responses = operation["responses"].as_mapping();
+            assert!(
+                responses.is_some_and(|r| !r.is_empty()),
+                "{method:?} {path} lists its responses"
+            );
+        }
+    }
 }

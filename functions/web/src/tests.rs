@@ -38,3 +38,23 @@ async fn api_gateways_request_id_names_the_request_in_errors() {
     assert_eq!(status, 404);
     assert_eq!(body["request_id"], "JKJcZoRNvHcESKC=", "{body}");
 }
+
+#[tokio::test]
+async fn the_sample_event_gets_the_openapi_description() {
+    use tower::ServiceExt;
+    let state = testing::ephemeral().unwrap();
+    let request = lambda_http::request::from_str(include_str!("../../../events/openapi.json"))
+        .unwrap()
+        .map(|b| axum::body::Body::from(b.to_vec()));
+    let response = dompet::http::web_router(state)
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/yaml");
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(body, dompet::http::OPENAPI_YAML.as_bytes());
+    assert!(dompet::http::OPENAPI_YAML.starts_with("openapi: 3.1.0\n"));
+}

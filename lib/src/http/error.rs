@@ -53,6 +53,21 @@ impl ApiError {
         }
     }
 
+    /// 409 because a field's value is already taken, naming the field.
+    pub fn validation_conflict(field: &str, problem: &str) -> Self {
+        Self {
+            errors: Some(FieldErrors::from([(
+                field.to_string(),
+                vec![problem.to_string()],
+            )])),
+            ..Self::new(
+                StatusCode::CONFLICT,
+                "ALREADY_EXISTS",
+                format!("The {field} is already used"),
+            )
+        }
+    }
+
     /// 400 about the request as a whole (unparseable body).
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
@@ -147,5 +162,23 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+impl From<crate::store::EntityError> for ApiError {
+    fn from(e: crate::store::EntityError) -> Self {
+        use crate::store::EntityError;
+        match e {
+            EntityError::CodeTaken => {
+                Self::validation_conflict("code", "is already used by another of your entities")
+            }
+            EntityError::NotFound => Self::not_found(),
+            EntityError::VersionConflict => Self::new(
+                StatusCode::CONFLICT,
+                "VERSION_CONFLICT",
+                "The entity was changed by another request; read it again and retry",
+            ),
+            EntityError::Unexpected(e) => Self::internal(&e),
+        }
     }
 }

@@ -169,6 +169,33 @@ impl Fields {
         }
     }
 
+    /// A required whole number in `min..=max` (a JSON integer: no fraction, exponent or string).
+    pub fn integer(&mut self, name: &'static str, min: i64, max: i64) -> Option<i64> {
+        self.known.insert(name);
+        let rule = format!("must be a whole number from {min} to {max}");
+        match self.map.get(name) {
+            None | Some(Value::Null) => {
+                self.error(name, "is required");
+                None
+            }
+            Some(Value::Number(n)) if !n.is_f64() => match n.as_i64() {
+                Some(i) if (min..=max).contains(&i) => Some(i),
+                _ => {
+                    self.error(name, rule);
+                    None
+                }
+            },
+            Some(Value::Number(_)) => {
+                self.error(name, format!("{rule} (no fraction or exponent)"));
+                None
+            }
+            Some(_) => {
+                self.error(name, format!("{rule} (a JSON integer)"));
+                None
+            }
+        }
+    }
+
     /// A required string field.
     pub fn required<T>(
         &mut self,

@@ -7,6 +7,8 @@
 
 mod auth;
 pub mod cursor;
+mod docs;
+mod entities;
 mod error;
 mod identity;
 mod input;
@@ -24,6 +26,7 @@ use axum::routing::MethodRouter;
 use axum::Router;
 
 pub use auth::Authenticated;
+pub use docs::OPENAPI_YAML;
 pub use error::{ApiError, FieldErrors};
 pub use input::{Fields, JsonObject, JsonOrForm};
 
@@ -40,12 +43,13 @@ pub const FUNCTION_ROUTES: &[(&str, &[&str])] = &[
     ("register", &["/register"]),
     ("login", &["/login", "/token", "/token/refresh", "/logout"]),
     ("account", &["/account"]),
-    ("web", &["/.well-known/jwks.json"]),
+    ("web", &["/.well-known/jwks.json", "/openapi.yaml"]),
     ("topup", &["/topup"]),
     ("pay", &["/pay"]),
     ("transfer", &["/transfer", "/transfer/{transfer_id}"]),
     ("transactions", &["/transactions"]),
     ("profile", &["/profile"]),
+    ("entities", &["/entities", "/entities/{entity_id}"]),
 ];
 
 /// The router of the HTTP function `name`.
@@ -60,6 +64,7 @@ pub fn function_router(name: &str, state: AppState) -> Option<Router> {
         "transfer" => transfer_router(state),
         "transactions" => transactions_router(state),
         "profile" => profile_router(state),
+        "entities" => entities_router(state),
         _ => return None,
     })
 }
@@ -79,9 +84,10 @@ pub fn account_router(state: AppState) -> Router {
     finish(identity::account_routes(), state)
 }
 
-/// `GET /.well-known/jwks.json` and every path no other function serves (function `web`).
+/// `GET /.well-known/jwks.json`, `GET /openapi.yaml` and every path no other function serves
+/// (function `web`).
 pub fn web_router(state: AppState) -> Router {
-    finish(identity::jwks_routes(), state)
+    finish(identity::jwks_routes().merge(docs::openapi_routes()), state)
 }
 
 /// `POST /topup` (function `topup`).
@@ -109,17 +115,24 @@ pub fn profile_router(state: AppState) -> Router {
     finish(wallet::profile_routes(), state)
 }
 
+/// `POST|GET /entities`, `GET|PUT|DELETE /entities/{id}` (function `entities`).
+pub fn entities_router(state: AppState) -> Router {
+    finish(entities::entities_routes(), state)
+}
+
 /// Every route, for the standalone server.
 pub fn app(state: AppState) -> Router {
     let routes = identity::register_routes()
         .merge(identity::login_routes())
         .merge(identity::account_routes())
         .merge(identity::jwks_routes())
+        .merge(docs::openapi_routes())
         .merge(wallet::topup_routes())
         .merge(wallet::pay_routes())
         .merge(wallet::transfer_routes())
         .merge(wallet::transactions_routes())
-        .merge(wallet::profile_routes());
+        .merge(wallet::profile_routes())
+        .merge(entities::entities_routes());
     finish(routes, state)
 }
 

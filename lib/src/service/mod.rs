@@ -2,6 +2,7 @@
 //! can act on, plus `Unexpected` for everything else.
 
 pub mod accounts;
+pub mod entities;
 pub mod sessions;
 pub mod transfers;
 pub mod wallet;

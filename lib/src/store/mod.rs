@@ -1,13 +1,14 @@
 //! The storage port, shaped by the use cases, and its adapters.
 //!
 //! The port is one trait per aggregate ([`IdentityStore`], [`ThrottleStore`], [`SessionStore`],
-//! [`WalletStore`], [`TransferStore`]); [`Store`] is all of them, what an adapter implements and
+//! [`WalletStore`], [`TransferStore`], [`EntityStore`]); [`Store`] is all of them, what an adapter implements and
 //! what the application holds. Each adapter is a folder with one file per aggregate.
 //!
 //! Every write that guards an invariant (identifier uniqueness, refresh rotation, throttle
 //! state) checks its precondition in the same atomic write: an SQLite `BEGIN IMMEDIATE`
 //! transaction, or a DynamoDB conditional write / `TransactWriteItems`.
 
+mod entities;
 mod identity;
 mod sessions;
 mod throttle;
@@ -19,6 +20,7 @@ pub mod schema;
 pub mod sqlite;
 
 pub use dynamodb::DynamoStore;
+pub use entities::*;
 pub use identity::*;
 pub use sessions::*;
 pub use sqlite::SqliteStore;
@@ -30,11 +32,11 @@ pub type StoreResult<T> = anyhow::Result<T>;
 
 /// Every part of the port: what an adapter implements.
 pub trait Store:
-    IdentityStore + ThrottleStore + SessionStore + WalletStore + TransferStore
+    IdentityStore + ThrottleStore + SessionStore + WalletStore + TransferStore + EntityStore
 {
 }
 
 impl<T> Store for T where
-    T: IdentityStore + ThrottleStore + SessionStore + WalletStore + TransferStore
+    T: IdentityStore + ThrottleStore + SessionStore + WalletStore + TransferStore + EntityStore
 {
 }

@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use crate::auth::Throttle;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
 use crate::store::{
-    EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, Role, Session, Transfer, TxStatus,
-    UserRecord, Versioned,
+    Entity, EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, Role, Session, Transfer,
+    TxStatus, UserRecord, Versioned,
 };
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -90,6 +90,20 @@ fn pending_shard(id: &str) -> String {
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     pending_shard_key(h % PENDING_SHARDS)
+}
+
+pub(super) fn entity_sk(entity_id: &str) -> String {
+    format!("ENTITY#{entity_id}")
+}
+
+pub(super) fn entity_code_sk(code: &str) -> String {
+    format!("ENTITY_CODE#{code}")
+}
+
+/// Partition key of the `entities_by_type` index: the owner's key and the type (a user id has
+/// a fixed length, so the two can't run into each other).
+pub(super) fn entity_owner_type(user: UserId, kind: &str) -> String {
+    format!("{}#{kind}", user_pk(user))
 }
 
 /// Typed reads of item attributes.
@@ -363,6 +377,60 @@ pub(super) fn parse_transfer(item: &Item) -> anyhow::Result<(Transfer, u64)> {
     ))
 }
 
+/// An entity; `entity_owner`/`entity_code` key the `entities_by_code` index (a user's
+/// entities in code order), `entity_owner_type`/`entity_code` the `entities_by_type` index.
+pub(super) fn entity_item(e: &Entity) -> Item {
+    let mut item = item([
+        ("pk", s(user_pk(e.user_id))),
+        ("sk", s(entity_sk(&e.entity_id))),
+        ("entity_id", s(&e.entity_id)),
+        ("user_id", s(e.user_id.to_string())),
+        ("code", s(&e.code)),
+        ("type", s(&e.kind)),
+        ("quantity", n(e.quantity)),
+        ("version", n(e.version)),
+        ("created_at", n(e.created_at)),
+        ("updated_at", n(e.updated_at)),
+        ("entity_owner", s(user_pk(e.user_id))),
+        (
+            "entity_owner_type",
+            s(entity_owner_type(e.user_id, &e.kind)),
+        ),
+        ("entity_code", s(&e.code)),
+    ]);
+    for (name, value) in [("name", &e.name), ("description", &e.description)] {
+        if let Some(v) = value {
+            item.insert(name.to_string(), s(v));
+        }
+    }
+    item
+}
+
+pub(super) fn parse_entity(item: &Item) -> anyhow::Result<Entity> {
+    let a = Attrs(item);
+    Ok(Entity {
+        entity_id: a.req_s("entity_id")?,
+        user_id: a.user_id("user_id")?,
+        code: a.req_s("code")?,
+        kind: a.req_s("type")?,
+        quantity: a.num("quantity")?,
+        name: a.opt_s("name"),
+        description: a.opt_s("description"),
+        version: a.num("version")?,
+        created_at: a.num("created_at")?,
+        updated_at: a.num("updated_at")?,
+    })
+}
+
+/// The item that reserves a code among one user's entities.
+pub(super) fn entity_code_item(e: &Entity) -> Item {
+    item([
+        ("pk", s(user_pk(e.user_id))),
+        ("sk", s(entity_code_sk(&e.code))),
+        ("entity_id", s(&e.entity_id)),
+    ])
+}
+
 // Write actions.
 
 /// Puts `item` on the condition that no item has its key yet.
@@ -523,6 +591,10 @@ pub(super) enum Action {
     SenderEntry,
     /// A removed item.
     Delete,
+    /// An entity written on the condition of its version.
+    Entity,
+    /// The claim of an entity's code.
+    EntityCode,
 }
 
 /// The writes of one `TransactWriteItems`, each named by its action.

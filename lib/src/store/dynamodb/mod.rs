@@ -16,6 +16,7 @@
 //! `items` builds and parses every item kind and names the actions of a transaction; the other
 //! files implement one part of the port each.
 
+mod entities;
 mod identity;
 mod items;
 mod sessions;

@@ -2,8 +2,10 @@
 //! every write transaction (a deferred read-then-write transaction fails with SQLITE_BUSY under
 //! load); readers use their own connections.
 //!
-//! One file per part of the port: `identity`, `throttle`, `sessions`, `wallet`, `transfers`.
+//! One file per part of the port: `identity`, `throttle`, `sessions`, `wallet`, `transfers`,
+//! `entities`.
 
+mod entities;
 mod identity;
 mod sessions;
 mod throttle;
@@ -118,6 +120,23 @@ ALTER TABLE entries_kept RENAME TO entries;
     // A transfer that could be neither credited nor refunded holds its money in suspense.
     r#"
 ALTER TABLE transfers ADD COLUMN suspense INTEGER NOT NULL DEFAULT 0 CHECK (suspense IN (0, 1));
+"#,
+    // Each user's inventory; a code is unique per user.
+    r#"
+CREATE TABLE entities (
+    entity_id    TEXT PRIMARY KEY NOT NULL,
+    user_id      TEXT NOT NULL,
+    code         TEXT NOT NULL,
+    type         TEXT NOT NULL,
+    quantity     INTEGER NOT NULL CHECK (quantity >= 0),
+    name         TEXT,
+    description  TEXT,
+    version      INTEGER NOT NULL CHECK (version >= 1),
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    UNIQUE (user_id, code)
+) STRICT;
+CREATE INDEX entities_by_type ON entities (user_id, type, code);
 "#,
 ];
 

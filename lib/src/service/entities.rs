@@ -1,0 +1,127 @@
+//! Each user's inventory of products: create, read, list, replace, delete.
+
+use crate::domain::{now_millis, UserId};
+use crate::state::AppState;
+use crate::store::{Entity, EntityError, EntityFilter, StoreResult};
+
+/// The mutable fields of an entity, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityFields {
+    pub code: String,
+    pub kind: String,
+    pub quantity: i64,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// How many times a change without `If-Match` is re-applied on a fresh read when someone else
+/// changed the entity between our read and our write.
+const ATTEMPTS: usize = 5;
+
+pub async fn create(
+    state: &AppState,
+    owner: UserId,
+    fields: EntityFields,
+) -> Result<Entity, EntityError> {
+    let now = now_millis();
+    let entity = Entity {
+        entity_id: uuid::Uuid::new_v4().to_string(),
+        user_id: owner,
+        code: fields.code,
+        kind: fields.kind,
+        quantity: fields.quantity,
+        name: fields.name,
+        description: fields.description,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store().create_entity(&entity).await?;
+    Ok(entity)
+}
+
+pub async fn get(state: &AppState, owner: UserId, entity_id: &str) -> StoreResult<Option<Entity>> {
+    state.store().get_entity(owner, entity_id).await
+}
+
+/// One page in code order, after the code `after`, and whether more follow.
+pub async fn list(
+    state: &AppState,
+    owner: UserId,
+    filter: &EntityFilter,
+    after: Option<&str>,
+    limit: usize,
+) -> StoreResult<(Vec<Entity>, bool)> {
+    let mut page = state
+        .store()
+        .list_entities(owner, filter, after, limit + 1)
+        .await?;
+    let more = page.len() > limit;
+    page.truncate(limit);
+    Ok((page, more))
+}
+
+/// Reads the entity and checks `if_match` against its version.
+async fn current(
+    state: &AppState,
+    owner: UserId,
+    entity_id: &str,
+    if_match: Option<u64>,
+) -> Result<Entity, EntityError> {
+    let entity = get(state, owner, entity_id)
+        .await?
+        .ok_or(EntityError::NotFound)?;
+    if if_match.is_some_and(|v| v != entity.version) {
+        return Err(EntityError::VersionConflict);
+    }
+    Ok(entity)
+}
+
+/// Replaces the mutable fields. With `if_match`, only if the entity is at that version.
+pub async fn replace(
+    state: &AppState,
+    owner: UserId,
+    entity_id: &str,
+    fields: EntityFields,
+    if_match: Option<u64>,
+) -> Result<Entity, EntityError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let before = current(state, owner, entity_id, if_match).await?;
+        let after = Entity {
+            code: fields.code.clone(),
+            kind: fields.kind.clone(),
+            quantity: fields.quantity,
+            name: fields.name.clone(),
+            description: fields.description.clone(),
+            version: before.version + 1,
+            updated_at: now_millis().max(before.updated_at),
+            ..before.clone()
+        };
+        match state.store().update_entity(&before, &after).await {
+            Ok(()) => return Ok(after),
+            Err(EntityError::VersionConflict) if if_match.is_none() && attempt < ATTEMPTS => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Deletes the entity and answers it. With `if_match`, only if it is at that version.
+pub async fn delete(
+    state: &AppState,
+    owner: UserId,
+    entity_id: &str,
+    if_match: Option<u64>,
+) -> Result<Entity, EntityError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let entity = current(state, owner, entity_id, if_match).await?;
+        match state.store().delete_entity(&entity).await {
+            Ok(()) => return Ok(entity),
+            Err(EntityError::VersionConflict) if if_match.is_none() && attempt < ATTEMPTS => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
