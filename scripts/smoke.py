@@ -6,6 +6,9 @@ Usage: scripts/smoke.py BASE_URL   (e.g. http://127.0.0.1:9000 under `cargo lamb
 Exits non-zero naming the first check that failed. Standard library only.
 """
 import json
+import os
+import shlex
+import subprocess
 import sys
 import time
 import urllib.error
@@ -167,6 +170,19 @@ def main():
         fail(f"delete answers the deleted entity: {p}")
     s, p = call("GET", path, token=access)
     expect("a deleted entity", s, p, 404, "NOT_FOUND")
+
+    s, p = call("GET", "/admin/stats", token=access)
+    expect("admin stats as a user", s, p, 403, "FORBIDDEN")
+    make_admin = os.environ.get("SMOKE_MAKE_ADMIN")
+    if make_admin:
+        subprocess.run(shlex.split(make_admin) + [name], check=True, stdout=subprocess.DEVNULL)
+        s, p = call("GET", "/admin/stats", token=access)
+        stats = expect("admin stats", s, p, 200)
+        if stats["money_check"]["verdict"] not in ("holds", "unknown"):
+            fail(f"money check: {stats}")
+        s, p = call("GET", "/admin/transfers?status=SUCCESS", token=access)
+        if transfer["transfer_id"] not in [t["transfer_id"] for t in expect("admin transfers", s, p, 200)]:
+            fail(f"the settled transfer is not listed: {p}")
 
     req = urllib.request.Request(BASE + "/openapi.yaml")
     with urllib.request.urlopen(req, timeout=60) as r:

@@ -71,6 +71,8 @@ pub struct Config {
     pub lockout: LockoutPolicy,
     /// `DOMPET_TRANSFER_QUEUE_URL`: the SQS queue transfers are enqueued on (Lambda).
     pub transfer_queue_url: Option<String>,
+    /// `DOMPET_TRANSFER_DLQ_URL`: its dead-letter queue, whose depth operators see.
+    pub transfer_dlq_url: Option<String>,
     /// `DOMPET_CURSOR_SECRET`, or the contents of the file `DOMPET_CURSOR_SECRET_FILE`: key of
     /// the pagination cursors' HMAC. Without one each process draws a random key.
     pub cursor_secret: Option<SecretString>,
@@ -151,6 +153,7 @@ impl Config {
             )?),
             lockout,
             transfer_queue_url: get("DOMPET_TRANSFER_QUEUE_URL"),
+            transfer_dlq_url: get("DOMPET_TRANSFER_DLQ_URL"),
             cursor_secret: get("DOMPET_CURSOR_SECRET").map(SecretString),
             cursor_secret_file: get("DOMPET_CURSOR_SECRET_FILE").map(PathBuf::from),
             cors_origins: get("DOMPET_CORS_ORIGINS")

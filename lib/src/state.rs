@@ -109,7 +109,11 @@ impl AppState {
         let store = open_store(&config.store).await?;
         let keys = load_keys(&config.keys, needs.keys).await?;
         let queue: Arc<dyn TransferQueue> = match (&config.transfer_queue_url, needs.queue) {
-            (Some(url), true) => Arc::new(SqsQueue::from_env(url.clone()).await),
+            (Some(url), true) => Arc::new(
+                SqsQueue::from_env(url.clone())
+                    .await
+                    .with_dead_letter(config.transfer_dlq_url.clone()),
+            ),
             (None, true) => {
                 anyhow::bail!("this function enqueues transfers: set DOMPET_TRANSFER_QUEUE_URL")
             }

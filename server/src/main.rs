@@ -48,6 +48,12 @@ enum StoreKind {
 enum Command {
     /// Print a new Ed25519 key pair: the private key (PKCS#8 PEM) and the public key (base64url).
     Keygen,
+    /// Make the account with this username an operator (role admin), on the store chosen by
+    /// --store/--db (DynamoDB: DOMPET_TABLE).
+    CreateAdmin {
+        /// The account's username (any case).
+        username: String,
+    },
 }
 
 #[tokio::main]
@@ -77,6 +83,9 @@ async fn main() -> anyhow::Result<()> {
         "DOMPET_DB" => Some(db.clone()),
         _ => std::env::var(name).ok(),
     })?;
+    if let Some(Command::CreateAdmin { username }) = &cli.command {
+        return create_admin(&config.store, username).await;
+    }
     let keys = match (&config.store, &config.keys) {
         (_, k) if k.signing_key_pem.is_some() || k.signing_key_file.is_some() || k.signing_key_parameter.is_some() => {
             load_keys(k, KeyRole::Issuer).await?
@@ -165,6 +174,21 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         .open(path)
         .with_context(|| format!("Failed to create {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// `dompet create-admin <username>`: roles are never set through the API.
+async fn create_admin(store: &StoreConfig, username: &str) -> anyhow::Result<()> {
+    use dompet::domain::{IdentifierKind, LoginIdentifier};
+    let store = open_store(store).await?;
+    let identifier = LoginIdentifier::new(IdentifierKind::Username, username);
+    if !store
+        .set_role(&identifier, dompet::store::Role::Admin)
+        .await?
+    {
+        anyhow::bail!("no account has the username {username}");
+    }
+    println!("{username} is now an operator (role admin)");
     Ok(())
 }
 

@@ -74,6 +74,8 @@ macro_rules! all_store_contract_tests {
         $crate::store_contract_tests!($make;
             created_users_are_found_by_id_and_every_identifier,
             entities_are_stored_read_and_owned_by_their_user,
+            transfers_are_listed_by_status_newest_first,
+            roles_are_set_through_an_identifier,
             an_entity_code_is_unique_per_user,
             concurrent_creations_of_one_code_store_exactly_one,
             entity_updates_check_the_version_and_move_the_code,

@@ -81,6 +81,14 @@ impl ApiError {
         )
     }
 
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "This needs an operator (role admin)",
+        )
+    }
+
     pub fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -179,6 +187,17 @@ impl From<crate::store::EntityError> for ApiError {
                 "The entity was changed by another request; read it again and retry",
             ),
             EntityError::Unexpected(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<crate::service::operators::OperatorError> for ApiError {
+    fn from(e: crate::service::operators::OperatorError) -> Self {
+        use crate::service::operators::OperatorError;
+        match e {
+            OperatorError::Unauthenticated => Self::unauthenticated(),
+            OperatorError::Forbidden => Self::forbidden(),
+            OperatorError::Unexpected(e) => Self::internal(&e),
         }
     }
 }

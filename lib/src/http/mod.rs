@@ -12,6 +12,7 @@ mod entities;
 mod error;
 mod identity;
 mod input;
+mod operators;
 pub mod request_id;
 mod wallet;
 
@@ -50,6 +51,7 @@ pub const FUNCTION_ROUTES: &[(&str, &[&str])] = &[
     ("transactions", &["/transactions"]),
     ("profile", &["/profile"]),
     ("entities", &["/entities", "/entities/{entity_id}"]),
+    ("admin", &["/admin/stats", "/admin/transfers"]),
 ];
 
 /// The router of the HTTP function `name`.
@@ -65,6 +67,7 @@ pub fn function_router(name: &str, state: AppState) -> Option<Router> {
         "transactions" => transactions_router(state),
         "profile" => profile_router(state),
         "entities" => entities_router(state),
+        "admin" => admin_router(state),
         _ => return None,
     })
 }
@@ -120,6 +123,11 @@ pub fn entities_router(state: AppState) -> Router {
     finish(entities::entities_routes(), state)
 }
 
+/// `GET /admin/stats`, `GET /admin/transfers` (function `admin`).
+pub fn admin_router(state: AppState) -> Router {
+    finish(operators::admin_routes(), state)
+}
+
 /// Every route, for the standalone server.
 pub fn app(state: AppState) -> Router {
     let routes = identity::register_routes()
@@ -132,7 +140,8 @@ pub fn app(state: AppState) -> Router {
         .merge(wallet::transfer_routes())
         .merge(wallet::transactions_routes())
         .merge(wallet::profile_routes())
-        .merge(entities::entities_routes());
+        .merge(entities::entities_routes())
+        .merge(operators::admin_routes());
     finish(routes, state)
 }
 

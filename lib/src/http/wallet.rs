@@ -207,19 +207,21 @@ async fn transfer_status(
     let t = wallet::transfer_for(&state, who.user_id, &id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(success(
-        StatusCode::OK,
-        json!({
-            "transfer_id": t.transfer_id,
-            "from_user": t.from_user,
-            "to_user": t.to_user,
-            "amount": t.amount,
-            "remarks": t.remarks,
-            "transfer_status": t.status.as_str(),
-            "created_date": format_timestamp(t.created_at),
-            "settled_date": t.settled_at.map(format_timestamp),
-        }),
-    ))
+    Ok(success(StatusCode::OK, transfer_json(&t)))
+}
+
+/// A transfer as `GET /transfer/{id}` and operators see it.
+pub(super) fn transfer_json(t: &crate::store::Transfer) -> Value {
+    json!({
+        "transfer_id": t.transfer_id,
+        "from_user": t.from_user,
+        "to_user": t.to_user,
+        "amount": t.amount,
+        "remarks": t.remarks,
+        "transfer_status": t.status.as_str(),
+        "created_date": format_timestamp(t.created_at),
+        "settled_date": t.settled_at.map(format_timestamp),
+    })
 }
 
 /// `?limit=&cursor=`; anything else in the query is 400.

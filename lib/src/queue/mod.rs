@@ -20,6 +20,22 @@ pub trait TransferQueue: Send + Sync + 'static {
         }
         Ok(())
     }
+
+    /// How many transfers wait, where the queue can tell.
+    async fn depth(&self) -> anyhow::Result<Option<QueueDepth>> {
+        Ok(None)
+    }
+}
+
+/// What a queue holds now (approximate on SQS).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepth {
+    /// Waiting to be delivered.
+    pub waiting: u64,
+    /// Delivered and not yet acknowledged, where known.
+    pub in_flight: Option<u64>,
+    /// On the dead-letter queue, where there is one.
+    pub dead_letter: Option<u64>,
 }
 
 /// The message body on the queue.

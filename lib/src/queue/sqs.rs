@@ -3,12 +3,15 @@
 use anyhow::Context;
 use async_trait::async_trait;
 
-use super::{TransferMessage, TransferQueue};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::{QueueDepth, TransferMessage, TransferQueue};
 
 #[derive(Clone)]
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     queue_url: String,
+    dead_letter_url: Option<String>,
 }
 
 impl SqsQueue {
@@ -16,7 +19,37 @@ impl SqsQueue {
         Self {
             client,
             queue_url: queue_url.into(),
+            dead_letter_url: None,
         }
+    }
+
+    /// The dead-letter queue whose depth `depth` reports too.
+    pub fn with_dead_letter(mut self, url: Option<String>) -> Self {
+        self.dead_letter_url = url;
+        self
+    }
+
+    /// `ApproximateNumberOfMessages` and `…NotVisible` of a queue.
+    async fn counts(&self, url: &str) -> anyhow::Result<(u64, u64)> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .with_context(|| format!("Failed to read the attributes of {url}"))?;
+        let read = |name: QueueAttributeName| {
+            out.attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok((
+            read(QueueAttributeName::ApproximateNumberOfMessages),
+            read(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        ))
     }
 
     pub async fn from_env(queue_url: impl Into<String>) -> Self {
@@ -41,6 +74,19 @@ impl TransferQueue for SqsQueue {
             .await
             .with_context(|| format!("Failed to enqueue transfer {transfer_id}"))?;
         Ok(())
+    }
+
+    async fn depth(&self) -> anyhow::Result<Option<QueueDepth>> {
+        let (waiting, in_flight) = self.counts(&self.queue_url).await?;
+        let dead_letter = match &self.dead_letter_url {
+            Some(url) => Some(self.counts(url).await?.0),
+            None => None,
+        };
+        Ok(Some(QueueDepth {
+            waiting,
+            in_flight: Some(in_flight),
+            dead_letter,
+        }))
     }
 
     /// `SendMessageBatch`, ten messages a call (the most SQS takes).

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod entities;
+pub mod operators;
 pub mod sessions;
 pub mod transfers;
 pub mod wallet;

@@ -1,7 +1,7 @@
 //! The storage port, shaped by the use cases, and its adapters.
 //!
 //! The port is one trait per aggregate ([`IdentityStore`], [`ThrottleStore`], [`SessionStore`],
-//! [`WalletStore`], [`TransferStore`], [`EntityStore`]); [`Store`] is all of them, what an adapter implements and
+//! [`WalletStore`], [`TransferStore`], [`EntityStore`], [`OperatorStore`]); [`Store`] is all of them, what an adapter implements and
 //! what the application holds. Each adapter is a folder with one file per aggregate.
 //!
 //! Every write that guards an invariant (identifier uniqueness, refresh rotation, throttle
@@ -10,6 +10,7 @@
 
 mod entities;
 mod identity;
+mod operators;
 mod sessions;
 mod throttle;
 mod transfers;
@@ -22,6 +23,7 @@ pub mod sqlite;
 pub use dynamodb::DynamoStore;
 pub use entities::*;
 pub use identity::*;
+pub use operators::*;
 pub use sessions::*;
 pub use sqlite::SqliteStore;
 pub use throttle::*;
@@ -32,11 +34,23 @@ pub type StoreResult<T> = anyhow::Result<T>;
 
 /// Every part of the port: what an adapter implements.
 pub trait Store:
-    IdentityStore + ThrottleStore + SessionStore + WalletStore + TransferStore + EntityStore
+    IdentityStore
+    + ThrottleStore
+    + SessionStore
+    + WalletStore
+    + TransferStore
+    + EntityStore
+    + OperatorStore
 {
 }
 
 impl<T> Store for T where
-    T: IdentityStore + ThrottleStore + SessionStore + WalletStore + TransferStore + EntityStore
+    T: IdentityStore
+        + ThrottleStore
+        + SessionStore
+        + WalletStore
+        + TransferStore
+        + EntityStore
+        + OperatorStore
 {
 }

@@ -355,7 +355,17 @@ pub(super) fn transfer_item(t: &Transfer, sender_seq: u64) -> Item {
         ("sender_seq", n(sender_seq)),
         ("pending_shard", s(pending_shard(&t.transfer_id))),
         ("pending_since", n(t.created_at)),
+        ("transfer_status", s(t.status.as_str())),
+        (
+            "transfer_order",
+            s(transfer_order(t.created_at, &t.transfer_id)),
+        ),
     ])
+}
+
+/// Sort key of the `transfers_by_status` index: creation time, then id.
+pub(super) fn transfer_order(created_at: Millis, transfer_id: &str) -> String {
+    format!("{created_at:020}#{transfer_id}")
 }
 
 /// The transfer and the sequence number of the sender's entry.
@@ -546,8 +556,8 @@ pub(super) fn transfer_settlement(
                 .key("pk", s(transfer_pk(transfer_id)))
                 .key("sk", s(TRANSFER))
                 .update_expression(
-                    "SET #status = :final, settled_at = :now, suspense = :suspense \
-                     REMOVE pending_shard, pending_since",
+                    "SET #status = :final, transfer_status = :final, settled_at = :now, \
+                     suspense = :suspense REMOVE pending_shard, pending_since",
                 )
                 .condition_expression("#status = :pending")
                 .expression_attribute_names("#status", "status")

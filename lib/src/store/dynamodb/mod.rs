@@ -16,9 +16,11 @@
 //! `items` builds and parses every item kind and names the actions of a transaction; the other
 //! files implement one part of the port each.
 
+mod audit;
 mod entities;
 mod identity;
 mod items;
+mod operators;
 mod sessions;
 mod throttle;
 mod transfers;

@@ -7,6 +7,7 @@
 
 mod entities;
 mod identity;
+mod operators;
 mod sessions;
 mod throttle;
 mod transfers;
@@ -137,6 +138,10 @@ CREATE TABLE entities (
     UNIQUE (user_id, code)
 ) STRICT;
 CREATE INDEX entities_by_type ON entities (user_id, type, code);
+"#,
+    // Operators list transfers by status, newest first.
+    r#"
+CREATE INDEX transfers_by_status ON transfers (status, created_at, transfer_id);
 "#,
 ];
 
