@@ -453,13 +453,15 @@ use dompet::store::{
     Settlement, TxStatus,
 };
 
-async fn account(store: &dyn Store, name: &str) -> UserRecord {
+/// A new account with a unique username starting with `name` (for other suites too).
+pub async fn account(store: &dyn Store, name: &str) -> UserRecord {
     let u = user(Some(&unique(name)), None, None);
     store.create_user(&u).await.unwrap();
     u
 }
 
-fn op(user: &UserRecord, kind: MoneyOpKind, amount: i64) -> MoneyOp {
+/// A money operation of `user` now, with a new reference id.
+pub fn op(user: &UserRecord, kind: MoneyOpKind, amount: i64) -> MoneyOp {
     MoneyOp {
         user: user.user_id,
         kind,

@@ -5,46 +5,11 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use dompet::domain::{now_millis, SecretKind, UserId};
+use dompet::domain::now_millis;
 use dompet::store::{
-    DynamoStore, IdentityStore, MoneyOp, MoneyOpKind, Role, TransferStore, UserRecord, WalletStore,
+    DynamoStore, IdentityStore, MoneyOpKind, TransferStore, UserRecord, WalletStore,
 };
-
-async fn account(store: &DynamoStore, name: &str) -> UserRecord {
-    let now = now_millis();
-    let u = UserRecord {
-        user_id: UserId::new(),
-        username: Some(format!(
-            "{name}{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        )),
-        email: None,
-        phone_number: None,
-        first_name: None,
-        last_name: None,
-        address: None,
-        secret_kind: SecretKind::Password,
-        secret_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
-        role: Role::User,
-        balance: 0,
-        version: 0,
-        created_at: now,
-        updated_at: now,
-    };
-    store.create_user(&u).await.unwrap();
-    u
-}
-
-fn op(user: &UserRecord, kind: MoneyOpKind, amount: i64) -> MoneyOp {
-    MoneyOp {
-        user: user.user_id,
-        kind,
-        reference_id: uuid::Uuid::new_v4().to_string(),
-        amount,
-        remarks: "audit".into(),
-        now: now_millis(),
-    }
-}
+use dompet_tests::contract::{account, op};
 
 async fn top_up(store: &DynamoStore, u: &UserRecord, amount: i64) {
     store
@@ -200,7 +165,7 @@ async fn money_moving_during_the_audit_is_never_reported_broken() {
     let store = Arc::new(dompet_tests::dynamodb_local::fresh_store().await);
     let mut users = Vec::new();
     for i in 0..4 {
-        let u = account(&store, &format!("busy{i}")).await;
+        let u = account(store.as_ref(), &format!("busy{i}")).await;
         top_up(&store, &u, 1_000_000).await;
         users.push(u);
     }
