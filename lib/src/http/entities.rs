@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::input::{Fields, JsonObject};
 use super::wallet::{invalid_cursor, parse_page};
 use super::{limited, Authenticated};
-use crate::domain::{format_timestamp, OptionalText, UserId};
+use crate::domain::{format_timestamp, UserId};
 use crate::service::entities::{self, EntityFields};
 use crate::state::AppState;
 use crate::store::{Entity, EntityFilter};
@@ -74,11 +74,6 @@ fn label(max: usize) -> impl Fn(&str) -> Result<String, String> {
     }
 }
 
-fn optional_text(f: &mut Fields, name: &'static str, max: usize) -> Option<String> {
-    f.parse(name, |s| OptionalText::parse(s, max))
-        .and_then(|t| t.0)
-}
-
 /// The body of `POST` and `PUT`: `code`, `type`, `quantity` required; `name`, `description`
 /// optional (absent or `null` is none).
 fn parse_fields(body: serde_json::Map<String, Value>) -> Result<EntityFields, ApiError> {
@@ -96,8 +91,8 @@ fn parse_fields(body: serde_json::Map<String, Value>) -> Result<EntityFields, Ap
     let code = f.required("code", label(64));
     let kind = f.required("type", label(64));
     let quantity = f.integer("quantity", 0, MAX_QUANTITY);
-    let name = optional_text(&mut f, "name", 200);
-    let description = optional_text(&mut f, "description", 2000);
+    let name = f.optional_text("name", 200);
+    let description = f.optional_text("description", 2000);
     f.finish()?;
     match (code, kind, quantity) {
         (Some(code), Some(kind), Some(quantity)) => Ok(EntityFields {

@@ -12,8 +12,8 @@ use super::error::ApiError;
 use super::input::{Fields, JsonObject, JsonOrForm};
 use super::{limited, Authenticated};
 use crate::domain::{
-    format_timestamp, Email, IdentifierKind, LoginIdentifier, OptionalText, Password, Phone, Pin,
-    Secret, SecretKind, Username,
+    format_timestamp, Email, IdentifierKind, LoginIdentifier, Password, Phone, Pin, Secret,
+    SecretKind, Username,
 };
 use crate::service::accounts::{
     self, AccountError, Credentials, LoginError, RegisterError, Registration,
@@ -51,11 +51,6 @@ pub(super) fn success(status_code: StatusCode, result: impl Serialize) -> Respon
         .into_response()
 }
 
-fn optional_text(f: &mut Fields, name: &'static str, max: usize) -> Option<String> {
-    f.parse(name, |s| OptionalText::parse(s, max))
-        .and_then(|t| t.0)
-}
-
 fn parse_registration(
     body: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Registration, ApiError> {
@@ -67,9 +62,9 @@ fn parse_registration(
     let (password_given, pin_given) = (f.given("password"), f.given("pin"));
     let password = f.parse("password", Password::parse);
     let pin = f.parse("pin", Pin::parse);
-    let first_name = optional_text(&mut f, "first_name", 100);
-    let last_name = optional_text(&mut f, "last_name", 100);
-    let address = optional_text(&mut f, "address", 300);
+    let first_name = f.optional_text("first_name", 100);
+    let last_name = f.optional_text("last_name", 100);
+    let address = f.optional_text("address", 300);
     if !any_identifier {
         f.error(
             "_",

@@ -169,6 +169,12 @@ impl Fields {
         }
     }
 
+    /// Optional free text of at most `max` characters; empty, `null` or absent is `None`.
+    pub fn optional_text(&mut self, name: &'static str, max: usize) -> Option<String> {
+        self.parse(name, |s| crate::domain::OptionalText::parse(s, max))
+            .and_then(|t| t.0)
+    }
+
     /// A required whole number in `min..=max` (a JSON integer: no fraction, exponent or string).
     pub fn integer(&mut self, name: &'static str, min: i64, max: i64) -> Option<i64> {
         self.known.insert(name);

@@ -58,9 +58,7 @@ fn idempotency_key(headers: &HeaderMap, f: &mut Fields) -> Option<IdempotencyKey
 }
 
 fn remarks(f: &mut Fields) -> String {
-    f.parse("remarks", |s| OptionalText::parse(s, 200))
-        .and_then(|t| t.0)
-        .unwrap_or_default()
+    f.optional_text("remarks", 200).unwrap_or_default()
 }
 
 fn wallet_error(e: WalletError) -> ApiError {

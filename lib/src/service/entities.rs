@@ -52,13 +52,11 @@ pub async fn list(
     after: Option<&str>,
     limit: usize,
 ) -> StoreResult<(Vec<Entity>, bool)> {
-    let mut page = state
+    let rows = state
         .store()
         .list_entities(owner, filter, after, limit + 1)
         .await?;
-    let more = page.len() > limit;
-    page.truncate(limit);
-    Ok((page, more))
+    Ok(super::page_of(rows, limit))
 }
 
 /// Reads the entity and checks `if_match` against its version.

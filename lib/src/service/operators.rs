@@ -33,13 +33,11 @@ pub async fn transfers(
     before: Option<&TransferPosition>,
     limit: usize,
 ) -> StoreResult<(Vec<Transfer>, bool)> {
-    let mut page = state
+    let rows = state
         .store()
         .list_transfers(status, before, limit + 1)
         .await?;
-    let more = page.len() > limit;
-    page.truncate(limit);
-    Ok((page, more))
+    Ok(super::page_of(rows, limit))
 }
 
 /// `GET /admin/stats`.

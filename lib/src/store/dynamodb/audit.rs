@@ -9,12 +9,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use anyhow::Context;
 
 use super::items::{
-    parse_balance, parse_entry, parse_transfer, s, transfer_pk, user_pk, Attrs, Item, PROFILE,
-    TRANSFER,
+    parse_balance, parse_entry, parse_transfer, s, user_pk, Attrs, Item, PROFILE, TRANSFER,
 };
 use super::DynamoStore;
 use crate::domain::Millis;
-use crate::store::{chain_holds, EntryKind, LedgerEntry, MoneyCheck, Transfer, TxStatus};
+use crate::store::{
+    chain_holds, EntryKind, LedgerEntry, MoneyCheck, Transfer, TransferStore, TxStatus,
+};
 
 /// Parallel Scan segments.
 const SEGMENTS: i32 = 4;
@@ -95,7 +96,7 @@ impl DynamoStore {
             }
             let mut moved = false;
             for id in &disagreeing {
-                let fresh = self.transfer_item(id).await?;
+                let fresh = self.get_transfer(id).await?;
                 moved |= fresh.as_ref().map(|t| t.status) != transfers.get(id).map(|t| t.status);
                 let accounts: Vec<String> = match (&fresh, transfers.get(id)) {
                     (Some(t), _) | (None, Some(t)) => vec![t.from_user.clone(), t.to_user.clone()],
@@ -265,16 +266,6 @@ impl DynamoStore {
         }
         snapshots.insert(user.to_string(), Snapshot::new(balance, version, entries));
         Ok(())
-    }
-
-    async fn transfer_item(&self, id: &str) -> anyhow::Result<Option<Transfer>> {
-        Ok(self
-            .get(transfer_pk(id), TRANSFER)
-            .await?
-            .as_ref()
-            .map(parse_transfer)
-            .transpose()?
-            .map(|(t, _)| t))
     }
 }
 

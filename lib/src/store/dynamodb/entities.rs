@@ -6,8 +6,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 
 use super::items::{
-    delete, entity_code_item, entity_code_sk, entity_item, entity_owner_type, entity_sk, n,
-    parse_entity, put, put_new, s, user_pk, Action, Item, Transaction,
+    delete, delete_if, entity_code_item, entity_code_sk, entity_item, entity_owner_type, entity_sk,
+    n, parse_entity, put, put_new, s, user_pk, Action, Item, Transaction,
 };
 use super::{backoff, DynamoStore, CONFLICT_RETRIES};
 use crate::domain::UserId;
@@ -172,20 +172,15 @@ impl EntityStore for DynamoStore {
 
     async fn delete_entity(&self, entity: &Entity) -> Result<(), EntityError> {
         let values: Item = [(":v".to_string(), n(entity.version))].into();
-        let remove = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(&self.table)
-            .key("pk", s(user_pk(entity.user_id)))
-            .key("sk", s(entity_sk(&entity.entity_id)))
-            .condition_expression("attribute_exists(pk) AND version = :v")
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .context("Failed to build an entity delete")?;
         let mut tx = Transaction::default();
         tx.push(
             Action::Entity,
-            aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .delete(remove)
-                .build(),
+            delete_if(
+                &self.table,
+                user_pk(entity.user_id),
+                &entity_sk(&entity.entity_id),
+                Some(("attribute_exists(pk) AND version = :v", values)),
+            )?,
         );
         tx.push(
             Action::EntityCode,

@@ -483,12 +483,25 @@ pub(super) fn put_idempotency(
 }
 
 pub(super) fn delete(table: &str, pk: String, sk: &str) -> anyhow::Result<TransactWriteItem> {
+    delete_if(table, pk, sk, None)
+}
+
+/// Deletes an item on `condition` (an expression and its values), if given.
+pub(super) fn delete_if(
+    table: &str,
+    pk: String,
+    sk: &str,
+    condition: Option<(&str, Item)>,
+) -> anyhow::Result<TransactWriteItem> {
+    let (expression, values) = condition.unzip();
     Ok(TransactWriteItem::builder()
         .delete(
             Delete::builder()
                 .table_name(table)
                 .key("pk", s(pk))
                 .key("sk", s(sk))
+                .set_condition_expression(expression.map(str::to_string))
+                .set_expression_attribute_values(values)
                 .build()
                 .context("Failed to build a delete")?,
         )
