@@ -184,6 +184,21 @@ def main():
         if transfer["transfer_id"] not in [t["transfer_id"] for t in expect("admin transfers", s, p, 200)]:
             fail(f"the settled transfer is not listed: {p}")
 
+    if os.environ.get("SMOKE_EXAMPLE_DATA"):
+        # example_data/ was loaded: its accounts log in as the README says.
+        for login, first_name, entities in [
+            ({"phone_number": "081234567801", "pin": "123456"}, "Budi", 2),
+            ({"email": "guntur@example.com", "password": "guntur-password"}, "Guntur", 3),
+        ]:
+            s, p = call("POST", "/login", login)
+            example_token = expect(f"example login {login}", s, p, 200)["access_token"]
+            s, p = call("GET", "/account", token=example_token)
+            if expect("example account", s, p, 200)["first_name"] != first_name:
+                fail(f"example account {login}: {p}")
+            s, p = call("GET", "/entities", token=example_token)
+            if len(expect("example entities", s, p, 200)) != entities:
+                fail(f"example entities {login}: {p}")
+
     req = urllib.request.Request(BASE + "/openapi.yaml")
     with urllib.request.urlopen(req, timeout=60) as r:
         if r.status != 200 or not r.read().startswith(b"openapi: 3.1"):

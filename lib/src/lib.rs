@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod example_data;
 pub mod http;
 #[cfg(feature = "lambda")]
 pub mod lambda;

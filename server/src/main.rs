@@ -13,7 +13,7 @@ use dompet::queue::InProcessQueue;
 use dompet::service::transfers;
 use dompet::state::{load_keys, open_store};
 use dompet::store::schema;
-use dompet::store::DynamoStore;
+use dompet::store::{DynamoStore, SqliteStore};
 use dompet::{AppState, KeyRole, Keys};
 
 #[derive(Parser)]
@@ -54,6 +54,13 @@ enum Command {
         /// The account's username (any case).
         username: String,
     },
+    /// Load the example dataset (accounts, ledgers, transfers, entities; see the README) into
+    /// an empty store chosen by --store/--db (DynamoDB: DOMPET_TABLE).
+    LoadExampleData {
+        /// The folder of BatchWriteItem request files.
+        #[arg(default_value = dompet::example_data::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -83,8 +90,14 @@ async fn main() -> anyhow::Result<()> {
         "DOMPET_DB" => Some(db.clone()),
         _ => std::env::var(name).ok(),
     })?;
-    if let Some(Command::CreateAdmin { username }) = &cli.command {
-        return create_admin(&config.store, username).await;
+    match &cli.command {
+        Some(Command::CreateAdmin { username }) => {
+            return create_admin(&config.store, username).await
+        }
+        Some(Command::LoadExampleData { dir }) => {
+            return load_example_data(&config.store, dir).await
+        }
+        _ => {}
     }
     let keys = match (&config.store, &config.keys) {
         (_, k) if k.signing_key_pem.is_some() || k.signing_key_file.is_some() || k.signing_key_parameter.is_some() => {
@@ -189,6 +202,39 @@ async fn create_admin(store: &StoreConfig, username: &str) -> anyhow::Result<()>
         anyhow::bail!("no account has the username {username}");
     }
     println!("{username} is now an operator (role admin)");
+    Ok(())
+}
+
+/// `dompet load-example-data [dir]`: the same files `aws dynamodb batch-write-item` loads.
+async fn load_example_data(store: &StoreConfig, dir: &Path) -> anyhow::Result<()> {
+    use dompet::example_data;
+    let files = example_data::read_dir(dir)?;
+    match store {
+        StoreConfig::Sqlite { path } => {
+            let dataset = dompet::store::dynamodb::batch::dataset(&files)
+                .context("The example data is not valid")?;
+            let counts = (
+                dataset.users.len(),
+                dataset.transfers.len(),
+                dataset.entities.len(),
+            );
+            SqliteStore::open(path)?.load_dataset(dataset).await?;
+            println!(
+                "loaded {} accounts, {} transfers and {} entities into {}",
+                counts.0,
+                counts.1,
+                counts.2,
+                path.display()
+            );
+        }
+        StoreConfig::DynamoDb { table } => {
+            let written = DynamoStore::from_env(table.clone())
+                .await
+                .load_example_data(&files)
+                .await?;
+            println!("wrote {written} items into the table {table}");
+        }
+    }
     Ok(())
 }
 

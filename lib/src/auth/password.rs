@@ -74,10 +74,16 @@ impl PasswordHasher {
 
     /// argon2id, 19 MiB, t=2, p=1, as a PHC string.
     pub async fn hash(&self, secret: &str) -> anyhow::Result<String> {
+        self.hash_with_salt(secret, SaltString::generate(&mut OsRng))
+            .await
+    }
+
+    /// [`hash`](Self::hash) with a given salt: the same secret and salt give the same string
+    /// (for reproducible datasets; accounts created through the API get random salts).
+    pub async fn hash_with_salt(&self, secret: &str, salt: SaltString) -> anyhow::Result<String> {
         let secret = secret.to_owned();
         self.run(move |memory| {
             let params = Params::default();
-            let salt = SaltString::generate(&mut OsRng);
             let mut raw_salt = [0u8; 64];
             let raw_salt = salt
                 .decode_b64(&mut raw_salt)

@@ -339,10 +339,11 @@ pub(super) fn parse_idempotency(
     }))
 }
 
-/// A new `PENDING` transfer whose debit is the sender's entry `sender_seq`; it is in the sparse
-/// `pending` index until settled.
+/// A transfer whose debit is the sender's entry `sender_seq`, as it is stored in its status:
+/// while `PENDING` it is in the sparse `pending` index; settled, it has left the index and
+/// carries `settled_at` and `suspense` (as [`transfer_settlement`] leaves it).
 pub(super) fn transfer_item(t: &Transfer, sender_seq: u64) -> Item {
-    item([
+    let mut item = item([
         ("pk", s(transfer_pk(&t.transfer_id))),
         ("sk", s(TRANSFER)),
         ("transfer_id", s(&t.transfer_id)),
@@ -353,14 +354,20 @@ pub(super) fn transfer_item(t: &Transfer, sender_seq: u64) -> Item {
         ("status", s(t.status.as_str())),
         ("created_at", n(t.created_at)),
         ("sender_seq", n(sender_seq)),
-        ("pending_shard", s(pending_shard(&t.transfer_id))),
-        ("pending_since", n(t.created_at)),
         ("transfer_status", s(t.status.as_str())),
         (
             "transfer_order",
             s(transfer_order(t.created_at, &t.transfer_id)),
         ),
-    ])
+    ]);
+    if t.status == TxStatus::Pending {
+        item.insert("pending_shard".into(), s(pending_shard(&t.transfer_id)));
+        item.insert("pending_since".into(), n(t.created_at));
+    } else {
+        item.insert("settled_at".into(), n(t.settled_at.unwrap_or(t.created_at)));
+        item.insert("suspense".into(), AttributeValue::Bool(t.suspense));
+    }
+    item
 }
 
 /// Sort key of the `transfers_by_status` index: creation time, then id.

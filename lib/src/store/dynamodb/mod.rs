@@ -17,6 +17,7 @@
 //! files implement one part of the port each.
 
 mod audit;
+pub mod batch;
 mod entities;
 mod identity;
 mod items;

@@ -53,6 +53,27 @@ fn code_taken(c: &Connection, e: &Entity) -> rusqlite::Result<bool> {
     .map(|found| found.is_some())
 }
 
+pub(super) fn insert_entity(tx: &Connection, e: &Entity) -> rusqlite::Result<()> {
+    tx.execute(
+        &format!(
+            "INSERT INTO entities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            e.entity_id,
+            e.user_id.to_string(),
+            e.code,
+            e.kind,
+            e.quantity,
+            e.name,
+            e.description,
+            e.version as i64,
+            e.created_at,
+            e.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
 #[async_trait]
 impl EntityStore for SqliteStore {
     async fn create_entity(&self, entity: &Entity) -> Result<(), EntityError> {
@@ -61,24 +82,7 @@ impl EntityStore for SqliteStore {
             if code_taken(tx, &e).context("Failed to check an entity code")? {
                 return Err(EntityError::CodeTaken);
             }
-            tx.execute(
-                &format!(
-                    "INSERT INTO entities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                ),
-                params![
-                    e.entity_id,
-                    e.user_id.to_string(),
-                    e.code,
-                    e.kind,
-                    e.quantity,
-                    e.name,
-                    e.description,
-                    e.version as i64,
-                    e.created_at,
-                    e.updated_at
-                ],
-            )
-            .context("Failed to insert an entity")?;
+            insert_entity(tx, &e).context("Failed to insert an entity")?;
             Ok(())
         })
         .await

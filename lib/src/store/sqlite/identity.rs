@@ -60,6 +60,34 @@ pub(super) fn find_by_identifier(
     conn.query_row(&sql, [&id.key], user_from_row).optional()
 }
 
+/// Inserts an account as it is (identifiers are unique by the table's constraints).
+pub(super) fn insert_user(tx: &Connection, u: &UserRecord) -> rusqlite::Result<()> {
+    tx.execute(
+        &format!(
+            "INSERT INTO users ({USER_COLUMNS}, username_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        ),
+        params![
+            u.user_id.to_string(),
+            u.username,
+            u.email,
+            u.phone_number,
+            u.first_name,
+            u.last_name,
+            u.address,
+            u.secret_kind.as_str(),
+            u.secret_hash,
+            u.role.as_str(),
+            u.balance,
+            u.version as i64,
+            u.created_at,
+            u.updated_at,
+            u.username.as_deref().map(str::to_lowercase),
+        ],
+    )?;
+    Ok(())
+}
+
 #[async_trait]
 impl IdentityStore for SqliteStore {
     async fn create_user(&self, user: &UserRecord) -> Result<(), CreateUserError> {
@@ -73,30 +101,7 @@ impl IdentityStore for SqliteStore {
                     return Err(CreateUserError::Taken(id.kind));
                 }
             }
-            tx.execute(
-                &format!(
-                    "INSERT INTO users ({USER_COLUMNS}, username_key) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-                ),
-                params![
-                    u.user_id.to_string(),
-                    u.username,
-                    u.email,
-                    u.phone_number,
-                    u.first_name,
-                    u.last_name,
-                    u.address,
-                    u.secret_kind.as_str(),
-                    u.secret_hash,
-                    u.role.as_str(),
-                    u.balance,
-                    u.version as i64,
-                    u.created_at,
-                    u.updated_at,
-                    u.username.as_deref().map(str::to_lowercase),
-                ],
-            )
-            .context("Failed to insert a user")?;
+            insert_user(tx, &u).context("Failed to insert a user")?;
             Ok(())
         })
         .await

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use rusqlite::{Connection, TransactionBehavior};
 
+use crate::example_data::Dataset;
+
 /// Applied in order at open; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -229,6 +231,35 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Loads a dataset (the example data) in one transaction, records as they are. Refuses a
+    /// database that already has an account: example accounts, an operator among them, have
+    /// published secrets.
+    pub async fn load_dataset(&self, dataset: Dataset) -> anyhow::Result<()> {
+        self.write(move |tx| {
+            let has_accounts: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))?;
+            anyhow::ensure!(
+                !has_accounts,
+                "the database already has accounts; example data loads only into an empty one"
+            );
+            for u in &dataset.users {
+                identity::insert_user(tx, u).context("Failed to insert an account")?;
+            }
+            for e in &dataset.entries {
+                wallet::insert_entry(tx, e).context("Failed to insert a ledger entry")?;
+            }
+            for (t, sender_seq) in &dataset.transfers {
+                transfers::insert_transfer(tx, t, *sender_seq)
+                    .context("Failed to insert a transfer")?;
+            }
+            for e in &dataset.entities {
+                entities::insert_entity(tx, e).context("Failed to insert an entity")?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer; commits when it returns Ok.

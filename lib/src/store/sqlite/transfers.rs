@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::wallet::{account, post_entry};
 use super::SqliteStore;
@@ -31,6 +31,30 @@ pub(super) fn transfer_from_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
         settled_at: row.get(7)?,
         suspense: row.get(8)?,
     })
+}
+
+/// Records a transfer as it is; `sender_seq` is the sender's debit.
+pub(super) fn insert_transfer(
+    tx: &Connection,
+    t: &Transfer,
+    sender_seq: u64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        &format!("INSERT INTO transfers ({TRANSFER_COLUMNS}, sender_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![
+            t.transfer_id,
+            t.from_user,
+            t.to_user,
+            t.amount,
+            t.remarks,
+            t.status.as_str(),
+            t.created_at,
+            t.settled_at,
+            t.suspense,
+            sender_seq as i64
+        ],
+    )?;
+    Ok(())
 }
 
 #[async_trait]

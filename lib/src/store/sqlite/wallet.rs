@@ -4,11 +4,12 @@ use anyhow::Context;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::transfers::insert_transfer;
 use super::SqliteStore;
 use crate::domain::{Millis, UserId};
 use crate::store::{
     EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError, MoneyOp, MoneyOpKind,
-    StoreResult, TxStatus, WalletStore,
+    StoreResult, Transfer, TxStatus, WalletStore,
 };
 
 pub(super) const ENTRY_COLUMNS: &str =
@@ -126,12 +127,18 @@ impl WalletStore for SqliteStore {
             let entry = op.entry(balance, version as u64)?;
             post_entry(tx, &entry).context("Failed to post the entry")?;
             if let MoneyOpKind::Transfer { to } = op.kind {
-                tx.execute(
-                    "INSERT INTO transfers (transfer_id, from_user, to_user, amount, remarks, status, created_at, sender_seq) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING', ?6, ?7)",
-                    params![op.reference_id, user, to.to_string(), op.amount, op.remarks, op.now, entry.seq as i64],
-                )
-                .context("Failed to record the transfer")?;
+                let transfer = Transfer {
+                    transfer_id: op.reference_id.clone(),
+                    from_user: user.clone(),
+                    to_user: to.to_string(),
+                    amount: op.amount,
+                    remarks: op.remarks.clone(),
+                    status: TxStatus::Pending,
+                    created_at: op.now,
+                    settled_at: None,
+                    suspense: false,
+                };
+                insert_transfer(tx, &transfer, entry.seq).context("Failed to record the transfer")?;
             }
             if let Some(c) = &claim {
                 tx.execute(
