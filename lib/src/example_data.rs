@@ -387,7 +387,7 @@ impl Book {
 
 /// An entity of the example inventory: owner, code, type, quantity, name, description and how
 /// many times it was edited.
-type Item = (
+type Stock = (
     &'static str,
     &'static str,
     &'static str,
@@ -397,7 +397,7 @@ type Item = (
     u64,
 );
 
-const INVENTORY: &[Item] = &[
+const INVENTORY: &[Stock] = &[
     (
         "guntur",
         "BK-001",

@@ -51,7 +51,7 @@ pub fn state_on(
 /// Tops up `user` through the use case.
 pub async fn topped_up(state: &AppState, user: &UserRecord, amount: i64) -> anyhow::Result<()> {
     let amount = crate::domain::Amount::new(amount).ok_or_else(|| anyhow::anyhow!("bad amount"))?;
-    wallet::top_up(state, user.user_id, amount, None)
+    wallet::top_up(state, &caller_for(state, user).await?, amount, None)
         .await
         .map_err(|e| anyhow::anyhow!("top up failed: {e}"))?;
     Ok(())
@@ -88,6 +88,12 @@ pub async fn user_with_token(
     let user = registered(state, username, "rahasia-sekali").await?;
     let token = signed_in(state, &user).await?.access_token;
     Ok((user, token))
+}
+
+/// A new login of `user`, as a request carrying its access token.
+pub async fn caller_for(state: &AppState, user: &UserRecord) -> anyhow::Result<sessions::Caller> {
+    let pair = signed_in(state, user).await?;
+    Ok(sessions::Caller::from_token(state, &pair.access_token)?)
 }
 
 /// Starts a login family for `user` and returns its tokens.
@@ -130,7 +136,8 @@ pub async fn transferred(
 ) -> anyhow::Result<String> {
     let amount = crate::domain::Amount::new(amount).ok_or_else(|| anyhow::anyhow!("bad amount"))?;
     let to = wallet::Recipient::parse(recipient).map_err(anyhow::Error::msg)?;
-    let applied = wallet::transfer(state, sender.user_id, &to, amount, String::new(), None)
+    let caller = caller_for(state, sender).await?;
+    let applied = wallet::transfer(state, &caller, &to, amount, String::new(), None)
         .await
         .map_err(|e| anyhow::anyhow!("transfer failed: {e}"))?;
     Ok(applied.entry.reference_id)

@@ -106,24 +106,34 @@ impl TestApp {
     }
 
     pub async fn spawn_on(store: Arc<dyn Store>, vars: &[(&str, &str)]) -> Self {
+        let (app, receiver) = Self::spawn_without_worker(store, vars).await;
+        dompet::service::transfers::spawn_background(app.state.clone(), receiver);
+        app
+    }
+
+    /// A host with no worker and no sweep: transfers stay queued on the returned receiver.
+    pub async fn spawn_without_worker(
+        store: Arc<dyn Store>,
+        vars: &[(&str, &str)],
+    ) -> (Self, dompet::queue::TransferReceiver) {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
         let (state, receiver) = dompet::testing::state_on(store, &config).expect("fresh state");
-        dompet::service::transfers::spawn_background(state.clone(), receiver);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let app = dompet::http::app(state.clone());
         tokio::spawn(async move { axum_serve(listener, app).await });
-        Self {
+        let app = Self {
             address,
             client: reqwest::Client::builder().build().unwrap(),
             state,
-        }
+        };
+        (app, receiver)
     }
 
     pub fn url(&self, path: &str) -> String {

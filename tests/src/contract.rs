@@ -469,6 +469,7 @@ pub fn op(user: &UserRecord, kind: MoneyOpKind, amount: i64) -> MoneyOp {
         amount,
         remarks: "contract".into(),
         now: now_millis(),
+        seen: None,
     }
 }
 

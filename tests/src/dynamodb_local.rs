@@ -150,7 +150,11 @@ pub fn endpoint() -> &'static str {
 
 /// A client for DynamoDB Local.
 pub async fn client() -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    aws_sdk_dynamodb::Client::new(&sdk_config().await)
+}
+
+async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(
             "local",
@@ -161,8 +165,18 @@ pub async fn client() -> aws_sdk_dynamodb::Client {
         ))
         .endpoint_url(endpoint())
         .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
+        .await
+}
+
+/// A store on a new table whose every call `CallCounter` records.
+pub async fn counted_store() -> (DynamoStore, crate::calls::CallCounter) {
+    let counter = crate::calls::CallCounter::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
+        .interceptor(counter.clone())
+        .build();
+    let fresh = fresh_store().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), fresh.table());
+    (store, counter)
 }
 
 /// A store on a new table created from `template.yaml`.

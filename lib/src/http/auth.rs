@@ -5,11 +5,34 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
-use crate::service::sessions::{self, Principal, SessionError};
+use crate::service::sessions::{self, Caller, Principal, SessionError};
 use crate::state::AppState;
 
-/// The authenticated caller; extracting it answers 401 for anything but a live access token.
+/// The authenticated caller; extracting it answers 401 for anything but a live access token
+/// (one store read: the family).
 pub struct Authenticated(pub Principal);
+
+/// A caller with a valid access token whose family the handler checks with its first read
+/// ([`Caller::load`]), so a request costs one round trip, not two. 401 for a bad token.
+pub struct Verified(pub Caller);
+
+impl FromRequestParts<AppState> for Verified {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts).ok_or_else(ApiError::unauthenticated)?;
+        Ok(Self(Caller::from_token(state, token)?))
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Unauthenticated => Self::unauthenticated(),
+            SessionError::Unexpected(e) => Self::internal(&e),
+        }
+    }
+}
 
 fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
@@ -23,10 +46,6 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or_else(ApiError::unauthenticated)?;
-        match sessions::authenticate(state, token).await {
-            Ok(p) => Ok(Self(p)),
-            Err(SessionError::Unauthenticated) => Err(ApiError::unauthenticated()),
-            Err(SessionError::Unexpected(e)) => Err(ApiError::internal(&e)),
-        }
+        Ok(Self(sessions::authenticate(state, token).await?))
     }
 }

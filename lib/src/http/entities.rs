@@ -15,9 +15,10 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::input::{Fields, JsonObject};
 use super::wallet::{invalid_cursor, parse_page};
-use super::{limited, Authenticated};
+use super::{limited, Authenticated, Verified};
 use crate::domain::{format_timestamp, UserId};
 use crate::service::entities::{self, EntityFields};
+use crate::service::sessions::Caller;
 use crate::state::AppState;
 use crate::store::{Entity, EntityFilter};
 
@@ -109,10 +110,23 @@ fn parse_fields(body: serde_json::Map<String, Value>) -> Result<EntityFields, Ap
 }
 
 /// The entity id of the path; anything but a UUID names no entity.
-fn entity_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    id.ok()
+/// The path's entity id; one that is not a UUID names no entity (404, once the caller's login
+/// is known to be live).
+async fn entity_id(
+    state: &AppState,
+    caller: &Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<String, ApiError> {
+    match id
+        .ok()
         .and_then(|Path(id)| UserId::parse(&id).ok().map(|_| id.to_ascii_lowercase()))
-        .ok_or_else(ApiError::not_found)
+    {
+        Some(id) => Ok(id),
+        None => {
+            caller.check(state).await?;
+            Err(ApiError::not_found())
+        }
+    }
 }
 
 /// `If-Match: 3` or `"3"` (or `*`: any version); anything else is 400.
@@ -155,11 +169,11 @@ async fn create(
 
 async fn read(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let id = entity_id(id)?;
-    let entity = entities::get(&state, who.user_id, &id)
+    let id = entity_id(&state, &caller, id).await?;
+    let entity = entities::get(&state, &caller, &id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(entity_response(StatusCode::OK, &entity))
@@ -167,33 +181,33 @@ async fn read(
 
 async fn replace(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let fields = parse_fields(body)?;
     let expected = if_match(&headers)?;
-    let id = entity_id(id)?;
-    let entity = entities::replace(&state, who.user_id, &id, fields, expected).await?;
+    let id = entity_id(&state, &caller, id).await?;
+    let entity = entities::replace(&state, &caller, &id, fields, expected).await?;
     Ok(entity_response(StatusCode::OK, &entity))
 }
 
 async fn remove(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
-    let id = entity_id(id)?;
-    let entity = entities::delete(&state, who.user_id, &id, expected).await?;
+    let id = entity_id(&state, &caller, id).await?;
+    let entity = entities::delete(&state, &caller, &id, expected).await?;
     Ok(entity_response(StatusCode::OK, &entity))
 }
 
 async fn list(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let (page, rest) = parse_page(query.as_deref(), &["type", "code"])?;
@@ -211,7 +225,7 @@ async fn list(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let user = who.user_id.to_string();
+    let user = caller.user_id().to_string();
     // The cursor is bound to the user and the filters: it can't be replayed on another listing.
     let scope = serde_json::to_string(&json!(["entities", filter.kind, filter.code]))
         .map_err(anyhow::Error::from)?;
@@ -224,8 +238,22 @@ async fn list(
                 .ok_or_else(invalid_cursor)?,
         ),
     };
-    let (found, more) =
-        entities::list(&state, who.user_id, &filter, after.as_deref(), page.limit).await?;
+    // The session check and the page in parallel: one round trip of latency.
+    let (_, (found, more)) = tokio::try_join!(
+        async { Ok::<_, ApiError>(caller.check(&state).await?) },
+        async {
+            Ok::<_, ApiError>(
+                entities::list(
+                    &state,
+                    caller.user_id(),
+                    &filter,
+                    after.as_deref(),
+                    page.limit,
+                )
+                .await?,
+            )
+        }
+    )?;
     let next_cursor = match (more, found.last()) {
         (true, Some(last)) => Some(state.cursor_key().seal(&user, &scope, &last.code)),
         _ => None,

@@ -181,6 +181,7 @@ impl From<crate::store::EntityError> for ApiError {
                 Self::validation_conflict("code", "is already used by another of your entities")
             }
             EntityError::NotFound => Self::not_found(),
+            EntityError::Unauthenticated => Self::unauthenticated(),
             EntityError::VersionConflict => Self::new(
                 StatusCode::CONFLICT,
                 "VERSION_CONFLICT",

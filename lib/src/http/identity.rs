@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::input::{Fields, JsonObject, JsonOrForm};
-use super::{limited, Authenticated};
+use super::{limited, Authenticated, Verified};
 use crate::domain::{
     format_timestamp, Email, IdentifierKind, LoginIdentifier, Password, Phone, Pin, Secret,
     SecretKind, Username,
@@ -263,9 +263,9 @@ async fn logout(
 
 async fn account(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
 ) -> Result<Response, ApiError> {
-    let user = match accounts::account(&state, who.user_id).await {
+    let user = match accounts::account(&state, &caller).await {
         Ok(u) => u,
         Err(AccountError::Gone) => return Err(ApiError::unauthenticated()),
         Err(AccountError::Unexpected(e)) => return Err(ApiError::internal(&e)),

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::Router;
 
-pub use auth::Authenticated;
+pub use auth::{Authenticated, Verified};
 pub use docs::OPENAPI_YAML;
 pub use error::{ApiError, FieldErrors};
 pub use input::{Fields, JsonObject, JsonOrForm};

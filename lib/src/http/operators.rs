@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, FieldErrors};
 use super::wallet::{invalid_cursor, parse_page, transfer_json};
-use super::{limited, Authenticated};
+use super::{limited, Verified};
 use crate::domain::format_timestamp;
 use crate::service::operators;
 use crate::state::AppState;
@@ -23,10 +23,10 @@ pub(super) fn admin_routes() -> Router<AppState> {
 
 async fn stats(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    operators::require_admin(&state, who.user_id).await?;
+    operators::require_admin(&state, &caller).await?;
     parse_page(query.as_deref(), &[])?;
     let s = operators::stats(&state).await?;
     let money = s.money.as_ref().map(|m| {
@@ -63,10 +63,10 @@ async fn stats(
 
 async fn transfers(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    operators::require_admin(&state, who.user_id).await?;
+    operators::require_admin(&state, &caller).await?;
     let (page, rest) = parse_page(query.as_deref(), &["status"])?;
     let status = rest
         .iter()
@@ -78,7 +78,7 @@ async fn transfers(
                 vec!["must be one of PENDING, SUCCESS, FAILED".to_string()],
             )]))
         })?;
-    let user = who.user_id.to_string();
+    let user = caller.user_id().to_string();
     let scope = format!("admin-transfers:{}", status.as_str());
     let before = match &page.cursor {
         None => None,

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::error::{ApiError, FieldErrors};
 use super::identity::success;
 use super::input::{Fields, JsonObject};
-use super::{limited, Authenticated};
+use super::{limited, Authenticated, Verified};
 use crate::domain::{format_timestamp, IdempotencyKey, OptionalText, UserId};
 use crate::service::wallet::{self, Applied, Idempotency, Recipient, WalletError};
 use crate::state::AppState;
@@ -82,7 +82,9 @@ fn wallet_error(e: WalletError) -> ApiError {
         WalletError::BalanceOverflow => {
             ApiError::validation(FieldErrors::from([("amount".to_string(), vec![message])]))
         }
-        WalletError::AccountUnavailable => ApiError::unauthenticated(),
+        WalletError::AccountUnavailable | WalletError::Unauthenticated => {
+            ApiError::unauthenticated()
+        }
         WalletError::Unexpected(e) => ApiError::internal(&e),
     }
 }
@@ -98,7 +100,7 @@ fn id_field(kind: EntryKind) -> &'static str {
 
 async fn topup(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
@@ -108,7 +110,7 @@ async fn topup(
     f.finish()?;
     let amount = amount.ok_or_else(|| ApiError::bad_request("amount is required"))?;
     let idem = key.map(|k| Idempotency::new(k, &json!({"amount": amount.get()})));
-    let Applied { entry, .. } = wallet::top_up(&state, who.user_id, amount, idem)
+    let Applied { entry, .. } = wallet::top_up(&state, &caller, amount, idem)
         .await
         .map_err(wallet_error)?;
     Ok(success(
@@ -125,7 +127,7 @@ async fn topup(
 
 async fn pay(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
@@ -137,7 +139,7 @@ async fn pay(
     let amount = amount.ok_or_else(|| ApiError::bad_request("amount is required"))?;
     let idem =
         key.map(|k| Idempotency::new(k, &json!({"amount": amount.get(), "remarks": remarks})));
-    let Applied { entry, .. } = wallet::pay(&state, who.user_id, amount, remarks, idem)
+    let Applied { entry, .. } = wallet::pay(&state, &caller, amount, remarks, idem)
         .await
         .map_err(wallet_error)?;
     Ok(success(
@@ -155,7 +157,7 @@ async fn pay(
 
 async fn transfer(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
@@ -175,7 +177,7 @@ async fn transfer(
         )
     });
     let Applied { entry, .. } =
-        wallet::transfer(&state, who.user_id, &recipient, amount, remarks, idem)
+        wallet::transfer(&state, &caller, &recipient, amount, remarks, idem)
             .await
             .map_err(wallet_error)?;
     Ok(success(
@@ -194,16 +196,20 @@ async fn transfer(
 
 async fn transfer_status(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     // A path id that is not a UUID, like another user's transfer, does not exist.
-    let id = id
+    let Some(id) = id
         .ok()
         .and_then(|Path(id)| UserId::parse(&id).ok().map(|_| id))
-        .ok_or_else(ApiError::not_found)?;
-    let t = wallet::transfer_for(&state, who.user_id, &id)
-        .await?
+    else {
+        caller.check(&state).await?;
+        return Err(ApiError::not_found());
+    };
+    let t = wallet::transfer_for(&state, &caller, &id)
+        .await
+        .map_err(wallet_error)?
         .ok_or_else(ApiError::not_found)?;
     Ok(success(StatusCode::OK, transfer_json(&t)))
 }
@@ -298,11 +304,11 @@ fn entry_json(e: &LedgerEntry) -> Value {
 
 async fn transactions(
     State(state): State<AppState>,
-    Authenticated(who): Authenticated,
+    Verified(caller): Verified,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let (page, _) = parse_page(query.as_deref(), &[])?;
-    let user = who.user_id.to_string();
+    let user = caller.user_id().to_string();
     let before = match &page.cursor {
         None => None,
         Some(c) => Some(
@@ -313,10 +319,18 @@ async fn transactions(
                 .ok_or_else(invalid_cursor)?,
         ),
     };
-    let mut entries = state
-        .store()
-        .list_entries(who.user_id, before, page.limit + 1)
-        .await?;
+    // The session check and the page in parallel: one round trip of latency.
+    let (_, mut entries) = tokio::try_join!(
+        async { Ok::<_, ApiError>(caller.check(&state).await?) },
+        async {
+            Ok::<_, ApiError>(
+                state
+                    .store()
+                    .list_entries(caller.user_id(), before, page.limit + 1)
+                    .await?,
+            )
+        }
+    )?;
     let next_cursor = (entries.len() > page.limit).then(|| {
         entries.truncate(page.limit);
         let last = entries.last().map_or(0, |e| e.seq);

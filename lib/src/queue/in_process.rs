@@ -6,33 +6,38 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use super::{QueueDepth, TransferQueue};
+use super::{QueueDepth, TransferMessage, TransferQueue};
 
 #[derive(Clone)]
 pub struct InProcessQueue {
-    sender: mpsc::UnboundedSender<String>,
+    sender: mpsc::UnboundedSender<TransferMessage>,
     waiting: Arc<AtomicU64>,
 }
 
 /// The worker's end of the queue.
 pub struct TransferReceiver {
-    receiver: mpsc::UnboundedReceiver<String>,
+    receiver: mpsc::UnboundedReceiver<TransferMessage>,
     waiting: Arc<AtomicU64>,
 }
 
 impl TransferReceiver {
-    /// The next transfer id; `None` once every sender is gone.
-    pub async fn recv(&mut self) -> Option<String> {
-        let id = self.receiver.recv().await?;
+    /// The next message; `None` once every sender is gone.
+    pub async fn recv_message(&mut self) -> Option<TransferMessage> {
+        let message = self.receiver.recv().await?;
         self.waiting.fetch_sub(1, Ordering::Relaxed);
-        Some(id)
+        Some(message)
+    }
+
+    /// The next message's transfer id; `None` once every sender is gone.
+    pub async fn recv(&mut self) -> Option<String> {
+        Some(self.recv_message().await?.transfer_id)
     }
 
     /// The next transfer id if one is waiting now.
     pub fn try_recv(&mut self) -> Result<String, mpsc::error::TryRecvError> {
-        let id = self.receiver.try_recv()?;
+        let message = self.receiver.try_recv()?;
         self.waiting.fetch_sub(1, Ordering::Relaxed);
-        Ok(id)
+        Ok(message.transfer_id)
     }
 }
 
@@ -53,9 +58,9 @@ impl InProcessQueue {
 
 #[async_trait]
 impl TransferQueue for InProcessQueue {
-    async fn enqueue(&self, transfer_id: &str) -> anyhow::Result<()> {
+    async fn enqueue(&self, message: &TransferMessage) -> anyhow::Result<()> {
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        self.sender.send(transfer_id.to_string()).map_err(|_| {
+        self.sender.send(message.clone()).map_err(|_| {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
             anyhow::anyhow!("the transfer worker is not running")
         })

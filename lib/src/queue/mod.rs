@@ -11,12 +11,12 @@ pub use sqs::SqsQueue;
 
 #[async_trait]
 pub trait TransferQueue: Send + Sync + 'static {
-    async fn enqueue(&self, transfer_id: &str) -> anyhow::Result<()>;
+    async fn enqueue(&self, message: &TransferMessage) -> anyhow::Result<()>;
 
     /// Enqueues many at once (the sweep); adapters with a batch call override this.
-    async fn enqueue_batch(&self, transfer_ids: &[String]) -> anyhow::Result<()> {
-        for id in transfer_ids {
-            self.enqueue(id).await?;
+    async fn enqueue_batch(&self, messages: &[TransferMessage]) -> anyhow::Result<()> {
+        for m in messages {
+            self.enqueue(m).await?;
         }
         Ok(())
     }
@@ -38,10 +38,24 @@ pub struct QueueDepth {
     pub dead_letter: Option<u64>,
 }
 
-/// The message body on the queue.
+/// The message body on the queue: the transfer, and its recipient when the sender of the
+/// message knows it (so settling can read the recipient's account with the transfer in one
+/// round trip; a message without it, or with a wrong one, still settles correctly).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TransferMessage {
     pub transfer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_user: Option<String>,
+}
+
+impl TransferMessage {
+    /// A message naming only the transfer (the sweep's).
+    pub fn new(transfer_id: impl Into<String>) -> Self {
+        Self {
+            transfer_id: transfer_id.into(),
+            to_user: None,
+        }
+    }
 }
 
 /// A host without a queue (the functions that never enqueue).
@@ -49,7 +63,7 @@ pub struct NoQueue;
 
 #[async_trait]
 impl TransferQueue for NoQueue {
-    async fn enqueue(&self, _: &str) -> anyhow::Result<()> {
+    async fn enqueue(&self, _: &TransferMessage) -> anyhow::Result<()> {
         anyhow::bail!("this host has no transfer queue (set DOMPET_TRANSFER_QUEUE_URL)")
     }
 }

@@ -62,10 +62,9 @@ impl SqsQueue {
 
 #[async_trait]
 impl TransferQueue for SqsQueue {
-    async fn enqueue(&self, transfer_id: &str) -> anyhow::Result<()> {
-        let body = serde_json::to_string(&TransferMessage {
-            transfer_id: transfer_id.to_string(),
-        })?;
+    async fn enqueue(&self, message: &TransferMessage) -> anyhow::Result<()> {
+        let body = serde_json::to_string(message)?;
+        let transfer_id = &message.transfer_id;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
@@ -90,13 +89,11 @@ impl TransferQueue for SqsQueue {
     }
 
     /// `SendMessageBatch`, ten messages a call (the most SQS takes).
-    async fn enqueue_batch(&self, transfer_ids: &[String]) -> anyhow::Result<()> {
-        for chunk in transfer_ids.chunks(10) {
+    async fn enqueue_batch(&self, messages: &[TransferMessage]) -> anyhow::Result<()> {
+        for chunk in messages.chunks(10) {
             let mut request = self.client.send_message_batch().queue_url(&self.queue_url);
-            for (i, id) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(&TransferMessage {
-                    transfer_id: id.clone(),
-                })?;
+            for (i, message) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(message)?;
                 request = request.entries(
                     aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
@@ -151,7 +148,9 @@ mod tests {
         let queue = SqsQueue::new(aws_sdk_sqs::Client::from_conf(config), url);
 
         queue
-            .enqueue("0b6f5c1e-8d2a-4f3b-9c4d-5e6f7a8b9c0d")
+            .enqueue(&TransferMessage::new(
+                "0b6f5c1e-8d2a-4f3b-9c4d-5e6f7a8b9c0d",
+            ))
             .await
             .unwrap();
 

@@ -6,9 +6,9 @@ use crate::domain::{
     now_millis, Email, IdentifierKind, LoginIdentifier, Millis, Phone, Secret, SecretKind, UserId,
     Username,
 };
-use crate::service::sessions;
+use crate::service::sessions::{self, Caller, SessionError};
 use crate::state::AppState;
-use crate::store::{CreateUserError, Role, UserRecord};
+use crate::store::{CreateUserError, Reads, Role, UserRecord, Versioned};
 
 /// A validated registration request.
 #[derive(Debug, Clone)]
@@ -86,22 +86,55 @@ const THROTTLE_WRITE_ATTEMPTS: usize = 16;
 /// most `threshold` of them are verified per lock window; the rest are refused with 429. A
 /// verified secret gets tokens only if the record is not locked by another attempt when its
 /// verification ends; the reset then clears the count its reservation added.
+///
+/// Reads: the identifier's owner with the identifier's own throttle record, then (for a known
+/// identifier) the account with its throttle record; writes: the reservation, then on success
+/// the new family together with the throttle's reset.
 pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, LoginError> {
-    let user = state
-        .store()
-        .find_user(&creds.identifier)
-        .await
-        .map_err(|e| e.context("Failed to look up the login identifier"))?;
     // Failures are counted per account across all its identifiers; identifiers that name no
     // account are counted on their own, so a lock reveals nothing about who exists.
-    let (throttle_key, forget_at) = match &user {
-        Some(u) => (format!("user:{}", u.user_id), None),
+    let identifier_key = format!("{}:{}", creds.identifier.kind.field(), creds.identifier.key);
+    let first = state
+        .store()
+        .read(
+            &Reads {
+                identifier: Some(creds.identifier.clone()),
+                throttle: Some(identifier_key.clone()),
+                ..Reads::default()
+            },
+            now_millis(),
+        )
+        .await
+        .map_err(|e| e.context("Failed to look up the login identifier"))?;
+    let owner = match first.identifier_owner {
+        Some(owner) => {
+            let key = format!("user:{owner}");
+            let second = state
+                .store()
+                .read(
+                    &Reads {
+                        account: Some(owner),
+                        throttle: Some(key.clone()),
+                        ..Reads::default()
+                    },
+                    now_millis(),
+                )
+                .await
+                .map_err(|e| e.context("Failed to read the account"))?;
+            second.account.map(|user| (user, key, second.throttle))
+        }
+        None => None,
+    };
+    let (user, throttle_key, forget_at, throttle) = match owner {
+        Some((user, key, throttle)) => (Some(user), key, None, throttle),
         None => (
-            format!("{}:{}", creds.identifier.kind.field(), creds.identifier.key),
+            None,
+            identifier_key,
             Some(now_millis() + UNKNOWN_IDENTIFIER_MEMORY_MS),
+            first.throttle,
         ),
     };
-    let reserved = reserve_attempt(state, &throttle_key, forget_at).await?;
+    let reserved = reserve_attempt(state, &throttle_key, forget_at, throttle).await?;
     // Unknown accounts and the wrong kind of secret still cost one verification.
     let stored = user
         .as_ref()
@@ -110,15 +143,10 @@ pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, Lo
     let verified = state.hasher().verify(&creds.secret, stored).await?;
     match user {
         Some(user) if verified => {
-            let now = now_millis();
-            if !state
-                .store()
-                .release_throttle(&throttle_key, reserved, now)
-                .await?
-            {
-                return Err(locked_now(state, &throttle_key).await);
+            match sessions::start_after_login(state, user.user_id, &throttle_key, reserved).await? {
+                Some(pair) => Ok(pair),
+                None => Err(locked_now(state, &throttle_key).await),
             }
-            Ok(sessions::start(state, user.user_id).await?)
         }
         // The failure was counted when the attempt was reserved.
         _ => Err(LoginError::InvalidCredentials),
@@ -126,15 +154,21 @@ pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, Lo
 }
 
 /// Counts one attempt as a failure before it is verified; returns the version written, or
-/// `Locked` when the key is locked (that attempt is not counted).
+/// `Locked` when the key is locked (that attempt is not counted). `read` is the record as the
+/// login already read it; a lost race reads it again.
 async fn reserve_attempt(
     state: &AppState,
     key: &str,
     forget_at: Option<Millis>,
+    read: Option<Versioned<Throttle>>,
 ) -> Result<u64, LoginError> {
+    let mut read = Some(read);
     for _ in 0..THROTTLE_WRITE_ATTEMPTS {
         let now = now_millis();
-        let current = state.store().get_throttle(key, now).await?;
+        let current = match read.take() {
+            Some(current) => current,
+            None => state.store().get_throttle(key, now).await?,
+        };
         let before = current.map(|c| c.value).unwrap_or_default();
         if let Some(retry_after) = before.retry_after(now) {
             return Err(LoginError::Locked { retry_after });
@@ -165,16 +199,22 @@ async fn locked_now(state: &AppState, key: &str) -> LoginError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
+    /// The login is no longer live, or its account no longer exists.
     #[error("account no longer exists")]
     Gone,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
-pub async fn account(state: &AppState, user: UserId) -> Result<UserRecord, AccountError> {
-    state
-        .store()
-        .get_user(user)
-        .await?
-        .ok_or(AccountError::Gone)
+/// The caller's account: one read with the session check.
+pub async fn account(state: &AppState, caller: &Caller) -> Result<UserRecord, AccountError> {
+    let reads = Reads {
+        account: Some(caller.user_id()),
+        ..Reads::default()
+    };
+    let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
+        SessionError::Unauthenticated => AccountError::Gone,
+        SessionError::Unexpected(e) => AccountError::Unexpected(e),
+    })?;
+    snap.account.ok_or(AccountError::Gone)
 }

@@ -1,8 +1,9 @@
 //! Each user's inventory of products: create, read, list, replace, delete.
 
 use crate::domain::{now_millis, UserId};
+use crate::service::sessions::{Caller, SessionError};
 use crate::state::AppState;
-use crate::store::{Entity, EntityError, EntityFilter, StoreResult};
+use crate::store::{Entity, EntityError, EntityFilter, Reads, StoreResult};
 
 /// The mutable fields of an entity, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +41,21 @@ pub async fn create(
     Ok(entity)
 }
 
-pub async fn get(state: &AppState, owner: UserId, entity_id: &str) -> StoreResult<Option<Entity>> {
-    state.store().get_entity(owner, entity_id).await
+/// The caller's entity: one read with the session check.
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    entity_id: &str,
+) -> Result<Option<Entity>, EntityError> {
+    let reads = Reads {
+        entity: Some((caller.user_id(), entity_id.to_string())),
+        ..Reads::default()
+    };
+    let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
+        SessionError::Unauthenticated => EntityError::Unauthenticated,
+        SessionError::Unexpected(e) => EntityError::Unexpected(e),
+    })?;
+    Ok(snap.entity)
 }
 
 /// One page in code order, after the code `after`, and whether more follow.
@@ -59,16 +73,24 @@ pub async fn list(
     Ok(super::page_of(rows, limit))
 }
 
-/// Reads the entity and checks `if_match` against its version.
+/// Reads the entity (the first time with the session check, again after a lost race) and
+/// checks `if_match` against its version.
 async fn current(
     state: &AppState,
-    owner: UserId,
+    caller: &Caller,
+    first: bool,
     entity_id: &str,
     if_match: Option<u64>,
 ) -> Result<Entity, EntityError> {
-    let entity = get(state, owner, entity_id)
-        .await?
-        .ok_or(EntityError::NotFound)?;
+    let entity = if first {
+        get(state, caller, entity_id).await?
+    } else {
+        state
+            .store()
+            .get_entity(caller.user_id(), entity_id)
+            .await?
+    };
+    let entity = entity.ok_or(EntityError::NotFound)?;
     if if_match.is_some_and(|v| v != entity.version) {
         return Err(EntityError::VersionConflict);
     }
@@ -78,7 +100,7 @@ async fn current(
 /// Replaces the mutable fields. With `if_match`, only if the entity is at that version.
 pub async fn replace(
     state: &AppState,
-    owner: UserId,
+    caller: &Caller,
     entity_id: &str,
     fields: EntityFields,
     if_match: Option<u64>,
@@ -86,7 +108,7 @@ pub async fn replace(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let before = current(state, owner, entity_id, if_match).await?;
+        let before = current(state, caller, attempt == 1, entity_id, if_match).await?;
         let after = Entity {
             code: fields.code.clone(),
             kind: fields.kind.clone(),
@@ -108,14 +130,14 @@ pub async fn replace(
 /// Deletes the entity and answers it. With `if_match`, only if it is at that version.
 pub async fn delete(
     state: &AppState,
-    owner: UserId,
+    caller: &Caller,
     entity_id: &str,
     if_match: Option<u64>,
 ) -> Result<Entity, EntityError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let entity = current(state, owner, entity_id, if_match).await?;
+        let entity = current(state, caller, attempt == 1, entity_id, if_match).await?;
         match state.store().delete_entity(&entity).await {
             Ok(()) => return Ok(entity),
             Err(EntityError::VersionConflict) if if_match.is_none() && attempt < ATTEMPTS => {}

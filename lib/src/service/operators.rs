@@ -1,9 +1,10 @@
 //! What operators see: transfers by status and the state of the money.
 
-use crate::domain::{now_millis, Millis, UserId};
+use crate::domain::{now_millis, Millis};
 use crate::queue::QueueDepth;
+use crate::service::sessions::{Caller, SessionError};
 use crate::state::AppState;
-use crate::store::{MoneyCheck, Role, StoreResult, Transfer, TransferPosition, TxStatus};
+use crate::store::{MoneyCheck, Reads, Role, StoreResult, Transfer, TransferPosition, TxStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -17,9 +18,18 @@ pub enum OperatorError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Operators are accounts with role `admin` (set only by the operator command).
-pub async fn require_admin(state: &AppState, user: UserId) -> Result<(), OperatorError> {
-    match state.store().get_user(user).await? {
+/// Operators are accounts with role `admin` (set only by the operator command): one read of
+/// the session and the account.
+pub async fn require_admin(state: &AppState, caller: &Caller) -> Result<(), OperatorError> {
+    let reads = Reads {
+        account: Some(caller.user_id()),
+        ..Reads::default()
+    };
+    let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
+        SessionError::Unauthenticated => OperatorError::Unauthenticated,
+        SessionError::Unexpected(e) => OperatorError::Unexpected(e),
+    })?;
+    match snap.account {
         None => Err(OperatorError::Unauthenticated),
         Some(u) if u.role == Role::Admin => Ok(()),
         Some(_) => Err(OperatorError::Forbidden),

@@ -2,9 +2,9 @@
 //! logout, and check on every authenticated request that the family is still live.
 
 use crate::auth::{TokenKind, TokenPair};
-use crate::domain::UserId;
+use crate::domain::{now_millis, UserId};
 use crate::state::AppState;
-use crate::store::{Rotation, Session};
+use crate::store::{Reads, Rotation, Session, Snapshot};
 
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
@@ -47,27 +47,93 @@ pub async fn start(state: &AppState, user: UserId) -> anyhow::Result<TokenPair> 
     Ok(issued.pair)
 }
 
+/// A caller whose access token verified. Whether its family is still live is checked with the
+/// request's first read ([`Caller::load`]), or alone ([`Caller::check`]): a use case gets its
+/// [`Principal`] only from one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    user_id: UserId,
+    session_id: String,
+}
+
+impl Caller {
+    /// Verifies an access token (signature, audience, expiry, kind); no store read.
+    pub fn from_token(state: &AppState, access_token: &str) -> Result<Self, SessionError> {
+        let claims = state
+            .verifier()
+            .verify(access_token, TokenKind::Access, now_secs())
+            .map_err(|_| SessionError::Unauthenticated)?;
+        let user_id = claims
+            .user_id()
+            .map_err(|_| SessionError::Unauthenticated)?;
+        Ok(Self {
+            user_id,
+            session_id: claims.sid,
+        })
+    }
+
+    /// The account the token names (not yet known to be live).
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// Reads `reads` and the caller's family in one round trip; `Unauthenticated` unless the
+    /// family is live.
+    pub async fn load(
+        &self,
+        state: &AppState,
+        mut reads: Reads,
+    ) -> Result<(Principal, Snapshot), SessionError> {
+        reads.session = Some((self.user_id, self.session_id.clone()));
+        let snap = state.store().read(&reads, now_millis()).await?;
+        if !snap.session_active {
+            return Err(SessionError::Unauthenticated);
+        }
+        Ok((
+            Principal {
+                user_id: self.user_id,
+                session_id: self.session_id.clone(),
+            },
+            snap,
+        ))
+    }
+
+    /// Checks the family alone.
+    pub async fn check(&self, state: &AppState) -> Result<Principal, SessionError> {
+        Ok(self.load(state, Reads::default()).await?.0)
+    }
+}
+
+/// Starts a new family for a login whose secret was just verified, resetting the throttle
+/// the attempt reserved in the same write; `None` when another attempt locked it meanwhile.
+pub async fn start_after_login(
+    state: &AppState,
+    user: UserId,
+    throttle_key: &str,
+    reserved: u64,
+) -> anyhow::Result<Option<TokenPair>> {
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let now = now_millis();
+    let issued = state
+        .issuer()?
+        .issue(user, &session_id, now.div_euclid(1000))?;
+    let session = Session {
+        session_id,
+        user_id: user,
+        refresh_jti: issued.refresh_jti,
+        revoked: false,
+        expires_at: issued.refresh_expires_at,
+    };
+    Ok(state
+        .store()
+        .create_session_releasing(&session, throttle_key, reserved, now)
+        .await?
+        .then_some(issued.pair))
+}
+
 /// Verifies an access token and that its family is live.
 pub async fn authenticate(state: &AppState, access_token: &str) -> Result<Principal, SessionError> {
-    let now = now_secs();
-    let claims = state
-        .verifier()
-        .verify(access_token, TokenKind::Access, now)
-        .map_err(|_| SessionError::Unauthenticated)?;
-    let user_id = claims
-        .user_id()
-        .map_err(|_| SessionError::Unauthenticated)?;
-    if !state
-        .store()
-        .session_active(user_id, &claims.sid, now)
-        .await?
-    {
-        return Err(SessionError::Unauthenticated);
-    }
-    Ok(Principal {
-        user_id,
-        session_id: claims.sid,
-    })
+    Caller::from_token(state, access_token)?.check(state).await
 }
 
 /// Exchanges a refresh token for a new pair; each refresh token is good once.

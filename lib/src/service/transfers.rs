@@ -10,10 +10,26 @@ use crate::store::Settlement;
 
 /// Settles one transfer; a duplicate delivery is a no-op.
 pub async fn settle(state: &AppState, transfer_id: &str) -> anyhow::Result<Settlement> {
-    let outcome = state
-        .store()
-        .settle_transfer(transfer_id, now_millis())
-        .await?;
+    settle_message(state, &TransferMessage::new(transfer_id)).await
+}
+
+/// Settles the transfer of a queue message, reading its recipient with it when the message
+/// names one.
+pub async fn settle_message(
+    state: &AppState,
+    message: &TransferMessage,
+) -> anyhow::Result<Settlement> {
+    let transfer_id = message.transfer_id.as_str();
+    let now = now_millis();
+    let outcome = match &message.to_user {
+        Some(to) => {
+            state
+                .store()
+                .settle_transfer_to(transfer_id, to, now)
+                .await?
+        }
+        None => state.store().settle_transfer(transfer_id, now).await?,
+    };
     match outcome {
         Settlement::Credited => tracing::info!(transfer = transfer_id, "transfer settled"),
         Settlement::Refunded => tracing::warn!(
@@ -38,7 +54,7 @@ pub async fn settle(state: &AppState, transfer_id: &str) -> anyhow::Result<Settl
 pub async fn settle_batch(state: &AppState, messages: Vec<(String, String)>) -> Vec<String> {
     let settled = futures::future::join_all(messages.into_iter().map(|(id, body)| async move {
         let result = match serde_json::from_str::<TransferMessage>(&body) {
-            Ok(m) => settle(state, &m.transfer_id).await.map(|_| ()),
+            Ok(m) => settle_message(state, &m).await.map(|_| ()),
             Err(e) => Err(anyhow::anyhow!(
                 "message {id} is not a transfer message: {e}"
             )),
@@ -71,7 +87,8 @@ pub async fn sweep(state: &AppState, age: Duration) -> anyhow::Result<usize> {
             .store()
             .pending_transfers(before, cursor.as_deref(), SWEEP_PAGE)
             .await?;
-        state.queue().enqueue_batch(&page.ids).await?;
+        let messages: Vec<TransferMessage> = page.ids.iter().map(TransferMessage::new).collect();
+        state.queue().enqueue_batch(&messages).await?;
         count += page.ids.len();
         match page.next {
             Some(next) => cursor = Some(next),
@@ -86,13 +103,13 @@ pub async fn sweep(state: &AppState, age: Duration) -> anyhow::Result<usize> {
 
 /// The standalone server's worker: settles each enqueued id; a failure is retried later.
 pub async fn run_worker(state: AppState, mut receiver: TransferReceiver) {
-    while let Some(id) = receiver.recv().await {
+    while let Some(message) = receiver.recv_message().await {
         let state = state.clone();
         tokio::spawn(async move {
-            if let Err(e) = settle(&state, &id).await {
-                tracing::error!(transfer = %id, error = ?e, "settlement failed; retrying shortly");
+            if let Err(e) = settle_message(&state, &message).await {
+                tracing::error!(transfer = %message.transfer_id, error = ?e, "settlement failed; retrying shortly");
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                let _ = state.queue().enqueue(&id).await;
+                let _ = state.queue().enqueue(&message).await;
             }
         });
     }

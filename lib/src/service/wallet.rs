@@ -4,8 +4,13 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{now_millis, Amount, IdempotencyKey, Phone, UserId, Username};
 use crate::domain::{IdentifierKind, LoginIdentifier};
+use crate::queue::TransferMessage;
+use crate::service::sessions::{Caller, Principal, SessionError};
 use crate::state::AppState;
-use crate::store::{IdempotencyClaim, LedgerEntry, MoneyError, MoneyOp, MoneyOpKind, Transfer};
+use crate::store::{
+    IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError, MoneyOp, MoneyOpKind, Reads,
+    Snapshot, Transfer,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
@@ -25,8 +30,20 @@ pub enum WalletError {
     /// The caller's own account is gone.
     #[error("account cannot be changed")]
     AccountUnavailable,
+    /// The caller's login is no longer live.
+    #[error("Unauthenticated")]
+    Unauthenticated,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<SessionError> for WalletError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Unauthenticated => Self::Unauthenticated,
+            SessionError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
 }
 
 /// An idempotency key with the hash of the request it came with.
@@ -80,64 +97,105 @@ async fn apply(
         Err(MoneyError::Contention) => Err(WalletError::Contention),
         Err(MoneyError::Overflow) => Err(WalletError::BalanceOverflow),
         Err(MoneyError::UserNotFound) => Err(WalletError::AccountUnavailable),
+        Err(MoneyError::RecipientNotFound) => Err(WalletError::RecipientNotFound),
         Err(MoneyError::Unexpected(e)) => Err(e.into()),
     }
 }
 
-/// The original answer for a key already used with this request; `KeyReused` for another.
-async fn recorded(
-    state: &AppState,
-    user: UserId,
-    scope: &'static str,
+/// The original answer when the key was already used with this request; `KeyReused` for
+/// another request.
+fn replay(
+    record: Option<IdempotencyRecord>,
     idempotency: Option<&Idempotency>,
 ) -> Result<Option<Applied>, WalletError> {
-    let Some(i) = idempotency else {
-        return Ok(None);
-    };
-    let record = state
-        .store()
-        .idempotency_record(user, scope, i.key.as_str(), now_millis())
-        .await?;
-    match record {
-        None => Ok(None),
-        Some(r) if r.request_hash == i.request_hash => Ok(Some(Applied {
+    match (record, idempotency) {
+        (Some(r), Some(i)) if r.request_hash == i.request_hash => Ok(Some(Applied {
             entry: r.entry,
             replayed: true,
         })),
-        Some(_) => Err(WalletError::KeyReused),
+        (Some(_), Some(_)) => Err(WalletError::KeyReused),
+        _ => Ok(None),
     }
 }
 
-/// A new operation with a fresh reference id, dated now.
-fn new_op(user: UserId, kind: MoneyOpKind, amount: Amount, remarks: String) -> MoneyOp {
-    MoneyOp {
+/// The first read of a money request, with the caller's session: the account and the key's
+/// record. Answers a replay, or the operation on the account as read.
+async fn first_read(
+    state: &AppState,
+    caller: &Caller,
+    scope: &'static str,
+    idempotency: Option<&Idempotency>,
+    identifier: Option<LoginIdentifier>,
+) -> Result<(Principal, Snapshot, Option<Applied>), WalletError> {
+    let user = caller.user_id();
+    let reads = Reads {
+        account: Some(user),
+        idempotency: idempotency.map(|i| (user, scope, i.key.as_str().to_string())),
+        identifier,
+        ..Reads::default()
+    };
+    let (principal, mut snap) = caller.load(state, reads).await?;
+    let replayed = replay(snap.idempotency.take(), idempotency)?;
+    Ok((principal, snap, replayed))
+}
+
+/// A new operation with a fresh reference id, dated now, on the account as `snap` read it.
+fn new_op(
+    user: UserId,
+    kind: MoneyOpKind,
+    amount: Amount,
+    remarks: String,
+    snap: &Snapshot,
+) -> Result<MoneyOp, WalletError> {
+    let account = snap
+        .account
+        .as_ref()
+        .ok_or(WalletError::AccountUnavailable)?;
+    Ok(MoneyOp {
         user,
         kind,
         reference_id: uuid::Uuid::new_v4().to_string(),
         amount: amount.get(),
         remarks,
         now: now_millis(),
-    }
+        seen: Some((account.balance, account.version)),
+    })
 }
 
 pub async fn top_up(
     state: &AppState,
-    user: UserId,
+    caller: &Caller,
     amount: Amount,
     idempotency: Option<Idempotency>,
 ) -> Result<Applied, WalletError> {
-    let op = new_op(user, MoneyOpKind::TopUp, amount, String::new());
+    let (who, snap, replayed) =
+        first_read(state, caller, "topup", idempotency.as_ref(), None).await?;
+    if let Some(replayed) = replayed {
+        return Ok(replayed);
+    }
+    let op = new_op(
+        who.user_id,
+        MoneyOpKind::TopUp,
+        amount,
+        String::new(),
+        &snap,
+    )?;
     apply(state, "topup", op, idempotency).await
 }
 
 pub async fn pay(
     state: &AppState,
-    user: UserId,
+    caller: &Caller,
     amount: Amount,
     remarks: String,
     idempotency: Option<Idempotency>,
 ) -> Result<Applied, WalletError> {
-    let op = new_op(user, MoneyOpKind::Payment, amount, remarks);
+    let (who, snap, replayed) =
+        first_read(state, caller, "pay", idempotency.as_ref(), None).await?;
+    if let Some(replayed) = replayed {
+        return Ok(replayed);
+    }
+    let op = new_op(who.user_id, MoneyOpKind::Payment, amount, remarks, &snap)?;
     apply(state, "pay", op, idempotency).await
 }
 
@@ -173,48 +231,52 @@ impl Recipient {
     }
 }
 
-/// Debits the sender, records the transfer `PENDING` and enqueues it for the worker.
+/// Debits the sender, records the transfer `PENDING` and enqueues it for the worker. One
+/// read (session, account, key, and the recipient's identifier when named by one), then one
+/// write, which also checks that the recipient's account exists.
 pub async fn transfer(
     state: &AppState,
-    sender: UserId,
+    caller: &Caller,
     recipient: &Recipient,
     amount: Amount,
     remarks: String,
     idempotency: Option<Idempotency>,
 ) -> Result<Applied, WalletError> {
-    let found = match recipient {
-        Recipient::Id(id) => state.store().get_user(*id).await?,
-        Recipient::Username(u) => {
-            state
-                .store()
-                .find_user(&LoginIdentifier::new(IdentifierKind::Username, u.as_str()))
-                .await?
-        }
-        Recipient::Phone(p) => {
-            state
-                .store()
-                .find_user(&LoginIdentifier::new(IdentifierKind::Phone, p.as_str()))
-                .await?
-        }
+    let identifier = match recipient {
+        Recipient::Id(_) => None,
+        Recipient::Username(u) => Some(LoginIdentifier::new(IdentifierKind::Username, u.as_str())),
+        Recipient::Phone(p) => Some(LoginIdentifier::new(IdentifierKind::Phone, p.as_str())),
     };
-    let to = match found {
-        Some(user) if user.user_id != sender => user.user_id,
-        refused => {
-            // A replay answers what the original did, even if the recipient has gone since.
-            if let Some(replay) = recorded(state, sender, "transfer", idempotency.as_ref()).await? {
-                return Ok(replay);
-            }
-            return Err(match refused {
-                None => WalletError::RecipientNotFound,
-                Some(_) => WalletError::SelfTransfer,
-            });
-        }
+    let (who, snap, replayed) =
+        first_read(state, caller, "transfer", idempotency.as_ref(), identifier).await?;
+    // A replay answers what the original did, even if the recipient has gone since.
+    if let Some(replayed) = replayed {
+        return Ok(replayed);
+    }
+    let to = match recipient {
+        Recipient::Id(id) => *id,
+        _ => snap
+            .identifier_owner
+            .ok_or(WalletError::RecipientNotFound)?,
     };
-    let op = new_op(sender, MoneyOpKind::Transfer { to }, amount, remarks);
+    if to == who.user_id {
+        return Err(WalletError::SelfTransfer);
+    }
+    let op = new_op(
+        who.user_id,
+        MoneyOpKind::Transfer { to },
+        amount,
+        remarks,
+        &snap,
+    )?;
     let applied = apply(state, "transfer", op, idempotency).await?;
     if !applied.replayed {
         // The debit is recorded; if this fails the sweep enqueues the transfer later.
-        if let Err(e) = state.queue().enqueue(&applied.entry.reference_id).await {
+        let message = TransferMessage {
+            transfer_id: applied.entry.reference_id.clone(),
+            to_user: Some(to.to_string()),
+        };
+        if let Err(e) = state.queue().enqueue(&message).await {
             tracing::warn!(transfer = %applied.entry.reference_id, error = ?e, "enqueue failed; the sweep will retry");
         }
     }
@@ -224,13 +286,16 @@ pub async fn transfer(
 /// A transfer as its sender or recipient may see it; anyone else gets `None`.
 pub async fn transfer_for(
     state: &AppState,
-    viewer: UserId,
+    caller: &Caller,
     transfer_id: &str,
-) -> anyhow::Result<Option<Transfer>> {
-    let viewer = viewer.to_string();
-    Ok(state
-        .store()
-        .get_transfer(transfer_id)
-        .await?
+) -> Result<Option<Transfer>, WalletError> {
+    let reads = Reads {
+        transfer: Some(transfer_id.to_string()),
+        ..Reads::default()
+    };
+    let (who, snap) = caller.load(state, reads).await?;
+    let viewer = who.user_id.to_string();
+    Ok(snap
+        .transfer
         .filter(|t| t.from_user == viewer || t.to_user == viewer))
 }

@@ -11,6 +11,7 @@
 mod entities;
 mod identity;
 mod operators;
+mod reads;
 mod sessions;
 mod throttle;
 mod transfers;
@@ -24,6 +25,7 @@ pub use dynamodb::DynamoStore;
 pub use entities::*;
 pub use identity::*;
 pub use operators::*;
+pub use reads::*;
 pub use sessions::*;
 pub use sqlite::SqliteStore;
 pub use throttle::*;
@@ -41,6 +43,7 @@ pub trait Store:
     + TransferStore
     + EntityStore
     + OperatorStore
+    + ReadStore
 {
 }
 
@@ -52,5 +55,6 @@ impl<T> Store for T where
         + TransferStore
         + EntityStore
         + OperatorStore
+        + ReadStore
 {
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::domain::UserId;
+use crate::domain::{Millis, UserId};
 
 /// A refresh family: one login and every token rotated from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,18 @@ pub enum Rotation {
 pub trait SessionStore: Send + Sync + 'static {
     /// Records a new refresh family; families already expired at `now_secs` may be dropped.
     async fn create_session(&self, session: &Session, now_secs: i64) -> StoreResult<()>;
+
+    /// Records the family of a login whose secret was just verified and, in the same atomic
+    /// write, resets the login throttle `throttle_key` that the attempt reserved at version
+    /// `reserved` — unless another attempt has locked it since: then nothing is written and
+    /// the answer is false.
+    async fn create_session_releasing(
+        &self,
+        session: &Session,
+        throttle_key: &str,
+        reserved: u64,
+        now: Millis,
+    ) -> StoreResult<bool>;
 
     /// True when the family exists, is not revoked and has not expired at `now_secs`.
     async fn session_active(

@@ -113,6 +113,20 @@ pub trait TransferStore: Send + Sync + 'static {
     /// the sender when the recipient can't be credited) and mark transfer and sender entry.
     async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement>;
 
+    /// [`settle_transfer`](Self::settle_transfer) when the caller knows the recipient (the
+    /// queue message names it): a store that reads the account before it writes reads it
+    /// with the transfer, in one round trip. A wrong `to_user` costs a read, never a wrong
+    /// settlement: the transfer's own recipient is credited.
+    async fn settle_transfer_to(
+        &self,
+        transfer_id: &str,
+        to_user: &str,
+        now: Millis,
+    ) -> StoreResult<Settlement> {
+        let _ = to_user;
+        self.settle_transfer(transfer_id, now).await
+    }
+
     async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>>;
 
     /// One page of the transfers still `PENDING` that were created before `created_before`.

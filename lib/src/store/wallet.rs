@@ -97,6 +97,10 @@ pub struct MoneyOp {
     pub amount: i64,
     pub remarks: String,
     pub now: Millis,
+    /// The account's balance and version as the caller already read them, if it did: a
+    /// store that reads before it writes (DynamoDB) writes on them first instead of reading
+    /// again. A stale pair costs nothing but a retry: every write is conditional on the version.
+    pub seen: Option<(i64, u64)>,
 }
 
 impl MoneyOp {
@@ -174,6 +178,9 @@ pub enum MoneyError {
     Contention,
     #[error("account not found")]
     UserNotFound,
+    /// A transfer's recipient has no account (checked in the same atomic write).
+    #[error("recipient not found")]
+    RecipientNotFound,
     /// The balance would leave the representable range.
     #[error("balance out of range")]
     Overflow,

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use anyhow::Context;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
 
 use crate::auth::Throttle;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
@@ -468,6 +471,9 @@ pub(super) fn put(
                 .set_item(Some(item))
                 .condition_expression(condition)
                 .set_expression_attribute_values(values)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build()
                 .context("Failed to build a put")?,
         )
@@ -515,6 +521,21 @@ pub(super) fn delete_if(
         .build())
 }
 
+/// Checks that an account exists (the recipient of a transfer), without reading it.
+pub(super) fn account_exists(table: &str, user: UserId) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .condition_check(
+            ConditionCheck::builder()
+                .table_name(table)
+                .key("pk", s(user_pk(user)))
+                .key("sk", s(PROFILE))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .context("Failed to build a condition check")?,
+        )
+        .build())
+}
+
 /// Moves an account from the version it was read at to the next, with its new balance.
 pub(super) fn balance_update(
     table: &str,
@@ -532,6 +553,9 @@ pub(super) fn balance_update(
                 .expression_attribute_values(":next", n(entry.seq))
                 .expression_attribute_values(":now", n(entry.created_at))
                 .expression_attribute_values(":v", n(entry.seq - 1))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build()
                 .context("Failed to build a balance update")?,
         )
@@ -613,6 +637,12 @@ pub(super) enum Action {
     Entry,
     /// A new transfer.
     Transfer,
+    /// The recipient of a new transfer must exist.
+    Recipient,
+    /// A login throttle record.
+    Throttle,
+    /// A new refresh family.
+    Session,
     /// An idempotency record.
     Idempotency,
     /// A pending transfer marked settled.
@@ -654,7 +684,13 @@ impl Transaction {
             self.actions
                 .iter()
                 .zip(e.cancellation_reasons())
-                .map(|((action, _), reason)| (*action, reason.code().unwrap_or("None").to_string()))
+                .map(|((action, _), reason)| {
+                    (
+                        *action,
+                        reason.code().unwrap_or("None").to_string(),
+                        reason.item.clone(),
+                    )
+                })
                 .collect(),
         ))
     }
@@ -662,27 +698,40 @@ impl Transaction {
 
 /// Why a transaction was cancelled, action by action.
 #[derive(Debug)]
-pub(super) struct Cancelled(Vec<(Action, String)>);
+/// Each action's cancellation reason code, and the item as it was when its condition failed
+/// (for writes asking `ALL_OLD`).
+pub(super) struct Cancelled(Vec<(Action, String, Option<Item>)>);
 
 impl Cancelled {
     /// The first action whose condition failed.
     pub fn first_failed(&self) -> Option<Action> {
         self.0
             .iter()
-            .find(|(_, code)| code == "ConditionalCheckFailed")
-            .map(|(action, _)| *action)
+            .find(|(_, code, _)| code == "ConditionalCheckFailed")
+            .map(|(action, _, _)| *action)
     }
 
     /// Whether `action`'s condition failed.
     pub fn failed(&self, action: Action) -> bool {
         self.0
             .iter()
-            .any(|(a, code)| *a == action && code == "ConditionalCheckFailed")
+            .any(|(a, code, _)| *a == action && code == "ConditionalCheckFailed")
+    }
+
+    /// The item `action` found when its condition failed (`None` when it did not fail, asked
+    /// for no old item, or found none).
+    pub fn old_item(&self, action: Action) -> Option<&Item> {
+        self.0
+            .iter()
+            .find(|(a, code, _)| *a == action && code == "ConditionalCheckFailed")
+            .and_then(|(_, _, item)| item.as_ref())
     }
 
     /// Whether a concurrent transaction on the same items cancelled this one.
     pub fn conflicted(&self) -> bool {
-        self.0.iter().any(|(_, code)| code == "TransactionConflict")
+        self.0
+            .iter()
+            .any(|(_, code, _)| code == "TransactionConflict")
     }
 
     /// Whether every reason is a failed condition or a conflict, i.e. trying again on fresh
@@ -697,8 +746,8 @@ impl std::fmt::Display for Cancelled {
         let reasons: Vec<String> = self
             .0
             .iter()
-            .filter(|(_, code)| code != "None")
-            .map(|(action, code)| format!("{action:?}: {code}"))
+            .filter(|(_, code, _)| code != "None")
+            .map(|(action, code, _)| format!("{action:?}: {code}"))
             .collect();
         write!(f, "{}", reasons.join(", "))
     }

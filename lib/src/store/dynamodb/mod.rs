@@ -22,6 +22,7 @@ mod entities;
 mod identity;
 mod items;
 mod operators;
+mod reads;
 mod sessions;
 mod throttle;
 mod transfers;

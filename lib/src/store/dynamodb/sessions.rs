@@ -5,9 +5,12 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use super::items::{condition_failed, n, s, session_active, session_item, session_sk, user_pk};
+use super::items::{
+    condition_failed, delete_if, n, put_new, s, session_active, session_item, session_sk,
+    throttle_pk, user_pk, Action, Transaction, THROTTLE,
+};
 use super::DynamoStore;
-use crate::domain::UserId;
+use crate::domain::{Millis, UserId};
 use crate::store::{Rotation, Session, SessionStore, StoreResult};
 
 #[async_trait]
@@ -22,6 +25,41 @@ impl SessionStore for DynamoStore {
             .await
             .context("DynamoDB PutItem (session) failed")?;
         Ok(())
+    }
+
+    async fn create_session_releasing(
+        &self,
+        session: &Session,
+        throttle_key: &str,
+        reserved: u64,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let mut tx = Transaction::default();
+        tx.push(
+            Action::Throttle,
+            delete_if(
+                &self.table,
+                throttle_pk(throttle_key),
+                THROTTLE,
+                Some((
+                    "attribute_not_exists(pk) OR version = :v OR locked_until <= :now",
+                    [
+                        (":v".to_string(), n(reserved)),
+                        (":now".to_string(), n(now)),
+                    ]
+                    .into(),
+                )),
+            )?,
+        );
+        tx.push(
+            Action::Session,
+            put_new(&self.table, session_item(session))?,
+        );
+        match self.transact(&tx, "login").await? {
+            Ok(()) => Ok(true),
+            Err(cancelled) if cancelled.failed(Action::Throttle) => Ok(false),
+            Err(cancelled) => Err(anyhow::anyhow!("login cancelled: {cancelled}")),
+        }
     }
 
     async fn session_active(

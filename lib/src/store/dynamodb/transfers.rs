@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{
     balance_update, entry_item, entry_status_update, n, parse_balance, parse_transfer,
-    pending_shard_key, put_new, s, transfer_pk, transfer_settlement, user_pk, Action, Attrs,
+    pending_shard_key, put_new, s, transfer_pk, transfer_settlement, user_pk, Action, Attrs, Item,
     Transaction, PENDING_SHARDS, PROFILE, TRANSFER,
 };
 use super::{backoff, DynamoStore, MONEY_ATTEMPTS};
@@ -47,65 +47,19 @@ impl KeyValue {
 #[async_trait]
 impl TransferStore for DynamoStore {
     async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
-        for attempt in 1..=MONEY_ATTEMPTS {
-            let Some(item) = self.get(transfer_pk(transfer_id), TRANSFER).await? else {
-                return Ok(Settlement::Unknown);
-            };
-            let (t, sender_seq) = parse_transfer(&item)?;
-            if t.status != TxStatus::Pending {
-                return Ok(Settlement::AlreadySettled);
-            }
-            let to = UserId::parse(&t.to_user).map_err(anyhow::Error::msg)?;
-            let from = UserId::parse(&t.from_user).map_err(anyhow::Error::msg)?;
-            let transfer = &t;
-            let settlement_on = |user: UserId, refund: bool| async move {
-                Ok::<_, anyhow::Error>(match self.get(user_pk(user), PROFILE).await? {
-                    Some(item) => {
-                        let (balance, version) = parse_balance(&item)?;
-                        transfer.settlement_entry(refund, balance, version, now)
-                    }
-                    None => None,
-                })
-            };
-            let (entry, outcome) = match settlement_on(to, false).await? {
-                Some(entry) => (Some(entry), Settlement::Credited),
-                None => match settlement_on(from, true).await? {
-                    Some(entry) => (Some(entry), Settlement::Refunded),
-                    None => (None, Settlement::Suspended),
-                },
-            };
-            let final_status = outcome.final_status();
-            let mut tx = Transaction::default();
-            tx.push(
-                Action::Settlement,
-                transfer_settlement(
-                    &self.table,
-                    transfer_id,
-                    final_status,
-                    outcome == Settlement::Suspended,
-                    now,
-                )?,
-            );
-            tx.push(
-                Action::SenderEntry,
-                entry_status_update(&self.table, &t.from_user, sender_seq, final_status)?,
-            );
-            if let Some(entry) = &entry {
-                tx.push(Action::Balance, balance_update(&self.table, entry)?);
-                tx.push(Action::Entry, put_new(&self.table, entry_item(entry))?);
-            }
-            let Err(cancelled) = self.transact(&tx, "settle").await? else {
-                return Ok(outcome);
-            };
-            if cancelled.failed(Action::Settlement) {
-                return Ok(Settlement::AlreadySettled);
-            }
-            if cancelled.failed(Action::SenderEntry) {
-                anyhow::bail!("the sender's entry of transfer {transfer_id} is missing");
-            }
-            backoff(attempt).await;
+        self.settle(transfer_id, None, now).await
+    }
+
+    async fn settle_transfer_to(
+        &self,
+        transfer_id: &str,
+        to_user: &str,
+        now: Millis,
+    ) -> StoreResult<Settlement> {
+        match UserId::parse(to_user) {
+            Ok(to) => self.settle(transfer_id, Some(to), now).await,
+            Err(_) => self.settle(transfer_id, None, now).await,
         }
-        anyhow::bail!("settling transfer {transfer_id} kept conflicting")
     }
 
     async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>> {
@@ -179,5 +133,91 @@ impl TransferStore for DynamoStore {
             ids,
             next: next.map(|c| serde_json::to_string(&c)).transpose()?,
         })
+    }
+}
+
+impl DynamoStore {
+    /// Settles a transfer: one read of the transfer (with its recipient's account when
+    /// `recipient` names it), then one transaction; a lost race reads again.
+    async fn settle(
+        &self,
+        transfer_id: &str,
+        recipient: Option<UserId>,
+        now: Millis,
+    ) -> StoreResult<Settlement> {
+        let transfer_key = (transfer_pk(transfer_id), TRANSFER.to_string());
+        let recipient_key = recipient.map(|to| (user_pk(to), PROFILE.to_string()));
+        for attempt in 1..=MONEY_ATTEMPTS {
+            let keys: Vec<&(String, String)> = std::iter::once(&transfer_key)
+                .chain(&recipient_key)
+                .collect();
+            let mut found = self.batch_get(&keys).await?;
+            let Some(item) = found.remove(&transfer_key) else {
+                return Ok(Settlement::Unknown);
+            };
+            let (t, sender_seq) = parse_transfer(&item)?;
+            if t.status != TxStatus::Pending {
+                return Ok(Settlement::AlreadySettled);
+            }
+            let to = UserId::parse(&t.to_user).map_err(anyhow::Error::msg)?;
+            let from = UserId::parse(&t.from_user).map_err(anyhow::Error::msg)?;
+            // The recipient's account as read with the transfer, when that was the right one.
+            let read_with_transfer = match &recipient_key {
+                Some(key) if recipient == Some(to) => Some(found.remove(key)),
+                _ => None,
+            };
+            let transfer = &t;
+            let settlement_on = |user: UserId, refund: bool, read: Option<Option<Item>>| async move {
+                let item = match read {
+                    Some(read) => read,
+                    None => self.get(user_pk(user), PROFILE).await?,
+                };
+                Ok::<_, anyhow::Error>(match item {
+                    Some(item) => {
+                        let (balance, version) = parse_balance(&item)?;
+                        transfer.settlement_entry(refund, balance, version, now)
+                    }
+                    None => None,
+                })
+            };
+            let (entry, outcome) = match settlement_on(to, false, read_with_transfer).await? {
+                Some(entry) => (Some(entry), Settlement::Credited),
+                None => match settlement_on(from, true, None).await? {
+                    Some(entry) => (Some(entry), Settlement::Refunded),
+                    None => (None, Settlement::Suspended),
+                },
+            };
+            let final_status = outcome.final_status();
+            let mut tx = Transaction::default();
+            tx.push(
+                Action::Settlement,
+                transfer_settlement(
+                    &self.table,
+                    transfer_id,
+                    final_status,
+                    outcome == Settlement::Suspended,
+                    now,
+                )?,
+            );
+            tx.push(
+                Action::SenderEntry,
+                entry_status_update(&self.table, &t.from_user, sender_seq, final_status)?,
+            );
+            if let Some(entry) = &entry {
+                tx.push(Action::Balance, balance_update(&self.table, entry)?);
+                tx.push(Action::Entry, put_new(&self.table, entry_item(entry))?);
+            }
+            let Err(cancelled) = self.transact(&tx, "settle").await? else {
+                return Ok(outcome);
+            };
+            if cancelled.failed(Action::Settlement) {
+                return Ok(Settlement::AlreadySettled);
+            }
+            if cancelled.failed(Action::SenderEntry) {
+                anyhow::bail!("the sender's entry of transfer {transfer_id} is missing");
+            }
+            backoff(attempt).await;
+        }
+        anyhow::bail!("settling transfer {transfer_id} kept conflicting")
     }
 }

@@ -4,15 +4,15 @@ use anyhow::Context;
 use async_trait::async_trait;
 
 use super::items::{
-    balance_update, entry_item, entry_sk, idem_sk, idempotency_item, parse_balance, parse_entry,
-    parse_idempotency, put_idempotency, put_new, s, transfer_item, user_pk, Action, Transaction,
-    PROFILE,
+    account_exists, balance_update, entry_item, entry_sk, idem_sk, idempotency_item, parse_balance,
+    parse_entry, parse_idempotency, put_idempotency, put_new, s, transfer_item, user_pk, Action,
+    Transaction,
 };
 use super::{backoff, DynamoStore};
 use crate::domain::{Millis, UserId};
 use crate::store::{
-    IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError, MoneyOp, MoneyOpKind,
-    StoreResult, Transfer, TxStatus, WalletStore,
+    IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError, MoneyOp, MoneyOpKind, ReadStore,
+    Reads, StoreResult, Transfer, TxStatus, WalletStore,
 };
 
 #[async_trait]
@@ -22,22 +22,25 @@ impl WalletStore for DynamoStore {
         op: &MoneyOp,
         claim: Option<&IdempotencyClaim>,
     ) -> Result<LedgerEntry, MoneyError> {
-        for attempt in 1..=self.money_attempts {
-            let idem_read = async {
-                match claim {
-                    Some(c) => {
-                        self.idempotency_record(op.user, c.scope, &c.key, op.now)
-                            .await
-                    }
-                    None => Ok(None),
+        // The account as the caller read it, else one read of the account and the key.
+        let mut seen = match op.seen {
+            Some(seen) => seen,
+            None => {
+                let reads = Reads {
+                    account: Some(op.user),
+                    idempotency: claim.map(|c| (op.user, c.scope, c.key.clone())),
+                    ..Reads::default()
+                };
+                let snap = self.read(&reads, op.now).await?;
+                if let Some(record) = snap.idempotency {
+                    return Err(MoneyError::KeyUsed(Box::new(record)));
                 }
-            };
-            let (account, record) = tokio::join!(self.get(user_pk(op.user), PROFILE), idem_read);
-            if let Some(record) = record? {
-                return Err(MoneyError::KeyUsed(Box::new(record)));
+                let account = snap.account.ok_or(MoneyError::UserNotFound)?;
+                (account.balance, account.version)
             }
-            let (balance, version) = parse_balance(&account?.ok_or(MoneyError::UserNotFound)?)?;
-            let entry = op.entry(balance, version)?;
+        };
+        for attempt in 1..=self.money_attempts {
+            let entry = op.entry(seen.0, seen.1)?;
             let mut tx = Transaction::default();
             tx.push(Action::Balance, balance_update(&self.table, &entry)?);
             tx.push(Action::Entry, put_new(&self.table, entry_item(&entry))?);
@@ -57,6 +60,7 @@ impl WalletStore for DynamoStore {
                     Action::Transfer,
                     put_new(&self.table, transfer_item(&transfer, entry.seq))?,
                 );
+                tx.push(Action::Recipient, account_exists(&self.table, to)?);
             }
             if let Some(c) = claim {
                 let record = idempotency_item(op.user, c, &entry)?;
@@ -68,19 +72,22 @@ impl WalletStore for DynamoStore {
             let Err(cancelled) = self.transact(&tx, "money").await? else {
                 return Ok(entry);
             };
-            if cancelled.failed(Action::Idempotency) {
-                // The same key won concurrently: answer as that request did.
-                if let Some(c) = claim {
-                    if let Some(record) = self
-                        .idempotency_record(op.user, c.scope, &c.key, op.now)
-                        .await?
-                    {
-                        return Err(MoneyError::KeyUsed(Box::new(record)));
-                    }
+            // The key was used (possibly concurrently): answer as that request did.
+            if let Some(old) = cancelled.old_item(Action::Idempotency) {
+                if let Some(record) = parse_idempotency(old, op.now)? {
+                    return Err(MoneyError::KeyUsed(Box::new(record)));
                 }
             }
-            // A moved version (balance update or entry put) or a lost race: read again and retry.
-            if !cancelled.retryable() {
+            if cancelled.failed(Action::Recipient) {
+                return Err(MoneyError::RecipientNotFound);
+            }
+            if cancelled.failed(Action::Balance) {
+                // The version moved: the failed condition returned the account as it is now.
+                let account = cancelled
+                    .old_item(Action::Balance)
+                    .ok_or(MoneyError::UserNotFound)?;
+                seen = parse_balance(account)?;
+            } else if !cancelled.retryable() {
                 return Err(anyhow::anyhow!("money write cancelled: {cancelled}").into());
             }
             backoff(attempt).await;

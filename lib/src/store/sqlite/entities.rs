@@ -33,7 +33,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Entity> {
     })
 }
 
-fn select(c: &Connection, user: &str, entity_id: &str) -> rusqlite::Result<Option<Entity>> {
+pub(super) fn select(
+    c: &Connection,
+    user: &str,
+    entity_id: &str,
+) -> rusqlite::Result<Option<Entity>> {
     c.query_row(
         &format!("SELECT {COLUMNS} FROM entities WHERE user_id = ?1 AND entity_id = ?2"),
         [user, entity_id],

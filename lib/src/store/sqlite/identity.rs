@@ -60,6 +60,15 @@ pub(super) fn find_by_identifier(
     conn.query_row(&sql, [&id.key], user_from_row).optional()
 }
 
+pub(super) fn select_user(c: &Connection, id: UserId) -> rusqlite::Result<Option<UserRecord>> {
+    c.query_row(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"),
+        [id.to_string()],
+        user_from_row,
+    )
+    .optional()
+}
+
 /// Inserts an account as it is (identifiers are unique by the table's constraints).
 pub(super) fn insert_user(tx: &Connection, u: &UserRecord) -> rusqlite::Result<()> {
     tx.execute(
@@ -108,16 +117,8 @@ impl IdentityStore for SqliteStore {
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"),
-                [id.to_string()],
-                user_from_row,
-            )
-            .optional()
-            .context("Failed to read a user")
-        })
-        .await
+        self.read(move |c| select_user(c, id).context("Failed to read a user"))
+            .await
     }
 
     async fn find_user(&self, identifier: &LoginIdentifier) -> StoreResult<Option<UserRecord>> {

@@ -8,6 +8,7 @@
 mod entities;
 mod identity;
 mod operators;
+mod reads;
 mod sessions;
 mod throttle;
 mod transfers;

@@ -2,32 +2,69 @@
 
 use anyhow::Context;
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
+use super::throttle::release;
 use super::SqliteStore;
-use crate::domain::UserId;
+use crate::domain::{Millis, UserId};
 use crate::store::{Rotation, Session, SessionStore, StoreResult};
+
+/// Records a family, forgetting the ones expired at `now_secs` (they are inactive already).
+fn insert_session(tx: &Connection, s: &Session, now_secs: i64) -> anyhow::Result<()> {
+    tx.execute(
+        "INSERT INTO sessions (session_id, user_id, refresh_jti, revoked, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            s.session_id,
+            s.user_id.to_string(),
+            s.refresh_jti,
+            s.revoked,
+            s.expires_at
+        ],
+    )
+    .context("Failed to create a session")?;
+    tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now_secs])?;
+    Ok(())
+}
+
+/// True when the family exists, is not revoked and has not expired at `now_secs`.
+pub(super) fn session_is_active(
+    c: &Connection,
+    user: UserId,
+    session_id: &str,
+    now_secs: i64,
+) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT 1 FROM sessions WHERE session_id = ?1 AND user_id = ?2 \
+         AND revoked = 0 AND expires_at > ?3",
+        params![session_id, user.to_string(), now_secs],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|r| r.is_some())
+}
 
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn create_session(&self, s: &Session, now_secs: i64) -> StoreResult<()> {
         let s = s.clone();
+        self.write(move |tx| insert_session(tx, &s, now_secs)).await
+    }
+
+    async fn create_session_releasing(
+        &self,
+        s: &Session,
+        throttle_key: &str,
+        reserved: u64,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let (s, key) = (s.clone(), throttle_key.to_string());
         self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO sessions (session_id, user_id, refresh_jti, revoked, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    s.session_id,
-                    s.user_id.to_string(),
-                    s.refresh_jti,
-                    s.revoked,
-                    s.expires_at
-                ],
-            )
-            .context("Failed to create a session")?;
-            // Forget families that have expired (they are inactive already).
-            tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now_secs])?;
-            Ok::<_, anyhow::Error>(())
+            if !release(tx, &key, reserved, now).context("Failed to reset login throttle")? {
+                return Ok(false);
+            }
+            insert_session(tx, &s, now.div_euclid(1000))?;
+            Ok::<_, anyhow::Error>(true)
         })
         .await
     }
@@ -40,15 +77,7 @@ impl SessionStore for SqliteStore {
     ) -> StoreResult<bool> {
         let sid = session_id.to_string();
         self.read(move |c| {
-            c.query_row(
-                "SELECT 1 FROM sessions WHERE session_id = ?1 AND user_id = ?2 \
-                 AND revoked = 0 AND expires_at > ?3",
-                params![sid, user.to_string(), now_secs],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|r| r.is_some())
-            .context("Failed to read a session")
+            session_is_active(c, user, &sid, now_secs).context("Failed to read a session")
         })
         .await
     }

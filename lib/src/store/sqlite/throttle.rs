@@ -2,12 +2,56 @@
 
 use anyhow::Context;
 use async_trait::async_trait;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::SqliteStore;
 use crate::auth::Throttle;
 use crate::domain::Millis;
 use crate::store::{StoreResult, ThrottleStore, Versioned};
+
+/// The throttle record of `key`, unless absent or expired at `now`.
+pub(super) fn select_throttle(
+    c: &Connection,
+    key: &str,
+    now: Millis,
+) -> rusqlite::Result<Option<Versioned<Throttle>>> {
+    c.query_row(
+        "SELECT failures, locked_until, last_lock_ms, version FROM login_throttle \
+         WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+        params![key, now],
+        |r| {
+            Ok(Versioned {
+                value: Throttle {
+                    failures: r.get(0)?,
+                    locked_until: r.get(1)?,
+                    last_lock_ms: r.get(2)?,
+                },
+                version: r.get::<_, i64>(3)? as u64,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Resets the throttle `key` reserved at version `reserved`, unless another attempt locked it
+/// since; true when it is clear.
+pub(super) fn release(
+    tx: &Connection,
+    key: &str,
+    reserved: u64,
+    now: Millis,
+) -> rusqlite::Result<bool> {
+    tx.execute(
+        "DELETE FROM login_throttle WHERE key = ?1 AND (version = ?2 OR locked_until <= ?3)",
+        params![key, reserved as i64, now],
+    )?;
+    let locked_by_another: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM login_throttle WHERE key = ?1)",
+        [key],
+        |r| r.get(0),
+    )?;
+    Ok(!locked_by_another)
+}
 
 #[async_trait]
 impl ThrottleStore for SqliteStore {
@@ -17,26 +61,8 @@ impl ThrottleStore for SqliteStore {
         now: Millis,
     ) -> StoreResult<Option<Versioned<Throttle>>> {
         let key = key.to_string();
-        self.read(move |c| {
-            c.query_row(
-                "SELECT failures, locked_until, last_lock_ms, version FROM login_throttle \
-                 WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-                params![key, now],
-                |r| {
-                    Ok(Versioned {
-                        value: Throttle {
-                            failures: r.get(0)?,
-                            locked_until: r.get(1)?,
-                            last_lock_ms: r.get(2)?,
-                        },
-                        version: r.get::<_, i64>(3)? as u64,
-                    })
-                },
-            )
-            .optional()
-            .context("Failed to read login throttle")
-        })
-        .await
+        self.read(move |c| select_throttle(c, &key, now).context("Failed to read login throttle"))
+            .await
     }
 
     async fn put_throttle(
@@ -83,19 +109,7 @@ impl ThrottleStore for SqliteStore {
     async fn release_throttle(&self, key: &str, reserved: u64, now: Millis) -> StoreResult<bool> {
         let key = key.to_string();
         self.write(move |tx| {
-            tx.execute(
-                "DELETE FROM login_throttle WHERE key = ?1 AND (version = ?2 OR locked_until <= ?3)",
-                params![key, reserved as i64, now],
-            )
-            .context("Failed to reset login throttle")?;
-            let locked_by_another: bool = tx
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM login_throttle WHERE key = ?1)",
-                    [&key],
-                    |r| r.get(0),
-                )
-                .context("Failed to read login throttle")?;
-            Ok::<_, anyhow::Error>(!locked_by_another)
+            release(tx, &key, reserved, now).context("Failed to reset login throttle")
         })
         .await
     }

@@ -33,6 +33,15 @@ pub(super) fn transfer_from_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
     })
 }
 
+pub(super) fn select_transfer(c: &Connection, id: &str) -> rusqlite::Result<Option<Transfer>> {
+    c.query_row(
+        &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE transfer_id = ?1"),
+        [id],
+        transfer_from_row,
+    )
+    .optional()
+}
+
 /// Records a transfer as it is; `sender_seq` is the sender's debit.
 pub(super) fn insert_transfer(
     tx: &Connection,
@@ -109,16 +118,8 @@ impl TransferStore for SqliteStore {
 
     async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>> {
         let id = transfer_id.to_string();
-        self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE transfer_id = ?1"),
-                [id],
-                transfer_from_row,
-            )
-            .optional()
-            .context("Failed to read a transfer")
-        })
-        .await
+        self.read(move |c| select_transfer(c, &id).context("Failed to read a transfer"))
+            .await
     }
 
     async fn pending_transfers(

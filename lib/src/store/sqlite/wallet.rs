@@ -127,6 +127,12 @@ impl WalletStore for SqliteStore {
             let entry = op.entry(balance, version as u64)?;
             post_entry(tx, &entry).context("Failed to post the entry")?;
             if let MoneyOpKind::Transfer { to } = op.kind {
+                if account(tx, &to.to_string())
+                    .context("Failed to read the recipient")?
+                    .is_none()
+                {
+                    return Err(MoneyError::RecipientNotFound);
+                }
                 let transfer = Transfer {
                     transfer_id: op.reference_id.clone(),
                     from_user: user.clone(),

@@ -1,0 +1,49 @@
+//! What one request reads, in one round trip: the caller's session and whatever else the use
+//! case needs (the account, an idempotency record, an identifier's owner, an entity, a
+//! transfer). DynamoDB answers it with one `BatchGetItem` of strongly consistent reads; SQLite
+//! with one read on one connection.
+
+use async_trait::async_trait;
+
+use super::{Entity, IdempotencyRecord, StoreResult, Transfer, UserRecord, Versioned};
+use crate::auth::Throttle;
+use crate::domain::{LoginIdentifier, Millis, UserId};
+
+/// The items to read. Each is optional; ask only for what the request uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// A refresh family to check: (account, session id).
+    pub session: Option<(UserId, String)>,
+    pub account: Option<UserId>,
+    /// (account, route scope, key).
+    pub idempotency: Option<(UserId, &'static str, String)>,
+    /// Whose an identifier is.
+    pub identifier: Option<LoginIdentifier>,
+    /// (owner, entity id).
+    pub entity: Option<(UserId, String)>,
+    pub transfer: Option<String>,
+    /// A login throttle record, by key.
+    pub throttle: Option<String>,
+}
+
+/// What [`Reads`] found, as of one moment per item (DynamoDB's batch reads are each
+/// consistent, not one snapshot; every write that depends on them is conditional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The family exists, is not revoked and has not expired (false when not asked).
+    pub session_active: bool,
+    pub account: Option<UserRecord>,
+    /// A live (unexpired) record of the key.
+    pub idempotency: Option<IdempotencyRecord>,
+    pub identifier_owner: Option<UserId>,
+    pub entity: Option<Entity>,
+    pub transfer: Option<Transfer>,
+    /// The throttle record, unless absent or expired.
+    pub throttle: Option<Versioned<Throttle>>,
+}
+
+#[async_trait]
+pub trait ReadStore: Send + Sync + 'static {
+    /// Reads everything `reads` names in one round trip; `now` decides what has expired.
+    async fn read(&self, reads: &Reads, now: Millis) -> StoreResult<Snapshot>;
+}

@@ -1,0 +1,53 @@
+//! A request's reads on one reader connection, in one read transaction.
+
+use anyhow::Context;
+use async_trait::async_trait;
+
+use super::entities::select as select_entity;
+use super::identity::{find_by_identifier, select_user};
+use super::sessions::session_is_active;
+use super::throttle::select_throttle;
+use super::transfers::select_transfer;
+use super::wallet::read_idempotency;
+use super::SqliteStore;
+use crate::domain::Millis;
+use crate::store::{ReadStore, Reads, Snapshot, StoreResult};
+
+#[async_trait]
+impl ReadStore for SqliteStore {
+    async fn read(&self, reads: &Reads, now: Millis) -> StoreResult<Snapshot> {
+        let reads = reads.clone();
+        self.read(move |c| {
+            let tx = c.unchecked_transaction()?;
+            let mut snap = Snapshot::default();
+            if let Some((user, sid)) = &reads.session {
+                snap.session_active = session_is_active(&tx, *user, sid, now.div_euclid(1000))
+                    .context("Failed to read a session")?;
+            }
+            if let Some(user) = reads.account {
+                snap.account = select_user(&tx, user).context("Failed to read a user")?;
+            }
+            if let Some((user, scope, key)) = &reads.idempotency {
+                snap.idempotency = read_idempotency(&tx, &user.to_string(), scope, key, now)?;
+            }
+            if let Some(id) = &reads.identifier {
+                snap.identifier_owner = find_by_identifier(&tx, id)
+                    .context("Failed to look up an identifier")?
+                    .map(|u| u.user_id);
+            }
+            if let Some((user, id)) = &reads.entity {
+                snap.entity = select_entity(&tx, &user.to_string(), id)
+                    .context("Failed to read an entity")?;
+            }
+            if let Some(id) = &reads.transfer {
+                snap.transfer = select_transfer(&tx, id).context("Failed to read a transfer")?;
+            }
+            if let Some(key) = &reads.throttle {
+                snap.throttle =
+                    select_throttle(&tx, key, now).context("Failed to read login throttle")?;
+            }
+            Ok(snap)
+        })
+        .await
+    }
+}

@@ -1,0 +1,305 @@
+//! What each route costs on DynamoDB, counted: an SDK interceptor records every call the store
+//! makes against DynamoDB Local while the route is served over HTTP, and each route's calls are
+//! asserted (a count, not a time). `--nocapture` prints the table BENCHMARKS.md records, with
+//! the capacity units DynamoDB reported.
+
+use std::sync::Arc;
+
+use dompet_tests::calls::{Call, CallCounter};
+use dompet_tests::{Reply, TestApp};
+use serde_json::json;
+
+struct Meter {
+    calls: CallCounter,
+    rows: Vec<String>,
+}
+
+impl Meter {
+    /// Asserts the calls made since the last look were exactly `expected` (in any order) and
+    /// records the row.
+    #[track_caller]
+    fn expect(&mut self, route: &str, reply: &Reply, status: u16, expected: &[&str]) {
+        assert_eq!(reply.status.as_u16(), status, "{route}: {}", reply.body);
+        let calls = self.calls.take();
+        let mut ops: Vec<&str> = calls.iter().map(|c| c.operation.as_str()).collect();
+        ops.sort_unstable();
+        let mut want = expected.to_vec();
+        want.sort_unstable();
+        assert_eq!(ops, want, "{route}");
+        self.rows.push(row(route, &calls));
+    }
+}
+
+fn row(route: &str, calls: &[Call]) -> String {
+    let count = |reads: bool| {
+        calls
+            .iter()
+            .filter(|c| {
+                let read = matches!(
+                    c.operation.as_str(),
+                    "GetItem" | "BatchGetItem" | "Query" | "TransactGetItems"
+                );
+                read == reads
+            })
+            .count()
+    };
+    let capacity: f64 = calls.iter().filter_map(|c| c.capacity).sum();
+    let mut names: Vec<&str> = calls.iter().map(|c| c.operation.as_str()).collect();
+    names.sort_unstable();
+    format!(
+        "| {route} | {} | {} | {capacity:.1} | {} |",
+        count(true),
+        count(false),
+        names.join(" + ")
+    )
+}
+
+#[tokio::test]
+async fn each_route_costs_one_read_then_at_most_one_write() {
+    let (store, calls) = dompet_tests::dynamodb_local::counted_store().await;
+    let (app, mut queue) = TestApp::spawn_without_worker(
+        Arc::new(store),
+        &[
+            ("DOMPET_LOCKOUT_SECS", "1"),
+            ("DOMPET_LOCKOUT_MAX_SECS", "4"),
+        ],
+    )
+    .await;
+    let mut m = Meter {
+        calls,
+        rows: Vec::new(),
+    };
+
+    let reply = app
+        .register(json!({"username": "guntur", "password": "rahasia-sekali"}))
+        .await;
+    m.expect("`POST /register`", &reply, 201, &["TransactWriteItems"]);
+    app.register(json!({"phone_number": "081234567890", "pin": "123456"}))
+        .await
+        .assert_success(201);
+    m.calls.take();
+
+    let login = app
+        .login(json!({"username": "guntur", "password": "rahasia-sekali"}))
+        .await;
+    m.expect(
+        "`POST /login` (success)",
+        &login,
+        200,
+        &[
+            "BatchGetItem",
+            "BatchGetItem",
+            "PutItem",
+            "TransactWriteItems",
+        ],
+    );
+    let token = login.body["result"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refresh = login.body["result"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wrong = app
+        .login(json!({"username": "guntur", "password": "salah-sekali"}))
+        .await;
+    m.expect(
+        "`POST /login` (wrong password)",
+        &wrong,
+        401,
+        &["BatchGetItem", "BatchGetItem", "PutItem"],
+    );
+    let unknown = app
+        .login(json!({"username": "nobody", "password": "rahasia-sekali"}))
+        .await;
+    m.expect(
+        "`POST /login` (unknown user)",
+        &unknown,
+        401,
+        &["BatchGetItem", "PutItem"],
+    );
+    let refreshed = app
+        .post_json("/token/refresh", &json!({"refresh_token": refresh}))
+        .await;
+    m.expect("`POST /token/refresh`", &refreshed, 200, &["UpdateItem"]);
+
+    let account = app.get_with_token("/account", &token).await;
+    m.expect("`GET /account`", &account, 200, &["BatchGetItem"]);
+
+    let body = json!({"amount": 100_000});
+    let topup = app.post_authed("/topup", &token, &body, Some("t-1")).await;
+    m.expect(
+        "`POST /topup` with `Idempotency-Key`",
+        &topup,
+        200,
+        &["BatchGetItem", "TransactWriteItems"],
+    );
+    let replay = app.post_authed("/topup", &token, &body, Some("t-1")).await;
+    m.expect("`POST /topup` replay", &replay, 200, &["BatchGetItem"]);
+    let pay = app
+        .post_authed("/pay", &token, &json!({"amount": 5_000}), Some("p-1"))
+        .await;
+    m.expect(
+        "`POST /pay` with `Idempotency-Key`",
+        &pay,
+        200,
+        &["BatchGetItem", "TransactWriteItems"],
+    );
+
+    let transfer = app
+        .post_authed(
+            "/transfer",
+            &token,
+            &json!({"target_user": "081234567890", "amount": 7_000}),
+            Some("x-1"),
+        )
+        .await;
+    m.expect(
+        "`POST /transfer` (to a phone number, with key)",
+        &transfer,
+        202,
+        &["BatchGetItem", "TransactWriteItems"],
+    );
+    let id = transfer.body["result"]["transfer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The message names the recipient: the worker reads it with the transfer.
+    let message = queue.recv_message().await.unwrap();
+    assert_eq!(message.transfer_id, id);
+    let settled = dompet::service::transfers::settle_message(&app.state, &message)
+        .await
+        .unwrap();
+    assert_eq!(settled, dompet::store::Settlement::Credited);
+    let calls = m.calls.take();
+    let mut ops: Vec<&str> = calls.iter().map(|c| c.operation.as_str()).collect();
+    ops.sort_unstable();
+    assert_eq!(ops, ["BatchGetItem", "TransactWriteItems"], "settlement");
+    m.rows.push(row("its settlement by the worker", &calls));
+
+    let status = app.get_with_token(&format!("/transfer/{id}"), &token).await;
+    m.expect("`GET /transfer/{id}`", &status, 200, &["BatchGetItem"]);
+    let transactions = app.get_with_token("/transactions", &token).await;
+    m.expect(
+        "`GET /transactions`",
+        &transactions,
+        200,
+        &["BatchGetItem", "Query"],
+    );
+
+    let created = app
+        .post_authed(
+            "/entities",
+            &token,
+            &json!({"code": "SKU-1", "type": "book", "quantity": 3}),
+            None,
+        )
+        .await;
+    m.expect(
+        "`POST /entities`",
+        &created,
+        201,
+        &["BatchGetItem", "TransactWriteItems"],
+    );
+    let entity = created.body["result"]["entity_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/entities/{entity}");
+    let read = app.get_with_token(&path, &token).await;
+    m.expect("`GET /entities/{id}`", &read, 200, &["BatchGetItem"]);
+    let replaced = app
+        .send(
+            app.request(reqwest::Method::PUT, &path)
+                .bearer_auth(&token)
+                .header("if-match", "1")
+                .json(&json!({"code": "SKU-1", "type": "book", "quantity": 5})),
+        )
+        .await;
+    m.expect(
+        "`PUT /entities/{id}` with `If-Match`",
+        &replaced,
+        200,
+        &["BatchGetItem", "TransactWriteItems"],
+    );
+    let listed = app.get_with_token("/entities?type=book", &token).await;
+    m.expect(
+        "`GET /entities?type=`",
+        &listed,
+        200,
+        &["BatchGetItem", "Query"],
+    );
+    let deleted = app
+        .send(
+            app.request(reqwest::Method::DELETE, &path)
+                .bearer_auth(&token),
+        )
+        .await;
+    m.expect(
+        "`DELETE /entities/{id}`",
+        &deleted,
+        200,
+        &["BatchGetItem", "TransactWriteItems"],
+    );
+    let logout = app.post_with_token("/logout", &token).await;
+    m.expect(
+        "`POST /logout`",
+        &logout,
+        200,
+        &["BatchGetItem", "UpdateItem"],
+    );
+
+    println!("| route | reads | writes | capacity units | calls |\n|---|---|---|---|---|");
+    for r in &m.rows {
+        println!("{r}");
+    }
+}
+
+/// A message naming the wrong recipient costs a read, never a wrong settlement.
+#[tokio::test]
+async fn a_wrong_recipient_in_the_message_still_credits_the_transfers_own() {
+    use dompet::store::{IdentityStore, MoneyOpKind, Settlement, TransferStore, WalletStore};
+    use dompet_tests::contract::{account, op};
+    let (store, calls) = dompet_tests::dynamodb_local::counted_store().await;
+    let (a, b, c) = (
+        account(&store, "a").await,
+        account(&store, "b").await,
+        account(&store, "c").await,
+    );
+    store
+        .apply(&op(&a, MoneyOpKind::TopUp, 10_000), None)
+        .await
+        .unwrap();
+    let id = store
+        .apply(
+            &op(&a, MoneyOpKind::Transfer { to: b.user_id }, 4_000),
+            None,
+        )
+        .await
+        .unwrap()
+        .reference_id;
+    calls.take();
+    let now = dompet::domain::now_millis();
+    let outcome = store
+        .settle_transfer_to(&id, &c.user_id.to_string(), now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Settlement::Credited);
+    assert_eq!(
+        calls.take_operations(),
+        ["BatchGetItem", "GetItem", "TransactWriteItems"]
+    );
+    let balance = |u: dompet::domain::UserId| {
+        let store = store.clone();
+        async move { store.get_user(u).await.unwrap().unwrap().balance }
+    };
+    assert_eq!(
+        (
+            balance(a.user_id).await,
+            balance(b.user_id).await,
+            balance(c.user_id).await
+        ),
+        (6_000, 4_000, 0)
+    );
+}
