@@ -17,7 +17,11 @@ async fn a_batch_with_a_duplicate_settles_once_and_reports_only_the_poison_messa
         .await
         .unwrap();
 
-    let json = include_str!("../../../events/transfer-worker.json").replace("TRANSFER_ID", &id);
+    // The same transfer twice: as the sweep enqueues it (id only) and as `POST /transfer` does
+    // (naming the recipient).
+    let json = include_str!("../../../events/transfer-worker.json")
+        .replace("TRANSFER_ID", &id)
+        .replace("TO_USER", &recipient.user_id.to_string());
     let event: SqsEvent = serde_json::from_str(&json).unwrap();
     let response = handle(&state, event).await;
     let failed: Vec<&str> = response
