@@ -208,13 +208,9 @@ pub enum AccountError {
 
 /// The caller's account: one read with the session check.
 pub async fn account(state: &AppState, caller: &Caller) -> Result<UserRecord, AccountError> {
-    let reads = Reads {
-        account: Some(caller.user_id()),
-        ..Reads::default()
-    };
-    let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
-        SessionError::Unauthenticated => AccountError::Gone,
-        SessionError::Unexpected(e) => AccountError::Unexpected(e),
-    })?;
-    snap.account.ok_or(AccountError::Gone)
+    match caller.load_account(state).await {
+        Ok(account) => account.ok_or(AccountError::Gone),
+        Err(SessionError::Unauthenticated) => Err(AccountError::Gone),
+        Err(SessionError::Unexpected(e)) => Err(AccountError::Unexpected(e)),
+    }
 }

@@ -4,7 +4,7 @@ use crate::domain::{now_millis, Millis};
 use crate::queue::QueueDepth;
 use crate::service::sessions::{Caller, SessionError};
 use crate::state::AppState;
-use crate::store::{MoneyCheck, Reads, Role, StoreResult, Transfer, TransferPosition, TxStatus};
+use crate::store::{MoneyCheck, Role, StoreResult, Transfer, TransferPosition, TxStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -21,15 +21,11 @@ pub enum OperatorError {
 /// Operators are accounts with role `admin` (set only by the operator command): one read of
 /// the session and the account.
 pub async fn require_admin(state: &AppState, caller: &Caller) -> Result<(), OperatorError> {
-    let reads = Reads {
-        account: Some(caller.user_id()),
-        ..Reads::default()
-    };
-    let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
+    let account = caller.load_account(state).await.map_err(|e| match e {
         SessionError::Unauthenticated => OperatorError::Unauthenticated,
         SessionError::Unexpected(e) => OperatorError::Unexpected(e),
     })?;
-    match snap.account {
+    match account {
         None => Err(OperatorError::Unauthenticated),
         Some(u) if u.role == Role::Admin => Ok(()),
         Some(_) => Err(OperatorError::Forbidden),

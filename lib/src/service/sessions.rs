@@ -4,7 +4,7 @@
 use crate::auth::{TokenKind, TokenPair};
 use crate::domain::{now_millis, UserId};
 use crate::state::AppState;
-use crate::store::{Reads, Rotation, Session, Snapshot};
+use crate::store::{Reads, Rotation, Session, Snapshot, UserRecord};
 
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
@@ -96,6 +96,15 @@ impl Caller {
             },
             snap,
         ))
+    }
+
+    /// The caller's account, read with the family check.
+    pub async fn load_account(&self, state: &AppState) -> Result<Option<UserRecord>, SessionError> {
+        let reads = Reads {
+            account: Some(self.user_id),
+            ..Reads::default()
+        };
+        Ok(self.load(state, reads).await?.1.account)
     }
 
     /// Checks the family alone.

@@ -1,8 +1,9 @@
 //! The storage port, shaped by the use cases, and its adapters.
 //!
 //! The port is one trait per aggregate ([`IdentityStore`], [`ThrottleStore`], [`SessionStore`],
-//! [`WalletStore`], [`TransferStore`], [`EntityStore`], [`OperatorStore`]); [`Store`] is all of them, what an adapter implements and
-//! what the application holds. Each adapter is a folder with one file per aggregate.
+//! [`WalletStore`], [`TransferStore`], [`EntityStore`], [`OperatorStore`]), plus [`ReadStore`]:
+//! what one request reads, in one round trip. [`Store`] is all of them, what an adapter
+//! implements and what the application holds. Each adapter is a folder with one file per aggregate.
 //!
 //! Every write that guards an invariant (identifier uniqueness, refresh rotation, throttle
 //! state) checks its precondition in the same atomic write: an SQLite `BEGIN IMMEDIATE`

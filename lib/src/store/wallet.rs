@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::StoreResult;
+use super::{StoreResult, Transfer};
 use crate::domain::{Millis, UserId};
 
 /// What moved an account's money.
@@ -104,6 +104,24 @@ pub struct MoneyOp {
 }
 
 impl MoneyOp {
+    /// The `PENDING` transfer a transfer operation records (`None` for other operations).
+    pub fn pending_transfer(&self) -> Option<Transfer> {
+        let MoneyOpKind::Transfer { to } = self.kind else {
+            return None;
+        };
+        Some(Transfer {
+            transfer_id: self.reference_id.clone(),
+            from_user: self.user.to_string(),
+            to_user: to.to_string(),
+            amount: self.amount,
+            remarks: self.remarks.clone(),
+            status: TxStatus::Pending,
+            created_at: self.now,
+            settled_at: None,
+            suspense: false,
+        })
+    }
+
     /// The entry this operation makes on an account holding `balance` at `version`, or why
     /// it can't be made. Both adapters write exactly this entry.
     pub fn entry(&self, balance: i64, version: u64) -> Result<LedgerEntry, MoneyError> {

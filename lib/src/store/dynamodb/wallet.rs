@@ -12,7 +12,7 @@ use super::{backoff, DynamoStore};
 use crate::domain::{Millis, UserId};
 use crate::store::{
     IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError, MoneyOp, MoneyOpKind, ReadStore,
-    Reads, StoreResult, Transfer, TxStatus, WalletStore,
+    Reads, StoreResult, WalletStore,
 };
 
 #[async_trait]
@@ -44,18 +44,8 @@ impl WalletStore for DynamoStore {
             let mut tx = Transaction::default();
             tx.push(Action::Balance, balance_update(&self.table, &entry)?);
             tx.push(Action::Entry, put_new(&self.table, entry_item(&entry))?);
-            if let MoneyOpKind::Transfer { to } = op.kind {
-                let transfer = Transfer {
-                    transfer_id: op.reference_id.clone(),
-                    from_user: op.user.to_string(),
-                    to_user: to.to_string(),
-                    amount: op.amount,
-                    remarks: op.remarks.clone(),
-                    status: TxStatus::Pending,
-                    created_at: op.now,
-                    settled_at: None,
-                    suspense: false,
-                };
+            if let (MoneyOpKind::Transfer { to }, Some(transfer)) = (op.kind, op.pending_transfer())
+            {
                 tx.push(
                     Action::Transfer,
                     put_new(&self.table, transfer_item(&transfer, entry.seq))?,

@@ -8,8 +8,8 @@ use super::transfers::insert_transfer;
 use super::SqliteStore;
 use crate::domain::{Millis, UserId};
 use crate::store::{
-    EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError, MoneyOp, MoneyOpKind,
-    StoreResult, Transfer, TxStatus, WalletStore,
+    EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError, MoneyOp, StoreResult,
+    TxStatus, WalletStore,
 };
 
 pub(super) const ENTRY_COLUMNS: &str =
@@ -126,24 +126,13 @@ impl WalletStore for SqliteStore {
                 .ok_or(MoneyError::UserNotFound)?;
             let entry = op.entry(balance, version as u64)?;
             post_entry(tx, &entry).context("Failed to post the entry")?;
-            if let MoneyOpKind::Transfer { to } = op.kind {
-                if account(tx, &to.to_string())
+            if let Some(transfer) = op.pending_transfer() {
+                if account(tx, &transfer.to_user)
                     .context("Failed to read the recipient")?
                     .is_none()
                 {
                     return Err(MoneyError::RecipientNotFound);
                 }
-                let transfer = Transfer {
-                    transfer_id: op.reference_id.clone(),
-                    from_user: user.clone(),
-                    to_user: to.to_string(),
-                    amount: op.amount,
-                    remarks: op.remarks.clone(),
-                    status: TxStatus::Pending,
-                    created_at: op.now,
-                    settled_at: None,
-                    suspense: false,
-                };
                 insert_transfer(tx, &transfer, entry.seq).context("Failed to record the transfer")?;
             }
             if let Some(c) = &claim {
