@@ -360,15 +360,18 @@ async fn transfer_errors_change_nothing(store: Backend) {
         .assert_error(400, "SELF_TRANSFER");
     }
     let unknown = uuid::Uuid::new_v4().to_string();
-    for target in [unknown.as_str(), "nobody", "0899999999"] {
-        app.post_authed(
-            "/transfer",
-            &token,
-            &json!({"target_user": target, "amount": 10}),
-            None,
-        )
-        .await
-        .assert_error(404, "USER_NOT_FOUND");
+    // An unknown recipient is 404 whatever names it, even when the balance would not do.
+    for amount in [10, 1_000] {
+        for target in [unknown.as_str(), "nobody", "0899999999"] {
+            app.post_authed(
+                "/transfer",
+                &token,
+                &json!({"target_user": target, "amount": amount}),
+                None,
+            )
+            .await
+            .assert_error(404, "USER_NOT_FOUND");
+        }
     }
     for body in [
         json!({"target_user": "no spaces!", "amount": 10}),

@@ -122,27 +122,60 @@ impl TransferQueue for SqsQueue {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
-    use aws_smithy_http_client::test_util::capture_request;
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_runtime_api::shared::IntoShared;
     use aws_smithy_types::body::SdkBody;
 
     use super::*;
 
+    /// An HTTP client that keeps each request and answers `body` (SQS's JSON protocol).
+    #[derive(Debug, Clone)]
+    struct Capture {
+        requests: Arc<Mutex<Vec<HttpRequest>>>,
+        body: &'static str,
+    }
+
+    impl HttpConnector for Capture {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            self.requests.lock().unwrap().push(request);
+            let response = http::Response::builder()
+                .status(200)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(SdkBody::from(self.body))
+                .expect("a valid response");
+            let response = HttpResponse::try_from(response).expect("an HTTP 1 response");
+            HttpConnectorFuture::ready(Ok(response))
+        }
+    }
+
+    impl HttpClient for Capture {
+        fn http_connector(
+            &self,
+            _: &HttpConnectorSettings,
+            _: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            self.clone().into_shared()
+        }
+    }
+
     #[tokio::test]
     async fn enqueue_sends_one_message_with_the_transfer_id_to_the_queue_url() {
-        let response = http::Response::builder()
-            .status(200)
-            .header("content-type", "application/x-amz-json-1.0")
-            .body(SdkBody::from(
-                r#"{"MessageId":"5fea7756-0ea4-451a-a703-a558b933e274"}"#,
-            ))
-            .unwrap();
-        let (http_client, captured) = capture_request(Some(response));
+        let http_client = Capture {
+            requests: Arc::default(),
+            body: r#"{"MessageId":"5fea7756-0ea4-451a-a703-a558b933e274"}"#,
+        };
         let config = aws_sdk_sqs::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("id", "secret", None, None, "test"))
-            .http_client(http_client)
+            .http_client(http_client.clone())
             .build();
         let url = "https://sqs.us-east-1.amazonaws.com/123456789012/dompet-TransferQueue";
         let queue = SqsQueue::new(aws_sdk_sqs::Client::from_conf(config), url);
@@ -154,7 +187,9 @@ mod tests {
             .await
             .unwrap();
 
-        let request = captured.expect_request();
+        let requests = http_client.requests.lock().unwrap();
+        assert_eq!(requests.len(), 1, "one call");
+        let request = &requests[0];
         assert_eq!(request.method(), "POST");
         assert_eq!(
             request.headers().get("x-amz-target"),

@@ -125,11 +125,24 @@ async fn first_read(
     caller: &Caller,
     scope: &'static str,
     idempotency: Option<&Idempotency>,
-    identifier: Option<LoginIdentifier>,
+    recipient: Option<&Recipient>,
 ) -> Result<(Principal, Snapshot, Option<Applied>), WalletError> {
     let user = caller.user_id();
+    let (other_account, identifier) = match recipient {
+        None => (None, None),
+        Some(Recipient::Id(id)) => (Some(*id), None),
+        Some(Recipient::Username(u)) => (
+            None,
+            Some(LoginIdentifier::new(IdentifierKind::Username, u.as_str())),
+        ),
+        Some(Recipient::Phone(p)) => (
+            None,
+            Some(LoginIdentifier::new(IdentifierKind::Phone, p.as_str())),
+        ),
+    };
     let reads = Reads {
         account: Some(user),
+        other_account,
         idempotency: idempotency.map(|i| (user, scope, i.key.as_str().to_string())),
         identifier,
         ..Reads::default()
@@ -242,19 +255,23 @@ pub async fn transfer(
     remarks: String,
     idempotency: Option<Idempotency>,
 ) -> Result<Applied, WalletError> {
-    let identifier = match recipient {
-        Recipient::Id(_) => None,
-        Recipient::Username(u) => Some(LoginIdentifier::new(IdentifierKind::Username, u.as_str())),
-        Recipient::Phone(p) => Some(LoginIdentifier::new(IdentifierKind::Phone, p.as_str())),
-    };
-    let (who, snap, replayed) =
-        first_read(state, caller, "transfer", idempotency.as_ref(), identifier).await?;
+    let (who, snap, replayed) = first_read(
+        state,
+        caller,
+        "transfer",
+        idempotency.as_ref(),
+        Some(recipient),
+    )
+    .await?;
     // A replay answers what the original did, even if the recipient has gone since.
     if let Some(replayed) = replayed {
         return Ok(replayed);
     }
+    // An unknown recipient is reported before the balance is looked at, whatever names it;
+    // the write checks again that the account still exists.
     let to = match recipient {
-        Recipient::Id(id) => *id,
+        Recipient::Id(id) if snap.other_account_exists => *id,
+        Recipient::Id(_) => return Err(WalletError::RecipientNotFound),
         _ => snap
             .identifier_owner
             .ok_or(WalletError::RecipientNotFound)?,

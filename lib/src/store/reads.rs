@@ -15,6 +15,8 @@ pub struct Reads {
     /// A refresh family to check: (account, session id).
     pub session: Option<(UserId, String)>,
     pub account: Option<UserId>,
+    /// Another account whose existence matters (a transfer's recipient named by id).
+    pub other_account: Option<UserId>,
     /// (account, route scope, key).
     pub idempotency: Option<(UserId, &'static str, String)>,
     /// Whose an identifier is.
@@ -33,6 +35,8 @@ pub struct Snapshot {
     /// The family exists, is not revoked and has not expired (false when not asked).
     pub session_active: bool,
     pub account: Option<UserRecord>,
+    /// Whether [`Reads::other_account`] exists (false when not asked).
+    pub other_account_exists: bool,
     /// A live (unexpired) record of the key.
     pub idempotency: Option<IdempotencyRecord>,
     pub identifier_owner: Option<UserId>,

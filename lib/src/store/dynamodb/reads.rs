@@ -27,6 +27,9 @@ impl ReadStore for DynamoStore {
             .as_ref()
             .map(|(user, sid)| (user_pk(user), session_sk(sid)));
         let account = reads.account.map(|u| (user_pk(u), PROFILE.to_string()));
+        let other_account = reads
+            .other_account
+            .map(|u| (user_pk(u), PROFILE.to_string()));
         let idempotency = reads
             .idempotency
             .as_ref()
@@ -50,6 +53,7 @@ impl ReadStore for DynamoStore {
         let keys: Vec<&(String, String)> = [
             &session,
             &account,
+            &other_account,
             &idempotency,
             &identifier,
             &entity,
@@ -69,6 +73,7 @@ impl ReadStore for DynamoStore {
                 None => false,
             },
             account: item(&account).map(parse_user).transpose()?,
+            other_account_exists: item(&other_account).is_some(),
             idempotency: match item(&idempotency) {
                 Some(i) => parse_idempotency(i, now)?,
                 None => None,
