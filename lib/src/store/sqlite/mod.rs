@@ -1,6 +1,7 @@
-//! The embedded store: SQLite in WAL mode. One writer connection takes `BEGIN IMMEDIATE` for
-//! every write transaction (a deferred read-then-write transaction fails with SQLITE_BUSY under
-//! load); readers use their own connections.
+//! The embedded store: SQLite in WAL mode. One writer thread owns the write connection and takes
+//! `BEGIN IMMEDIATE` for every write transaction (a deferred read-then-write transaction fails
+//! with SQLITE_BUSY under load), committing the writes queued meanwhile together (`writer`);
+//! readers use their own connections, on the calling thread (a request's reads are short).
 //!
 //! One file per part of the port: `identity`, `throttle`, `sessions`, `wallet`, `transfers`,
 //! `entities`.
@@ -13,12 +14,15 @@ mod sessions;
 mod throttle;
 mod transfers;
 mod wallet;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use rusqlite::{Connection, TransactionBehavior};
+
+use writer::Writer;
 
 use crate::example_data::Dataset;
 
@@ -155,7 +159,7 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Writer,
     readers: Mutex<Vec<Connection>>,
     /// Delete the files when the last handle goes (temporary databases for tests).
     remove_on_drop: bool,
@@ -163,6 +167,8 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // Stop the writer (it answers what is queued) before the files go.
+        self.writer.stop();
         if self.remove_on_drop {
             for suffix in ["", "-wal", "-shm"] {
                 let mut p = self.path.clone().into_os_string();
@@ -177,8 +183,15 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// The write connection: every commit is fsynced before the writer answers (an acknowledged
+/// write survives power loss, not only a crash of the process).
+fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = open_connection(path)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
 }
 
@@ -217,13 +230,13 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("Failed to create directory {}", dir.display()))?;
         }
-        let mut writer = open_connection(path)
+        let mut writer = open_writer(path)
             .with_context(|| format!("Failed to open SQLite database {}", path.display()))?;
         migrate(&mut writer).context("Failed to migrate the SQLite database")?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                writer: Mutex::new(writer),
+                writer: Writer::start(writer)?,
                 readers: Mutex::new(Vec::new()),
                 remove_on_drop,
             }),
@@ -263,7 +276,8 @@ impl SqliteStore {
         .await
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer; commits when it returns Ok.
+    /// Runs `f` as one write: in its own savepoint of the writer's next transaction, answered
+    /// once that transaction is committed. An error from `f` rolls back only what `f` wrote.
     async fn write<T, E>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E> + Send + 'static,
@@ -272,43 +286,50 @@ impl SqliteStore {
         T: Send + 'static,
         E: From<anyhow::Error> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .map_err(|_| anyhow::anyhow!("SQLite writer lock poisoned"))?;
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .context("Failed to begin a write transaction")?;
-            let out = f(&tx)?;
-            tx.commit().context("Failed to commit")?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("SQLite write task failed: {e}"))?
+        self.inner.writer.write(f).await
     }
 
+    /// Runs `f` on a pooled reader connection, on the calling thread. Every read a request
+    /// makes is a few indexed lookups (or one bounded page) in the page cache, shorter than
+    /// handing it to another thread: measured on `GET /account` (BENCHMARKS.md), a hand-off per
+    /// read — to the blocking pool, or `block_in_place` — cost more than the read itself.
+    /// Unbounded reads use `scan`.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
+        self.inner.with_reader(f)
+    }
+
+    /// Runs a read whose length grows with the data (the money check reads every account and
+    /// entry) on the blocking pool, so the runtime's workers keep serving requests meanwhile.
+    async fn scan<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner.readers.lock().ok().and_then(|mut r| r.pop());
-            let conn = match pooled {
-                Some(c) => c,
-                None => open_connection(&inner.path).context("Failed to open a reader")?,
-            };
-            let out = f(&conn);
-            if let Ok(mut readers) = inner.readers.lock() {
-                if readers.len() < 8 {
-                    readers.push(conn);
-                }
+        tokio::task::spawn_blocking(move || inner.with_reader(f))
+            .await
+            .map_err(|e| anyhow::anyhow!("SQLite read task failed: {e}"))?
+    }
+}
+
+impl Inner {
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let pooled = self.readers.lock().ok().and_then(|mut r| r.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.path).context("Failed to open a reader")?,
+        };
+        let out = f(&conn);
+        if let Ok(mut readers) = self.readers.lock() {
+            if readers.len() < 8 {
+                readers.push(conn);
             }
-            out
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("SQLite read task failed: {e}"))?
+        }
+        out
     }
 }

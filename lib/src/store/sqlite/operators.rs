@@ -50,7 +50,7 @@ impl OperatorStore for SqliteStore {
     }
 
     async fn money_check(&self, now: Millis) -> StoreResult<Option<MoneyCheck>> {
-        self.read(move |c| {
+        self.scan(move |c| {
             // One read transaction: every sum below sees the same committed state.
             let tx = c.unchecked_transaction()?;
             let sum = |sql: &str| -> rusqlite::Result<i64> {
