@@ -20,11 +20,29 @@ pub use config::Config;
 pub use state::{AppState, KeyRole, Keys, Needs};
 
 /// The AWS SDK's configuration from the standard environment, loaded once per process and
-/// shared by every client (DynamoDB, SQS, SSM) built at cold start.
+/// shared by every client (DynamoDB, SQS, SSM) built at cold start, with one HTTPS client
+/// (hyper 1, rustls on ring; the SDK's default stacks are left out at build time).
+/// Credentials come from the standard chain: environment, profile files, web identity, and the
+/// container or instance role (on Lambda, the environment).
 pub async fn aws_config() -> &'static aws_config::SdkConfig {
     static CONFIG: tokio::sync::OnceCell<aws_config::SdkConfig> =
         tokio::sync::OnceCell::const_new();
-    CONFIG.get_or_init(aws_config::load_from_env).await
+    CONFIG
+        .get_or_init(|| async {
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(aws_https_client())
+                .load()
+                .await
+        })
+        .await
+}
+
+/// The HTTPS client AWS SDK configurations need (the SDK is built without a default one).
+pub fn aws_https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`); no colours on Lambda, and one JSON
