@@ -38,43 +38,39 @@ pub(super) fn select(
     user: &str,
     entity_id: &str,
 ) -> rusqlite::Result<Option<Entity>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM entities WHERE user_id = ?1 AND entity_id = ?2"),
-        [user, entity_id],
-        from_row,
-    )
+    c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM entities WHERE user_id = ?1 AND entity_id = ?2"
+    ))?
+    .query_row([user, entity_id], from_row)
     .optional()
 }
 
 /// Whether another entity of the user has `code`.
 fn code_taken(c: &Connection, e: &Entity) -> rusqlite::Result<bool> {
-    c.query_row(
-        "SELECT 1 FROM entities WHERE user_id = ?1 AND code = ?2 AND entity_id <> ?3",
-        params![e.user_id.to_string(), e.code, e.entity_id],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|found| found.is_some())
+    c.prepare_cached("SELECT 1 FROM entities WHERE user_id = ?1 AND code = ?2 AND entity_id <> ?3")?
+        .query_row(params![e.user_id.to_string(), e.code, e.entity_id], |_| {
+            Ok(())
+        })
+        .optional()
+        .map(|found| found.is_some())
 }
 
 pub(super) fn insert_entity(tx: &Connection, e: &Entity) -> rusqlite::Result<()> {
-    tx.execute(
-        &format!(
-            "INSERT INTO entities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        ),
-        params![
-            e.entity_id,
-            e.user_id.to_string(),
-            e.code,
-            e.kind,
-            e.quantity,
-            e.name,
-            e.description,
-            e.version as i64,
-            e.created_at,
-            e.updated_at
-        ],
-    )?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO entities ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?
+    .execute(params![
+        e.entity_id,
+        e.user_id.to_string(),
+        e.code,
+        e.kind,
+        e.quantity,
+        e.name,
+        e.description,
+        e.version as i64,
+        e.created_at,
+        e.updated_at
+    ])?;
     Ok(())
 }
 
@@ -141,22 +137,23 @@ impl EntityStore for SqliteStore {
             if code_taken(tx, &e).context("Failed to check an entity code")? {
                 return Err(EntityError::CodeTaken);
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE entities SET code = ?3, type = ?4, quantity = ?5, name = ?6, \
                  description = ?7, version = ?8, updated_at = ?9 \
                  WHERE user_id = ?1 AND entity_id = ?2",
-                params![
-                    user,
-                    e.entity_id,
-                    e.code,
-                    e.kind,
-                    e.quantity,
-                    e.name,
-                    e.description,
-                    e.version as i64,
-                    e.updated_at
-                ],
             )
+            .context("Failed to prepare an entity update")?
+            .execute(params![
+                user,
+                e.entity_id,
+                e.code,
+                e.kind,
+                e.quantity,
+                e.name,
+                e.description,
+                e.version as i64,
+                e.updated_at
+            ])
             .context("Failed to update an entity")?;
             Ok(())
         })
@@ -171,10 +168,11 @@ impl EntityStore for SqliteStore {
         );
         self.write(move |tx| {
             let deleted = tx
-                .execute(
+                .prepare_cached(
                     "DELETE FROM entities WHERE user_id = ?1 AND entity_id = ?2 AND version = ?3",
-                    params![user, id, expected],
                 )
+                .context("Failed to prepare an entity delete")?
+                .execute(params![user, id, expected])
                 .context("Failed to delete an entity")?;
             if deleted == 1 {
                 return Ok(());

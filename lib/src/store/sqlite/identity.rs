@@ -57,43 +57,42 @@ pub(super) fn find_by_identifier(
         "SELECT {USER_COLUMNS} FROM users WHERE {} = ?1",
         identifier_column(id.kind)
     );
-    conn.query_row(&sql, [&id.key], user_from_row).optional()
+    conn.prepare_cached(&sql)?
+        .query_row([&id.key], user_from_row)
+        .optional()
 }
 
 pub(super) fn select_user(c: &Connection, id: UserId) -> rusqlite::Result<Option<UserRecord>> {
-    c.query_row(
-        &format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"),
-        [id.to_string()],
-        user_from_row,
-    )
+    c.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"
+    ))?
+    .query_row([id.to_string()], user_from_row)
     .optional()
 }
 
 /// Inserts an account as it is (identifiers are unique by the table's constraints).
 pub(super) fn insert_user(tx: &Connection, u: &UserRecord) -> rusqlite::Result<()> {
-    tx.execute(
-        &format!(
-            "INSERT INTO users ({USER_COLUMNS}, username_key) \
+    tx.prepare_cached(&format!(
+        "INSERT INTO users ({USER_COLUMNS}, username_key) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-        ),
-        params![
-            u.user_id.to_string(),
-            u.username,
-            u.email,
-            u.phone_number,
-            u.first_name,
-            u.last_name,
-            u.address,
-            u.secret_kind.as_str(),
-            u.secret_hash,
-            u.role.as_str(),
-            u.balance,
-            u.version as i64,
-            u.created_at,
-            u.updated_at,
-            u.username.as_deref().map(str::to_lowercase),
-        ],
-    )?;
+    ))?
+    .execute(params![
+        u.user_id.to_string(),
+        u.username,
+        u.email,
+        u.phone_number,
+        u.first_name,
+        u.last_name,
+        u.address,
+        u.secret_kind.as_str(),
+        u.secret_hash,
+        u.role.as_str(),
+        u.balance,
+        u.version as i64,
+        u.created_at,
+        u.updated_at,
+        u.username.as_deref().map(str::to_lowercase),
+    ])?;
     Ok(())
 }
 
@@ -142,24 +141,23 @@ impl IdentityStore for SqliteStore {
                 ("address", &changes.address),
             ] {
                 if let Some(v) = value {
-                    tx.execute(
-                        &format!("UPDATE users SET {column} = ?2 WHERE user_id = ?1"),
-                        params![id, v],
-                    )?;
+                    tx.prepare_cached(&format!(
+                        "UPDATE users SET {column} = ?2 WHERE user_id = ?1"
+                    ))?
+                    .execute(params![id, v])?;
                 }
             }
-            let n = tx.execute(
-                "UPDATE users SET updated_at = ?2 WHERE user_id = ?1",
-                params![id, now],
-            )?;
+            let n = tx
+                .prepare_cached("UPDATE users SET updated_at = ?2 WHERE user_id = ?1")?
+                .execute(params![id, now])?;
             if n == 0 {
                 return Ok(None);
             }
-            let user = tx.query_row(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"),
-                [&id],
-                user_from_row,
-            )?;
+            let user = tx
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"
+                ))?
+                .query_row([&id], user_from_row)?;
             Ok::<_, anyhow::Error>(Some(user))
         })
         .await
@@ -167,7 +165,9 @@ impl IdentityStore for SqliteStore {
 
     async fn delete_user(&self, user: UserId) -> StoreResult<bool> {
         self.write(move |tx| {
-            let n = tx.execute("DELETE FROM users WHERE user_id = ?1", [user.to_string()])?;
+            let n = tx
+                .prepare_cached("DELETE FROM users WHERE user_id = ?1")?
+                .execute([user.to_string()])?;
             Ok::<_, anyhow::Error>(n == 1)
         })
         .await

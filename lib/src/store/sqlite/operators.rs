@@ -40,11 +40,10 @@ impl OperatorStore for SqliteStore {
 
     async fn oldest_pending(&self) -> StoreResult<Option<Millis>> {
         self.read(|c| {
-            Ok(c.query_row(
-                "SELECT MIN(created_at) FROM transfers WHERE status = 'PENDING'",
-                [],
-                |r| r.get::<_, Option<i64>>(0),
-            )?)
+            Ok(
+                c.prepare_cached("SELECT MIN(created_at) FROM transfers WHERE status = 'PENDING'")?
+                    .query_row([], |r| r.get::<_, Option<i64>>(0))?,
+            )
         })
         .await
     }
@@ -54,7 +53,7 @@ impl OperatorStore for SqliteStore {
             // One read transaction: every sum below sees the same committed state.
             let tx = c.unchecked_transaction()?;
             let sum = |sql: &str| -> rusqlite::Result<i64> {
-                tx.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+                tx.prepare_cached(sql)?.query_row([], |r| r.get::<_, Option<i64>>(0))
                     .map(Option::unwrap_or_default)
             };
             let mut check = MoneyCheck {
@@ -104,10 +103,8 @@ impl OperatorStore for SqliteStore {
         let (column, key) = (identifier_column(identifier.kind), identifier.key.clone());
         self.write(move |tx| {
             let n = tx
-                .execute(
-                    &format!("UPDATE users SET role = ?1 WHERE {column} = ?2"),
-                    params![role.as_str(), key],
-                )
+                .prepare_cached(&format!("UPDATE users SET role = ?1 WHERE {column} = ?2"))?
+                .execute(params![role.as_str(), key])
                 .context("Failed to set a role")?;
             Ok::<_, anyhow::Error>(n == 1)
         })

@@ -11,19 +11,20 @@ use crate::store::{Rotation, Session, SessionStore, StoreResult};
 
 /// Records a family, forgetting the ones expired at `now_secs` (they are inactive already).
 fn insert_session(tx: &Connection, s: &Session, now_secs: i64) -> anyhow::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO sessions (session_id, user_id, refresh_jti, revoked, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            s.session_id,
-            s.user_id.to_string(),
-            s.refresh_jti,
-            s.revoked,
-            s.expires_at
-        ],
-    )
+    )?
+    .execute(params![
+        s.session_id,
+        s.user_id.to_string(),
+        s.refresh_jti,
+        s.revoked,
+        s.expires_at
+    ])
     .context("Failed to create a session")?;
-    tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now_secs])?;
+    tx.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+        .execute([now_secs])?;
     Ok(())
 }
 
@@ -34,12 +35,11 @@ pub(super) fn session_is_active(
     session_id: &str,
     now_secs: i64,
 ) -> rusqlite::Result<bool> {
-    c.query_row(
+    c.prepare_cached(
         "SELECT 1 FROM sessions WHERE session_id = ?1 AND user_id = ?2 \
          AND revoked = 0 AND expires_at > ?3",
-        params![session_id, user.to_string(), now_secs],
-        |_| Ok(()),
-    )
+    )?
+    .query_row(params![session_id, user.to_string(), now_secs], |_| Ok(()))
     .optional()
     .map(|r| r.is_some())
 }
@@ -98,12 +98,13 @@ impl SessionStore for SqliteStore {
         );
         self.write(move |tx| {
             let row: Option<(String, bool, i64)> = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT refresh_jti, revoked, expires_at FROM sessions \
                      WHERE session_id = ?1 AND user_id = ?2",
-                    params![sid, user.to_string()],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
+                )?
+                .query_row(params![sid, user.to_string()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             let Some((current, revoked, expires_at)) = row else {
                 return Ok(Rotation::Inactive);
@@ -112,16 +113,14 @@ impl SessionStore for SqliteStore {
                 return Ok(Rotation::Inactive);
             }
             if current != presented {
-                tx.execute(
-                    "UPDATE sessions SET revoked = 1 WHERE session_id = ?1",
-                    [&sid],
-                )?;
+                tx.prepare_cached("UPDATE sessions SET revoked = 1 WHERE session_id = ?1")?
+                    .execute([&sid])?;
                 return Ok(Rotation::Reused);
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE sessions SET refresh_jti = ?2, expires_at = ?3 WHERE session_id = ?1",
-                params![sid, new, new_expires_at],
-            )?;
+            )?
+            .execute(params![sid, new, new_expires_at])?;
             Ok::<_, anyhow::Error>(Rotation::Rotated)
         })
         .await
@@ -135,11 +134,12 @@ impl SessionStore for SqliteStore {
     ) -> StoreResult<bool> {
         let sid = session_id.to_string();
         self.write(move |tx| {
-            let n = tx.execute(
-                "UPDATE sessions SET revoked = 1 WHERE session_id = ?1 AND user_id = ?2 \
+            let n = tx
+                .prepare_cached(
+                    "UPDATE sessions SET revoked = 1 WHERE session_id = ?1 AND user_id = ?2 \
                  AND revoked = 0 AND expires_at > ?3",
-                params![sid, user.to_string(), now_secs],
-            )?;
+                )?
+                .execute(params![sid, user.to_string(), now_secs])?;
             Ok::<_, anyhow::Error>(n == 1)
         })
         .await

@@ -15,21 +15,20 @@ pub(super) fn select_throttle(
     key: &str,
     now: Millis,
 ) -> rusqlite::Result<Option<Versioned<Throttle>>> {
-    c.query_row(
+    c.prepare_cached(
         "SELECT failures, locked_until, last_lock_ms, version FROM login_throttle \
          WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-        params![key, now],
-        |r| {
-            Ok(Versioned {
-                value: Throttle {
-                    failures: r.get(0)?,
-                    locked_until: r.get(1)?,
-                    last_lock_ms: r.get(2)?,
-                },
-                version: r.get::<_, i64>(3)? as u64,
-            })
-        },
-    )
+    )?
+    .query_row(params![key, now], |r| {
+        Ok(Versioned {
+            value: Throttle {
+                failures: r.get(0)?,
+                locked_until: r.get(1)?,
+                last_lock_ms: r.get(2)?,
+            },
+            version: r.get::<_, i64>(3)? as u64,
+        })
+    })
     .optional()
 }
 
@@ -41,15 +40,13 @@ pub(super) fn release(
     reserved: u64,
     now: Millis,
 ) -> rusqlite::Result<bool> {
-    tx.execute(
+    tx.prepare_cached(
         "DELETE FROM login_throttle WHERE key = ?1 AND (version = ?2 OR locked_until <= ?3)",
-        params![key, reserved as i64, now],
-    )?;
-    let locked_by_another: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM login_throttle WHERE key = ?1)",
-        [key],
-        |r| r.get(0),
-    )?;
+    )?
+    .execute(params![key, reserved as i64, now])?;
+    let locked_by_another: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM login_throttle WHERE key = ?1)")?
+        .query_row([key], |r| r.get(0))?;
     Ok(!locked_by_another)
 }
 
@@ -76,9 +73,7 @@ impl ThrottleStore for SqliteStore {
         let (key, s) = (key.to_string(), *state);
         self.write(move |tx| {
             let current: Option<(i64, Option<i64>)> = tx
-                .query_row(
-                    "SELECT version, expires_at FROM login_throttle WHERE key = ?1",
-                    [&key],
+                .prepare_cached("SELECT version, expires_at FROM login_throttle WHERE key = ?1")?.query_row([&key],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
@@ -88,18 +83,14 @@ impl ThrottleStore for SqliteStore {
                 (Some((v, _)), Some(e)) if v as u64 == e => v + 1,
                 _ => return Ok(false),
             };
-            tx.execute(
-                "INSERT INTO login_throttle (key, failures, locked_until, last_lock_ms, version, expires_at) \
+            tx.prepare_cached("INSERT INTO login_throttle (key, failures, locked_until, last_lock_ms, version, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO UPDATE SET \
                  failures = excluded.failures, locked_until = excluded.locked_until, \
                  last_lock_ms = excluded.last_lock_ms, version = excluded.version, \
-                 expires_at = excluded.expires_at",
-                params![key, s.failures, s.locked_until, s.last_lock_ms, next, expires_at],
+                 expires_at = excluded.expires_at")?.execute(params![key, s.failures, s.locked_until, s.last_lock_ms, next, expires_at],
             )?;
             // Forget unknown-identifier records nobody has tried for a long time.
-            tx.execute(
-                "DELETE FROM login_throttle WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-                [now],
+            tx.prepare_cached("DELETE FROM login_throttle WHERE expires_at IS NOT NULL AND expires_at <= ?1")?.execute([now],
             )?;
             Ok::<_, anyhow::Error>(true)
         })

@@ -34,11 +34,10 @@ pub(super) fn transfer_from_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
 }
 
 pub(super) fn select_transfer(c: &Connection, id: &str) -> rusqlite::Result<Option<Transfer>> {
-    c.query_row(
-        &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE transfer_id = ?1"),
-        [id],
-        transfer_from_row,
-    )
+    c.prepare_cached(&format!(
+        "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE transfer_id = ?1"
+    ))?
+    .query_row([id], transfer_from_row)
     .optional()
 }
 
@@ -48,9 +47,7 @@ pub(super) fn insert_transfer(
     t: &Transfer,
     sender_seq: u64,
 ) -> rusqlite::Result<()> {
-    tx.execute(
-        &format!("INSERT INTO transfers ({TRANSFER_COLUMNS}, sender_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-        params![
+    tx.prepare_cached(&format!("INSERT INTO transfers ({TRANSFER_COLUMNS}, sender_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"))?.execute(params![
             t.transfer_id,
             t.from_user,
             t.to_user,
@@ -72,9 +69,7 @@ impl TransferStore for SqliteStore {
         let id = transfer_id.to_string();
         self.write(move |tx| {
             let row: Option<(Transfer, i64)> = tx
-                .query_row(
-                    &format!("SELECT {TRANSFER_COLUMNS}, sender_seq FROM transfers WHERE transfer_id = ?1"),
-                    [&id],
+                .prepare_cached(&format!("SELECT {TRANSFER_COLUMNS}, sender_seq FROM transfers WHERE transfer_id = ?1"))?.query_row([&id],
                     |r| Ok((transfer_from_row(r)?, r.get(9)?)),
                 )
                 .optional()?;
@@ -103,13 +98,9 @@ impl TransferStore for SqliteStore {
             }
             let final_status = outcome.final_status();
             let from = &transfer.from_user;
-            tx.execute(
-                "UPDATE transfers SET status = ?2, settled_at = ?3, suspense = ?4 WHERE transfer_id = ?1",
-                params![id, final_status.as_str(), now, outcome == Settlement::Suspended],
+            tx.prepare_cached("UPDATE transfers SET status = ?2, settled_at = ?3, suspense = ?4 WHERE transfer_id = ?1")?.execute(params![id, final_status.as_str(), now, outcome == Settlement::Suspended],
             )?;
-            tx.execute(
-                "UPDATE entries SET status = ?3 WHERE user_id = ?1 AND seq = ?2",
-                params![from, sender_seq, final_status.as_str()],
+            tx.prepare_cached("UPDATE entries SET status = ?3 WHERE user_id = ?1 AND seq = ?2")?.execute(params![from, sender_seq, final_status.as_str()],
             )?;
             Ok::<_, anyhow::Error>(outcome)
         })

@@ -40,45 +40,42 @@ pub(super) fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<LedgerEntry> {
 }
 
 pub(super) fn insert_entry(tx: &Connection, e: &LedgerEntry) -> rusqlite::Result<()> {
-    tx.execute(
-        &format!("INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-        params![
-            e.user_id,
-            e.seq as i64,
-            e.kind.as_str(),
-            e.reference_id,
-            e.amount,
-            e.remarks,
-            e.balance_before,
-            e.balance_after,
-            e.status.as_str(),
-            e.created_at
-        ],
-    )?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?
+    .execute(params![
+        e.user_id,
+        e.seq as i64,
+        e.kind.as_str(),
+        e.reference_id,
+        e.amount,
+        e.remarks,
+        e.balance_before,
+        e.balance_after,
+        e.status.as_str(),
+        e.created_at
+    ])?;
     Ok(())
 }
 
 /// Balance and version of an account, if it exists.
 pub(super) fn account(tx: &Connection, user: &str) -> rusqlite::Result<Option<(i64, i64)>> {
-    tx.query_row(
-        "SELECT balance, version FROM users WHERE user_id = ?1",
-        [user],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
+    tx.prepare_cached("SELECT balance, version FROM users WHERE user_id = ?1")?
+        .query_row([user], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
 }
 
 /// Moves the entry's account to its `balance_after` and version `seq`, and records the entry.
 pub(super) fn post_entry(tx: &Connection, entry: &LedgerEntry) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE users SET balance = ?2, version = ?3, updated_at = ?4 WHERE user_id = ?1",
-        params![
-            entry.user_id,
-            entry.balance_after,
-            entry.seq as i64,
-            entry.created_at
-        ],
-    )?;
+    )?
+    .execute(params![
+        entry.user_id,
+        entry.balance_after,
+        entry.seq as i64,
+        entry.created_at
+    ])?;
     insert_entry(tx, entry)
 }
 
@@ -90,12 +87,13 @@ pub(super) fn read_idempotency(
     now: Millis,
 ) -> anyhow::Result<Option<IdempotencyRecord>> {
     let row: Option<(String, String)> = c
-        .query_row(
+        .prepare_cached(
             "SELECT request_hash, entry FROM idempotency \
              WHERE user_id = ?1 AND scope = ?2 AND key = ?3 AND expires_at > ?4",
-            params![user, scope, key, now],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row(params![user, scope, key, now], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     row.map(|(request_hash, entry)| {
         Ok(IdempotencyRecord {
@@ -136,10 +134,8 @@ impl WalletStore for SqliteStore {
                 insert_transfer(tx, &transfer, entry.seq).context("Failed to record the transfer")?;
             }
             if let Some(c) = &claim {
-                tx.execute(
-                    "INSERT OR REPLACE INTO idempotency (user_id, scope, key, request_hash, entry, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![user, c.scope, c.key, c.request_hash, serde_json::to_string(&entry).context("encode entry")?, c.expires_at],
+                tx.prepare_cached("INSERT OR REPLACE INTO idempotency (user_id, scope, key, request_hash, entry, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)").context("Failed to prepare the idempotency record")?.execute(params![user, c.scope, c.key, c.request_hash, serde_json::to_string(&entry).context("encode entry")?, c.expires_at],
                 )
                 .context("Failed to record the idempotency key")?;
             }
