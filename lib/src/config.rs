@@ -19,6 +19,16 @@ pub enum StoreConfig {
     DynamoDb { table: String },
 }
 
+impl StoreConfig {
+    /// The store's name, as `DOMPET_STORE` spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+            Self::DynamoDb { .. } => "dynamodb",
+        }
+    }
+}
+
 /// A configured secret: usable through [`SecretString::expose`], never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretString(String);

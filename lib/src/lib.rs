@@ -19,6 +19,7 @@ pub mod testing;
 pub use config::Config;
 pub use state::{AppState, KeyRole, Keys, Needs};
 
+#[cfg(feature = "aws")]
 /// The AWS SDK's configuration from the standard environment, loaded once per process and
 /// shared by every client (DynamoDB, SQS, SSM) built at cold start, with one HTTPS client
 /// (hyper 1, rustls on ring; the SDK's default stacks are left out at build time).
@@ -38,7 +39,8 @@ pub async fn aws_config() -> &'static aws_config::SdkConfig {
 }
 
 /// The HTTPS client AWS SDK configurations need (the SDK is built without a default one).
-pub fn aws_https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+#[cfg(feature = "aws")]
+pub fn aws_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))

@@ -8,8 +8,8 @@ use crate::auth::tokens::{Audience, PublicKey};
 use crate::auth::{KeyPair, LockoutPolicy, PasswordHasher, TokenIssuer, TokenVerifier};
 use crate::config::{Config, KeyConfig, StoreConfig};
 use crate::http::cursor::CursorKey;
-use crate::queue::{NoQueue, SqsQueue, TransferQueue};
-use crate::store::{DynamoStore, SqliteStore, Store};
+use crate::queue::{NoQueue, TransferQueue};
+use crate::store::Store;
 
 /// Which key a host needs: the issuer (login) holds the private key, everyone else verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,11 +109,16 @@ impl AppState {
         let store = open_store(&config.store).await?;
         let keys = load_keys(&config.keys, needs.keys).await?;
         let queue: Arc<dyn TransferQueue> = match (&config.transfer_queue_url, needs.queue) {
+            #[cfg(feature = "sqs")]
             (Some(url), true) => Arc::new(
-                SqsQueue::from_env(url.clone())
+                crate::queue::SqsQueue::from_env(url.clone())
                     .await
                     .with_dead_letter(config.transfer_dlq_url.clone()),
             ),
+            #[cfg(not(feature = "sqs"))]
+            (Some(_), true) => {
+                anyhow::bail!("this build has no SQS queue (the library's `sqs` feature)")
+            }
             (None, true) => {
                 anyhow::bail!("this function enqueues transfers: set DOMPET_TRANSFER_QUEUE_URL")
             }
@@ -165,10 +170,24 @@ impl AppState {
 
 /// Opens the configured store.
 pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(match config {
-        StoreConfig::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
-        StoreConfig::DynamoDb { table } => Arc::new(DynamoStore::from_env(table.clone()).await),
-    })
+    match config {
+        #[cfg(feature = "sqlite")]
+        StoreConfig::Sqlite { path } => {
+            return Ok(Arc::new(crate::store::SqliteStore::open(path)?))
+        }
+        #[cfg(feature = "dynamodb")]
+        StoreConfig::DynamoDb { table } => {
+            return Ok(Arc::new(
+                crate::store::DynamoStore::from_env(table.clone()).await,
+            ))
+        }
+        #[allow(unreachable_patterns)]
+        _ => {}
+    }
+    anyhow::bail!(
+        "this build has no {0} store (the library's `{0}` feature): set DOMPET_STORE to one it has",
+        config.name()
+    )
 }
 
 /// The key of the pagination cursors' HMAC: the configured secret, or a random key for this
@@ -242,6 +261,14 @@ pub async fn load_keys(config: &KeyConfig, role: KeyRole) -> anyhow::Result<Keys
     }
 }
 
+#[cfg(not(feature = "ssm"))]
+async fn read_ssm_secret(name: &str) -> anyhow::Result<String> {
+    anyhow::bail!(
+        "DOMPET_SIGNING_KEY_PARAMETER {name:?}: this build has no SSM client (the library's `ssm` feature)"
+    )
+}
+
+#[cfg(feature = "ssm")]
 async fn read_ssm_secret(name: &str) -> anyhow::Result<String> {
     let out = aws_sdk_ssm::Client::new(crate::aws_config().await)
         .get_parameter()

@@ -135,6 +135,72 @@ fn the_template_routes_the_same_paths_to_the_same_functions() {
     assert_eq!(default_route, ["web"], "$default goes to web");
 }
 
+/// `sam build` runs `cargo lambda build --bin <Binary>` in each function's `CodeUri`: from the
+/// function's own package directory Cargo resolves that package's library features alone (from
+/// the workspace root it would unify every member's, linking SQLite and every AWS client into
+/// every function).
+#[test]
+fn every_function_is_built_from_its_own_package() {
+    let doc: Value = serde_yaml::from_str(dompet::store::schema::TEMPLATE).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut functions = 0;
+    for (id, resource) in doc["Resources"].as_mapping().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        functions += 1;
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id:?} names its binary"));
+        let code_uri = resource["Properties"]["CodeUri"].as_str().unwrap();
+        assert_eq!(code_uri, format!("functions/{binary}"), "{id:?}");
+        let manifest = std::fs::read_to_string(root.join(code_uri).join("Cargo.toml")).unwrap();
+        let manifest: toml_name::Manifest = toml_name::parse(&manifest);
+        assert_eq!(
+            manifest.name, binary,
+            "{code_uri}/Cargo.toml is the package {binary}"
+        );
+        assert!(
+            !manifest.dompet_features.contains(&"sqlite".to_string()),
+            "{binary} links SQLite on AWS"
+        );
+    }
+    assert_eq!(functions, 14);
+}
+
+/// The two facts the test above needs from a function's Cargo.toml.
+mod toml_name {
+    pub struct Manifest {
+        pub name: String,
+        pub dompet_features: Vec<String>,
+    }
+
+    pub fn parse(manifest: &str) -> Manifest {
+        let name = manifest
+            .lines()
+            .find_map(|l| l.strip_prefix("name = "))
+            .expect("a package name")
+            .trim_matches('"')
+            .to_string();
+        let dompet = manifest
+            .lines()
+            .find(|l| l.starts_with("dompet = "))
+            .expect("depends on dompet");
+        let features = dompet
+            .split_once("features = [")
+            .map(|(_, rest)| rest.split(']').next().unwrap_or(""))
+            .unwrap_or("");
+        Manifest {
+            name,
+            dompet_features: features
+                .split(',')
+                .map(|f| f.trim().trim_matches('"').to_string())
+                .filter(|f| !f.is_empty())
+                .collect(),
+        }
+    }
+}
+
 #[test]
 fn the_watch_router_routes_the_same_paths_to_the_same_functions() {
     let manifest = include_str!("../../Cargo.toml");

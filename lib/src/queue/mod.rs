@@ -4,9 +4,11 @@
 use async_trait::async_trait;
 
 mod in_process;
+#[cfg(feature = "sqs")]
 mod sqs;
 
 pub use in_process::{InProcessQueue, TransferReceiver};
+#[cfg(feature = "sqs")]
 pub use sqs::SqsQueue;
 
 #[async_trait]

@@ -72,6 +72,7 @@ pub async fn stats(state: &AppState) -> anyhow::Result<Stats> {
 }
 
 /// The scheduled audit on DynamoDB: checks, logs and stores the verdict.
+#[cfg(feature = "dynamodb")]
 pub async fn audit(store: &crate::store::DynamoStore) -> anyhow::Result<MoneyCheck> {
     let check = store.audit(now_millis()).await?;
     if check.holds() {

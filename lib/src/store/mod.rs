@@ -18,16 +18,21 @@ mod throttle;
 mod transfers;
 mod wallet;
 
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "dynamodb")]
 pub mod schema;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoStore;
 pub use entities::*;
 pub use identity::*;
 pub use operators::*;
 pub use reads::*;
 pub use sessions::*;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use throttle::*;
 pub use transfers::*;
