@@ -25,26 +25,73 @@ pub use state::{AppState, KeyRole, Keys, Needs};
 /// (hyper 1, rustls on ring; the SDK's default stacks are left out at build time).
 /// Credentials come from the standard chain: environment, profile files, web identity, and the
 /// container or instance role (on Lambda, the environment).
-pub async fn aws_config() -> &'static aws_config::SdkConfig {
+pub async fn aws_config() -> anyhow::Result<&'static aws_config::SdkConfig> {
     static CONFIG: tokio::sync::OnceCell<aws_config::SdkConfig> =
         tokio::sync::OnceCell::const_new();
     CONFIG
-        .get_or_init(|| async {
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .http_client(aws_https_client())
+        .get_or_try_init(|| async {
+            Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(aws_https_client()?)
                 .load()
-                .await
+                .await)
         })
         .await
 }
 
-/// The HTTPS client AWS SDK configurations need (the SDK is built without a default one).
+/// The root certificates of Amazon Trust Services, the CAs of every AWS service endpoint.
 #[cfg(feature = "aws")]
-pub fn aws_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new()
+pub const AWS_ROOTS_PEM: &str = include_str!("aws-roots.pem");
+
+/// The HTTPS client AWS SDK configurations need (the SDK is built without a default one).
+///
+/// It trusts the Amazon Trust Services roots ([`AWS_ROOTS_PEM`]) unless `DOMPET_TLS_ROOTS=system`
+/// asks for the operating system's store. Reading and parsing the system store (some 150
+/// certificates in files) was most of a function's cold start.
+#[cfg(feature = "aws")]
+pub fn aws_https_client() -> anyhow::Result<aws_smithy_runtime_api::client::http::SharedHttpClient>
+{
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext};
+    let trust = trust_store(std::env::var("DOMPET_TLS_ROOTS").ok().as_deref())?;
+    Ok(aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+        .tls_context(TlsContext::builder().with_trust_store(trust).build()?)
+        .build_https())
+}
+
+#[cfg(feature = "aws")]
+fn trust_store(setting: Option<&str>) -> anyhow::Result<aws_smithy_http_client::tls::TrustStore> {
+    use aws_smithy_http_client::tls::TrustStore;
+    match setting.map(str::trim) {
+        None | Some("" | "aws") => Ok(TrustStore::empty().with_pem_certificate(AWS_ROOTS_PEM)),
+        Some("system") => Ok(TrustStore::default()),
+        Some(other) => anyhow::bail!("DOMPET_TLS_ROOTS must be `aws` or `system`, got {other:?}"),
+    }
+}
+
+#[cfg(all(test, feature = "aws"))]
+mod tests {
+    use rustls_pki_types::{pem::PemObject, CertificateDer};
+
+    #[test]
+    fn the_built_in_roots_are_the_five_amazon_trust_services_certificates() {
+        let certs = CertificateDer::pem_slice_iter(super::AWS_ROOTS_PEM.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("valid PEM");
+        assert_eq!(certs.len(), 5);
+        for cert in &certs {
+            // Each parses as a trust anchor, as rustls's root store will take it.
+            webpki::anchor_from_trusted_cert(cert).expect("a root certificate");
+        }
+    }
+
+    #[test]
+    fn tls_roots_setting() {
+        assert!(super::trust_store(None).is_ok());
+        assert!(super::trust_store(Some("aws")).is_ok());
+        assert!(super::trust_store(Some("system")).is_ok());
+        let err = super::trust_store(Some("mozilla")).unwrap_err().to_string();
+        assert!(err.contains("DOMPET_TLS_ROOTS"), "{err}");
+    }
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`); no colours on Lambda, and one JSON

@@ -112,7 +112,7 @@ impl AppState {
             #[cfg(feature = "sqs")]
             (Some(url), true) => Arc::new(
                 crate::queue::SqsQueue::from_env(url.clone())
-                    .await
+                    .await?
                     .with_dead_letter(config.transfer_dlq_url.clone()),
             ),
             #[cfg(not(feature = "sqs"))]
@@ -178,7 +178,7 @@ pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> 
         #[cfg(feature = "dynamodb")]
         StoreConfig::DynamoDb { table } => {
             return Ok(Arc::new(
-                crate::store::DynamoStore::from_env(table.clone()).await,
+                crate::store::DynamoStore::from_env(table.clone()).await?,
             ))
         }
         #[allow(unreachable_patterns)]
@@ -270,7 +270,7 @@ async fn read_ssm_secret(name: &str) -> anyhow::Result<String> {
 
 #[cfg(feature = "ssm")]
 async fn read_ssm_secret(name: &str) -> anyhow::Result<String> {
-    let out = aws_sdk_ssm::Client::new(crate::aws_config().await)
+    let out = aws_sdk_ssm::Client::new(crate::aws_config().await?)
         .get_parameter()
         .name(name)
         .with_decryption(true)

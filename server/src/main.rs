@@ -229,7 +229,7 @@ async fn load_example_data(store: &StoreConfig, dir: &Path) -> anyhow::Result<()
         }
         StoreConfig::DynamoDb { table } => {
             let written = DynamoStore::from_env(table.clone())
-                .await
+                .await?
                 .load_example_data(&files)
                 .await?;
             println!("wrote {written} items into the table {table}");
@@ -239,7 +239,7 @@ async fn load_example_data(store: &StoreConfig, dir: &Path) -> anyhow::Result<()
 }
 
 async fn create_table_if_missing(table: &str) -> anyhow::Result<()> {
-    let store = DynamoStore::from_env(table).await;
+    let store = DynamoStore::from_env(table).await?;
     let exists = store
         .client()
         .describe_table()

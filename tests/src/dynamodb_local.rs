@@ -155,7 +155,7 @@ pub async fn client() -> aws_sdk_dynamodb::Client {
 
 async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(dompet::aws_https_client())
+        .http_client(dompet::aws_https_client().expect("the HTTPS client"))
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(
             "local",

@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
             "the audit runs on DynamoDB: set DOMPET_STORE=dynamodb and DOMPET_TABLE".into(),
         );
     };
-    let store = DynamoStore::from_env(table).await;
+    let store = DynamoStore::from_env(table).await?;
     let store = &store;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move { handle(store).await },

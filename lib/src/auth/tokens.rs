@@ -2,6 +2,8 @@
 //! (`at+jwt` for access, `rt+jwt` for refresh), `iss`/`aud`/`sub`/`iat`/`exp`/`jti` required
 //! and checked with a few seconds of leeway. Only the issuer holds the private key.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -157,6 +159,33 @@ pub struct TokenVerifier {
     public: PublicKey,
     kid: String,
     aud: Audience,
+    verified: Arc<VerifiedAccessTokens>,
+}
+
+/// Access tokens whose signature and claims were verified, by their exact text. Everything
+/// [`TokenVerifier::verify`] checks is a function of that text except the time, which is checked
+/// again on every use; revocation is the store's business (the session read) and is not cached.
+/// A client sends one access token many times over its 15 minutes, and an Ed25519 verification
+/// costs more than the rest of a short authenticated read.
+#[derive(Default)]
+struct VerifiedAccessTokens(Mutex<HashMap<String, Claims>>);
+
+impl VerifiedAccessTokens {
+    /// Bounds the memory: when full, the cache starts over (tokens are short-lived).
+    const CAPACITY: usize = 4096;
+
+    fn get(&self, token: &str) -> Option<Claims> {
+        self.0.lock().ok()?.get(token).cloned()
+    }
+
+    fn insert(&self, token: &str, claims: &Claims) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= Self::CAPACITY {
+                map.clear();
+            }
+            map.insert(token.to_owned(), claims.clone());
+        }
+    }
 }
 
 impl TokenVerifier {
@@ -168,6 +197,7 @@ impl TokenVerifier {
             kid: public.kid(),
             public,
             aud,
+            verified: Arc::default(),
         })
     }
 
@@ -182,6 +212,29 @@ impl TokenVerifier {
         kind: TokenKind,
         now_secs: i64,
     ) -> Result<Claims, TokenError> {
+        let cached = match kind {
+            TokenKind::Access => self.verified.get(token),
+            TokenKind::Refresh => None,
+        };
+        let claims = match cached {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify_signed(token, kind)?;
+                if kind == TokenKind::Access {
+                    self.verified.insert(token, &claims);
+                }
+                claims
+            }
+        };
+        if claims.iat > now_secs + LEEWAY_SECS as i64 || claims.exp <= now_secs - LEEWAY_SECS as i64
+        {
+            return Err(TokenError::Invalid);
+        }
+        Ok(claims)
+    }
+
+    /// Everything but the time: signature, algorithm, `typ`, `kid`, `iss`, `aud` and the claims.
+    fn verify_signed(&self, token: &str, kind: TokenKind) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA
             || header.typ.as_deref() != Some(kind.typ())
@@ -190,6 +243,8 @@ impl TokenVerifier {
             return Err(TokenError::Invalid);
         }
         let mut validation = Validation::new(Algorithm::EdDSA);
+        // `exp` is checked by `verify` against its `now`, also for cached tokens.
+        validation.validate_exp = false;
         validation.leeway = LEEWAY_SECS;
         validation.set_issuer(&[&self.aud.issuer]);
         validation.set_audience(&[&self.aud.audience]);
@@ -197,11 +252,7 @@ impl TokenVerifier {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &validation)
             .map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
-        if claims.iat > now_secs + LEEWAY_SECS as i64
-            || claims.exp <= now_secs - LEEWAY_SECS as i64
-            || claims.jti.is_empty()
-            || claims.sid.is_empty()
-        {
+        if claims.jti.is_empty() || claims.sid.is_empty() {
             return Err(TokenError::Invalid);
         }
         claims.user_id()?;
@@ -367,6 +418,34 @@ mod tests {
         assert!(
             verifier.verify(&t, TokenKind::Access, NOW - 60).is_err(),
             "issued in the future"
+        );
+    }
+
+    #[test]
+    fn a_remembered_token_is_checked_for_time_and_a_changed_one_is_verified_anew() {
+        let (_, issuer, verifier) = setup();
+        let t = issuer
+            .issue(UserId::new(), "f", NOW)
+            .unwrap()
+            .pair
+            .access_token;
+        let first = verifier.verify(&t, TokenKind::Access, NOW).unwrap();
+        assert_eq!(verifier.verified.get(&t), Some(first.clone()));
+        assert_eq!(verifier.verify(&t, TokenKind::Access, NOW + 10), Ok(first));
+        // The same text with its last signature character changed is another key in the cache,
+        // and its signature fails.
+        let mut tampered = t.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(
+            verifier.verify(&tampered, TokenKind::Access, NOW),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(verifier.verified.get(&tampered), None);
+        assert_eq!(
+            verifier.verify(&t, TokenKind::Access, NOW + 900 + 6),
+            Err(TokenError::Invalid),
+            "expired, though remembered"
         );
     }
 

@@ -155,9 +155,28 @@ fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(middleware::from_fn(run_to_completion))
         .layer(tower::util::option_layer(cors))
         .layer(middleware::from_fn(request_id::middleware))
         .with_state(state)
+}
+
+/// A request that may change data runs to its end on a task of its own. A client that closes
+/// its connection mid-request drops the request's future; run inline, a transfer could be
+/// committed and never handed to the worker (the sweep would settle it a minute later), and no
+/// write should stop halfway because a client went away.
+async fn run_to_completion(req: Request, next: Next) -> Response {
+    if req.method().is_safe() {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime shutting down cancels the task.
+        Err(e) => {
+            ApiError::internal(&anyhow::anyhow!("request task cancelled: {e}")).into_response()
+        }
+    }
 }
 
 /// CORS for the configured exact origins (`DOMPET_CORS_ORIGINS`); none configured: no CORS

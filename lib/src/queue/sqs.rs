@@ -52,11 +52,11 @@ impl SqsQueue {
         ))
     }
 
-    pub async fn from_env(queue_url: impl Into<String>) -> Self {
-        Self::new(
-            aws_sdk_sqs::Client::new(crate::aws_config().await),
+    pub async fn from_env(queue_url: impl Into<String>) -> anyhow::Result<Self> {
+        Ok(Self::new(
+            aws_sdk_sqs::Client::new(crate::aws_config().await?),
             queue_url,
-        )
+        ))
     }
 }
 

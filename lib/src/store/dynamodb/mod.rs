@@ -68,8 +68,8 @@ impl DynamoStore {
 
     /// A client from the SDK's standard environment (region, credentials,
     /// `AWS_ENDPOINT_URL_DYNAMODB`).
-    pub async fn from_env(table: impl Into<String>) -> Self {
-        Self::new(Client::new(crate::aws_config().await), table)
+    pub async fn from_env(table: impl Into<String>) -> anyhow::Result<Self> {
+        Ok(Self::new(Client::new(crate::aws_config().await?), table))
     }
 
     pub fn client(&self) -> &Client {

@@ -70,6 +70,24 @@ pub(super) fn select_user(c: &Connection, id: UserId) -> rusqlite::Result<Option
     .optional()
 }
 
+/// The account and whether its refresh family `session_id` is active, in one statement (what
+/// [`super::sessions::session_is_active`] checks); `None` when there is no such account.
+pub(super) fn select_user_with_session(
+    c: &Connection,
+    id: UserId,
+    session_id: &str,
+    now_secs: i64,
+) -> rusqlite::Result<Option<(UserRecord, bool)>> {
+    c.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS}, EXISTS (SELECT 1 FROM sessions WHERE session_id = ?2 \
+         AND user_id = ?1 AND revoked = 0 AND expires_at > ?3) FROM users WHERE user_id = ?1"
+    ))?
+    .query_row(params![id.to_string(), session_id, now_secs], |row| {
+        Ok((user_from_row(row)?, row.get::<_, bool>(14)?))
+    })
+    .optional()
+}
+
 /// Inserts an account as it is (identifiers are unique by the table's constraints).
 pub(super) fn insert_user(tx: &Connection, u: &UserRecord) -> rusqlite::Result<()> {
     tx.prepare_cached(&format!(

@@ -4,7 +4,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 
 use super::entities::select as select_entity;
-use super::identity::{find_by_identifier, select_user};
+use super::identity::{find_by_identifier, select_user, select_user_with_session};
 use super::sessions::session_is_active;
 use super::throttle::select_throttle;
 use super::transfers::select_transfer;
@@ -18,6 +18,32 @@ impl ReadStore for SqliteStore {
     async fn read(&self, reads: &Reads, now: Millis) -> StoreResult<Snapshot> {
         let reads = reads.clone();
         self.read(move |c| {
+            if let Reads {
+                session: Some((session_user, sid)),
+                account: Some(user),
+                other_account: None,
+                idempotency: None,
+                identifier: None,
+                entity: None,
+                transfer: None,
+                throttle: None,
+            } = &reads
+            {
+                if session_user == user {
+                    // An authenticated read of the caller's account (`GET /account`, a replay):
+                    // one statement, a snapshot by itself.
+                    if let Some((account, active)) =
+                        select_user_with_session(c, *user, sid, now.div_euclid(1000))
+                            .context("Failed to read a user")?
+                    {
+                        return Ok(Snapshot {
+                            session_active: active,
+                            account: Some(account),
+                            ..Snapshot::default()
+                        });
+                    }
+                }
+            }
             let tx = c.unchecked_transaction()?;
             let mut snap = Snapshot::default();
             if let Some((user, sid)) = &reads.session {
