@@ -2,6 +2,7 @@
 //! on demand, and the store contract suite every adapter must pass.
 
 pub mod app;
+pub mod browser;
 pub mod calls;
 pub mod contract;
 pub mod dynamodb_local;

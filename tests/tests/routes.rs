@@ -25,15 +25,13 @@ fn table() -> BTreeMap<String, BTreeSet<String>> {
         .collect()
 }
 
-/// A concrete request path for a route.
+/// A concrete request path for a route: a UUID for an id, a file the web app has for a file.
 fn concrete(path: &str) -> String {
     path.split('/')
-        .map(|seg| {
-            if seg.starts_with('{') {
-                "0b6f5c1e-8d2a-4f3b-9c4d-5e6f7a8b9c0d"
-            } else {
-                seg
-            }
+        .map(|seg| match seg {
+            "{file}" => "app.js",
+            _ if seg.starts_with('{') => "0b6f5c1e-8d2a-4f3b-9c4d-5e6f7a8b9c0d",
+            _ => seg,
         })
         .collect::<Vec<_>>()
         .join("/")

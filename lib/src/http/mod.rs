@@ -15,6 +15,7 @@ mod input;
 mod operators;
 pub mod request_id;
 mod wallet;
+mod web;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub use auth::{Authenticated, Verified};
 pub use docs::OPENAPI_YAML;
 pub use error::{ApiError, FieldErrors};
 pub use input::{Fields, JsonObject, JsonOrForm};
+pub use web::CONTENT_SECURITY_POLICY_VALUE;
 
 use crate::state::AppState;
 
@@ -44,7 +46,16 @@ pub const FUNCTION_ROUTES: &[(&str, &[&str])] = &[
     ("register", &["/register"]),
     ("login", &["/login", "/token", "/token/refresh", "/logout"]),
     ("account", &["/account"]),
-    ("web", &["/.well-known/jwks.json", "/openapi.yaml"]),
+    (
+        "web",
+        &[
+            "/",
+            "/dashboard",
+            "/assets/{file}",
+            "/.well-known/jwks.json",
+            "/openapi.yaml",
+        ],
+    ),
     ("topup", &["/topup"]),
     ("pay", &["/pay"]),
     ("transfer", &["/transfer", "/transfer/{transfer_id}"]),
@@ -87,10 +98,14 @@ pub fn account_router(state: AppState) -> Router {
     finish(identity::account_routes(), state)
 }
 
-/// `GET /.well-known/jwks.json`, `GET /openapi.yaml` and every path no other function serves
+/// The web app (`GET /`), the dashboard (`GET /dashboard`) and their files (`/assets/…`),
+/// `GET /.well-known/jwks.json`, `GET /openapi.yaml`, and every path no other function serves
 /// (function `web`).
 pub fn web_router(state: AppState) -> Router {
-    finish(identity::jwks_routes().merge(docs::openapi_routes()), state)
+    let routes = web::web_routes()
+        .merge(identity::jwks_routes())
+        .merge(docs::openapi_routes());
+    finish(routes, state)
 }
 
 /// `POST /topup` (function `topup`).
@@ -141,7 +156,8 @@ pub fn app(state: AppState) -> Router {
         .merge(wallet::transactions_routes())
         .merge(wallet::profile_routes())
         .merge(entities::entities_routes())
-        .merge(operators::admin_routes());
+        .merge(operators::admin_routes())
+        .merge(web::web_routes());
     finish(routes, state)
 }
 

@@ -1,0 +1,208 @@
+// The dompet API client shared by the web app and the dashboard.
+//
+// Tokens as a careful single-page app keeps them: the access token only in memory; the refresh
+// token in sessionStorage (one per tab, so two tabs are two logins and never race on one
+// rotating refresh token); a refresh shortly before the access token expires, and once after a
+// 401; one refresh at a time (refresh tokens are single-use: two concurrent refreshes with the
+// same token would revoke the whole login).
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || `Request failed (${status})`);
+    this.status = status;
+    this.code = (body && body.code) || "NETWORK";
+    this.errors = (body && body.errors) || {};
+  }
+}
+
+/** Splits an identifier typed into one box into the field the API expects. */
+export function identifierField(value) {
+  const v = value.trim();
+  if (v.includes("@")) return ["email", v];
+  if (/^\+?[0-9]+$/.test(v)) return ["phone_number", v];
+  return ["username", v];
+}
+
+/** A six-digit secret can only be a PIN (passwords are at least 8 characters). */
+export function secretField(value) {
+  return /^[0-9]{6}$/.test(value) ? ["pin", value] : ["password", value];
+}
+
+export function createSession(storageKey, onSignedOut) {
+  let access = null;
+  let timer = null;
+  let refreshing = null;
+
+  function keep(tokens) {
+    access = tokens.access_token;
+    sessionStorage.setItem(storageKey, tokens.refresh_token);
+    clearTimeout(timer);
+    // A minute before expiry (never sooner than in 5 s).
+    const wait = Math.max(5, tokens.expires_in - 60) * 1000;
+    timer = setTimeout(() => refresh().catch(() => {}), wait);
+  }
+
+  function forget() {
+    access = null;
+    clearTimeout(timer);
+    sessionStorage.removeItem(storageKey);
+  }
+
+  async function send(method, path, body, headers) {
+    const init = { method, headers: { Accept: "application/json", ...headers } };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (e) {
+      throw new ApiError(0, { message: "The server can't be reached; check your connection and try again." });
+    }
+    const text = await response.text();
+    let json = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch (e) {
+      json = null;
+    }
+    if (!response.ok) throw new ApiError(response.status, json);
+    return { body: json, headers: response.headers, status: response.status };
+  }
+
+  async function doRefresh() {
+    const token = sessionStorage.getItem(storageKey);
+    if (!token) throw new ApiError(401, { code: "UNAUTHENTICATED", message: "Please log in." });
+    try {
+      const { body } = await send("POST", "/token/refresh", { refresh_token: token });
+      keep(body.result);
+    } catch (e) {
+      if (e.status === 401 || e.status === 400) {
+        forget();
+        onSignedOut("Your session has ended; please log in again.");
+      }
+      throw e;
+    }
+  }
+
+  function refresh() {
+    if (!refreshing) refreshing = doRefresh().finally(() => { refreshing = null; });
+    return refreshing;
+  }
+
+  /** An authenticated call: refreshes first when no access token is held, and once on a 401. */
+  async function call(method, path, body, headers = {}) {
+    if (!access) await refresh();
+    try {
+      return await send(method, path, body, { ...headers, Authorization: `Bearer ${access}` });
+    } catch (e) {
+      if (e.status !== 401) throw e;
+      await refresh();
+      return send(method, path, body, { ...headers, Authorization: `Bearer ${access}` });
+    }
+  }
+
+  return {
+    call,
+    send,
+    /** Whether this tab holds a login (it may still need a refresh). */
+    hasLogin: () => access !== null || sessionStorage.getItem(storageKey) !== null,
+    async login(fields) {
+      const { body } = await send("POST", "/login", fields);
+      keep(body.result);
+    },
+    /** Resumes this tab's login after a reload. */
+    resume: () => refresh(),
+    async logout() {
+      try {
+        if (access || sessionStorage.getItem(storageKey)) await call("POST", "/logout");
+      } finally {
+        forget();
+      }
+    },
+  };
+}
+
+/** Shows an API error's message next to the field it concerns (or the form's general slot). */
+export function showErrors(form, error, fieldOfCode = {}, aliases = {}) {
+  clearErrors(form);
+  const slot = (name) => form.querySelector(`.error[data-for="${name}"]`) || form.querySelector('.error[data-for="_"]');
+  const fields = Object.entries(error.errors || {});
+  if (fields.length) {
+    for (const [name, messages] of fields) {
+      const field = aliases[name] || name;
+      const target = slot(field);
+      target.textContent = [target.textContent, ...messages.map((m) => capitalise(`${label(name)} ${m}`))]
+        .filter(Boolean).join(" ");
+      markInvalid(form, field);
+    }
+  } else {
+    const field = typeof fieldOfCode === "function" ? fieldOfCode(error) : fieldOfCode[error.code];
+    slot(field || "_").textContent = error.message;
+    if (field) markInvalid(form, field);
+  }
+  const first = form.querySelector('[aria-invalid="true"]');
+  if (first) first.focus();
+}
+
+export function clearErrors(form) {
+  form.querySelectorAll(".error").forEach((e) => { e.textContent = ""; });
+  form.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"));
+}
+
+function markInvalid(form, field) {
+  const input = form.querySelector(`[name="${field}"]`);
+  if (input) input.setAttribute("aria-invalid", "true");
+}
+
+function label(field) {
+  return field === "_" ? "" : field.replace(/_/g, " ");
+}
+
+function capitalise(s) {
+  const t = s.trim();
+  return t.charAt(0).toUpperCase() + t.slice(1);
+}
+
+/** Runs `work` with the form's submit button disabled and marked busy. */
+export async function busy(form, work) {
+  const button = form.querySelector('button[type="submit"]');
+  const text = button.textContent;
+  button.disabled = true;
+  form.setAttribute("aria-busy", "true");
+  button.textContent = "Working…";
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+    form.removeAttribute("aria-busy");
+    // Unless the work relabelled the button (an edit form back to "Create").
+    if (button.textContent === "Working…") button.textContent = text;
+  }
+}
+
+export function rupiah(n) {
+  return `Rp ${Number(n).toLocaleString("id-ID")}`;
+}
+
+/** A whole number typed plainly or with thousands separators (1.000.000); anything else is
+ * sent as typed, for the API to explain what is wrong with it. */
+export function amount(value) {
+  const v = value.trim();
+  if (/^[0-9]+$/.test(v)) return Number(v);
+  if (/^[0-9]{1,3}([., ][0-9]{3})+$/.test(v)) return Number(v.replace(/[., ]/g, ""));
+  return v;
+}
+
+/** Table cells from plain text (never HTML). */
+export function row(cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) {
+    const td = document.createElement("td");
+    if (c instanceof Node) td.append(c);
+    else td.textContent = c ?? "";
+    tr.append(td);
+  }
+  return tr;
+}

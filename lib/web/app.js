@@ -1,0 +1,464 @@
+// The dompet web app: register, log in, the account with its cat, top up, pay, transfer (with
+// the transfer's live status), transactions, profile and entities. Views are chosen by the URL's
+// hash (#/login, #/account, ...); every request goes through api.js.
+
+import {
+  createSession, identifierField, secretField, showErrors, clearErrors, busy, rupiah, amount, row,
+} from "./api.js";
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const session = createSession("dompet.app.refresh", (message) => {
+  notify(message);
+  go("login");
+});
+const PUBLIC_VIEWS = ["login", "register"];
+let account = null;
+
+function notify(message) {
+  $("#notice").textContent = message || "";
+}
+
+function go(view) {
+  if (location.hash !== `#/${view}`) location.hash = `#/${view}`;
+  else show(view);
+}
+
+async function show(view) {
+  const signedIn = session.hasLogin();
+  if (!document.getElementById(`view-${view}`)) view = signedIn ? "account" : "login";
+  if (!signedIn && !PUBLIC_VIEWS.includes(view)) view = "login";
+  if (signedIn && PUBLIC_VIEWS.includes(view)) view = "account";
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
+  $("#nav").hidden = !signedIn;
+  for (const link of document.querySelectorAll("#nav a")) {
+    if (link.getAttribute("href") === `#/${view}`) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  document.title = `${$(`#view-${view} h1`).textContent} · dompet`;
+  const load = LOADERS[view];
+  if (load) {
+    try {
+      await load();
+    } catch (e) {
+      if (e.status !== 401) notify(e.message);
+    }
+  }
+}
+
+const LOADERS = {
+  account: loadAccount,
+  wallet: loadAccount,
+  transactions: () => loadTransactions(true),
+  profile: loadProfile,
+  entities: () => loadEntities(true),
+};
+
+// ---- log in, register, log out ----
+
+$("#login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const [idField, id] = identifierField(form.identifier.value);
+  const [secretName, secret] = secretField(form.secret.value);
+  await busy(form, async () => {
+    try {
+      await session.login({ [idField]: id, [secretName]: secret });
+      form.reset();
+      notify("");
+      go("account");
+    } catch (e) {
+      showErrors(form, e, { INVALID_CREDENTIALS: "secret", TOO_MANY_ATTEMPTS: "_" },
+        { username: "identifier", email: "identifier", phone_number: "identifier", password: "secret", pin: "secret" });
+    }
+  });
+});
+
+$("#register-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const body = {};
+  for (const name of ["username", "email", "phone_number", "first_name", "last_name", "address"]) {
+    const v = form[name].value.trim();
+    if (v) body[name] = v;
+  }
+  body[form.secret_kind.value] = form.secret.value;
+  await busy(form, async () => {
+    try {
+      await session.send("POST", "/register", body);
+      const [idField, id] = body.username ? ["username", body.username]
+        : body.email ? ["email", body.email] : ["phone_number", body.phone_number];
+      await session.login({ [idField]: id, [form.secret_kind.value]: form.secret.value });
+      form.reset();
+      notify("Welcome to dompet: your account is ready.");
+      go("account");
+    } catch (e) {
+      showErrors(form, e, alreadyRegistered, { password: "secret", pin: "secret" });
+    }
+  });
+});
+
+/** 409 ALREADY_REGISTERED names the identifier in its message. */
+function alreadyRegistered(e) {
+  if (e.code !== "ALREADY_REGISTERED") return "_";
+  if (/^Username/.test(e.message)) return "username";
+  if (/^Email/.test(e.message)) return "email";
+  return "phone_number";
+}
+
+$("#logout").addEventListener("click", async () => {
+  const button = $("#logout");
+  button.disabled = true;
+  try {
+    await session.logout();
+  } catch (e) {
+    // The tokens are forgotten either way; a failed revoke leaves them to expire.
+  } finally {
+    button.disabled = false;
+    account = null;
+    notify("You have logged out.");
+    go("login");
+  }
+});
+
+// ---- account ----
+
+async function loadAccount() {
+  const card = $("#view-account .account");
+  card.setAttribute("aria-busy", "true");
+  try {
+    const { body } = await session.call("GET", "/account");
+    account = body.result;
+    $("#account-message").textContent = body.message;
+    $("#account-balance").textContent = rupiah(account.balance);
+    $("#wallet-balance").textContent = rupiah(account.balance);
+    $("#account-username").textContent = account.username ?? "—";
+    $("#account-email").textContent = account.email ?? "—";
+    $("#account-phone").textContent = account.phone_number ?? "—";
+    $("#account-name").textContent = [account.first_name, account.last_name].filter(Boolean).join(" ") || "—";
+    $("#account-address").textContent = account.address ?? "—";
+    $("#account-id").textContent = account.user_id;
+    $("#account-created").textContent = account.created_date;
+    card.classList.add("granted");
+  } finally {
+    card.setAttribute("aria-busy", "false");
+  }
+}
+
+// ---- wallet ----
+
+function idempotencyKey() {
+  return crypto.randomUUID();
+}
+
+function moneyForm(selector, path, fields, describe, codeFields) {
+  $(selector).addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    clearErrors(form);
+    const result = $(".result", form);
+    result.textContent = "";
+    const body = fields(form);
+    await busy(form, async () => {
+      try {
+        const { body: reply } = await session.call("POST", path, body, { "Idempotency-Key": idempotencyKey() });
+        result.textContent = describe(reply.result);
+        form.reset();
+        $("#wallet-balance").textContent = rupiah(reply.result.balance_after);
+        if (path === "/transfer") followTransfer(reply.result.transfer_id);
+      } catch (e) {
+        showErrors(form, e, codeFields);
+      }
+    });
+  });
+}
+
+moneyForm("#topup-form", "/topup", (f) => ({ amount: amount(f.amount.value) }),
+  (r) => `Topped up ${rupiah(r.amount_top_up)}. Balance ${rupiah(r.balance_after)}.`, {});
+
+moneyForm("#pay-form", "/pay", (f) => ({ amount: amount(f.amount.value), remarks: f.remarks.value }),
+  (r) => `Paid ${rupiah(r.amount)}. Balance ${rupiah(r.balance_after)}.`,
+  { INSUFFICIENT_BALANCE: "amount" });
+
+moneyForm("#transfer-form", "/transfer",
+  (f) => ({ target_user: f.target_user.value.trim(), amount: amount(f.amount.value), remarks: f.remarks.value }),
+  (r) => `Sent ${rupiah(r.amount)}: ${r.transfer_status}.`,
+  { INSUFFICIENT_BALANCE: "amount", USER_NOT_FOUND: "target_user", SELF_TRANSFER: "target_user" });
+
+/** Shows a transfer's status until the worker settles it. */
+async function followTransfer(id) {
+  const status = $("#transfer-status");
+  const started = Date.now();
+  let delay = 500;
+  while (Date.now() - started < 120000) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 1.5, 5000);
+    let transfer;
+    try {
+      ({ body: { result: transfer } } = await session.call("GET", `/transfer/${id}`));
+    } catch (e) {
+      status.textContent = `Transfer status unknown: ${e.message}`;
+      return;
+    }
+    status.dataset.status = transfer.transfer_status;
+    if (transfer.transfer_status === "PENDING") {
+      status.textContent = `Sent ${rupiah(transfer.amount)}: PENDING, waiting to be credited…`;
+      continue;
+    }
+    status.textContent = transfer.transfer_status === "SUCCESS"
+      ? `Transfer of ${rupiah(transfer.amount)} settled: SUCCESS on ${transfer.settled_date}.`
+      : `Transfer of ${rupiah(transfer.amount)} FAILED; the money is back in your balance.`;
+    loadAccount().catch(() => {});
+    return;
+  }
+  status.textContent = "The transfer is still PENDING; its status is under Transactions.";
+}
+
+// ---- transactions ----
+
+let txCursor = null;
+
+async function loadTransactions(fresh) {
+  const rows = $("#tx-rows");
+  const wrap = rows.closest(".table-wrap");
+  const more = $("#tx-more");
+  if (fresh) txCursor = null;
+  wrap.setAttribute("aria-busy", "true");
+  more.disabled = true;
+  $("#tx-error").textContent = "";
+  try {
+    const query = new URLSearchParams({ limit: "10" });
+    if (txCursor) query.set("cursor", txCursor);
+    const { body } = await session.call("GET", `/transactions?${query}`);
+    if (fresh) rows.replaceChildren();
+    for (const t of body.result) {
+      const kind = t.transfer_id ? (t.transaction_type === "CREDIT" ? "Transfer in" : "Transfer out")
+        : t.payment_id ? "Payment" : "Top up";
+      const sign = t.transaction_type === "CREDIT" ? "+" : "−";
+      rows.append(row([t.created_date, kind, `${sign} ${rupiah(t.amount)}`, t.status, t.remarks, rupiah(t.balance_after)]));
+    }
+    if (fresh && !body.result.length) rows.append(row(["No transactions yet.", "", "", "", "", ""]));
+    txCursor = body.next_cursor;
+    more.hidden = !txCursor;
+  } catch (e) {
+    $("#tx-error").textContent = e.message;
+  } finally {
+    wrap.setAttribute("aria-busy", "false");
+    more.disabled = false;
+  }
+}
+
+$("#tx-more").addEventListener("click", () => loadTransactions(false));
+
+// ---- profile ----
+
+async function loadProfile() {
+  await loadAccount();
+  const form = $("#profile-form");
+  form.first_name.value = account.first_name ?? "";
+  form.last_name.value = account.last_name ?? "";
+  form.address.value = account.address ?? "";
+}
+
+$("#profile-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const result = $(".result", form);
+  result.textContent = "";
+  const body = {};
+  for (const name of ["first_name", "last_name", "address"]) {
+    const v = form[name].value.trim();
+    body[name] = v === "" ? null : v;
+  }
+  await busy(form, async () => {
+    try {
+      const { body: reply } = await session.call("PUT", "/profile", body);
+      result.textContent = `Saved on ${reply.result.updated_date}.`;
+    } catch (e) {
+      showErrors(form, e);
+    }
+  });
+});
+
+// ---- entities ----
+
+let entityCursor = null;
+let entityFilter = {};
+
+async function loadEntities(fresh) {
+  const rows = $("#entity-rows");
+  const wrap = rows.closest(".table-wrap");
+  const more = $("#entity-more");
+  const filterForm = $("#entity-filter");
+  if (fresh) entityCursor = null;
+  wrap.setAttribute("aria-busy", "true");
+  more.disabled = true;
+  try {
+    const query = new URLSearchParams({ limit: "10", ...entityFilter });
+    if (entityCursor) query.set("cursor", entityCursor);
+    const { body } = await session.call("GET", `/entities?${query}`);
+    if (fresh) rows.replaceChildren();
+    for (const e of body.result) rows.append(entityRow(e));
+    if (fresh && !body.result.length) rows.append(row(["No entities.", "", "", "", "", ""]));
+    entityCursor = body.next_cursor;
+    more.hidden = !entityCursor;
+    clearErrors(filterForm);
+  } catch (e) {
+    showErrors(filterForm, e);
+  } finally {
+    wrap.setAttribute("aria-busy", "false");
+    more.disabled = false;
+  }
+}
+
+function entityRow(entity) {
+  const actions = document.createElement("div");
+  actions.className = "buttons";
+  const edit = document.createElement("button");
+  edit.type = "button";
+  edit.className = "secondary";
+  edit.textContent = "Edit";
+  edit.setAttribute("aria-label", `Edit ${entity.code}`);
+  edit.addEventListener("click", () => editEntity(entity));
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "danger";
+  remove.textContent = "Delete";
+  remove.setAttribute("aria-label", `Delete ${entity.code}`);
+  remove.addEventListener("click", () => deleteEntity(entity, remove));
+  actions.append(edit, remove);
+  const tr = row([entity.code, entity.type, entity.name ?? "", String(entity.quantity), String(entity.version), actions]);
+  tr.dataset.code = entity.code;
+  return tr;
+}
+
+/** Delete asks once more on the same button: a second press within 5 s deletes. */
+async function deleteEntity(entity, button) {
+  if (button.dataset.armed !== "yes") {
+    button.dataset.armed = "yes";
+    button.textContent = "Confirm delete";
+    setTimeout(() => {
+      button.dataset.armed = "";
+      button.textContent = "Delete";
+    }, 5000);
+    return;
+  }
+  button.disabled = true;
+  button.textContent = "Deleting…";
+  const result = $("#entity-form .result");
+  try {
+    await session.call("DELETE", `/entities/${entity.entity_id}`);
+    result.textContent = `Deleted ${entity.code}.`;
+    if ($("#entity-form").entity_id.value === entity.entity_id) resetEntityForm();
+    await loadEntities(true);
+  } catch (e) {
+    result.textContent = e.message;
+    button.disabled = false;
+    button.textContent = "Delete";
+  }
+}
+
+function editEntity(entity) {
+  const form = $("#entity-form");
+  clearErrors(form);
+  form.entity_id.value = entity.entity_id;
+  form.version.value = entity.version;
+  form.code.value = entity.code;
+  form.type.value = entity.type;
+  form.quantity.value = entity.quantity;
+  form.name.value = entity.name ?? "";
+  form.description.value = entity.description ?? "";
+  $("#entity-form-title").textContent = `Edit ${entity.code} (version ${entity.version})`;
+  $("#entity-save").textContent = "Save changes";
+  $("#entity-cancel").hidden = false;
+  $("#entity-reload").hidden = true;
+  $(".result", form).textContent = "";
+  form.code.focus();
+}
+
+function resetEntityForm() {
+  const form = $("#entity-form");
+  form.reset();
+  form.entity_id.value = "";
+  form.version.value = "";
+  clearErrors(form);
+  $("#entity-form-title").textContent = "New entity";
+  $("#entity-save").textContent = "Create";
+  $("#entity-cancel").hidden = true;
+  $("#entity-reload").hidden = true;
+}
+
+$("#entity-cancel").addEventListener("click", resetEntityForm);
+
+$("#entity-reload").addEventListener("click", async () => {
+  const form = $("#entity-form");
+  try {
+    const { body } = await session.call("GET", `/entities/${form.entity_id.value}`);
+    editEntity(body.result);
+    $(".result", form).textContent = `Loaded version ${body.result.version}; make your change again.`;
+  } catch (e) {
+    $(".result", form).textContent = e.message;
+  }
+});
+
+$("#entity-filter").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.target;
+  entityFilter = {};
+  if (form.type.value.trim()) entityFilter.type = form.type.value.trim();
+  if (form.code.value.trim()) entityFilter.code = form.code.value.trim();
+  loadEntities(true);
+});
+
+$("#entity-more").addEventListener("click", () => loadEntities(false));
+
+$("#entity-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const result = $(".result", form);
+  result.textContent = "";
+  const id = form.entity_id.value;
+  const body = {
+    code: form.code.value.trim(),
+    type: form.type.value.trim(),
+    quantity: amount(form.quantity.value),
+    name: form.name.value.trim() || null,
+    description: form.description.value.trim() || null,
+  };
+  await busy(form, async () => {
+    try {
+      if (id) {
+        const { body: reply } = await session.call("PUT", `/entities/${id}`, body, { "If-Match": form.version.value });
+        result.textContent = `Saved ${reply.result.code}: version ${reply.result.version}.`;
+      } else {
+        const { body: reply } = await session.call("POST", "/entities", body);
+        result.textContent = `Created ${reply.result.code}.`;
+      }
+      const message = result.textContent;
+      resetEntityForm();
+      result.textContent = message;
+      await loadEntities(true);
+    } catch (e) {
+      if (e.code === "VERSION_CONFLICT") $("#entity-reload").hidden = false;
+      showErrors(form, e, (err) => (err.code === "VERSION_CONFLICT" ? "_" : err.status === 409 ? "code" : "_"));
+    }
+  });
+});
+
+// ---- start ----
+
+window.addEventListener("hashchange", () => show(location.hash.replace(/^#\//, "")));
+
+(async () => {
+  if (session.hasLogin()) {
+    try {
+      await session.resume();
+    } catch (e) {
+      // resume's failure already sent the tab to the login view.
+    }
+  }
+  show(location.hash.replace(/^#\//, ""));
+})();
