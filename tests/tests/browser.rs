@@ -22,8 +22,21 @@ use serde_json::json;
 const WIDE: (u32, u32) = (1280, 900);
 const NARROW: (u32, u32) = (390, 844);
 
-/// Captures the page at both widths and checks that nothing scrolls sideways when narrow.
+/// Captures the page at both widths and checks that nothing scrolls sideways when narrow and
+/// that every visible control has a name (a label, text or aria-label).
 async fn capture(browser: &Browser, name: &str) {
+    let unnamed = browser
+        .eval(
+            "return [...document.querySelectorAll('input, select, textarea, button, a')]
+               .filter(e => e.type !== 'hidden' && e.getClientRects().length > 0)
+               .filter(e => !((e.labels && e.labels.length) || e.getAttribute('aria-label')
+                              || e.textContent.trim() || e.closest('label')))
+               .map(e => e.outerHTML.slice(0, 120));",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(unnamed, json!([]), "{name}: controls without a name");
     browser.resize(WIDE.0, WIDE.1).await.unwrap();
     browser.screenshot(&format!("{name}-1280")).await.unwrap();
     browser
@@ -305,17 +318,43 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
     assert_eq!(browser.text("#wallet-balance").await.unwrap(), "Rp 370.000");
     capture(&browser, "wallet").await;
 
+    // Transactions come ten to a page: eight more top-ups make a second page.
+    let (sari, _) = app
+        .tokens(json!({"username": "sari", "password": "rahasia-sari"}))
+        .await;
+    for _ in 0..8 {
+        app.topup(&sari, 1_000).await.assert_success(200);
+    }
     browser
         .click("#nav a[href='#/transactions']")
         .await
         .unwrap();
-    let rows = browser.wait_text("#tx-rows", "Transfer out").await.unwrap();
+    browser.wait_text("#tx-rows", "Top up").await.unwrap();
+    let count = "return document.querySelectorAll('#tx-rows tr').length";
+    assert_eq!(browser.eval(count, json!([])).await.unwrap(), 10);
+    capture(&browser, "transactions").await;
+    browser.click("#tx-more").await.unwrap();
+    browser
+        .wait_until("the second page", &format!("{count} === 11"), json!([]))
+        .await
+        .unwrap();
+    let rows = browser.text("#tx-rows").await.unwrap();
     assert!(
-        rows.contains("Payment") && rows.contains("Top up"),
+        rows.contains("Transfer out") && rows.contains("Payment"),
         "{rows}"
     );
     assert!(rows.contains("Hadiah Ultah"), "{rows}");
-    capture(&browser, "transactions").await;
+    assert_eq!(
+        browser
+            .eval(
+                "return document.querySelector('#tx-more').hidden",
+                json!([])
+            )
+            .await
+            .unwrap(),
+        true,
+        "no third page"
+    );
 
     browser.click("#nav a[href='#/profile']").await.unwrap();
     browser
@@ -369,9 +408,6 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
         .click("#entity-rows button[aria-label='Edit SKU-1']")
         .await
         .unwrap();
-    let (sari, _) = app
-        .tokens(json!({"username": "sari", "password": "rahasia-sari"}))
-        .await;
     let listed = app.get_with_token("/entities?code=SKU-1", &sari).await;
     let id = listed.assert_success(200)[0]["entity_id"]
         .as_str()
