@@ -211,10 +211,42 @@ def main():
     s, p = call("GET", "/login")
     expect("wrong method", s, p, 405, "METHOD_NOT_ALLOWED")
 
+    global CHECKS
+    for path, kind in [("/", "text/html"), ("/dashboard", "text/html"), ("/assets/app.js", "text/javascript")]:
+        with urllib.request.urlopen(urllib.request.Request(BASE + path), timeout=120) as r:
+            headers = r.headers
+            if r.status != 200 or not headers.get("content-type", "").startswith(kind):
+                fail(f"GET {path}: {r.status} {headers.get('content-type')}")
+            if "default-src 'self'" not in headers.get("content-security-policy", ""):
+                fail(f"GET {path}: no Content-Security-Policy")
+            if headers.get("x-content-type-options") != "nosniff":
+                fail(f"GET {path}: no nosniff")
+        CHECKS += 1
+
+    # Sessions: this login and a second one; the second is ended, then every login.
+    s, p = call("POST", "/login", {"username": name, "password": password})
+    second = expect("second login", s, p, 200)["access_token"]
+    s, p = call("GET", "/sessions", token=access)
+    listed = expect("sessions", s, p, 200)
+    if len(listed) < 2 or sum(1 for x in listed if x["current"]) != 1:
+        fail(f"sessions: {listed}")
+    other = next(x["session_id"] for x in listed if not x["current"])
+    s, p = call("DELETE", f"/sessions/{other}", token=access)
+    expect("end a session", s, p, 200)
+    s, p = call("DELETE", f"/sessions/{other}", token=access)
+    expect("end it again", s, p, 404, "NOT_FOUND")
+
     s, p = call("POST", "/logout", token=access)
     expect("logout", s, p, 200)
     s, p = call("GET", "/account", token=access)
     expect("account after logout", s, p, 401, "UNAUTHENTICATED")
+    s, p = call("POST", "/login", {"username": name, "password": password})
+    last = expect("login after logout", s, p, 200)["access_token"]
+    s, p = call("POST", "/logout/all", token=last)
+    expect("logout everywhere", s, p, 200)
+    for token in (last, second):
+        s, p = call("GET", "/account", token=token)
+        expect("account after logout everywhere", s, p, 401, "UNAUTHENTICATED")
     print(f"smoke: {CHECKS} checks passed against {BASE} (recipient {recipient_id})")
 
 

@@ -3,7 +3,7 @@
 
 use dompet::auth::Throttle;
 use dompet::domain::{now_millis, IdentifierKind, LoginIdentifier, SecretKind, UserId};
-use dompet::store::{CreateUserError, Role, Rotation, Session, Store, UserRecord};
+use dompet::store::{CreateUserError, Role, Rotation, Session, SessionInfo, Store, UserRecord};
 
 fn user(username: Option<&str>, email: Option<&str>, phone: Option<&str>) -> UserRecord {
     let now = now_millis();
@@ -297,6 +297,8 @@ async fn session_of(store: &dyn Store) -> Session {
         refresh_jti: "jti-1".into(),
         revoked: false,
         expires_at: now_secs() + 3_600,
+        created_at: now_secs(),
+        user_agent: None,
     };
     store.create_session(&s, now_secs()).await.unwrap();
     s
@@ -312,6 +314,8 @@ pub async fn long_lived_sessions_survive_later_logins(store: &dyn Store) {
         refresh_jti: "jti".into(),
         revoked: false,
         expires_at,
+        created_at: now,
+        user_agent: None,
     };
     // Refresh lifetimes may be configured over a month.
     let long = session(now + 90 * 86_400);
@@ -1300,4 +1304,99 @@ pub async fn roles_are_set_through_an_identifier(store: &dyn Store) {
         )
         .await
         .unwrap());
+}
+
+pub async fn sessions_are_listed_newest_first_and_revoked_together(store: &dyn Store) {
+    let now = now_secs();
+    let u = user(Some(&unique("lister")), None, None);
+    let other = user(Some(&unique("other")), None, None);
+    store.create_user(&u).await.unwrap();
+    store.create_user(&other).await.unwrap();
+    let login = |owner: UserId, created_at: i64, agent: Option<&str>| Session {
+        session_id: uuid::Uuid::new_v4().to_string(),
+        user_id: owner,
+        refresh_jti: "jti-1".into(),
+        revoked: false,
+        expires_at: now + 3_600,
+        created_at,
+        user_agent: agent.map(str::to_string),
+    };
+    let oldest = login(u.user_id, now - 300, Some("curl/8.5.0"));
+    let middle = login(u.user_id, now - 200, None);
+    let newest = login(u.user_id, now - 100, Some("Mozilla/5.0"));
+    let theirs = login(other.user_id, now - 50, None);
+    for s in [&middle, &oldest, &newest, &theirs] {
+        store.create_session(s, now).await.unwrap();
+    }
+    assert!(store
+        .revoke_session(u.user_id, &middle.session_id, now)
+        .await
+        .unwrap());
+    // A refresh marks the login used.
+    assert_eq!(
+        store
+            .rotate_session(
+                u.user_id,
+                &oldest.session_id,
+                "jti-1",
+                "jti-2",
+                now + 3_600,
+                now
+            )
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    let listed = store.list_sessions(u.user_id, now).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            SessionInfo {
+                session_id: newest.session_id.clone(),
+                created_at: now - 100,
+                last_used_at: now - 100,
+                user_agent: Some("Mozilla/5.0".into()),
+            },
+            SessionInfo {
+                session_id: oldest.session_id.clone(),
+                created_at: now - 300,
+                last_used_at: now,
+                user_agent: Some("curl/8.5.0".into()),
+            },
+        ]
+    );
+    // Expired logins are not listed.
+    assert_eq!(
+        store.list_sessions(u.user_id, now + 3_600).await.unwrap(),
+        vec![]
+    );
+
+    let ids: Vec<String> = listed.into_iter().map(|s| s.session_id).collect();
+    assert_eq!(
+        store.revoke_sessions(u.user_id, &ids, now).await.unwrap(),
+        2
+    );
+    assert_eq!(store.list_sessions(u.user_id, now).await.unwrap(), vec![]);
+    for s in [&oldest, &newest] {
+        assert!(!store
+            .session_active(u.user_id, &s.session_id, now)
+            .await
+            .unwrap());
+    }
+    // Another user's login is untouched, and can't be revoked in this user's name.
+    assert_eq!(
+        store
+            .revoke_sessions(u.user_id, std::slice::from_ref(&theirs.session_id), now)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(store
+        .session_active(other.user_id, &theirs.session_id, now)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.list_sessions(other.user_id, now).await.unwrap().len(),
+        1
+    );
 }

@@ -250,6 +250,48 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
         &["BatchGetItem", "UpdateItem"],
     );
 
+    let (first, _) = app
+        .tokens(json!({"username": "guntur", "password": "rahasia-sekali"}))
+        .await;
+    let (second, _) = app
+        .tokens(json!({"username": "guntur", "password": "rahasia-sekali"}))
+        .await;
+    m.calls.take();
+    let sessions = app.get_with_token("/sessions", &first).await;
+    m.expect("`GET /sessions`", &sessions, 200, &["Query"]);
+    let other = sessions.body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ended = app
+        .send(
+            app.request(reqwest::Method::DELETE, &format!("/sessions/{other}"))
+                .bearer_auth(&first),
+        )
+        .await;
+    m.expect(
+        "`DELETE /sessions/{id}`",
+        &ended,
+        200,
+        &["BatchGetItem", "UpdateItem"],
+    );
+    app.get_with_token("/account", &second)
+        .await
+        .assert_error(401, "UNAUTHENTICATED");
+    m.calls.take();
+    let all = app.post_with_token("/logout/all", &first).await;
+    m.expect(
+        "`POST /logout/all`",
+        &all,
+        200,
+        &["Query", "TransactWriteItems"],
+    );
+
     println!("| route | reads | writes | capacity units | calls |\n|---|---|---|---|---|");
     for r in &m.rows {
         println!("{r}");

@@ -83,3 +83,68 @@ async fn the_token_event_logs_in_with_phone_and_pin_as_a_form() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["token_type"], "Bearer");
 }
+
+#[tokio::test]
+async fn the_sample_events_list_end_one_and_end_every_session() {
+    let state = testing::ephemeral().unwrap();
+    testing::registered(&state, "guntur", "rahasia-sekali")
+        .await
+        .unwrap();
+    let router = dompet::http::login_router(state);
+    let login = include_str!("../../../events/login.json");
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = testing::call(router.clone(), event(login, &[]))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        tokens.push(body["result"]["access_token"].as_str().unwrap().to_string());
+    }
+    let sessions = include_str!("../../../events/sessions.json");
+    let (status, body) = testing::call(
+        router.clone(),
+        event(sessions, &[("ACCESS_TOKEN", &tokens[0])]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let listed = body["result"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{body}");
+    // The sample login event's client.
+    assert!(
+        listed.iter().all(|s| s["user_agent"] == "curl/8.5.0"),
+        "{body}"
+    );
+    assert_eq!(listed.iter().filter(|s| s["current"] == true).count(), 1);
+    let other = listed.iter().find(|s| s["current"] == false).unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let delete = include_str!("../../../events/session-delete.json");
+    let replacements = [
+        ("ACCESS_TOKEN", tokens[0].as_str()),
+        ("SESSION_ID", other.as_str()),
+    ];
+    let (status, body) = testing::call(router.clone(), event(delete, &replacements))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = testing::call(router.clone(), event(delete, &replacements))
+        .await
+        .unwrap();
+    assert_eq!(status, 404, "{body}");
+
+    let all = include_str!("../../../events/logout-all.json");
+    let (status, body) = testing::call(router.clone(), event(all, &[("ACCESS_TOKEN", &tokens[0])]))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    for token in &tokens {
+        let (status, _) =
+            testing::call(router.clone(), event(sessions, &[("ACCESS_TOKEN", token)]))
+                .await
+                .unwrap();
+        assert_eq!(status, 401);
+    }
+}

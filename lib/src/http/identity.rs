@@ -1,9 +1,11 @@
 //! Identity routes: register, log in, refresh, log out, the account, and the public keys.
 
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
@@ -32,6 +34,9 @@ pub(super) fn login_routes() -> Router<AppState> {
         .route("/token", limited(post(login)))
         .route("/token/refresh", limited(post(refresh)))
         .route("/logout", limited(post(logout)))
+        .route("/logout/all", limited(post(logout_all)))
+        .route("/sessions", limited(get(list_sessions)))
+        .route("/sessions/{session_id}", limited(delete(end_session)))
 }
 
 pub(super) fn account_routes() -> Router<AppState> {
@@ -197,6 +202,7 @@ fn parse_credentials(
             identifier: LoginIdentifier::new(*kind, id),
             secret_kind: *secret_kind,
             secret: secret.clone(),
+            user_agent: None,
         }),
         _ => Err(ApiError::bad_request(
             "exactly one identifier and one secret are required",
@@ -206,9 +212,15 @@ fn parse_credentials(
 
 async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonOrForm(body): JsonOrForm,
 ) -> Result<Response, ApiError> {
-    let credentials = parse_credentials(body)?;
+    let mut credentials = parse_credentials(body)?;
+    credentials.user_agent = sessions::user_agent(
+        headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    );
     match accounts::login(&state, credentials).await {
         Ok(pair) => Ok(success(StatusCode::OK, pair)),
         Err(LoginError::InvalidCredentials) => Err(ApiError::new(
@@ -256,6 +268,65 @@ async fn logout(
     Authenticated(who): Authenticated,
 ) -> Result<Response, ApiError> {
     sessions::logout(&state, &who)
+        .await
+        .map_err(session_error)?;
+    Ok(success(StatusCode::OK, serde_json::Value::Null))
+}
+
+/// `GET /sessions`: the caller's active logins, newest first.
+async fn list_sessions(
+    State(state): State<AppState>,
+    Verified(caller): Verified,
+) -> Result<Response, ApiError> {
+    let (principal, list) = sessions::list(&state, &caller)
+        .await
+        .map_err(session_error)?;
+    let result: Vec<serde_json::Value> = list
+        .iter()
+        .map(|s| {
+            json!({
+                "session_id": s.session_id,
+                "created_date": format_timestamp(s.created_at * 1000),
+                "last_used_date": format_timestamp(s.last_used_at * 1000),
+                "user_agent": s.user_agent,
+                "current": s.session_id == principal.session_id,
+            })
+        })
+        .collect();
+    Ok(success(StatusCode::OK, result))
+}
+
+/// `DELETE /sessions/{session_id}`: ends one of the caller's logins; 404 for any other id.
+async fn end_session(
+    State(state): State<AppState>,
+    Verified(caller): Verified,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = id
+        .ok()
+        .and_then(|Path(id)| uuid::Uuid::parse_str(&id).ok())
+        .map(|id| id.to_string());
+    // The token is checked before the id, as for every route: 401 before 404.
+    let Some(id) = id else {
+        caller.check(&state).await.map_err(session_error)?;
+        return Err(ApiError::not_found());
+    };
+    if sessions::end(&state, &caller, &id)
+        .await
+        .map_err(session_error)?
+    {
+        Ok(success(StatusCode::OK, serde_json::Value::Null))
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+/// `POST /logout/all`: ends every login of the caller, this one included.
+async fn logout_all(
+    State(state): State<AppState>,
+    Verified(caller): Verified,
+) -> Result<Response, ApiError> {
+    sessions::logout_all(&state, &caller)
         .await
         .map_err(session_error)?;
     Ok(success(StatusCode::OK, serde_json::Value::Null))

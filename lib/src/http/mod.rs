@@ -44,7 +44,18 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// function serves (`$default` on API Gateway, `/{*rest}` under `cargo lambda watch`).
 pub const FUNCTION_ROUTES: &[(&str, &[&str])] = &[
     ("register", &["/register"]),
-    ("login", &["/login", "/token", "/token/refresh", "/logout"]),
+    (
+        "login",
+        &[
+            "/login",
+            "/token",
+            "/token/refresh",
+            "/logout",
+            "/logout/all",
+            "/sessions",
+            "/sessions/{session_id}",
+        ],
+    ),
     ("account", &["/account"]),
     (
         "web",
@@ -88,7 +99,8 @@ pub fn register_router(state: AppState) -> Router {
     finish(identity::register_routes(), state)
 }
 
-/// `POST /login`, `/token`, `/token/refresh`, `/logout` (function `login`).
+/// `POST /login`, `/token`, `/token/refresh`, `/logout`, `/logout/all`, `GET /sessions`,
+/// `DELETE /sessions/{id}` (function `login`).
 pub fn login_router(state: AppState) -> Router {
     finish(identity::login_routes(), state)
 }

@@ -61,6 +61,8 @@ pub struct Credentials {
     pub identifier: LoginIdentifier,
     pub secret_kind: SecretKind,
     pub secret: String,
+    /// The client's `User-Agent`, kept with the login it starts (see `sessions::user_agent`).
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +145,10 @@ pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, Lo
     let verified = state.hasher().verify(&creds.secret, stored).await?;
     match user {
         Some(user) if verified => {
-            match sessions::start_after_login(state, user.user_id, &throttle_key, reserved).await? {
+            let agent = creds.user_agent.clone();
+            match sessions::start_after_login(state, user.user_id, agent, &throttle_key, reserved)
+                .await?
+            {
                 Some(pair) => Ok(pair),
                 None => Err(locked_now(state, &throttle_key).await),
             }

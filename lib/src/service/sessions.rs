@@ -4,7 +4,7 @@
 use crate::auth::{TokenKind, TokenPair};
 use crate::domain::{now_millis, UserId};
 use crate::state::AppState;
-use crate::store::{Reads, Rotation, Session, Snapshot, UserRecord};
+use crate::store::{Reads, Rotation, Session, SessionInfo, Snapshot, UserRecord, USER_AGENT_MAX};
 
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
@@ -26,6 +26,18 @@ pub enum SessionError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// Keeps at most [`USER_AGENT_MAX`] characters of a login's `User-Agent`, without control
+/// characters.
+pub fn user_agent(raw: Option<&str>) -> Option<String> {
+    let agent: String = raw?
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(USER_AGENT_MAX)
+        .collect();
+    let agent = agent.trim();
+    (!agent.is_empty()).then(|| agent.to_string())
+}
+
 /// Starts a new family and issues its first pair.
 pub async fn start(state: &AppState, user: UserId) -> anyhow::Result<TokenPair> {
     let session_id = uuid::Uuid::new_v4().to_string();
@@ -40,6 +52,8 @@ pub async fn start(state: &AppState, user: UserId) -> anyhow::Result<TokenPair> 
                 refresh_jti: issued.refresh_jti,
                 revoked: false,
                 expires_at: issued.refresh_expires_at,
+                created_at: now,
+                user_agent: None,
             },
             now,
         )
@@ -118,6 +132,7 @@ impl Caller {
 pub async fn start_after_login(
     state: &AppState,
     user: UserId,
+    user_agent: Option<String>,
     throttle_key: &str,
     reserved: u64,
 ) -> anyhow::Result<Option<TokenPair>> {
@@ -132,6 +147,8 @@ pub async fn start_after_login(
         refresh_jti: issued.refresh_jti,
         revoked: false,
         expires_at: issued.refresh_expires_at,
+        created_at: now.div_euclid(1000),
+        user_agent,
     };
     Ok(state
         .store()
@@ -195,4 +212,48 @@ pub async fn logout(state: &AppState, principal: &Principal) -> Result<(), Sessi
     } else {
         Err(SessionError::Unauthenticated)
     }
+}
+
+/// The caller's active logins, newest first, with the caller's own: one read, which is also
+/// the check that the caller's family is live.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<(Principal, Vec<SessionInfo>), SessionError> {
+    let sessions = state
+        .store()
+        .list_sessions(caller.user_id, now_secs())
+        .await?;
+    if !sessions.iter().any(|s| s.session_id == caller.session_id) {
+        return Err(SessionError::Unauthenticated);
+    }
+    let principal = Principal {
+        user_id: caller.user_id,
+        session_id: caller.session_id.clone(),
+    };
+    Ok((principal, sessions))
+}
+
+/// Ends one of the caller's logins (the caller's own too); false when the caller has no
+/// active login by that id.
+pub async fn end(
+    state: &AppState,
+    caller: &Caller,
+    session_id: &str,
+) -> Result<bool, SessionError> {
+    let principal = caller.check(state).await?;
+    Ok(state
+        .store()
+        .revoke_session(principal.user_id, session_id, now_secs())
+        .await?)
+}
+
+/// Ends every login of the caller, this one included; returns how many.
+pub async fn logout_all(state: &AppState, caller: &Caller) -> Result<usize, SessionError> {
+    let (principal, sessions) = list(state, caller).await?;
+    let ids: Vec<String> = sessions.into_iter().map(|s| s.session_id).collect();
+    Ok(state
+        .store()
+        .revoke_sessions(principal.user_id, &ids, now_secs())
+        .await?)
 }

@@ -15,6 +15,24 @@ pub struct Session {
     pub revoked: bool,
     /// Seconds since the epoch; the record is kept (and honoured) until then.
     pub expires_at: i64,
+    /// When the login happened, in seconds since the epoch.
+    pub created_at: i64,
+    /// The `User-Agent` the login came with (at most [`USER_AGENT_MAX`] characters).
+    pub user_agent: Option<String>,
+}
+
+/// How much of a `User-Agent` a session keeps.
+pub const USER_AGENT_MAX: usize = 256;
+
+/// An active login as its user sees it (`GET /sessions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub session_id: String,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// The last login or refresh, in seconds since the epoch.
+    pub last_used_at: i64,
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,4 +90,16 @@ pub trait SessionStore: Send + Sync + 'static {
         session_id: &str,
         now_secs: i64,
     ) -> StoreResult<bool>;
+
+    /// The user's active families, newest login first, in one read.
+    async fn list_sessions(&self, user: UserId, now_secs: i64) -> StoreResult<Vec<SessionInfo>>;
+
+    /// Revokes every family of `sessions` still active (the user's, as just listed); returns
+    /// how many this call revoked.
+    async fn revoke_sessions(
+        &self,
+        user: UserId,
+        sessions: &[String],
+        now_secs: i64,
+    ) -> StoreResult<usize>;
 }

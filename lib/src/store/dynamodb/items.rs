@@ -15,8 +15,8 @@ use aws_sdk_dynamodb::types::{
 use crate::auth::Throttle;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
 use crate::store::{
-    Entity, EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, Role, Session, Transfer,
-    TxStatus, UserRecord, Versioned,
+    Entity, EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, Role, Session,
+    SessionInfo, Transfer, TxStatus, UserRecord, Versioned,
 };
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -219,13 +219,53 @@ pub(super) fn parse_guard(item: &Item) -> anyhow::Result<UserId> {
 }
 
 pub(super) fn session_item(session: &Session) -> Item {
-    item([
+    let mut item = item([
         ("pk", s(user_pk(session.user_id))),
         ("sk", s(session_sk(&session.session_id))),
         ("refresh_jti", s(&session.refresh_jti)),
         ("revoked", AttributeValue::Bool(session.revoked)),
         ("expires_at", n(session.expires_at)),
-    ])
+        ("created_at", n(session.created_at)),
+        ("last_used_at", n(session.created_at)),
+    ]);
+    if let Some(agent) = &session.user_agent {
+        item.insert("user_agent".to_string(), s(agent));
+    }
+    item
+}
+
+/// A family as its user sees it (families recorded before these attributes read as created
+/// and last used at 0, from an unknown agent).
+pub(super) fn parse_session_info(item: &Item) -> anyhow::Result<SessionInfo> {
+    let a = Attrs(item);
+    let sk = a.req_s("sk")?;
+    Ok(SessionInfo {
+        session_id: sk.strip_prefix("SESSION#").unwrap_or(&sk).to_string(),
+        created_at: a.opt_num("created_at").unwrap_or(0),
+        last_used_at: a.opt_num("last_used_at").unwrap_or(0),
+        user_agent: a.opt_s("user_agent"),
+    })
+}
+
+/// Marks a family revoked, if it still exists.
+pub(super) fn session_revocation(
+    table: &str,
+    user: UserId,
+    session_id: &str,
+) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(user_pk(user)))
+                .key("sk", s(session_sk(session_id)))
+                .update_expression("SET revoked = :true")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .build()
+                .context("Failed to build a session revocation")?,
+        )
+        .build())
 }
 
 /// Whether a family can still be used at `now_secs`.

@@ -6,12 +6,15 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::items::{
-    condition_failed, delete_if, n, put_new, s, session_active, session_item, session_sk,
-    throttle_pk, user_pk, Action, Transaction, THROTTLE,
+    condition_failed, delete_if, n, parse_session_info, put_new, s, session_active, session_item,
+    session_revocation, session_sk, throttle_pk, user_pk, Action, Transaction, THROTTLE,
 };
 use super::DynamoStore;
 use crate::domain::{Millis, UserId};
-use crate::store::{Rotation, Session, SessionStore, StoreResult};
+use crate::store::{Rotation, Session, SessionInfo, SessionStore, StoreResult};
+
+/// At most this many writes go into one `TransactWriteItems`.
+const TRANSACTION_MAX: usize = 100;
 
 #[async_trait]
 impl SessionStore for DynamoStore {
@@ -89,7 +92,7 @@ impl SessionStore for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(user_pk(user)))
             .key("sk", s(session_sk(session_id)))
-            .update_expression("SET refresh_jti = :new, expires_at = :exp")
+            .update_expression("SET refresh_jti = :new, expires_at = :exp, last_used_at = :now")
             .condition_expression(
                 "refresh_jti = :presented AND revoked = :false AND expires_at > :now",
             )
@@ -142,5 +145,62 @@ impl SessionStore for DynamoStore {
             Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(anyhow::Error::new(e).context("DynamoDB UpdateItem (revoke) failed")),
         }
+    }
+
+    /// One consistent `Query` of the user's partition for its session items.
+    async fn list_sessions(&self, user: UserId, now_secs: i64) -> StoreResult<Vec<SessionInfo>> {
+        let mut sessions = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :session)")
+                .expression_attribute_values(":pk", s(user_pk(user)))
+                .expression_attribute_values(":session", s(session_sk("")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .context("DynamoDB Query (sessions) failed")?;
+            for item in out.items() {
+                if session_active(item, now_secs)? {
+                    sessions.push(parse_session_info(item)?);
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => break,
+            }
+        }
+        sessions.sort_by(|a, b| (b.created_at, &a.session_id).cmp(&(a.created_at, &b.session_id)));
+        Ok(sessions)
+    }
+
+    /// One `TransactWriteItems` per hundred families.
+    async fn revoke_sessions(
+        &self,
+        user: UserId,
+        sessions: &[String],
+        now_secs: i64,
+    ) -> StoreResult<usize> {
+        let mut revoked = 0;
+        for chunk in sessions.chunks(TRANSACTION_MAX) {
+            let mut tx = Transaction::default();
+            for sid in chunk {
+                tx.push(Action::Session, session_revocation(&self.table, user, sid)?);
+            }
+            match self.transact(&tx, "revoke sessions").await? {
+                Ok(()) => revoked += chunk.len(),
+                // A family gone meanwhile (expired and removed): revoke the rest one by one.
+                Err(_) => {
+                    for sid in chunk {
+                        revoked += usize::from(self.revoke_session(user, sid, now_secs).await?);
+                    }
+                }
+            }
+        }
+        Ok(revoked)
     }
 }

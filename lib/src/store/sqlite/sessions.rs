@@ -7,20 +7,22 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::throttle::release;
 use super::SqliteStore;
 use crate::domain::{Millis, UserId};
-use crate::store::{Rotation, Session, SessionStore, StoreResult};
+use crate::store::{Rotation, Session, SessionInfo, SessionStore, StoreResult};
 
 /// Records a family, forgetting the ones expired at `now_secs` (they are inactive already).
 fn insert_session(tx: &Connection, s: &Session, now_secs: i64) -> anyhow::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO sessions (session_id, user_id, refresh_jti, revoked, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO sessions (session_id, user_id, refresh_jti, revoked, expires_at, \
+         created_at, last_used_at, user_agent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
     )?
     .execute(params![
         s.session_id,
         s.user_id.to_string(),
         s.refresh_jti,
         s.revoked,
-        s.expires_at
+        s.expires_at,
+        s.created_at,
+        s.user_agent,
     ])
     .context("Failed to create a session")?;
     tx.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
@@ -118,9 +120,10 @@ impl SessionStore for SqliteStore {
                 return Ok(Rotation::Reused);
             }
             tx.prepare_cached(
-                "UPDATE sessions SET refresh_jti = ?2, expires_at = ?3 WHERE session_id = ?1",
+                "UPDATE sessions SET refresh_jti = ?2, expires_at = ?3, last_used_at = ?4 \
+                 WHERE session_id = ?1",
             )?
-            .execute(params![sid, new, new_expires_at])?;
+            .execute(params![sid, new, new_expires_at, now_secs])?;
             Ok::<_, anyhow::Error>(Rotation::Rotated)
         })
         .await
@@ -141,6 +144,48 @@ impl SessionStore for SqliteStore {
                 )?
                 .execute(params![sid, user.to_string(), now_secs])?;
             Ok::<_, anyhow::Error>(n == 1)
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, user: UserId, now_secs: i64) -> StoreResult<Vec<SessionInfo>> {
+        self.read(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT session_id, created_at, last_used_at, user_agent FROM sessions \
+                 WHERE user_id = ?1 AND revoked = 0 AND expires_at > ?2 \
+                 ORDER BY created_at DESC, session_id",
+            )?;
+            let rows = statement.query_map(params![user.to_string(), now_secs], |r| {
+                Ok(SessionInfo {
+                    session_id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    last_used_at: r.get(2)?,
+                    user_agent: r.get(3)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .context("Failed to list sessions")
+        })
+        .await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user: UserId,
+        sessions: &[String],
+        now_secs: i64,
+    ) -> StoreResult<usize> {
+        let sessions = sessions.to_vec();
+        self.write(move |tx| {
+            let mut revoked = 0;
+            let mut statement = tx.prepare_cached(
+                "UPDATE sessions SET revoked = 1 WHERE session_id = ?1 AND user_id = ?2 \
+                 AND revoked = 0 AND expires_at > ?3",
+            )?;
+            for sid in &sessions {
+                revoked += statement.execute(params![sid, user.to_string(), now_secs])?;
+            }
+            Ok::<_, anyhow::Error>(revoked)
         })
         .await
     }
