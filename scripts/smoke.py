@@ -213,14 +213,17 @@ def main():
 
     global CHECKS
     for path, kind in [("/", "text/html"), ("/dashboard", "text/html"), ("/assets/app.js", "text/javascript")]:
-        with urllib.request.urlopen(urllib.request.Request(BASE + path), timeout=120) as r:
-            headers = r.headers
-            if r.status != 200 or not headers.get("content-type", "").startswith(kind):
-                fail(f"GET {path}: {r.status} {headers.get('content-type')}")
-            if "default-src 'self'" not in headers.get("content-security-policy", ""):
-                fail(f"GET {path}: no Content-Security-Policy")
-            if headers.get("x-content-type-options") != "nosniff":
-                fail(f"GET {path}: no nosniff")
+        try:
+            with urllib.request.urlopen(urllib.request.Request(BASE + path), timeout=120) as r:
+                status, headers = r.status, r.headers
+        except urllib.error.HTTPError as e:
+            fail(f"GET {path}: {e.code} {e.read()[:300]!r}")
+        if status != 200 or not headers.get("content-type", "").startswith(kind):
+            fail(f"GET {path}: {status} {headers.get('content-type')}")
+        if "default-src 'self'" not in headers.get("content-security-policy", ""):
+            fail(f"GET {path}: no Content-Security-Policy")
+        if headers.get("x-content-type-options") != "nosniff":
+            fail(f"GET {path}: no nosniff")
         CHECKS += 1
 
     # Sessions: this login and a second one; the second is ended, then every login.

@@ -1400,3 +1400,85 @@ pub async fn sessions_are_listed_newest_first_and_revoked_together(store: &dyn S
         1
     );
 }
+
+pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
+    use dompet::store::ChangeIdentifierError;
+    let name = unique("mover");
+    let u = user(Some(&name), None, None);
+    let other = user(Some(&unique("holder")), None, None);
+    store.create_user(&u).await.unwrap();
+    store.create_user(&other).await.unwrap();
+    let moved = format!("{name}x");
+    let changed = store
+        .change_identifier(&u, IdentifierKind::Username, Some(&moved), now_millis())
+        .await
+        .unwrap();
+    assert_eq!(changed.username.as_deref(), Some(moved.as_str()));
+    let by_new = LoginIdentifier::new(IdentifierKind::Username, &moved.to_uppercase());
+    assert_eq!(
+        store.find_user(&by_new).await.unwrap().unwrap().user_id,
+        u.user_id
+    );
+    let by_old = LoginIdentifier::new(IdentifierKind::Username, &name);
+    assert!(store.find_user(&by_old).await.unwrap().is_none());
+    // A change made from the account as it was before is refused and changes nothing.
+    let stale = store
+        .change_identifier(
+            &u,
+            IdentifierKind::Username,
+            Some(&format!("{name}y")),
+            now_millis(),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(ChangeIdentifierError::Changed)),
+        "{stale:?}"
+    );
+    assert!(store
+        .find_user(&LoginIdentifier::new(
+            IdentifierKind::Username,
+            &format!("{name}y")
+        ))
+        .await
+        .unwrap()
+        .is_none());
+    // Another account's name is taken; nothing changes.
+    let taken = store
+        .change_identifier(
+            &changed,
+            IdentifierKind::Username,
+            other.username.as_deref(),
+            now_millis(),
+        )
+        .await;
+    assert!(
+        matches!(
+            taken,
+            Err(ChangeIdentifierError::Taken(IdentifierKind::Username))
+        ),
+        "{taken:?}"
+    );
+    let now = store.get_user(u.user_id).await.unwrap().unwrap();
+    assert_eq!(now.username.as_deref(), Some(moved.as_str()));
+    // An email added, then removed: its claim goes with it.
+    let email = format!("{name}@example.com");
+    let with_email = store
+        .change_identifier(&now, IdentifierKind::Email, Some(&email), now_millis())
+        .await
+        .unwrap();
+    let by_email = LoginIdentifier::new(IdentifierKind::Email, &email);
+    assert_eq!(
+        store.find_user(&by_email).await.unwrap().unwrap().user_id,
+        u.user_id
+    );
+    let without = store
+        .change_identifier(&with_email, IdentifierKind::Email, None, now_millis())
+        .await
+        .unwrap();
+    assert_eq!(without.email, None);
+    assert!(store.find_user(&by_email).await.unwrap().is_none());
+    assert_eq!(
+        store.get_user(u.user_id).await.unwrap().unwrap().email,
+        None
+    );
+}

@@ -97,6 +97,7 @@ macro_rules! all_store_contract_tests {
             revoked_and_expired_sessions_are_inactive,
             sessions_belong_to_their_user,
             sessions_are_listed_newest_first_and_revoked_together,
+            identifier_changes_move_the_claim_atomically,
             top_ups_and_payments_move_the_balance_with_exact_entries,
             a_payment_beyond_the_balance_changes_nothing,
             an_idempotency_key_records_the_first_entry_and_moves_money_once,

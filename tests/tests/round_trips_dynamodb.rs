@@ -126,6 +126,32 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
 
     let account = app.get_with_token("/account", &token).await;
     m.expect("`GET /account`", &account, 200, &["BatchGetItem"]);
+    let renamed = app
+        .send(
+            app.request(reqwest::Method::PUT, "/account/email")
+                .bearer_auth(&token)
+                .json(&json!({"email": "guntur@example.com"})),
+        )
+        .await;
+    m.expect(
+        "`PUT /account/email` (claimed, nothing to free)",
+        &renamed,
+        200,
+        &["BatchGetItem", "TransactWriteItems"],
+    );
+    let renamed = app
+        .send(
+            app.request(reqwest::Method::PUT, "/account/email")
+                .bearer_auth(&token)
+                .json(&json!({"email": "guntur.s@example.com"})),
+        )
+        .await;
+    m.expect(
+        "`PUT /account/email` (claimed, the old one freed)",
+        &renamed,
+        200,
+        &["BatchGetItem", "TransactWriteItems"],
+    );
 
     let body = json!({"amount": 100_000});
     let topup = app.post_authed("/topup", &token, &body, Some("t-1")).await;

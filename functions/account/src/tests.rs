@@ -30,3 +30,31 @@ async fn the_sample_event_reads_the_account_with_a_valid_token() {
     assert_eq!(status, 401);
     assert_eq!(body["code"], "UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn the_sample_events_change_the_identifiers() {
+    let state = testing::ephemeral().unwrap();
+    let user = testing::registered(&state, "guntur", "rahasia-sekali")
+        .await
+        .unwrap();
+    let tokens = testing::signed_in(&state, &user).await.unwrap();
+    let mut last = serde_json::Value::Null;
+    for event in [
+        include_str!("../../../events/account-username.json"),
+        include_str!("../../../events/account-email.json"),
+        include_str!("../../../events/account-phone-number.json"),
+    ] {
+        let request =
+            lambda_http::request::from_str(&event.replace("ACCESS_TOKEN", &tokens.access_token))
+                .unwrap()
+                .map(|b| b.to_vec());
+        let (status, body) = testing::call(dompet::http::account_router(state.clone()), request)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        last = body;
+    }
+    assert_eq!(last["result"]["username"], "guntur_s");
+    assert_eq!(last["result"]["email"], "guntur.saputro@example.com");
+    assert_eq!(last["result"]["phone_number"], serde_json::Value::Null);
+}

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
@@ -18,7 +18,7 @@ use crate::domain::{
     SecretKind, Username,
 };
 use crate::service::accounts::{
-    self, AccountError, Credentials, LoginError, RegisterError, Registration,
+    self, AccountError, Credentials, IdentifierError, LoginError, RegisterError, Registration,
 };
 use crate::service::sessions::{self, SessionError};
 use crate::state::AppState;
@@ -40,7 +40,26 @@ pub(super) fn login_routes() -> Router<AppState> {
 }
 
 pub(super) fn account_routes() -> Router<AppState> {
-    Router::new().route("/account", limited(get(account)))
+    Router::new()
+        .route("/account", limited(get(account)))
+        .route(
+            "/account/username",
+            limited(put(|s, c, b| {
+                change_identifier(s, c, b, IdentifierKind::Username)
+            })),
+        )
+        .route(
+            "/account/email",
+            limited(put(|s, c, b| {
+                change_identifier(s, c, b, IdentifierKind::Email)
+            })),
+        )
+        .route(
+            "/account/phone_number",
+            limited(put(|s, c, b| {
+                change_identifier(s, c, b, IdentifierKind::Phone)
+            })),
+        )
 }
 
 pub(super) fn jwks_routes() -> Router<AppState> {
@@ -341,6 +360,60 @@ async fn account(
         Err(AccountError::Gone) => return Err(ApiError::unauthenticated()),
         Err(AccountError::Unexpected(e)) => return Err(ApiError::internal(&e)),
     };
+    Ok(account_response(&user))
+}
+
+/// `PUT /account/username`, `/account/email`, `/account/phone_number`: `{"<field>": "new"}`
+/// sets the identifier under registration's rules, `{"<field>": null}` removes it (one must
+/// remain); answers the account as `GET /account` does.
+async fn change_identifier(
+    State(state): State<AppState>,
+    Verified(caller): Verified,
+    JsonObject(body): JsonObject,
+    kind: IdentifierKind,
+) -> Result<Response, ApiError> {
+    let field = kind.field();
+    let mut f = Fields::new(body);
+    let present = f.map_has(field);
+    let value = match kind {
+        IdentifierKind::Username => f
+            .parse(field, Username::parse)
+            .map(|v| v.as_str().to_string()),
+        IdentifierKind::Email => f.parse(field, Email::parse).map(|v| v.as_str().to_string()),
+        IdentifierKind::Phone => f.parse(field, Phone::parse).map(|v| v.as_str().to_string()),
+    };
+    if !present {
+        f.error(field, "is required (null removes it)");
+    }
+    f.finish()?;
+    match accounts::change_identifier(&state, &caller, kind, value).await {
+        Ok(user) => Ok(account_response(&user)),
+        Err(IdentifierError::Taken(kind)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ALREADY_REGISTERED",
+            format!("{} already registered", kind.label()),
+        )),
+        Err(IdentifierError::LastIdentifier) => {
+            Err(ApiError::validation(crate::http::FieldErrors::from([(
+                field.to_string(),
+                vec![
+                    "can't be removed: one of username, email, phone_number must remain"
+                        .to_string(),
+                ],
+            )])))
+        }
+        Err(IdentifierError::Gone) => Err(ApiError::unauthenticated()),
+        Err(IdentifierError::Changed) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "CONCURRENT_UPDATE",
+            "The account was changed by another request; try again",
+        )),
+        Err(IdentifierError::Unexpected(e)) => Err(ApiError::internal(&e)),
+    }
+}
+
+/// The account as `GET /account` answers it.
+fn account_response(user: &UserRecord) -> Response {
     let result = json!({
         "user_id": user.user_id.to_string(),
         "username": user.username,
@@ -353,10 +426,7 @@ async fn account(
         "created_date": format_timestamp(user.created_at),
         "updated_date": format_timestamp(user.updated_at),
     });
-    Ok(
-        Json(json!({"status": "SUCCESS", "message": "akses sukses", "result": result}))
-            .into_response(),
-    )
+    Json(json!({"status": "SUCCESS", "message": "akses sukses", "result": result})).into_response()
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {

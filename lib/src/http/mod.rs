@@ -56,7 +56,15 @@ pub const FUNCTION_ROUTES: &[(&str, &[&str])] = &[
             "/sessions/{session_id}",
         ],
     ),
-    ("account", &["/account"]),
+    (
+        "account",
+        &[
+            "/account",
+            "/account/username",
+            "/account/email",
+            "/account/phone_number",
+        ],
+    ),
     (
         "web",
         &[
@@ -105,7 +113,7 @@ pub fn login_router(state: AppState) -> Router {
     finish(identity::login_routes(), state)
 }
 
-/// `GET /account` (function `account`).
+/// `GET /account`, `PUT /account/{username,email,phone_number}` (function `account`).
 pub fn account_router(state: AppState) -> Router {
     finish(identity::account_routes(), state)
 }

@@ -219,3 +219,55 @@ pub async fn account(state: &AppState, caller: &Caller) -> Result<UserRecord, Ac
         Err(SessionError::Unexpected(e)) => Err(AccountError::Unexpected(e)),
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentifierError {
+    #[error("{} already registered", .0.label())]
+    Taken(IdentifierKind),
+    /// Removing it would leave the account without an identifier to log in with.
+    #[error("one of username, email, phone_number must remain")]
+    LastIdentifier,
+    /// The login is no longer live, or its account no longer exists.
+    #[error("Unauthenticated")]
+    Gone,
+    /// Another change to the account's identifiers came first.
+    #[error("the account changed meanwhile")]
+    Changed,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// `PUT /account/{username,email,phone_number}`: sets or (with `None`) removes one identifier;
+/// one read with the session check, then one atomic write moving the identifier's claim.
+pub async fn change_identifier(
+    state: &AppState,
+    caller: &Caller,
+    kind: IdentifierKind,
+    value: Option<String>,
+) -> Result<UserRecord, IdentifierError> {
+    let user = account(state, caller).await.map_err(|e| match e {
+        AccountError::Gone => IdentifierError::Gone,
+        AccountError::Unexpected(e) => IdentifierError::Unexpected(e),
+    })?;
+    let current = match kind {
+        IdentifierKind::Username => &user.username,
+        IdentifierKind::Email => &user.email,
+        IdentifierKind::Phone => &user.phone_number,
+    };
+    if *current == value {
+        return Ok(user);
+    }
+    if value.is_none() && user.identifiers().len() == 1 {
+        return Err(IdentifierError::LastIdentifier);
+    }
+    use crate::store::ChangeIdentifierError as E;
+    state
+        .store()
+        .change_identifier(&user, kind, value.as_deref(), now_millis())
+        .await
+        .map_err(|e| match e {
+            E::Taken(kind) => IdentifierError::Taken(kind),
+            E::Changed => IdentifierError::Changed,
+            E::Unexpected(e) => IdentifierError::Unexpected(e),
+        })
+}

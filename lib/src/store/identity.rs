@@ -73,6 +73,17 @@ pub enum CreateUserError {
     Unexpected(#[from] anyhow::Error),
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeIdentifierError {
+    #[error("{} already registered", .0.label())]
+    Taken(IdentifierKind),
+    /// The account, or one of its identifiers, changed since it was read (or it is gone).
+    #[error("the account changed meanwhile")]
+    Changed,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
 /// Fields of `PUT /profile`: `None` leaves a field, `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProfileChanges {
@@ -99,6 +110,18 @@ pub trait IdentityStore: Send + Sync + 'static {
         changes: &ProfileChanges,
         now: Millis,
     ) -> StoreResult<Option<UserRecord>>;
+
+    /// Sets (or, with `None`, removes) the identifier of `kind` of the account as `seen`:
+    /// the new identifier is claimed and the old one freed in the same atomic write, so no
+    /// moment has two accounts holding one identifier, or one account's identifier unclaimed.
+    /// `Changed` when any identifier of the account differs from `seen` by then.
+    async fn change_identifier(
+        &self,
+        seen: &UserRecord,
+        kind: IdentifierKind,
+        value: Option<&str>,
+        now: Millis,
+    ) -> Result<UserRecord, ChangeIdentifierError>;
 
     /// Operator action: removes an account and frees its identifiers. Its transfers still
     /// settle (an incoming one is refunded to its sender).

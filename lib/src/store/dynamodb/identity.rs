@@ -3,13 +3,18 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 
+use anyhow::Context;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+
 use super::items::{
-    condition_failed, delete, guard_item, guard_pk, n, parse_guard, parse_user, put_new, s,
-    user_item, user_pk, Action, Transaction, GUARD, PROFILE,
+    condition_failed, delete, delete_if, guard_item, guard_pk, item, n, parse_guard, parse_user,
+    put_new, s, user_item, user_pk, Action, Transaction, GUARD, PROFILE,
 };
 use super::{backoff, DynamoStore, CONFLICT_RETRIES};
-use crate::domain::{LoginIdentifier, Millis, UserId};
-use crate::store::{CreateUserError, IdentityStore, ProfileChanges, StoreResult, UserRecord};
+use crate::domain::{IdentifierKind, LoginIdentifier, Millis, UserId};
+use crate::store::{
+    ChangeIdentifierError, CreateUserError, IdentityStore, ProfileChanges, StoreResult, UserRecord,
+};
 
 #[async_trait]
 impl IdentityStore for DynamoStore {
@@ -94,6 +99,95 @@ impl IdentityStore for DynamoStore {
             Ok(out) => out.attributes.as_ref().map(parse_user).transpose(),
             Err(e) if condition_failed(&e) => Ok(None),
             Err(e) => Err(anyhow::Error::new(e).context("DynamoDB UpdateItem (profile) failed")),
+        }
+    }
+
+    /// One `TransactWriteItems`: the profile (conditional on every identifier as `seen`), the
+    /// new identifier's guard (which must not exist) and the old one's (which must be this
+    /// account's) together.
+    async fn change_identifier(
+        &self,
+        seen: &UserRecord,
+        kind: IdentifierKind,
+        value: Option<&str>,
+        now: Millis,
+    ) -> Result<UserRecord, ChangeIdentifierError> {
+        let field = kind.field();
+        let mut conditions = vec!["attribute_exists(pk)".to_string()];
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(seen.user_id)))
+            .key("sk", s(PROFILE))
+            .expression_attribute_values(":now", n(now));
+        for (name, current) in [
+            ("username", &seen.username),
+            ("email", &seen.email),
+            ("phone_number", &seen.phone_number),
+        ] {
+            match current {
+                Some(v) => {
+                    conditions.push(format!("{name} = :seen_{name}"));
+                    update = update.expression_attribute_values(format!(":seen_{name}"), s(v));
+                }
+                None => conditions.push(format!("attribute_not_exists({name})")),
+            }
+        }
+        let expression = match value {
+            Some(v) => {
+                update = update.expression_attribute_values(":value", s(v));
+                format!("SET {field} = :value, updated_at = :now")
+            }
+            None => format!("SET updated_at = :now REMOVE {field}"),
+        };
+        let update = update
+            .update_expression(expression)
+            .condition_expression(conditions.join(" AND "))
+            .build()
+            .context("Failed to build the identifier update")?;
+        let mut tx = Transaction::default();
+        tx.push(
+            Action::User,
+            TransactWriteItem::builder().update(update).build(),
+        );
+        let old = seen.identifiers().into_iter().find(|i| i.kind == kind);
+        let new = value.map(|v| LoginIdentifier::new(kind, v));
+        // A change of case keeps the guard (its key is case-insensitive).
+        if old.as_ref().map(|i| &i.key) != new.as_ref().map(|i| &i.key) {
+            if let Some(new) = &new {
+                tx.push(
+                    Action::Guard(kind),
+                    put_new(&self.table, guard_item(new, seen.user_id))?,
+                );
+            }
+            if let Some(old) = &old {
+                let mine = item([(":me", s(seen.user_id.to_string()))]);
+                tx.push(
+                    Action::Delete,
+                    delete_if(
+                        &self.table,
+                        guard_pk(old),
+                        GUARD,
+                        Some(("user_id = :me", mine)),
+                    )?,
+                );
+            }
+        }
+        match self.transact(&tx, "change identifier").await? {
+            Ok(()) => {
+                let mut user = seen.clone();
+                *match kind {
+                    IdentifierKind::Username => &mut user.username,
+                    IdentifierKind::Email => &mut user.email,
+                    IdentifierKind::Phone => &mut user.phone_number,
+                } = value.map(str::to_string);
+                user.updated_at = now;
+                Ok(user)
+            }
+            Err(cancelled) if cancelled.failed(Action::Guard(kind)) => {
+                Err(ChangeIdentifierError::Taken(kind))
+            }
+            // The profile or the old guard moved on, or a concurrent transaction touched them.
+            Err(_) => Err(ChangeIdentifierError::Changed),
         }
     }
 

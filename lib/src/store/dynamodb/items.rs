@@ -32,7 +32,7 @@ pub(super) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn item<const N: usize>(attributes: [(&str, AttributeValue); N]) -> Item {
+pub(super) fn item<const N: usize>(attributes: [(&str, AttributeValue); N]) -> Item {
     attributes
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

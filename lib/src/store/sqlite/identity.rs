@@ -6,7 +6,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::SqliteStore;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
-use crate::store::{CreateUserError, IdentityStore, ProfileChanges, Role, StoreResult, UserRecord};
+use crate::store::{
+    ChangeIdentifierError, CreateUserError, IdentityStore, ProfileChanges, Role, StoreResult,
+    UserRecord,
+};
 
 pub(super) const USER_COLUMNS: &str =
     "user_id, username, email, phone_number, first_name, last_name, address, \
@@ -179,6 +182,72 @@ impl IdentityStore for SqliteStore {
             Ok::<_, anyhow::Error>(Some(user))
         })
         .await
+    }
+
+    async fn change_identifier(
+        &self,
+        seen: &UserRecord,
+        kind: IdentifierKind,
+        value: Option<&str>,
+        now: Millis,
+    ) -> Result<UserRecord, ChangeIdentifierError> {
+        let (seen, value) = (seen.clone(), value.map(str::to_string));
+        self.write(move |tx| {
+            let id = seen.user_id.to_string();
+            let current: Option<(Option<String>, Option<String>, Option<String>)> = tx
+                .prepare_cached(
+                    "SELECT username, email, phone_number FROM users WHERE user_id = ?1",
+                )?
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let as_seen = (
+                seen.username.clone(),
+                seen.email.clone(),
+                seen.phone_number.clone(),
+            );
+            if current != Some(as_seen) {
+                return Ok(Err(ChangeIdentifierError::Changed));
+            }
+            // The column each identifier is unique on.
+            let key_column = match kind {
+                IdentifierKind::Username => "username_key",
+                IdentifierKind::Email => "email",
+                IdentifierKind::Phone => "phone_number",
+            };
+            let key = value.as_deref().map(|v| LoginIdentifier::new(kind, v).key);
+            if let Some(key) = &key {
+                let taken = tx
+                    .prepare_cached(&format!(
+                        "SELECT 1 FROM users WHERE {key_column} = ?1 AND user_id <> ?2"
+                    ))?
+                    .query_row(params![key, id], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+                if taken {
+                    return Ok(Err(ChangeIdentifierError::Taken(kind)));
+                }
+            }
+            match kind {
+                IdentifierKind::Username => tx
+                    .prepare_cached(
+                        "UPDATE users SET username = ?2, username_key = ?3, updated_at = ?4 \
+                         WHERE user_id = ?1",
+                    )?
+                    .execute(params![id, value, key, now])?,
+                _ => tx
+                    .prepare_cached(&format!(
+                        "UPDATE users SET {key_column} = ?2, updated_at = ?3 WHERE user_id = ?1"
+                    ))?
+                    .execute(params![id, value, now])?,
+            };
+            let user = tx
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"
+                ))?
+                .query_row([&id], user_from_row)?;
+            Ok::<_, anyhow::Error>(Ok(user))
+        })
+        .await?
     }
 
     async fn delete_user(&self, user: UserId) -> StoreResult<bool> {

@@ -1,0 +1,187 @@
+//! Black-box tests of changing identifiers (api.md, Account lifecycle) over HTTP, on both
+//! stores: `PUT /account/username`, `/account/email`, `/account/phone_number`.
+
+use dompet_tests::{Backend, Reply, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn put(app: &TestApp, token: &str, field: &str, body: Value) -> Reply {
+    app.send(
+        app.request(Method::PUT, &format!("/account/{field}"))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await
+}
+
+async fn a_new_username_logs_in_and_the_old_one_is_free(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    let (user_id, token, _) = app.signed_up("guntur", "rahasia-sekali").await;
+    let reply = put(&app, &token, "username", json!({"username": "Guntur_S"})).await;
+    let account = reply.assert_success(200);
+    assert_eq!(reply.body["message"], "akses sukses");
+    assert_eq!(account["username"], "Guntur_S");
+    assert_eq!(account["user_id"], user_id.as_str());
+    app.get_with_token("/account", &token)
+        .await
+        .assert_success(200);
+    // Logs in by the new name, in any case; not by the old one.
+    app.tokens(json!({"username": "guntur_s", "password": "rahasia-sekali"}))
+        .await;
+    app.login(json!({"username": "guntur", "password": "rahasia-sekali"}))
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    // The old name is free for someone else.
+    app.register(json!({"username": "guntur", "password": "rahasia-lain"}))
+        .await
+        .assert_success(201);
+    // A change of case only keeps the claim.
+    let reply = put(&app, &token, "username", json!({"username": "GUNTUR_S"})).await;
+    assert_eq!(reply.assert_success(200)["username"], "GUNTUR_S");
+    app.tokens(json!({"username": "Guntur_s", "password": "rahasia-sekali"}))
+        .await;
+    app.register(json!({"username": "guntur_s", "password": "rahasia-lain"}))
+        .await
+        .assert_error(409, "ALREADY_REGISTERED");
+}
+
+async fn a_taken_identifier_is_409_and_changes_nothing(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    let (_, token, _) = app.signed_up("guntur", "rahasia-sekali").await;
+    app.register(json!({"username": "tom", "email": "tom@example.com", "phone_number": "0811255501", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let before = app.get_with_token("/account", &token).await;
+    for (field, value, message) in [
+        ("username", "TOM", "Username already registered"),
+        ("email", "Tom@Example.com", "Email already registered"),
+        (
+            "phone_number",
+            "0811255501",
+            "Phone Number already registered",
+        ),
+    ] {
+        let reply = put(&app, &token, field, json!({field: value})).await;
+        assert_eq!(
+            reply.assert_error(409, "ALREADY_REGISTERED")["message"],
+            message
+        );
+    }
+    let after = app.get_with_token("/account", &token).await;
+    assert_eq!(after.body, before.body);
+    app.tokens(json!({"username": "tom", "password": "rahasia-sekali"}))
+        .await;
+}
+
+async fn identifiers_are_set_and_removed_but_one_remains(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    let (_, token, _) = app.signed_up("guntur", "rahasia-sekali").await;
+    let reply = put(
+        &app,
+        &token,
+        "email",
+        json!({"email": "Guntur@Example.COM"}),
+    )
+    .await;
+    assert_eq!(reply.assert_success(200)["email"], "guntur@example.com");
+    let reply = put(
+        &app,
+        &token,
+        "phone_number",
+        json!({"phone_number": "+62811255501"}),
+    )
+    .await;
+    assert_eq!(reply.assert_success(200)["phone_number"], "+62811255501");
+    app.tokens(json!({"phone_number": "+62811255501", "password": "rahasia-sekali"}))
+        .await;
+    // Remove the username and the phone: the email remains and logs in.
+    for field in ["username", "phone_number"] {
+        let reply = put(&app, &token, field, json!({field: null})).await;
+        assert_eq!(reply.assert_success(200)[field], Value::Null);
+    }
+    app.tokens(json!({"email": "guntur@example.com", "password": "rahasia-sekali"}))
+        .await;
+    // The removed ones are free again.
+    app.register(json!({"username": "guntur", "phone_number": "+62811255501", "pin": "123456"}))
+        .await
+        .assert_success(201);
+    // The last one can't go.
+    let reply = put(&app, &token, "email", json!({"email": null})).await;
+    assert!(reply.field_errors().contains_key("email"), "{}", reply.body);
+    let account = app.get_with_token("/account", &token).await;
+    assert_eq!(account.assert_success(200)["email"], "guntur@example.com");
+}
+
+async fn bad_requests_are_refused_before_anything_changes(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    let (_, token, _) = app.signed_up("guntur", "rahasia-sekali").await;
+    for (field, body) in [
+        ("username", json!({"username": "ab"})),
+        ("username", json!({"username": "12345"})),
+        ("username", json!({"username": 7})),
+        ("email", json!({"email": "not-an-email"})),
+        ("phone_number", json!({"phone_number": "0811-255"})),
+        ("username", json!({})),
+        ("username", json!({"username": "guntur2", "role": "admin"})),
+        ("email", json!({"username": "guntur2"})),
+    ] {
+        let reply = put(&app, &token, field, body.clone()).await;
+        reply.assert_error(400, "VALIDATION_ERROR");
+        assert!(!reply.field_errors().is_empty(), "{body}: {}", reply.body);
+    }
+    app.send(
+        app.request(Method::PUT, "/account/username")
+            .bearer_auth(&token)
+            .header("content-type", "text/plain")
+            .body("guntur2"),
+    )
+    .await
+    .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    app.send(
+        app.request(Method::PUT, "/account/username")
+            .json(&json!({"username": "guntur2"})),
+    )
+    .await
+    .assert_error(401, "UNAUTHENTICATED");
+    app.send(
+        app.request(Method::POST, "/account/username")
+            .bearer_auth(&token)
+            .json(&json!({"username": "guntur2"})),
+    )
+    .await
+    .assert_error(405, "METHOD_NOT_ALLOWED");
+    let account = app.get_with_token("/account", &token).await;
+    assert_eq!(account.assert_success(200)["username"], "guntur");
+}
+
+/// Two accounts claim one new name at once: exactly one gets it.
+async fn concurrent_claims_of_one_name_give_it_to_one(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    let (_, a, _) = app.signed_up("guntur", "rahasia-sekali").await;
+    let (_, b, _) = app.signed_up("tom", "rahasia-sekali").await;
+    for round in 0..5 {
+        let name = format!("wanted{round}");
+        let (x, y) = tokio::join!(
+            put(&app, &a, "username", json!({"username": name})),
+            put(&app, &b, "username", json!({"username": name})),
+        );
+        let mut statuses = [x.status.as_u16(), y.status.as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "{} / {}", x.body, y.body);
+        let winner = if x.status == 200 { &a } else { &b };
+        let account = app.get_with_token("/account", winner).await;
+        assert_eq!(account.assert_success(200)["username"], name.as_str());
+        // The loser kept its own name.
+        let loser = if x.status == 200 { &b } else { &a };
+        let kept = app.get_with_token("/account", loser).await;
+        assert_ne!(kept.assert_success(200)["username"], name.as_str());
+    }
+}
+
+dompet_tests::both_stores!(
+    a_new_username_logs_in_and_the_old_one_is_free,
+    a_taken_identifier_is_409_and_changes_nothing,
+    identifiers_are_set_and_removed_but_one_remains,
+    bad_requests_are_refused_before_anything_changes,
+    concurrent_claims_of_one_name_give_it_to_one,
+);
