@@ -178,7 +178,96 @@ async fn concurrent_claims_of_one_name_give_it_to_one(store: Backend) {
     }
 }
 
+async fn lookup(app: &TestApp, token: &str, query: &str) -> Reply {
+    app.get_with_token(&format!("/users/lookup?{query}"), token)
+        .await
+}
+
+async fn a_recipient_is_found_by_id_username_or_phone(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    let (_, me, _) = app.signed_up("guntur", "rahasia-sekali").await;
+    let reply = app
+        .register(
+            json!({"username": "Sari", "phone_number": "+62811255501", "first_name": "Sari",
+                         "last_name": "Dewi", "password": "rahasia-sekali"}),
+        )
+        .await;
+    let sari = reply.assert_success(201)["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let want = json!({"user_id": sari, "username": "Sari", "display_name": "Sari Dewi"});
+    for target in [sari.as_str(), "sari", "SARI", "%2B62811255501"] {
+        let reply = lookup(&app, &me, &format!("target={target}")).await;
+        assert_eq!(reply.assert_success(200), &want, "{target}");
+    }
+    let reply = app
+        .register(json!({"phone_number": "0811255502", "pin": "123456"}))
+        .await;
+    let budi = reply.assert_success(201)["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reply = lookup(&app, &me, "target=0811255502").await;
+    assert_eq!(
+        reply.assert_success(200),
+        &json!({"user_id": budi, "username": null, "display_name": null})
+    );
+    for target in [
+        "nobody",
+        "0899999999",
+        "0b6f5c1e-8d2a-4f3b-9c4d-5e6f7a8b9c0d",
+    ] {
+        lookup(&app, &me, &format!("target={target}"))
+            .await
+            .assert_error(404, "USER_NOT_FOUND");
+    }
+    for query in [
+        "",
+        "target=",
+        "target=a%20b",
+        "target=sari&target=sari",
+        "target=sari&x=1",
+    ] {
+        let reply = lookup(&app, &me, query).await;
+        assert!(!reply.field_errors().is_empty(), "{query}: {}", reply.body);
+    }
+    app.send(app.request(Method::GET, "/users/lookup?target=sari"))
+        .await
+        .assert_error(401, "UNAUTHENTICATED");
+}
+
+async fn lookups_are_limited_per_user(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    let (_, me, _) = app.signed_up("guntur", "rahasia-sekali").await;
+    let (_, other, _) = app.signed_up("tom", "rahasia-sekali").await;
+    // Found or not, every lookup counts.
+    for i in 0..30 {
+        let target = if i % 2 == 0 { "tom" } else { "nobody" };
+        let reply = lookup(&app, &me, &format!("target={target}")).await;
+        assert!(
+            matches!(reply.status.as_u16(), 200 | 404),
+            "{i}: {}",
+            reply.body
+        );
+    }
+    let refused = lookup(&app, &me, "target=tom").await;
+    refused.assert_error(429, "TOO_MANY_ATTEMPTS");
+    let retry: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    // Another user's limit is their own.
+    lookup(&app, &other, "target=guntur")
+        .await
+        .assert_success(200);
+}
+
 dompet_tests::both_stores!(
+    a_recipient_is_found_by_id_username_or_phone,
+    lookups_are_limited_per_user,
     a_new_username_logs_in_and_the_old_one_is_free,
     a_taken_identifier_is_409_and_changes_nothing,
     identifiers_are_set_and_removed_but_one_remains,

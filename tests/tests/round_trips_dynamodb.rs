@@ -126,6 +126,28 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
 
     let account = app.get_with_token("/account", &token).await;
     m.expect("`GET /account`", &account, 200, &["BatchGetItem"]);
+    let found = app
+        .get_with_token("/users/lookup?target=081234567890", &token)
+        .await;
+    m.expect(
+        "`GET /users/lookup` (by phone or username)",
+        &found,
+        200,
+        &["BatchGetItem", "GetItem", "PutItem"],
+    );
+    let id = found.body["result"]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let found = app
+        .get_with_token(&format!("/users/lookup?target={id}"), &token)
+        .await;
+    m.expect(
+        "`GET /users/lookup` (by id)",
+        &found,
+        200,
+        &["BatchGetItem", "PutItem"],
+    );
     let renamed = app
         .send(
             app.request(reqwest::Method::PUT, "/account/email")

@@ -58,3 +58,27 @@ async fn the_sample_events_change_the_identifiers() {
     assert_eq!(last["result"]["email"], "guntur.saputro@example.com");
     assert_eq!(last["result"]["phone_number"], serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn the_sample_event_looks_up_a_recipient() {
+    let state = testing::ephemeral().unwrap();
+    let user = testing::registered(&state, "guntur", "rahasia-sekali")
+        .await
+        .unwrap();
+    testing::registered(&state, "sari", "rahasia-sekali")
+        .await
+        .unwrap();
+    let tokens = testing::signed_in(&state, &user).await.unwrap();
+    let json = include_str!("../../../events/users-lookup.json")
+        .replace("ACCESS_TOKEN", &tokens.access_token)
+        .replace("TARGET", "sari");
+    let request = lambda_http::request::from_str(&json)
+        .unwrap()
+        .map(|b| b.to_vec());
+    let (status, body) = testing::call(dompet::http::account_router(state), request)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["username"], "sari");
+    assert_eq!(body["result"]["display_name"], serde_json::Value::Null);
+}

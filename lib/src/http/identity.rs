@@ -1,7 +1,7 @@
 //! Identity routes: register, log in, refresh, log out, the account, and the public keys.
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,9 +18,11 @@ use crate::domain::{
     SecretKind, Username,
 };
 use crate::service::accounts::{
-    self, AccountError, Credentials, IdentifierError, LoginError, RegisterError, Registration,
+    self, AccountError, Credentials, IdentifierError, LoginError, LookupError, RegisterError,
+    Registration,
 };
 use crate::service::sessions::{self, SessionError};
+use crate::service::wallet::Recipient;
 use crate::state::AppState;
 use crate::store::UserRecord;
 
@@ -60,6 +62,7 @@ pub(super) fn account_routes() -> Router<AppState> {
                 change_identifier(s, c, b, IdentifierKind::Phone)
             })),
         )
+        .route("/users/lookup", limited(get(lookup)))
 }
 
 pub(super) fn jwks_routes() -> Router<AppState> {
@@ -409,6 +412,79 @@ async fn change_identifier(
             "The account was changed by another request; try again",
         )),
         Err(IdentifierError::Unexpected(e)) => Err(ApiError::internal(&e)),
+    }
+}
+
+/// `GET /users/lookup?target=<user id, username or phone>`: whom a transfer would reach.
+async fn lookup(
+    State(state): State<AppState>,
+    Verified(caller): Verified,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+            .map_err(|_| ApiError::bad_request("The query string is malformed"))?;
+    let mut errors = crate::http::FieldErrors::new();
+    let mut target = None;
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "target" if target.is_some() => errors
+                .entry(name.clone())
+                .or_default()
+                .push("must be given once".into()),
+            "target" => match Recipient::parse(value) {
+                Ok(t) => target = Some(t),
+                Err(message) => errors.entry(name.clone()).or_default().push(message),
+            },
+            _ => errors
+                .entry(name.clone())
+                .or_default()
+                .push("is not a recognised parameter".into()),
+        }
+    }
+    if target.is_none() && !errors.contains_key("target") {
+        errors
+            .entry("target".into())
+            .or_default()
+            .push("is required".into());
+    }
+    let Some(target) = target.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
+    match accounts::lookup(&state, &caller, &target).await {
+        Ok(user) => {
+            let name: Vec<&str> = [&user.first_name, &user.last_name]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            Ok(success(
+                StatusCode::OK,
+                json!({
+                    "user_id": user.user_id.to_string(),
+                    "username": user.username,
+                    "display_name": (!name.is_empty()).then(|| name.join(" ")),
+                }),
+            ))
+        }
+        Err(LookupError::NotFound) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "USER_NOT_FOUND",
+            "Recipient not found",
+        )),
+        Err(LookupError::Throttled { retry_after }) => Err(ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_ATTEMPTS",
+                format!(
+                    "At most {} lookups a minute; try again later",
+                    accounts::LOOKUPS_PER_WINDOW
+                ),
+            )
+        }),
+        Err(LookupError::Gone) => Err(ApiError::unauthenticated()),
+        Err(LookupError::Unexpected(e)) => Err(ApiError::internal(&e)),
     }
 }
 

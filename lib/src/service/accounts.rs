@@ -271,3 +271,110 @@ pub async fn change_identifier(
             E::Unexpected(e) => IdentifierError::Unexpected(e),
         })
 }
+
+/// At most this many recipient lookups per user per window.
+pub const LOOKUPS_PER_WINDOW: u32 = 30;
+/// The lookup window.
+pub const LOOKUP_WINDOW_MS: Millis = 60_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("Recipient not found")]
+    NotFound,
+    #[error("Too many lookups")]
+    Throttled { retry_after: u64 },
+    #[error("Unauthenticated")]
+    Gone,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Whom a transfer to `target` would reach (`GET /users/lookup`). Every lookup counts toward
+/// the caller's limit, found or not. One read (the caller's session, the limit's record and
+/// the target: by id its account; by username or phone its identifier's owner, whose account
+/// is then a second read), then one write (the count).
+pub async fn lookup(
+    state: &AppState,
+    caller: &Caller,
+    target: &crate::service::wallet::Recipient,
+) -> Result<UserRecord, LookupError> {
+    use crate::service::wallet::Recipient;
+    let key = format!("lookup:{}", caller.user_id());
+    let (other_account, identifier) = match target {
+        Recipient::Id(id) => (Some(*id), None),
+        Recipient::Username(u) => (
+            None,
+            Some(LoginIdentifier::new(IdentifierKind::Username, u.as_str())),
+        ),
+        Recipient::Phone(p) => (
+            None,
+            Some(LoginIdentifier::new(IdentifierKind::Phone, p.as_str())),
+        ),
+    };
+    let reads = Reads {
+        other_account,
+        identifier,
+        throttle: Some(key.clone()),
+        ..Reads::default()
+    };
+    let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
+        SessionError::Unauthenticated => LookupError::Gone,
+        SessionError::Unexpected(e) => LookupError::Unexpected(e),
+    })?;
+    count_lookup(state, &key, snap.throttle).await?;
+    match (snap.other_account, snap.identifier_owner) {
+        (Some(account), _) => Ok(account),
+        (None, Some(owner)) => state
+            .store()
+            .get_user(owner)
+            .await?
+            .ok_or(LookupError::NotFound),
+        (None, None) => Err(LookupError::NotFound),
+    }
+}
+
+/// Counts one lookup in the caller's window, or refuses it when the window is full.
+async fn count_lookup(
+    state: &AppState,
+    key: &str,
+    mut seen: Option<Versioned<Throttle>>,
+) -> Result<(), LookupError> {
+    for _ in 0..8 {
+        let now = now_millis();
+        let (expected, next) = match seen {
+            Some(v) if v.value.failures >= LOOKUPS_PER_WINDOW => {
+                return Err(LookupError::Throttled {
+                    retry_after: v.value.retry_after(now).unwrap_or(1),
+                })
+            }
+            Some(v) => (
+                Some(v.version),
+                Throttle {
+                    failures: v.value.failures + 1,
+                    ..v.value
+                },
+            ),
+            None => (
+                None,
+                Throttle {
+                    failures: 1,
+                    locked_until: now + LOOKUP_WINDOW_MS,
+                    last_lock_ms: 0,
+                },
+            ),
+        };
+        // The record lives as long as its window.
+        let ends = next.locked_until;
+        if state
+            .store()
+            .put_throttle(key, expected, &next, Some(ends), now)
+            .await?
+        {
+            return Ok(());
+        }
+        seen = state.store().get_throttle(key, now_millis()).await?;
+    }
+    Err(LookupError::Unexpected(anyhow::anyhow!(
+        "the lookup count of {key} kept changing"
+    )))
+}

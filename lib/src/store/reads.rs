@@ -37,6 +37,8 @@ pub struct Snapshot {
     pub account: Option<UserRecord>,
     /// Whether [`Reads::other_account`] exists (false when not asked).
     pub other_account_exists: bool,
+    /// That account, when it exists.
+    pub other_account: Option<UserRecord>,
     /// A live (unexpired) record of the key.
     pub idempotency: Option<IdempotencyRecord>,
     pub identifier_owner: Option<UserId>,

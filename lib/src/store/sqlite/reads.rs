@@ -8,7 +8,7 @@ use super::identity::{find_by_identifier, select_user, select_user_with_session}
 use super::sessions::session_is_active;
 use super::throttle::select_throttle;
 use super::transfers::select_transfer;
-use super::wallet::{account, read_idempotency};
+use super::wallet::read_idempotency;
 use super::SqliteStore;
 use crate::domain::Millis;
 use crate::store::{ReadStore, Reads, Snapshot, StoreResult};
@@ -54,9 +54,8 @@ impl ReadStore for SqliteStore {
                 snap.account = select_user(&tx, user).context("Failed to read a user")?;
             }
             if let Some(user) = reads.other_account {
-                snap.other_account_exists = account(&tx, &user.to_string())
-                    .context("Failed to read an account")?
-                    .is_some();
+                snap.other_account = select_user(&tx, user).context("Failed to read a user")?;
+                snap.other_account_exists = snap.other_account.is_some();
             }
             if let Some((user, scope, key)) = &reads.idempotency {
                 snap.idempotency = read_idempotency(&tx, &user.to_string(), scope, key, now)?;
