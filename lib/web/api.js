@@ -124,6 +124,27 @@ export function createSession(storageKey, onSignedOut) {
   };
 }
 
+/** Wires a login form (fields `identifier` and `secret`) to `session`; `then` runs after a
+ * successful login. Errors appear next to the field they concern. */
+export function loginForm(form, session, then) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const [idField, id] = identifierField(form.identifier.value);
+    const [secretName, secret] = secretField(form.secret.value);
+    await busy(form, async () => {
+      try {
+        await session.login({ [idField]: id, [secretName]: secret });
+        form.reset();
+        then();
+      } catch (e) {
+        showErrors(form, e, { INVALID_CREDENTIALS: "secret", TOO_MANY_ATTEMPTS: "_" },
+          { username: "identifier", email: "identifier", phone_number: "identifier", password: "secret", pin: "secret" });
+      }
+    });
+  });
+}
+
 /** Shows an API error's message next to the field it concerns (or the form's general slot). */
 export function showErrors(form, error, fieldOfCode = {}, aliases = {}) {
   clearErrors(form);

@@ -3,7 +3,7 @@
 // hash (#/login, #/account, ...); every request goes through api.js.
 
 import {
-  createSession, identifierField, secretField, showErrors, clearErrors, busy, rupiah, amount, row,
+  createSession, loginForm, showErrors, clearErrors, busy, rupiah, amount, row,
 } from "./api.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -55,23 +55,9 @@ const LOADERS = {
 
 // ---- log in, register, log out ----
 
-$("#login-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
-  const [idField, id] = identifierField(form.identifier.value);
-  const [secretName, secret] = secretField(form.secret.value);
-  await busy(form, async () => {
-    try {
-      await session.login({ [idField]: id, [secretName]: secret });
-      form.reset();
-      notify("");
-      go("account");
-    } catch (e) {
-      showErrors(form, e, { INVALID_CREDENTIALS: "secret", TOO_MANY_ATTEMPTS: "_" },
-        { username: "identifier", email: "identifier", phone_number: "identifier", password: "secret", pin: "secret" });
-    }
-  });
+loginForm($("#login-form"), session, () => {
+  notify("");
+  go("account");
 });
 
 $("#register-form").addEventListener("submit", async (event) => {

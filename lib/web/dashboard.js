@@ -3,7 +3,7 @@
 // table of recent transfers; refreshed every few seconds from /admin/stats and
 // /admin/transfers without reloading the page.
 
-import { createSession, identifierField, secretField, showErrors, clearErrors, busy, rupiah, row } from "./api.js";
+import { createSession, loginForm, rupiah, row } from "./api.js";
 
 const $ = (selector) => document.querySelector(selector);
 const REFRESH_MS = 5000;
@@ -28,23 +28,9 @@ function signedOut(message) {
   view("login");
 }
 
-$("#login-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
-  const [idField, id] = identifierField(form.identifier.value);
-  const [secretName, secret] = secretField(form.secret.value);
-  await busy(form, async () => {
-    try {
-      await session.login({ [idField]: id, [secretName]: secret });
-      form.reset();
-      notify("");
-      start();
-    } catch (e) {
-      showErrors(form, e, { INVALID_CREDENTIALS: "secret" },
-        { username: "identifier", email: "identifier", phone_number: "identifier", password: "secret", pin: "secret" });
-    }
-  });
+loginForm($("#login-form"), session, () => {
+  notify("");
+  start();
 });
 
 $("#logout").addEventListener("click", async () => {
