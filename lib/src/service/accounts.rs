@@ -249,12 +249,7 @@ pub async fn change_identifier(
         AccountError::Gone => IdentifierError::Gone,
         AccountError::Unexpected(e) => IdentifierError::Unexpected(e),
     })?;
-    let current = match kind {
-        IdentifierKind::Username => &user.username,
-        IdentifierKind::Email => &user.email,
-        IdentifierKind::Phone => &user.phone_number,
-    };
-    if *current == value {
+    if *user.identifier(kind) == value {
         return Ok(user);
     }
     if value.is_none() && user.identifiers().len() == 1 {
@@ -298,19 +293,8 @@ pub async fn lookup(
     caller: &Caller,
     target: &crate::service::wallet::Recipient,
 ) -> Result<UserRecord, LookupError> {
-    use crate::service::wallet::Recipient;
     let key = format!("lookup:{}", caller.user_id());
-    let (other_account, identifier) = match target {
-        Recipient::Id(id) => (Some(*id), None),
-        Recipient::Username(u) => (
-            None,
-            Some(LoginIdentifier::new(IdentifierKind::Username, u.as_str())),
-        ),
-        Recipient::Phone(p) => (
-            None,
-            Some(LoginIdentifier::new(IdentifierKind::Phone, p.as_str())),
-        ),
-    };
+    let (other_account, identifier) = target.reads();
     let reads = Reads {
         other_account,
         identifier,

@@ -128,18 +128,7 @@ async fn first_read(
     recipient: Option<&Recipient>,
 ) -> Result<(Principal, Snapshot, Option<Applied>), WalletError> {
     let user = caller.user_id();
-    let (other_account, identifier) = match recipient {
-        None => (None, None),
-        Some(Recipient::Id(id)) => (Some(*id), None),
-        Some(Recipient::Username(u)) => (
-            None,
-            Some(LoginIdentifier::new(IdentifierKind::Username, u.as_str())),
-        ),
-        Some(Recipient::Phone(p)) => (
-            None,
-            Some(LoginIdentifier::new(IdentifierKind::Phone, p.as_str())),
-        ),
-    };
+    let (other_account, identifier) = recipient.map_or((None, None), Recipient::reads);
     let reads = Reads {
         account: Some(user),
         other_account,
@@ -234,6 +223,22 @@ impl Recipient {
         Err("must be a user id, a username or a phone number".into())
     }
 
+    /// What names the account: its id ([`Reads::other_account`]) or an identifier whose owner
+    /// it is ([`Reads::identifier`]).
+    pub fn reads(&self) -> (Option<UserId>, Option<LoginIdentifier>) {
+        match self {
+            Self::Id(id) => (Some(*id), None),
+            Self::Username(u) => (
+                None,
+                Some(LoginIdentifier::new(IdentifierKind::Username, u.as_str())),
+            ),
+            Self::Phone(p) => (
+                None,
+                Some(LoginIdentifier::new(IdentifierKind::Phone, p.as_str())),
+            ),
+        }
+    }
+
     /// The canonical form, for request hashing.
     pub fn canonical(&self) -> String {
         match self {
@@ -270,7 +275,7 @@ pub async fn transfer(
     // An unknown recipient is reported before the balance is looked at, whatever names it;
     // the write checks again that the account still exists.
     let to = match recipient {
-        Recipient::Id(id) if snap.other_account_exists => *id,
+        Recipient::Id(id) if snap.other_account.is_some() => *id,
         Recipient::Id(_) => return Err(WalletError::RecipientNotFound),
         _ => snap
             .identifier_owner

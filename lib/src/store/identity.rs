@@ -28,6 +28,27 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
+    /// The identifier of `kind`, as given.
+    pub fn identifier(&self, kind: IdentifierKind) -> &Option<String> {
+        match kind {
+            IdentifierKind::Username => &self.username,
+            IdentifierKind::Email => &self.email,
+            IdentifierKind::Phone => &self.phone_number,
+        }
+    }
+
+    /// The account with its identifier of `kind` set to `value` (or removed), changed at `now`.
+    pub fn with_identifier(&self, kind: IdentifierKind, value: Option<&str>, now: Millis) -> Self {
+        let mut user = self.clone();
+        *match kind {
+            IdentifierKind::Username => &mut user.username,
+            IdentifierKind::Email => &mut user.email,
+            IdentifierKind::Phone => &mut user.phone_number,
+        } = value.map(str::to_string);
+        user.updated_at = now;
+        user
+    }
+
     /// The keys uniqueness is enforced on, in the order conflicts are reported.
     pub fn identifiers(&self) -> Vec<LoginIdentifier> {
         [

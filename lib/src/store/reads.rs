@@ -35,9 +35,7 @@ pub struct Snapshot {
     /// The family exists, is not revoked and has not expired (false when not asked).
     pub session_active: bool,
     pub account: Option<UserRecord>,
-    /// Whether [`Reads::other_account`] exists (false when not asked).
-    pub other_account_exists: bool,
-    /// That account, when it exists.
+    /// [`Reads::other_account`], when it exists.
     pub other_account: Option<UserRecord>,
     /// A live (unexpired) record of the key.
     pub idempotency: Option<IdempotencyRecord>,

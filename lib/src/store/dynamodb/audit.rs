@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use anyhow::Context;
 
 use super::items::{
-    parse_balance, parse_entry, parse_transfer, s, user_pk, Attrs, Item, PROFILE, TRANSFER,
+    parse_balance, parse_entry, parse_transfer, user_pk, Attrs, Item, PROFILE, TRANSFER,
 };
 use super::DynamoStore;
 use crate::domain::Millis;
@@ -241,29 +241,12 @@ impl DynamoStore {
             return Ok(());
         };
         let (balance, version) = parse_balance(&profile)?;
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :tx)")
-                .expression_attribute_values(":pk", s(user_pk(user)))
-                .expression_attribute_values(":tx", s("TX#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .context("DynamoDB Query (audit entries) failed")?;
-            for item in out.items() {
-                entries.push(parse_entry(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(key) => start = Some(key.clone()),
-                None => break,
-            }
-        }
+        let entries = self
+            .query_prefix(user_pk(user), "TX#", "audit entries")
+            .await?
+            .iter()
+            .map(parse_entry)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         snapshots.insert(user.to_string(), Snapshot::new(balance, version, entries));
         Ok(())
     }

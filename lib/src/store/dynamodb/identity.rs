@@ -173,16 +173,7 @@ impl IdentityStore for DynamoStore {
             }
         }
         match self.transact(&tx, "change identifier").await? {
-            Ok(()) => {
-                let mut user = seen.clone();
-                *match kind {
-                    IdentifierKind::Username => &mut user.username,
-                    IdentifierKind::Email => &mut user.email,
-                    IdentifierKind::Phone => &mut user.phone_number,
-                } = value.map(str::to_string);
-                user.updated_at = now;
-                Ok(user)
-            }
+            Ok(()) => Ok(seen.with_identifier(kind, value, now)),
             Err(cancelled) if cancelled.failed(Action::Guard(kind)) => {
                 Err(ChangeIdentifierError::Taken(kind))
             }

@@ -95,6 +95,32 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Every item of partition `pk` whose sort key starts with `prefix`, by consistent `Query`
+    /// pages (`what` names it in errors).
+    async fn query_prefix(&self, pk: String, prefix: &str, what: &str) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .with_context(|| format!("DynamoDB Query ({what}) failed"))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// Runs one transaction: `Ok(Ok(()))` when it committed, `Ok(Err(cancelled))` with each
     /// action's cancellation reason when a condition or a concurrent transaction cancelled it.
     async fn transact(

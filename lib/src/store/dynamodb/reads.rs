@@ -73,7 +73,6 @@ impl ReadStore for DynamoStore {
                 None => false,
             },
             account: item(&account).map(parse_user).transpose()?,
-            other_account_exists: item(&other_account).is_some(),
             other_account: item(&other_account).map(parse_user).transpose()?,
             idempotency: match item(&idempotency) {
                 Some(i) => parse_idempotency(i, now)?,

@@ -150,28 +150,12 @@ impl SessionStore for DynamoStore {
     /// One consistent `Query` of the user's partition for its session items.
     async fn list_sessions(&self, user: UserId, now_secs: i64) -> StoreResult<Vec<SessionInfo>> {
         let mut sessions = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :session)")
-                .expression_attribute_values(":pk", s(user_pk(user)))
-                .expression_attribute_values(":session", s(session_sk("")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .context("DynamoDB Query (sessions) failed")?;
-            for item in out.items() {
-                if session_active(item, now_secs)? {
-                    sessions.push(parse_session_info(item)?);
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(key) => start = Some(key.clone()),
-                None => break,
+        for item in self
+            .query_prefix(user_pk(user), &session_sk(""), "sessions")
+            .await?
+        {
+            if session_active(&item, now_secs)? {
+                sessions.push(parse_session_info(&item)?);
             }
         }
         sessions.sort_by(|a, b| (b.created_at, &a.session_id).cmp(&(a.created_at, &b.session_id)));

@@ -240,12 +240,7 @@ impl IdentityStore for SqliteStore {
                     ))?
                     .execute(params![id, value, now])?,
             };
-            let user = tx
-                .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"
-                ))?
-                .query_row([&id], user_from_row)?;
-            Ok::<_, anyhow::Error>(Ok(user))
+            Ok::<_, anyhow::Error>(Ok(seen.with_identifier(kind, value.as_deref(), now)))
         })
         .await?
     }

@@ -55,7 +55,6 @@ impl ReadStore for SqliteStore {
             }
             if let Some(user) = reads.other_account {
                 snap.other_account = select_user(&tx, user).context("Failed to read a user")?;
-                snap.other_account_exists = snap.other_account.is_some();
             }
             if let Some((user, scope, key)) = &reads.idempotency {
                 snap.idempotency = read_idempotency(&tx, &user.to_string(), scope, key, now)?;
