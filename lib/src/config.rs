@@ -137,8 +137,17 @@ impl Config {
                 anyhow::bail!("DOMPET_STORE must be `sqlite` or `dynamodb`, got {other:?}")
             }
         };
+        let threshold = match get("DOMPET_LOCKOUT_FAILURES") {
+            None => 5,
+            Some(v) => u32::from_str(v.trim())
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| {
+                    format!("DOMPET_LOCKOUT_FAILURES must be a positive whole number, got {v:?}")
+                })?,
+        };
         let lockout = LockoutPolicy {
-            threshold: 5,
+            threshold,
             base: Duration::from_secs(parsed("DOMPET_LOCKOUT_SECS", 30)?),
             max: Duration::from_secs(parsed("DOMPET_LOCKOUT_MAX_SECS", 15 * 60)?),
         };
@@ -215,6 +224,14 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_lockout_threshold_is_configurable_and_positive() {
+        let c = config(&[("DOMPET_LOCKOUT_FAILURES", "7")]).unwrap();
+        assert_eq!(c.lockout.threshold, 7);
+        let err = config(&[("DOMPET_LOCKOUT_FAILURES", "0")]).unwrap_err();
+        assert!(err.to_string().contains("DOMPET_LOCKOUT_FAILURES"), "{err}");
     }
 
     #[test]

@@ -1482,3 +1482,138 @@ pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
         None
     );
 }
+
+pub async fn secret_changes_check_the_secret_reset_the_throttle_and_revoke_other_logins(
+    store: &dyn Store,
+) {
+    use dompet::store::{ChangeSecretError, SecretChange};
+    let now = now_secs();
+    let u = user(Some(&unique("secret")), None, None);
+    let other = user(Some(&unique("other")), None, None);
+    store.create_user(&u).await.unwrap();
+    store.create_user(&other).await.unwrap();
+    let login = |owner: UserId| Session {
+        session_id: uuid::Uuid::new_v4().to_string(),
+        user_id: owner,
+        refresh_jti: "jti-1".into(),
+        revoked: false,
+        expires_at: now + 3_600,
+        created_at: now,
+        user_agent: None,
+    };
+    // More logins than one DynamoDB transaction holds.
+    let mine: Vec<Session> = (0..130).map(|_| login(u.user_id)).collect();
+    let theirs = login(other.user_id);
+    for s in mine.iter().chain([&theirs]) {
+        store.create_session(s, now).await.unwrap();
+    }
+    let key = format!("user:{}", u.user_id);
+    let reserved = Throttle {
+        failures: 1,
+        ..Throttle::default()
+    };
+    assert!(store
+        .put_throttle(&key, None, &reserved, None, now_millis())
+        .await
+        .unwrap());
+    // Another attempt locked the throttle after this one reserved version 1: nothing changes.
+    let locked = Throttle {
+        failures: 5,
+        locked_until: now_millis() + 60_000,
+        last_lock_ms: 60_000,
+    };
+    assert!(store
+        .put_throttle(&key, Some(1), &locked, None, now_millis())
+        .await
+        .unwrap());
+    let change = SecretChange {
+        kind: SecretKind::Pin,
+        hash: "$argon2id$new",
+        keep_session: Some(&mine[0].session_id),
+        release: Some((&key, 1)),
+    };
+    let refused = store.change_secret(&u, &change, now_millis()).await;
+    assert!(
+        matches!(refused, Err(ChangeSecretError::Locked)),
+        "{refused:?}"
+    );
+    assert_eq!(store.get_user(u.user_id).await.unwrap().unwrap(), u);
+    assert_eq!(
+        store.list_sessions(u.user_id, now).await.unwrap().len(),
+        130
+    );
+    // Released by its own reservation (version 3 now), the change goes through.
+    assert!(store
+        .put_throttle(&key, Some(2), &reserved, None, now_millis())
+        .await
+        .unwrap());
+    let change = SecretChange {
+        release: Some((&key, 3)),
+        ..change
+    };
+    let changed = store
+        .change_secret(&u, &change, now_millis())
+        .await
+        .unwrap();
+    assert_eq!(
+        (changed.secret_kind, changed.secret_hash.as_str()),
+        (SecretKind::Pin, "$argon2id$new")
+    );
+    assert_eq!(store.get_user(u.user_id).await.unwrap().unwrap(), changed);
+    assert!(store
+        .get_throttle(&key, now_millis())
+        .await
+        .unwrap()
+        .is_none());
+    let left: Vec<String> = store
+        .list_sessions(u.user_id, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(left, [mine[0].session_id.clone()]);
+    assert!(store
+        .session_active(other.user_id, &theirs.session_id, now)
+        .await
+        .unwrap());
+    // A change made from the secret as it was before is refused and changes nothing.
+    let stale = store
+        .change_secret(
+            &u,
+            &SecretChange {
+                kind: SecretKind::Password,
+                hash: "$argon2id$stale",
+                keep_session: None,
+                release: None,
+            },
+            now_millis(),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(ChangeSecretError::Changed)),
+        "{stale:?}"
+    );
+    assert_eq!(store.get_user(u.user_id).await.unwrap().unwrap(), changed);
+    assert_eq!(store.list_sessions(u.user_id, now).await.unwrap().len(), 1);
+    // Without a login to keep, every one ends.
+    let all = store
+        .change_secret(
+            &changed,
+            &SecretChange {
+                kind: SecretKind::Password,
+                hash: "$argon2id$third",
+                keep_session: None,
+                release: None,
+            },
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.secret_hash, "$argon2id$third");
+    assert!(store
+        .list_sessions(u.user_id, now)
+        .await
+        .unwrap()
+        .is_empty());
+}

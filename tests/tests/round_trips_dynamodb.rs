@@ -340,6 +340,28 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
         &["Query", "TransactWriteItems"],
     );
 
+    let (token, _) = app
+        .tokens(json!({"username": "guntur", "password": "rahasia-sekali"}))
+        .await;
+    app.tokens(json!({"username": "guntur", "password": "rahasia-sekali"}))
+        .await;
+    m.calls.take();
+    let changed = app
+        .send(
+            app.request(reqwest::Method::PUT, "/account/secret")
+                .bearer_auth(&token)
+                .json(&json!({"current_password": "rahasia-sekali", "pin": "135790"})),
+        )
+        .await;
+    // As a login: the read, the attempt's reservation, then the logins to revoke and one
+    // transaction (the secret, the throttle's reset, the revocations).
+    m.expect(
+        "`PUT /account/secret`",
+        &changed,
+        200,
+        &["BatchGetItem", "PutItem", "Query", "TransactWriteItems"],
+    );
+
     println!("| route | reads | writes | capacity units | calls |\n|---|---|---|---|---|");
     for r in &m.rows {
         println!("{r}");

@@ -82,3 +82,31 @@ async fn the_sample_event_looks_up_a_recipient() {
     assert_eq!(body["result"]["username"], "sari");
     assert_eq!(body["result"]["display_name"], serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn the_sample_event_changes_the_secret_and_keeps_only_this_login() {
+    let state = testing::ephemeral().unwrap();
+    let user = testing::registered(&state, "guntur", "rahasia-sekali")
+        .await
+        .unwrap();
+    let tokens = testing::signed_in(&state, &user).await.unwrap();
+    let other = testing::signed_in(&state, &user).await.unwrap();
+    let json = include_str!("../../../events/account-secret.json")
+        .replace("ACCESS_TOKEN", &tokens.access_token);
+    let request = lambda_http::request::from_str(&json)
+        .unwrap()
+        .map(|b| b.to_vec());
+    let (status, body) = testing::call(dompet::http::account_router(state.clone()), request)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let account = |token: &str| {
+        let json = include_str!("../../../events/account.json").replace("ACCESS_TOKEN", token);
+        let request = lambda_http::request::from_str(&json)
+            .unwrap()
+            .map(|b| b.to_vec());
+        testing::call(dompet::http::account_router(state.clone()), request)
+    };
+    assert_eq!(account(&tokens.access_token).await.unwrap().0, 200);
+    assert_eq!(account(&other.access_token).await.unwrap().0, 401);
+}

@@ -19,7 +19,7 @@ use crate::domain::{
 };
 use crate::service::accounts::{
     self, AccountError, Credentials, IdentifierError, LoginError, LookupError, RegisterError,
-    Registration,
+    Registration, SecretError, SecretUpdate,
 };
 use crate::service::sessions::{self, SessionError};
 use crate::service::wallet::Recipient;
@@ -62,6 +62,7 @@ pub(super) fn account_routes() -> Router<AppState> {
                 change_identifier(s, c, b, IdentifierKind::Phone)
             })),
         )
+        .route("/account/secret", limited(put(change_secret)))
         .route("/users/lookup", limited(get(lookup)))
 }
 
@@ -78,6 +79,52 @@ pub(super) fn success(status_code: StatusCode, result: impl Serialize) -> Respon
         .into_response()
 }
 
+/// Exactly one of `password`, `pin` under registration's rules (a failure is recorded in `f`).
+fn parse_new_secret(f: &mut Fields) -> Option<Secret> {
+    let (password_given, pin_given) = (f.given("password"), f.given("pin"));
+    let password = f.parse("password", Password::parse);
+    let pin = f.parse("pin", Pin::parse);
+    if password_given == pin_given {
+        f.error("_", "exactly one of password, pin is required");
+    }
+    match (password, pin) {
+        (Some(p), None) => Some(Secret::Password(p)),
+        (None, Some(p)) => Some(Secret::Pin(p)),
+        _ => None,
+    }
+}
+
+/// Exactly one of the fields `names` (password, then PIN), a non-empty string of at most 1,024
+/// characters: a secret presented to be checked, not set.
+fn parse_presented_secret(
+    f: &mut Fields,
+    names: [&'static str; 2],
+) -> Option<(SecretKind, String)> {
+    let given = names.iter().filter(|&&n| f.given(n)).count();
+    let found: Vec<(SecretKind, String)> = [SecretKind::Password, SecretKind::Pin]
+        .into_iter()
+        .zip(names)
+        .filter_map(|(kind, name)| {
+            f.parse(name, |s| match s.chars().count() {
+                0 => Err("must not be empty".to_string()),
+                n if n > 1024 => Err("must be at most 1024 characters".to_string()),
+                _ => Ok(s.to_string()),
+            })
+            .map(|v| (kind, v))
+        })
+        .collect();
+    if given != 1 {
+        f.error(
+            "_",
+            format!("exactly one of {}, {} is required", names[0], names[1]),
+        );
+    }
+    match <[_; 1]>::try_from(found) {
+        Ok([one]) => Some(one),
+        Err(_) => None,
+    }
+}
+
 fn parse_registration(
     body: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Registration, ApiError> {
@@ -85,32 +132,19 @@ fn parse_registration(
     let username = f.parse("username", Username::parse);
     let email = f.parse("email", Email::parse);
     let phone_number = f.parse("phone_number", Phone::parse);
-    let any_identifier = f.given("username") || f.given("email") || f.given("phone_number");
-    let (password_given, pin_given) = (f.given("password"), f.given("pin"));
-    let password = f.parse("password", Password::parse);
-    let pin = f.parse("pin", Pin::parse);
-    let first_name = f.optional_text("first_name", 100);
-    let last_name = f.optional_text("last_name", 100);
-    let address = f.optional_text("address", 300);
-    if !any_identifier {
+    if !(f.given("username") || f.given("email") || f.given("phone_number")) {
         f.error(
             "_",
             "at least one of username, email, phone_number is required",
         );
     }
-    if password_given == pin_given {
-        f.error("_", "exactly one of password, pin is required");
-    }
+    let secret = parse_new_secret(&mut f);
+    let first_name = f.optional_text("first_name", 100);
+    let last_name = f.optional_text("last_name", 100);
+    let address = f.optional_text("address", 300);
     f.finish()?;
-    let secret = match (password, pin) {
-        (Some(p), None) => Secret::Password(p),
-        (None, Some(p)) => Secret::Pin(p),
-        _ => {
-            return Err(ApiError::bad_request(
-                "exactly one of password, pin is required",
-            ))
-        }
-    };
+    let secret =
+        secret.ok_or_else(|| ApiError::bad_request("exactly one of password, pin is required"))?;
     Ok(Registration {
         username,
         email,
@@ -243,16 +277,10 @@ async fn login(
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
     );
-    match accounts::login(&state, credentials).await {
-        Ok(pair) => Ok(success(StatusCode::OK, pair)),
-        Err(LoginError::InvalidCredentials) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_CREDENTIALS",
-            "Invalid credentials",
-        )),
-        Err(LoginError::Locked { retry_after }) => Err(ApiError::too_many_attempts(retry_after)),
-        Err(LoginError::Unexpected(e)) => Err(ApiError::internal(&e)),
-    }
+    accounts::login(&state, credentials)
+        .await
+        .map(|pair| success(StatusCode::OK, pair))
+        .map_err(login_error)
 }
 
 fn session_error(e: SessionError) -> ApiError {
@@ -412,6 +440,52 @@ async fn change_identifier(
             "The account was changed by another request; try again",
         )),
         Err(IdentifierError::Unexpected(e)) => Err(ApiError::internal(&e)),
+    }
+}
+
+/// The refusal of a login, or of a secret presented again.
+fn login_error(e: LoginError) -> ApiError {
+    match e {
+        LoginError::InvalidCredentials => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            "Invalid credentials",
+        ),
+        LoginError::Locked { retry_after } => ApiError::too_many_attempts(retry_after),
+        LoginError::Unexpected(e) => ApiError::internal(&e),
+    }
+}
+
+/// `PUT /account/secret` `{"current_password"|"current_pin": …, "password"|"pin": …}`: a wrong
+/// current secret is 401 and counts toward the lockout; success revokes every other login.
+async fn change_secret(
+    State(state): State<AppState>,
+    Verified(caller): Verified,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let mut f = Fields::new(body);
+    let current = parse_presented_secret(&mut f, ["current_password", "current_pin"]);
+    let new = parse_new_secret(&mut f);
+    f.finish()?;
+    let (Some((current_kind, current)), Some(new)) = (current, new) else {
+        return Err(ApiError::bad_request(
+            "a current secret and a new one are required",
+        ));
+    };
+    let update = SecretUpdate {
+        current_kind,
+        current,
+        new,
+    };
+    match accounts::change_secret(&state, &caller, update).await {
+        Ok(_) => Ok(success(StatusCode::OK, serde_json::Value::Null)),
+        Err(SecretError::Refused(e)) => Err(login_error(e)),
+        Err(SecretError::Gone) => Err(ApiError::unauthenticated()),
+        Err(SecretError::Changed) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "CONCURRENT_UPDATE",
+            "The secret was changed by another request; try again",
+        )),
     }
 }
 

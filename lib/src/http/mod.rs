@@ -63,6 +63,7 @@ pub const FUNCTION_ROUTES: &[(&str, &[&str])] = &[
             "/account/username",
             "/account/email",
             "/account/phone_number",
+            "/account/secret",
             "/users/lookup",
         ],
     ),
@@ -114,7 +115,7 @@ pub fn login_router(state: AppState) -> Router {
     finish(identity::login_routes(), state)
 }
 
-/// `GET /account`, `PUT /account/{username,email,phone_number}`, `GET /users/lookup`
+/// `GET /account`, `PUT /account/{username,email,phone_number,secret}`, `GET /users/lookup`
 /// (function `account`).
 pub fn account_router(state: AppState) -> Router {
     finish(identity::account_routes(), state)

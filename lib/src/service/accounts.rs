@@ -8,7 +8,9 @@ use crate::domain::{
 };
 use crate::service::sessions::{self, Caller, SessionError};
 use crate::state::AppState;
-use crate::store::{CreateUserError, Reads, Role, UserRecord, Versioned};
+use crate::store::{
+    ChangeSecretError, CreateUserError, Reads, Role, SecretChange, UserRecord, Versioned,
+};
 
 /// A validated registration request.
 #[derive(Debug, Clone)]
@@ -95,7 +97,7 @@ const THROTTLE_WRITE_ATTEMPTS: usize = 16;
 pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, LoginError> {
     // Failures are counted per account across all its identifiers; identifiers that name no
     // account are counted on their own, so a lock reveals nothing about who exists.
-    let identifier_key = format!("{}:{}", creds.identifier.kind.field(), creds.identifier.key);
+    let identifier_key = identifier_throttle_key(&creds.identifier);
     let first = state
         .store()
         .read(
@@ -110,7 +112,7 @@ pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, Lo
         .map_err(|e| e.context("Failed to look up the login identifier"))?;
     let owner = match first.identifier_owner {
         Some(owner) => {
-            let key = format!("user:{owner}");
+            let key = account_throttle_key(owner);
             let second = state
                 .store()
                 .read(
@@ -158,6 +160,38 @@ pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, Lo
     }
 }
 
+/// The throttle record of an account: failures of every identifier and every check of its
+/// secret (login, secret change, account deletion) count there.
+pub(crate) fn account_throttle_key(user: UserId) -> String {
+    format!("user:{user}")
+}
+
+/// The throttle record of an identifier that names no account.
+fn identifier_throttle_key(identifier: &LoginIdentifier) -> String {
+    format!("{}:{}", identifier.kind.field(), identifier.key)
+}
+
+/// Checks a secret an authenticated user presents again (to change it, or to delete the
+/// account) as a login checks it: the attempt is reserved on the account's throttle first (a
+/// locked account is refused unverified), and a wrong secret, or one of the other kind, is a
+/// counted failure. Returns the reserved version, for the write that resets the throttle.
+pub(crate) async fn verify_secret_again(
+    state: &AppState,
+    user: &UserRecord,
+    throttle: Option<Versioned<Throttle>>,
+    kind: SecretKind,
+    secret: &str,
+) -> Result<u64, LoginError> {
+    let key = account_throttle_key(user.user_id);
+    let reserved = reserve_attempt(state, &key, None, throttle).await?;
+    let stored = (user.secret_kind == kind).then_some(user.secret_hash.as_str());
+    if state.hasher().verify(secret, stored).await? {
+        Ok(reserved)
+    } else {
+        Err(LoginError::InvalidCredentials)
+    }
+}
+
 /// Counts one attempt as a failure before it is verified; returns the version written, or
 /// `Locked` when the key is locked (that attempt is not counted). `read` is the record as the
 /// login already read it; a lost race reads it again.
@@ -199,6 +233,80 @@ async fn locked_now(state: &AppState, key: &str) -> LoginError {
             retry_after: current.and_then(|c| c.value.retry_after(now)).unwrap_or(1),
         },
         Err(e) => e.into(),
+    }
+}
+
+/// `PUT /account/secret`: the current secret and the new one (of either kind).
+pub struct SecretUpdate {
+    pub current_kind: SecretKind,
+    pub current: String,
+    pub new: Secret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The current secret is wrong (counted toward the lockout), or the account is locked.
+    #[error(transparent)]
+    Refused(LoginError),
+    /// The login is no longer live, or its account no longer exists.
+    #[error("Unauthenticated")]
+    Gone,
+    /// The secret was changed by another request meanwhile.
+    #[error("the account changed meanwhile")]
+    Changed,
+}
+
+impl From<anyhow::Error> for SecretError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Refused(LoginError::Unexpected(e))
+    }
+}
+
+/// Changes the caller's secret after checking the current one (as a login does, counted
+/// toward the lockout); every other login of the account is revoked, the caller's stays.
+/// One read (the session, the account, its throttle), the attempt's reservation, then one
+/// atomic write: the secret, the throttle's reset and the revocations.
+pub async fn change_secret(
+    state: &AppState,
+    caller: &Caller,
+    update: SecretUpdate,
+) -> Result<UserRecord, SecretError> {
+    let key = account_throttle_key(caller.user_id());
+    let reads = Reads {
+        account: Some(caller.user_id()),
+        throttle: Some(key.clone()),
+        ..Reads::default()
+    };
+    let (principal, snap) = caller.load(state, reads).await.map_err(|e| match e {
+        SessionError::Unauthenticated => SecretError::Gone,
+        SessionError::Unexpected(e) => e.into(),
+    })?;
+    let user = snap.account.ok_or(SecretError::Gone)?;
+    let reserved = verify_secret_again(
+        state,
+        &user,
+        snap.throttle,
+        update.current_kind,
+        &update.current,
+    )
+    .await
+    .map_err(SecretError::Refused)?;
+    let hash = state.hasher().hash(update.new.expose()).await?;
+    let change = SecretChange {
+        kind: update.new.kind(),
+        hash: &hash,
+        keep_session: Some(&principal.session_id),
+        release: Some((&key, reserved)),
+    };
+    match state
+        .store()
+        .change_secret(&user, &change, now_millis())
+        .await
+    {
+        Ok(user) => Ok(user),
+        Err(ChangeSecretError::Locked) => Err(SecretError::Refused(locked_now(state, &key).await)),
+        Err(ChangeSecretError::Changed) => Err(SecretError::Changed),
+        Err(ChangeSecretError::Unexpected(e)) => Err(e.into()),
     }
 }
 

@@ -105,6 +105,32 @@ pub enum ChangeIdentifierError {
     Unexpected(#[from] anyhow::Error),
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeSecretError {
+    /// The secret changed since it was read, or the account is gone.
+    #[error("the account changed meanwhile")]
+    Changed,
+    /// Another attempt locked the login throttle the change was to reset.
+    #[error("the login is locked")]
+    Locked,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// A new secret for an account (`PUT /account/secret`, `POST /password/reset`).
+#[derive(Debug, Clone, Copy)]
+pub struct SecretChange<'a> {
+    pub kind: SecretKind,
+    /// argon2id PHC string of the new secret.
+    pub hash: &'a str,
+    /// The login that stays (the caller's own); every other login of the account is revoked.
+    /// `None` revokes them all.
+    pub keep_session: Option<&'a str>,
+    /// The login throttle `(key, reserved version)` that verifying the current secret reserved:
+    /// reset as a successful login resets it, unless another attempt locked it meanwhile.
+    pub release: Option<(&'a str, u64)>,
+}
+
 /// Fields of `PUT /profile`: `None` leaves a field, `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProfileChanges {
@@ -143,6 +169,17 @@ pub trait IdentityStore: Send + Sync + 'static {
         value: Option<&str>,
         now: Millis,
     ) -> Result<UserRecord, ChangeIdentifierError>;
+
+    /// Replaces the secret of the account as `seen` (conditional on its secret being unchanged:
+    /// else `Changed`), resets the throttle `change.release` and revokes every login but
+    /// `change.keep_session`, in one atomic write (DynamoDB: one `TransactWriteItems` per 100
+    /// logins after the first 97, which are in the secret's own).
+    async fn change_secret(
+        &self,
+        seen: &UserRecord,
+        change: &SecretChange<'_>,
+        now: Millis,
+    ) -> Result<UserRecord, ChangeSecretError>;
 
     /// Operator action: removes an account and frees its identifiers. Its transfers still
     /// settle (an incoming one is refunded to its sender).

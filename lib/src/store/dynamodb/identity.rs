@@ -8,12 +8,15 @@ use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 use super::items::{
     condition_failed, delete, delete_if, guard_item, guard_pk, item, n, parse_guard, parse_user,
-    put_new, s, user_item, user_pk, Action, Transaction, GUARD, PROFILE,
+    put_new, s, session_revocation, throttle_release, user_item, user_pk, Action, Transaction,
+    GUARD, PROFILE,
 };
+use super::sessions::TRANSACTION_MAX;
 use super::{backoff, DynamoStore, CONFLICT_RETRIES};
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, UserId};
 use crate::store::{
-    ChangeIdentifierError, CreateUserError, IdentityStore, ProfileChanges, StoreResult, UserRecord,
+    ChangeIdentifierError, ChangeSecretError, CreateUserError, IdentityStore, ProfileChanges,
+    SecretChange, SessionStore, StoreResult, UserRecord,
 };
 
 #[async_trait]
@@ -179,6 +182,79 @@ impl IdentityStore for DynamoStore {
             }
             // The profile or the old guard moved on, or a concurrent transaction touched them.
             Err(_) => Err(ChangeIdentifierError::Changed),
+        }
+    }
+
+    /// The user's sessions by one `Query`, then one `TransactWriteItems`: the secret
+    /// (conditional on the one `seen`), the throttle's reset and the revocation of up to 98
+    /// logins; more logins are revoked 100 to a transaction after it.
+    async fn change_secret(
+        &self,
+        seen: &UserRecord,
+        change: &SecretChange<'_>,
+        now: Millis,
+    ) -> Result<UserRecord, ChangeSecretError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(seen.user_id)))
+            .key("sk", s(PROFILE))
+            .update_expression("SET secret_kind = :kind, secret_hash = :hash, updated_at = :now")
+            .condition_expression("secret_hash = :seen")
+            .expression_attribute_values(":kind", s(change.kind.as_str()))
+            .expression_attribute_values(":hash", s(change.hash))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":seen", s(&seen.secret_hash))
+            .build()
+            .context("Failed to build the secret update")?;
+        let mut attempt = 0;
+        loop {
+            let others: Vec<String> = self
+                .list_sessions(seen.user_id, now.div_euclid(1000))
+                .await?
+                .into_iter()
+                .map(|s| s.session_id)
+                .filter(|id| Some(id.as_str()) != change.keep_session)
+                .collect();
+            let mut tx = Transaction::default();
+            tx.push(
+                Action::User,
+                TransactWriteItem::builder().update(update.clone()).build(),
+            );
+            if let Some((key, reserved)) = change.release {
+                tx.push(
+                    Action::Throttle,
+                    throttle_release(&self.table, key, reserved, now)?,
+                );
+            }
+            let first = others.len().min(TRANSACTION_MAX - 2);
+            for sid in &others[..first] {
+                tx.push(
+                    Action::Session,
+                    session_revocation(&self.table, seen.user_id, sid)?,
+                );
+            }
+            match self.transact(&tx, "change secret").await? {
+                Ok(()) => {
+                    self.revoke_sessions(seen.user_id, &others[first..], now.div_euclid(1000))
+                        .await?;
+                    let mut user = seen.clone();
+                    user.secret_kind = change.kind;
+                    user.secret_hash = change.hash.to_string();
+                    user.updated_at = now;
+                    return Ok(user);
+                }
+                Err(c) if c.failed(Action::Throttle) => return Err(ChangeSecretError::Locked),
+                Err(c) if c.failed(Action::User) => return Err(ChangeSecretError::Changed),
+                // A login removed meanwhile (its TTL) or a concurrent transaction: list again.
+                Err(c) if attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(cancelled = %c, "secret change retried");
+                    backoff(attempt).await;
+                }
+                Err(c) => {
+                    return Err(anyhow::anyhow!("secret change cancelled: {c}").into());
+                }
+            }
         }
     }
 

@@ -561,6 +561,29 @@ pub(super) fn delete_if(
         .build())
 }
 
+/// Resets the login throttle `key` after a verified secret, unless an attempt other than the one
+/// that reserved version `reserved` has locked it (see `ThrottleStore::release_throttle`).
+pub(super) fn throttle_release(
+    table: &str,
+    key: &str,
+    reserved: u64,
+    now: Millis,
+) -> anyhow::Result<TransactWriteItem> {
+    delete_if(
+        table,
+        throttle_pk(key),
+        THROTTLE,
+        Some((
+            "attribute_not_exists(pk) OR version = :v OR locked_until <= :now",
+            [
+                (":v".to_string(), n(reserved)),
+                (":now".to_string(), n(now)),
+            ]
+            .into(),
+        )),
+    )
+}
+
 /// Checks that an account exists (the recipient of a transfer), without reading it.
 pub(super) fn account_exists(table: &str, user: UserId) -> anyhow::Result<TransactWriteItem> {
     Ok(TransactWriteItem::builder()

@@ -6,15 +6,15 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::items::{
-    condition_failed, delete_if, n, parse_session_info, put_new, s, session_active, session_item,
-    session_revocation, session_sk, throttle_pk, user_pk, Action, Transaction, THROTTLE,
+    condition_failed, n, parse_session_info, put_new, s, session_active, session_item,
+    session_revocation, session_sk, throttle_release, user_pk, Action, Transaction,
 };
 use super::DynamoStore;
 use crate::domain::{Millis, UserId};
 use crate::store::{Rotation, Session, SessionInfo, SessionStore, StoreResult};
 
 /// At most this many writes go into one `TransactWriteItems`.
-const TRANSACTION_MAX: usize = 100;
+pub(super) const TRANSACTION_MAX: usize = 100;
 
 #[async_trait]
 impl SessionStore for DynamoStore {
@@ -40,19 +40,7 @@ impl SessionStore for DynamoStore {
         let mut tx = Transaction::default();
         tx.push(
             Action::Throttle,
-            delete_if(
-                &self.table,
-                throttle_pk(throttle_key),
-                THROTTLE,
-                Some((
-                    "attribute_not_exists(pk) OR version = :v OR locked_until <= :now",
-                    [
-                        (":v".to_string(), n(reserved)),
-                        (":now".to_string(), n(now)),
-                    ]
-                    .into(),
-                )),
-            )?,
+            throttle_release(&self.table, throttle_key, reserved, now)?,
         );
         tx.push(
             Action::Session,

@@ -7,8 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::SqliteStore;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
 use crate::store::{
-    ChangeIdentifierError, CreateUserError, IdentityStore, ProfileChanges, Role, StoreResult,
-    UserRecord,
+    ChangeIdentifierError, ChangeSecretError, CreateUserError, IdentityStore, ProfileChanges, Role,
+    SecretChange, StoreResult, UserRecord,
 };
 
 pub(super) const USER_COLUMNS: &str =
@@ -243,6 +243,49 @@ impl IdentityStore for SqliteStore {
             Ok::<_, anyhow::Error>(Ok(seen.with_identifier(kind, value.as_deref(), now)))
         })
         .await?
+    }
+
+    async fn change_secret(
+        &self,
+        seen: &UserRecord,
+        change: &SecretChange<'_>,
+        now: Millis,
+    ) -> Result<UserRecord, ChangeSecretError> {
+        let seen = seen.clone();
+        let (kind, hash) = (change.kind, change.hash.to_string());
+        let keep = change.keep_session.map(str::to_string);
+        let release = change.release.map(|(key, v)| (key.to_string(), v));
+        self.write(move |tx| {
+            if let Some((key, reserved)) = &release {
+                if !super::throttle::release(tx, key, *reserved, now)? {
+                    return Ok(Err(ChangeSecretError::Locked));
+                }
+            }
+            let id = seen.user_id.to_string();
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE users SET secret_kind = ?2, secret_hash = ?3, updated_at = ?4 \
+                     WHERE user_id = ?1 AND secret_hash = ?5",
+                )?
+                .execute(params![id, kind.as_str(), hash, now, seen.secret_hash])?;
+            if changed == 0 {
+                // An error rolls the throttle's reset back with it.
+                anyhow::bail!(ChangeSecretError::Changed);
+            }
+            tx.prepare_cached(
+                "UPDATE sessions SET revoked = 1 WHERE user_id = ?1 AND revoked = 0 \
+                 AND session_id IS NOT ?2",
+            )?
+            .execute(params![id, keep])?;
+            let mut user = seen.clone();
+            (user.secret_kind, user.secret_hash, user.updated_at) = (kind, hash, now);
+            Ok::<_, anyhow::Error>(Ok(user))
+        })
+        .await
+        .or_else(|e| match e.downcast::<ChangeSecretError>() {
+            Ok(e) => Ok(Err(e)),
+            Err(e) => Err(ChangeSecretError::Unexpected(e)),
+        })?
     }
 
     async fn delete_user(&self, user: UserId) -> StoreResult<bool> {
