@@ -250,6 +250,25 @@ def main():
     for token in (last, second):
         s, p = call("GET", "/account", token=token)
         expect("account after logout everywhere", s, p, 401, "UNAUTHENTICATED")
+
+    s, p = call("POST", "/login", {"username": name, "password": password})
+    token = expect("login to change the secret", s, p, 200)["access_token"]
+    s, p = call("PUT", "/account/secret", {"current_password": "not-the-one", "pin": "246810"}, token=token)
+    expect("secret change, wrong current", s, p, 401, "INVALID_CREDENTIALS")
+    s, p = call("PUT", "/account/secret", {"current_password": password, "pin": "246810"}, token=token)
+    expect("secret change", s, p, 200)
+    s, p = call("POST", "/login", {"username": name, "pin": "246810"})
+    expect("login with the new PIN", s, p, 200)
+
+    leaving = "leaving" + uuid.uuid4().hex[:10]
+    s, p = call("POST", "/register", {"username": leaving, "password": password})
+    expect("register to close", s, p, 201)
+    s, p = call("POST", "/login", {"username": leaving, "password": password})
+    token = expect("login to close", s, p, 200)["access_token"]
+    s, p = call("DELETE", "/account", {"password": password}, token=token)
+    expect("close the account", s, p, 200)
+    s, p = call("GET", "/account", token=token)
+    expect("account after closing", s, p, 401, "UNAUTHENTICATED")
     print(f"smoke: {CHECKS} checks passed against {BASE} (recipient {recipient_id})")
 
 

@@ -1617,3 +1617,163 @@ pub async fn secret_changes_check_the_secret_reset_the_throttle_and_revoke_other
         .unwrap()
         .is_empty());
 }
+
+pub async fn closing_an_account_keeps_its_ledger_and_frees_everything_else(store: &dyn Store) {
+    use dompet::store::CloseAccountError;
+    let now = now_secs();
+    let name = unique("closing");
+    let u = user(Some(&name), Some(&format!("{name}@example.com")), None);
+    store.create_user(&u).await.unwrap();
+    let other = account(store, "staying").await;
+    let keys = [
+        format!("user:{}", u.user_id),
+        format!("lookup:{}", u.user_id),
+    ];
+    // Money: in, out to the other account (settled), back (pending for now), paid out.
+    store
+        .apply(
+            &op(&u, MoneyOpKind::TopUp, 9_000),
+            Some(&claim("close-1", "h")),
+        )
+        .await
+        .unwrap();
+    let sent = store
+        .apply(
+            &op(&u, MoneyOpKind::Transfer { to: other.user_id }, 4_000),
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .apply(&op(&other, MoneyOpKind::TopUp, 1_000), None)
+        .await
+        .unwrap();
+    let back = store
+        .apply(
+            &op(&other, MoneyOpKind::Transfer { to: u.user_id }, 1_000),
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .apply(&op(&u, MoneyOpKind::Payment, 5_000), None)
+        .await
+        .unwrap();
+    store
+        .create_entity(&entity(&u, "SKU-1", "book", 1))
+        .await
+        .unwrap();
+    for key in &keys {
+        assert!(store
+            .put_throttle(key, None, &Throttle::default(), None, now_millis())
+            .await
+            .unwrap());
+    }
+    // More logins than one DynamoDB transaction holds.
+    for _ in 0..120 {
+        store
+            .create_session(
+                &Session {
+                    session_id: uuid::Uuid::new_v4().to_string(),
+                    user_id: u.user_id,
+                    refresh_jti: "jti-1".into(),
+                    revoked: false,
+                    expires_at: now + 3_600,
+                    created_at: now,
+                    user_agent: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    // A transfer still pending either way refuses; so does a stale version, and money left.
+    let seen = store.get_user(u.user_id).await.unwrap().unwrap();
+    assert_eq!(seen.balance, 0);
+    let refused = store.close_account(&seen, &keys).await;
+    assert!(
+        matches!(refused, Err(CloseAccountError::TransferPending)),
+        "{refused:?}"
+    );
+    store
+        .settle_transfer(&sent.reference_id, now_millis())
+        .await
+        .unwrap();
+    let refused = store.close_account(&seen, &keys).await;
+    assert!(
+        matches!(refused, Err(CloseAccountError::TransferPending)),
+        "the incoming one: {refused:?}"
+    );
+    store
+        .settle_transfer(&back.reference_id, now_millis())
+        .await
+        .unwrap();
+    let refused = store.close_account(&seen, &keys).await;
+    assert!(
+        matches!(refused, Err(CloseAccountError::BalanceNotZero)),
+        "credited since it was read: {refused:?}"
+    );
+    store
+        .apply(&op(&u, MoneyOpKind::Payment, 1_000), None)
+        .await
+        .unwrap();
+    let refused = store.close_account(&seen, &keys).await;
+    assert!(
+        matches!(refused, Err(CloseAccountError::Changed)),
+        "a stale version: {refused:?}"
+    );
+    assert_eq!(
+        store.list_sessions(u.user_id, now).await.unwrap().len(),
+        120
+    );
+
+    let seen = store.get_user(u.user_id).await.unwrap().unwrap();
+    store.close_account(&seen, &keys).await.unwrap();
+    assert!(store.get_user(u.user_id).await.unwrap().is_none());
+    for identifier in u.identifiers() {
+        assert!(store.find_user(&identifier).await.unwrap().is_none());
+    }
+    assert!(store
+        .list_sessions(u.user_id, now)
+        .await
+        .unwrap()
+        .is_empty());
+    for key in &keys {
+        assert!(store
+            .get_throttle(key, now_millis())
+            .await
+            .unwrap()
+            .is_none());
+    }
+    assert!(store
+        .list_entities(u.user_id, &Default::default(), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .idempotency_record(u.user_id, "topup", "close-1", now_millis())
+        .await
+        .unwrap()
+        .is_none());
+    // The ledger stays whole, without remarks; the transfer it sent loses its remarks, the
+    // one it received keeps the sender's.
+    let entries = store.list_entries(u.user_id, None, 10).await.unwrap();
+    assert_eq!(entries.len(), 5);
+    assert!(entries.iter().all(|e| e.remarks.is_empty()), "{entries:?}");
+    let sent = store
+        .get_transfer(&sent.reference_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((sent.amount, sent.remarks.as_str()), (4_000, ""));
+    let back = store
+        .get_transfer(&back.reference_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.remarks, "contract");
+    assert_chain(store, &other).await;
+    // Its identifiers can be registered again.
+    let again = user(Some(&name), Some(&format!("{name}@example.com")), None);
+    store.create_user(&again).await.unwrap();
+}

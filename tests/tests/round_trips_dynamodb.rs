@@ -362,6 +362,37 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
         &["BatchGetItem", "PutItem", "Query", "TransactWriteItems"],
     );
 
+    // Closing an account with nothing left in it but its logins.
+    app.register(json!({"username": "leaving", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let (leaving, _) = app
+        .tokens(json!({"username": "leaving", "password": "rahasia-sekali"}))
+        .await;
+    m.calls.take();
+    let closed = app
+        .send(
+            app.request(reqwest::Method::DELETE, "/account")
+                .bearer_auth(&leaving)
+                .json(&json!({"password": "rahasia-sekali"})),
+        )
+        .await;
+    // The read and the reservation, then the pending transfers of the account and its
+    // partition, and one transaction; more writes only for entities, idempotency records,
+    // more than 97 logins, or remarks to remove.
+    m.expect(
+        "`DELETE /account` (no entities, no ledger)",
+        &closed,
+        200,
+        &[
+            "BatchGetItem",
+            "PutItem",
+            "Query",
+            "Query",
+            "TransactWriteItems",
+        ],
+    );
+
     println!("| route | reads | writes | capacity units | calls |\n|---|---|---|---|---|");
     for r in &m.rows {
         println!("{r}");

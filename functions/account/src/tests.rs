@@ -110,3 +110,27 @@ async fn the_sample_event_changes_the_secret_and_keeps_only_this_login() {
     assert_eq!(account(&tokens.access_token).await.unwrap().0, 200);
     assert_eq!(account(&other.access_token).await.unwrap().0, 401);
 }
+
+#[tokio::test]
+async fn the_sample_event_closes_the_account() {
+    let state = testing::ephemeral().unwrap();
+    let user = testing::registered(&state, "guntur", "rahasia-sekali")
+        .await
+        .unwrap();
+    let tokens = testing::signed_in(&state, &user).await.unwrap();
+    let json = include_str!("../../../events/account-delete.json")
+        .replace("ACCESS_TOKEN", &tokens.access_token);
+    let request = lambda_http::request::from_str(&json)
+        .unwrap()
+        .map(|b| b.to_vec());
+    let (status, body) = testing::call(dompet::http::account_router(state.clone()), request)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(state
+        .store()
+        .get_user(user.user_id)
+        .await
+        .unwrap()
+        .is_none());
+}

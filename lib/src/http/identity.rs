@@ -18,8 +18,8 @@ use crate::domain::{
     SecretKind, Username,
 };
 use crate::service::accounts::{
-    self, AccountError, Credentials, IdentifierError, LoginError, LookupError, RegisterError,
-    Registration, SecretError, SecretUpdate,
+    self, AccountError, CloseError, Credentials, IdentifierError, LoginError, LookupError,
+    RegisterError, Registration, SecretError, SecretUpdate,
 };
 use crate::service::sessions::{self, SessionError};
 use crate::service::wallet::Recipient;
@@ -43,7 +43,7 @@ pub(super) fn login_routes() -> Router<AppState> {
 
 pub(super) fn account_routes() -> Router<AppState> {
     Router::new()
-        .route("/account", limited(get(account)))
+        .route("/account", limited(get(account).delete(close_account)))
         .route(
             "/account/username",
             limited(put(|s, c, b| {
@@ -485,6 +485,40 @@ async fn change_secret(
             StatusCode::CONFLICT,
             "CONCURRENT_UPDATE",
             "The secret was changed by another request; try again",
+        )),
+    }
+}
+
+/// `DELETE /account` `{"password"|"pin": …}`: closes the caller's account (balance 0, no
+/// pending transfer); its identifiers are free at once and every login ends.
+async fn close_account(
+    State(state): State<AppState>,
+    Verified(caller): Verified,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let mut f = Fields::new(body);
+    let secret = parse_presented_secret(&mut f, ["password", "pin"]);
+    f.finish()?;
+    let (kind, secret) =
+        secret.ok_or_else(|| ApiError::bad_request("exactly one of password, pin is required"))?;
+    match accounts::close_account(&state, &caller, kind, &secret).await {
+        Ok(()) => Ok(success(StatusCode::OK, serde_json::Value::Null)),
+        Err(CloseError::Refused(e)) => Err(login_error(e)),
+        Err(CloseError::Gone) => Err(ApiError::unauthenticated()),
+        Err(CloseError::BalanceNotZero) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "BALANCE_NOT_ZERO",
+            "Pay out or transfer the balance before closing the account",
+        )),
+        Err(CloseError::TransferPending) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "TRANSFER_PENDING",
+            "A transfer of the account is still pending; try again once it settles",
+        )),
+        Err(CloseError::Changed) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "CONCURRENT_UPDATE",
+            "The account was changed by another request; try again",
         )),
     }
 }

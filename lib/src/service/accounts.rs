@@ -9,7 +9,8 @@ use crate::domain::{
 use crate::service::sessions::{self, Caller, SessionError};
 use crate::state::AppState;
 use crate::store::{
-    ChangeSecretError, CreateUserError, Reads, Role, SecretChange, UserRecord, Versioned,
+    ChangeSecretError, CloseAccountError, CreateUserError, Reads, Role, SecretChange, UserRecord,
+    Versioned,
 };
 
 /// A validated registration request.
@@ -311,6 +312,70 @@ pub async fn change_secret(
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum CloseError {
+    /// The secret is wrong (counted toward the lockout), or the account is locked.
+    #[error(transparent)]
+    Refused(LoginError),
+    #[error("Unauthenticated")]
+    Gone,
+    #[error("the balance is not zero")]
+    BalanceNotZero,
+    #[error("a transfer is pending")]
+    TransferPending,
+    #[error("the account changed meanwhile")]
+    Changed,
+}
+
+impl From<anyhow::Error> for CloseError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Refused(LoginError::Unexpected(e))
+    }
+}
+
+/// `DELETE /account`: after the secret is checked as a login checks it, the account closes
+/// if its balance is 0 and no transfer from or to it is pending (see
+/// `IdentityStore::close_account`). A refusal after a right secret resets the throttle as a
+/// successful login does.
+pub async fn close_account(
+    state: &AppState,
+    caller: &Caller,
+    kind: SecretKind,
+    secret: &str,
+) -> Result<(), CloseError> {
+    let key = account_throttle_key(caller.user_id());
+    let reads = Reads {
+        account: Some(caller.user_id()),
+        throttle: Some(key.clone()),
+        ..Reads::default()
+    };
+    let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
+        SessionError::Unauthenticated => CloseError::Gone,
+        SessionError::Unexpected(e) => e.into(),
+    })?;
+    let user = snap.account.ok_or(CloseError::Gone)?;
+    let reserved = verify_secret_again(state, &user, snap.throttle, kind, secret)
+        .await
+        .map_err(CloseError::Refused)?;
+    let refused = if user.balance != 0 {
+        CloseError::BalanceNotZero
+    } else {
+        let keys = [key.clone(), lookup_throttle_key(user.user_id)];
+        match state.store().close_account(&user, &keys).await {
+            Ok(()) => return Ok(()),
+            Err(CloseAccountError::BalanceNotZero) => CloseError::BalanceNotZero,
+            Err(CloseAccountError::TransferPending) => CloseError::TransferPending,
+            Err(CloseAccountError::Changed) => CloseError::Changed,
+            Err(CloseAccountError::Unexpected(e)) => return Err(e.into()),
+        }
+    };
+    state
+        .store()
+        .release_throttle(&key, reserved, now_millis())
+        .await?;
+    Err(refused)
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     /// The login is no longer live, or its account no longer exists.
     #[error("account no longer exists")]
@@ -401,7 +466,7 @@ pub async fn lookup(
     caller: &Caller,
     target: &crate::service::wallet::Recipient,
 ) -> Result<UserRecord, LookupError> {
-    let key = format!("lookup:{}", caller.user_id());
+    let key = lookup_throttle_key(caller.user_id());
     let (other_account, identifier) = target.reads();
     let reads = Reads {
         other_account,
@@ -423,6 +488,11 @@ pub async fn lookup(
             .ok_or(LookupError::NotFound),
         (None, None) => Err(LookupError::NotFound),
     }
+}
+
+/// The record counting a user's recipient lookups.
+fn lookup_throttle_key(user: UserId) -> String {
+    format!("lookup:{user}")
 }
 
 /// Counts one lookup in the caller's window, or refuses it when the window is full.

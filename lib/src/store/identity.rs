@@ -117,6 +117,19 @@ pub enum ChangeSecretError {
     Unexpected(#[from] anyhow::Error),
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum CloseAccountError {
+    #[error("the balance is not zero")]
+    BalanceNotZero,
+    #[error("a transfer of the account is pending")]
+    TransferPending,
+    /// The account moved on since it was read (money moved, or it is gone).
+    #[error("the account changed meanwhile")]
+    Changed,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
 /// A new secret for an account (`PUT /account/secret`, `POST /password/reset`).
 #[derive(Debug, Clone, Copy)]
 pub struct SecretChange<'a> {
@@ -180,6 +193,19 @@ pub trait IdentityStore: Send + Sync + 'static {
         change: &SecretChange<'_>,
         now: Millis,
     ) -> Result<UserRecord, ChangeSecretError>;
+
+    /// Closes the account as `seen` (`DELETE /account`), refused while its balance is not zero
+    /// or a transfer from or to it is `PENDING`, and conditional on its version as seen (no
+    /// money moved since). Removes the account and frees its identifiers in one atomic write,
+    /// with its logins and the throttle records `throttle_keys`; then deletes its entities and
+    /// idempotency records. Its ledger entries and transfers stay (the other party's history
+    /// and the money check depend on them) with the remarks it wrote removed: its own entries'
+    /// and those of the transfers it sent.
+    async fn close_account(
+        &self,
+        seen: &UserRecord,
+        throttle_keys: &[String],
+    ) -> Result<(), CloseAccountError>;
 
     /// Operator action: removes an account and frees its identifiers. Its transfers still
     /// settle (an incoming one is refunded to its sender).

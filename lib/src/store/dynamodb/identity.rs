@@ -6,18 +6,122 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
+use aws_sdk_dynamodb::types::{DeleteRequest, Select, WriteRequest};
+
 use super::items::{
-    condition_failed, delete, delete_if, guard_item, guard_pk, item, n, parse_guard, parse_user,
-    put_new, s, session_revocation, throttle_release, user_item, user_pk, Action, Transaction,
-    GUARD, PROFILE,
+    condition_failed, delete, delete_if, entry_sk, guard_item, guard_pk, item, n, parse_entry,
+    parse_guard, parse_user, put_new, s, session_revocation, throttle_pk, throttle_release,
+    transfer_pk, user_item, user_pk, Action, Attrs, Item, Transaction, GUARD, PROFILE, THROTTLE,
+    TRANSFER,
 };
 use super::sessions::TRANSACTION_MAX;
 use super::{backoff, DynamoStore, CONFLICT_RETRIES};
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, UserId};
 use crate::store::{
-    ChangeIdentifierError, ChangeSecretError, CreateUserError, IdentityStore, ProfileChanges,
-    SecretChange, SessionStore, StoreResult, UserRecord,
+    ChangeIdentifierError, ChangeSecretError, CloseAccountError, CreateUserError, EntryKind,
+    IdentityStore, ProfileChanges, SecretChange, SessionStore, StoreResult, TxStatus, UserRecord,
 };
+
+/// At most this many items per `BatchWriteItem`, and writes in flight at once.
+const BATCH_MAX: usize = 25;
+
+impl DynamoStore {
+    /// Whether a transfer from or to `user` is `PENDING`: pages of the `transfers_by_status`
+    /// index's `PENDING` partition (few: transfers settle in moments), filtered.
+    async fn has_pending_transfer(&self, user: &str) -> StoreResult<bool> {
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("transfers_by_status")
+                .key_condition_expression("transfer_status = :pending")
+                .filter_expression("from_user = :me OR to_user = :me")
+                .expression_attribute_values(":pending", s(TxStatus::Pending.as_str()))
+                .expression_attribute_values(":me", s(user))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .context("DynamoDB Query (pending transfers of an account) failed")?;
+            if out.count > 0 {
+                return Ok(true);
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(false),
+            }
+        }
+    }
+
+    /// Deletes the items `sks` of partition `pk`, 25 to a `BatchWriteItem`, until none is left
+    /// unprocessed.
+    async fn batch_delete(&self, pk: String, sks: &[String]) -> StoreResult<()> {
+        for chunk in sks.chunks(BATCH_MAX) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|sk| {
+                    Ok(WriteRequest::builder()
+                        .delete_request(
+                            DeleteRequest::builder()
+                                .key("pk", s(pk.clone()))
+                                .key("sk", s(sk))
+                                .build()?,
+                        )
+                        .build())
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let mut attempt = 0;
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .context("DynamoDB BatchWriteItem (delete) failed")?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+                attempt += 1;
+                if !requests.is_empty() {
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the `remarks` of each item `(pk, sk)` that still exists, a few at a time.
+    async fn remove_remarks(&self, keys: Vec<(String, String)>) -> StoreResult<()> {
+        use futures::{StreamExt, TryStreamExt};
+        futures::stream::iter(keys)
+            .map(|(pk, sk)| async move {
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("pk", s(pk))
+                    .key("sk", s(sk))
+                    .update_expression("REMOVE remarks")
+                    .condition_expression("attribute_exists(pk)")
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e) if condition_failed(&e) => Ok(()),
+                    Err(e) => {
+                        Err(anyhow::Error::new(e).context("DynamoDB UpdateItem (remarks) failed"))
+                    }
+                }
+            })
+            .buffer_unordered(BATCH_MAX)
+            .try_collect::<()>()
+            .await
+    }
+}
 
 #[async_trait]
 impl IdentityStore for DynamoStore {
@@ -256,6 +360,104 @@ impl IdentityStore for DynamoStore {
                 }
             }
         }
+    }
+
+    /// A `Query` of the pending transfers for one from or to the account and one of the
+    /// account's partition; then one `TransactWriteItems` — the profile (at the version seen,
+    /// balance 0), its guards, its throttle records and up to the first logins — and after it
+    /// the rest: logins, entities and idempotency records deleted (`BatchWriteItem`), the
+    /// remarks of its entries and of the transfers it sent removed (one `UpdateItem` each).
+    async fn close_account(
+        &self,
+        seen: &UserRecord,
+        throttle_keys: &[String],
+    ) -> Result<(), CloseAccountError> {
+        let me = seen.user_id.to_string();
+        if self.has_pending_transfer(&me).await? {
+            return Err(CloseAccountError::TransferPending);
+        }
+        let items = self
+            .query_prefix(user_pk(seen.user_id), "", "account items")
+            .await?;
+        let sk = |item: &Item| Attrs(item).req_s("sk");
+        let mut tx = Transaction::default();
+        tx.push(
+            Action::User,
+            delete_if(
+                &self.table,
+                user_pk(seen.user_id),
+                PROFILE,
+                Some((
+                    "version = :v AND balance = :zero",
+                    item([(":v", n(seen.version)), (":zero", n(0))]),
+                )),
+            )?,
+        );
+        for id in seen.identifiers() {
+            tx.push(
+                Action::Delete,
+                delete_if(
+                    &self.table,
+                    guard_pk(&id),
+                    GUARD,
+                    Some(("user_id = :me", item([(":me", s(&me))]))),
+                )?,
+            );
+        }
+        for key in throttle_keys {
+            tx.push(
+                Action::Throttle,
+                delete(&self.table, throttle_pk(key), THROTTLE)?,
+            );
+        }
+        // Deleted after the account: its logins (the first ones with it), entities and
+        // idempotency records; its entries keep their place without remarks.
+        let mut to_delete = Vec::new();
+        let mut entries = Vec::new();
+        for it in &items {
+            let key = sk(it)?;
+            if key.starts_with("TX#") {
+                entries.push(parse_entry(it)?);
+            } else if key != PROFILE {
+                to_delete.push(key);
+            }
+        }
+        to_delete.sort_by_key(|k| !k.starts_with("SESSION#"));
+        let first = to_delete
+            .iter()
+            .take_while(|k| k.starts_with("SESSION#"))
+            .take(TRANSACTION_MAX.saturating_sub(tx.len()))
+            .count();
+        for key in &to_delete[..first] {
+            tx.push(
+                Action::Session,
+                delete(&self.table, user_pk(seen.user_id), key)?,
+            );
+        }
+        match self.transact(&tx, "close account").await? {
+            Ok(()) => {}
+            Err(c) if c.failed(Action::User) => {
+                return Err(match self.get_user(seen.user_id).await? {
+                    Some(now) if now.balance != 0 => CloseAccountError::BalanceNotZero,
+                    _ => CloseAccountError::Changed,
+                });
+            }
+            Err(c) if c.conflicted() => return Err(CloseAccountError::Changed),
+            Err(c) => return Err(anyhow::anyhow!("closing the account was cancelled: {c}").into()),
+        }
+        self.batch_delete(user_pk(seen.user_id), &to_delete[first..])
+            .await?;
+        let mut remarks: Vec<(String, String)> = Vec::new();
+        for e in entries {
+            if e.kind == EntryKind::TransferOut {
+                remarks.push((transfer_pk(&e.reference_id), TRANSFER.to_string()));
+            }
+            if !e.remarks.is_empty() {
+                remarks.push((user_pk(seen.user_id), entry_sk(e.seq)));
+            }
+        }
+        self.remove_remarks(remarks).await?;
+        Ok(())
     }
 
     async fn delete_user(&self, user: UserId) -> StoreResult<bool> {

@@ -732,6 +732,10 @@ impl Transaction {
         self
     }
 
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
     pub fn items(&self) -> Vec<TransactWriteItem> {
         self.actions.iter().map(|(_, w)| w.clone()).collect()
     }

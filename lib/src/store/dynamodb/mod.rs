@@ -95,19 +95,24 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// Every item of partition `pk` whose sort key starts with `prefix`, by consistent `Query`
-    /// pages (`what` names it in errors).
+    /// Every item of partition `pk` whose sort key starts with `prefix` (every item, when it is
+    /// empty), by consistent `Query` pages (`what` names it in errors).
     async fn query_prefix(&self, pk: String, prefix: &str, what: &str) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
+                .expression_attribute_values(":pk", s(pk.clone()));
+            query = match prefix {
+                "" => query.key_condition_expression("pk = :pk"),
+                _ => query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix)),
+            };
+            let out = query
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()

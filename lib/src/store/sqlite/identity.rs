@@ -7,8 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::SqliteStore;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
 use crate::store::{
-    ChangeIdentifierError, ChangeSecretError, CreateUserError, IdentityStore, ProfileChanges, Role,
-    SecretChange, StoreResult, UserRecord,
+    ChangeIdentifierError, ChangeSecretError, CloseAccountError, CreateUserError, IdentityStore,
+    ProfileChanges, Role, SecretChange, StoreResult, UserRecord,
 };
 
 pub(super) const USER_COLUMNS: &str =
@@ -286,6 +286,56 @@ impl IdentityStore for SqliteStore {
             Ok(e) => Ok(Err(e)),
             Err(e) => Err(ChangeSecretError::Unexpected(e)),
         })?
+    }
+
+    async fn close_account(
+        &self,
+        seen: &UserRecord,
+        throttle_keys: &[String],
+    ) -> Result<(), CloseAccountError> {
+        let (seen, keys) = (seen.clone(), throttle_keys.to_vec());
+        self.write(move |tx| {
+            let id = seen.user_id.to_string();
+            let now: Option<(i64, i64)> = tx
+                .prepare_cached("SELECT balance, version FROM users WHERE user_id = ?1")?
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            match now {
+                None => return Ok(Err(CloseAccountError::Changed)),
+                Some((balance, _)) if balance != 0 => {
+                    return Ok(Err(CloseAccountError::BalanceNotZero))
+                }
+                Some((_, version)) if version as u64 != seen.version => {
+                    return Ok(Err(CloseAccountError::Changed))
+                }
+                Some(_) => {}
+            }
+            let pending: bool = tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM transfers WHERE status = 'PENDING' \
+                     AND (from_user = ?1 OR to_user = ?1))",
+                )?
+                .query_row([&id], |r| r.get(0))?;
+            if pending {
+                return Ok(Err(CloseAccountError::TransferPending));
+            }
+            for statement in [
+                "UPDATE entries SET remarks = '' WHERE user_id = ?1",
+                "UPDATE transfers SET remarks = '' WHERE from_user = ?1",
+                "DELETE FROM sessions WHERE user_id = ?1",
+                "DELETE FROM entities WHERE user_id = ?1",
+                "DELETE FROM idempotency WHERE user_id = ?1",
+                "DELETE FROM users WHERE user_id = ?1",
+            ] {
+                tx.prepare_cached(statement)?.execute([&id])?;
+            }
+            for key in &keys {
+                tx.prepare_cached("DELETE FROM login_throttle WHERE key = ?1")?
+                    .execute([key])?;
+            }
+            Ok::<_, anyhow::Error>(Ok(()))
+        })
+        .await?
     }
 
     async fn delete_user(&self, user: UserId) -> StoreResult<bool> {
