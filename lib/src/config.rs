@@ -99,6 +99,11 @@ pub struct Config {
     /// `DOMPET_SWEEP_AGE_SECS` (default 60): how long a transfer stays `PENDING` before the
     /// sweep enqueues it again.
     pub sweep_age: Duration,
+    /// Where the server's outbox writes one-time codes (default: `outbox/` beside the SQLite
+    /// database, or `.dompet/outbox` on DynamoDB).
+    pub outbox_dir: PathBuf,
+    /// The SNS topic one-time codes are published to instead (the Lambda functions).
+    pub reset_topic_arn: Option<String>,
 }
 
 pub const DEFAULT_DB_PATH: &str = ".dompet/dompet.db";
@@ -155,7 +160,6 @@ impl Config {
             anyhow::bail!("DOMPET_LOCKOUT_MAX_SECS must not be less than DOMPET_LOCKOUT_SECS");
         }
         Ok(Self {
-            store,
             keys: KeyConfig {
                 signing_key_pem: get("DOMPET_SIGNING_KEY").map(SecretString),
                 signing_key_file: get("DOMPET_SIGNING_KEY_FILE").map(PathBuf::from),
@@ -182,6 +186,17 @@ impl Config {
             idempotency_ttl: Duration::from_secs(parsed("DOMPET_IDEMPOTENCY_TTL_SECS", 86_400)?),
             sweep_interval: Duration::from_secs(parsed("DOMPET_SWEEP_INTERVAL_SECS", 30)?),
             sweep_age: Duration::from_secs(parsed("DOMPET_SWEEP_AGE_SECS", 60)?),
+            outbox_dir: get("DOMPET_OUTBOX_DIR").map(PathBuf::from).unwrap_or_else(
+                || match &store {
+                    StoreConfig::Sqlite { path } => path
+                        .parent()
+                        .unwrap_or_else(|| std::path::Path::new("."))
+                        .join("outbox"),
+                    StoreConfig::DynamoDb { .. } => PathBuf::from(".dompet/outbox"),
+                },
+            ),
+            reset_topic_arn: get("DOMPET_RESET_TOPIC_ARN"),
+            store,
         })
     }
 }

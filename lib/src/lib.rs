@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod example_data;
 pub mod http;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use crate::auth::tokens::{Audience, PublicKey};
 use crate::auth::{KeyPair, LockoutPolicy, PasswordHasher, TokenIssuer, TokenVerifier};
 use crate::config::{Config, KeyConfig, StoreConfig};
+use crate::delivery::{Delivery, Outbox};
 use crate::http::cursor::CursorKey;
 use crate::queue::{NoQueue, TransferQueue};
 use crate::store::Store;
@@ -62,6 +63,7 @@ struct Inner {
     verifier: TokenVerifier,
     issuer: Option<TokenIssuer>,
     cursor_key: CursorKey,
+    delivery: Arc<dyn Delivery>,
     config: Config,
 }
 
@@ -98,6 +100,7 @@ impl AppState {
                 verifier: TokenVerifier::new(public, audience)?,
                 issuer,
                 cursor_key,
+                delivery: Arc::new(Outbox::new(&config.outbox_dir)),
                 config: config.clone(),
             }),
         })
@@ -124,7 +127,30 @@ impl AppState {
             }
             (_, false) => Arc::new(NoQueue),
         };
-        Self::new(store, queue, keys, &config)
+        let state = Self::new(store, queue, keys, &config)?;
+        match &config.reset_topic_arn {
+            #[cfg(feature = "sns")]
+            Some(arn) => Ok(state.with_delivery(Arc::new(
+                crate::delivery::SnsDelivery::from_env(arn.clone()).await?,
+            ))),
+            #[cfg(not(feature = "sns"))]
+            Some(_) => anyhow::bail!(
+                "DOMPET_RESET_TOPIC_ARN is set but this build has no SNS client (the library's `sns` feature)"
+            ),
+            None => Ok(state),
+        }
+    }
+
+    /// The state with one-time codes delivered by `delivery` (before the state is shared).
+    pub fn with_delivery(mut self, delivery: Arc<dyn Delivery>) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_delivery before the state is cloned")
+            .delivery = delivery;
+        self
+    }
+
+    pub fn delivery(&self) -> &dyn Delivery {
+        self.inner.delivery.as_ref()
     }
 
     pub fn queue(&self) -> &dyn TransferQueue {

@@ -100,6 +100,7 @@ macro_rules! all_store_contract_tests {
             identifier_changes_move_the_claim_atomically,
             secret_changes_check_the_secret_reset_the_throttle_and_revoke_other_logins,
             closing_an_account_keeps_its_ledger_and_frees_everything_else,
+            reset_records_are_written_on_the_version_read_and_expire,
             top_ups_and_payments_move_the_balance_with_exact_entries,
             a_payment_beyond_the_balance_changes_nothing,
             an_idempotency_key_records_the_first_entry_and_moves_money_once,

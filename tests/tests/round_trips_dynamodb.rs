@@ -57,11 +57,16 @@ fn row(route: &str, calls: &[Call]) -> String {
 #[tokio::test]
 async fn each_route_costs_one_read_then_at_most_one_write() {
     let (store, calls) = dompet_tests::dynamodb_local::counted_store().await;
+    let outbox = std::env::temp_dir()
+        .join(format!("dompet-outbox-{}", uuid::Uuid::new_v4()))
+        .to_string_lossy()
+        .into_owned();
     let (app, mut queue) = TestApp::spawn_without_worker(
         Arc::new(store),
         &[
             ("DOMPET_LOCKOUT_SECS", "1"),
             ("DOMPET_LOCKOUT_MAX_SECS", "4"),
+            ("DOMPET_OUTBOX_DIR", &outbox),
         ],
     )
     .await;
@@ -360,6 +365,59 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
         &changed,
         200,
         &["BatchGetItem", "PutItem", "Query", "TransactWriteItems"],
+    );
+
+    // A forgotten password: the same calls for an account and for nobody (their answers too).
+    let reply = app
+        .post_json("/password/forgot", &json!({"phone_number": "081234567890"}))
+        .await;
+    m.expect(
+        "`POST /password/forgot` (an account: a code delivered)",
+        &reply,
+        202,
+        &["BatchGetItem", "BatchGetItem", "GetItem", "PutItem"],
+    );
+    let reply = app
+        .post_json("/password/forgot", &json!({"phone_number": "089999999999"}))
+        .await;
+    m.expect(
+        "`POST /password/forgot` (nobody)",
+        &reply,
+        202,
+        &["BatchGetItem", "BatchGetItem", "GetItem"],
+    );
+    let code = {
+        let dir = app.state.config().outbox_dir.clone();
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let message: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(files.last().unwrap()).unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        message["code"].as_str().unwrap().to_string()
+    };
+    let reply = app
+        .post_json(
+            "/password/reset",
+            &json!({"phone_number": "081234567890", "code": code, "pin": "975310"}),
+        )
+        .await;
+    // The reads, the try counted, the code used up, then the secret with every login revoked.
+    m.expect(
+        "`POST /password/reset`",
+        &reply,
+        200,
+        &[
+            "BatchGetItem",
+            "BatchGetItem",
+            "GetItem",
+            "PutItem",
+            "PutItem",
+            "Query",
+            "TransactWriteItems",
+        ],
     );
 
     // Closing an account with nothing left in it but its logins.

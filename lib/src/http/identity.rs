@@ -21,6 +21,7 @@ use crate::service::accounts::{
     self, AccountError, CloseError, Credentials, IdentifierError, LoginError, LookupError,
     RegisterError, Registration, SecretError, SecretUpdate,
 };
+use crate::service::resets::{self, ResetError};
 use crate::service::sessions::{self, SessionError};
 use crate::service::wallet::Recipient;
 use crate::state::AppState;
@@ -64,6 +65,12 @@ pub(super) fn account_routes() -> Router<AppState> {
         )
         .route("/account/secret", limited(put(change_secret)))
         .route("/users/lookup", limited(get(lookup)))
+}
+
+pub(super) fn password_routes() -> Router<AppState> {
+    Router::new()
+        .route("/password/forgot", limited(post(forgot_password)))
+        .route("/password/reset", limited(post(reset_password)))
 }
 
 pub(super) fn jwks_routes() -> Router<AppState> {
@@ -199,20 +206,11 @@ async fn register(
     }
 }
 
-/// Exactly one identifier and exactly one secret, each a non-empty string.
-fn parse_credentials(
-    body: serde_json::Map<String, serde_json::Value>,
-) -> Result<Credentials, ApiError> {
-    let mut f = Fields::new(body);
-    let non_empty = |s: &str| {
-        if s.is_empty() {
-            Err("must not be empty".to_string())
-        } else {
-            Ok(s.to_string())
-        }
-    };
-    // Bounded before any store call: longer identifiers name no account.
-    let identifiers: Vec<(IdentifierKind, String)> = [
+/// Exactly one of `username`, `email`, `phone_number`: a non-empty string no longer than the
+/// identifier can be (checked before any store call: longer ones name no account). Its format
+/// is not checked: an identifier that names no account is answered as such.
+fn parse_one_identifier(f: &mut Fields) -> Option<LoginIdentifier> {
+    let found: Vec<LoginIdentifier> = [
         IdentifierKind::Username,
         IdentifierKind::Email,
         IdentifierKind::Phone,
@@ -221,43 +219,43 @@ fn parse_credentials(
     .filter_map(|kind| {
         f.parse(kind.field(), |s| {
             let max = kind.max_chars();
-            if s.chars().count() > max {
-                Err(format!("must be at most {max} characters"))
-            } else {
-                non_empty(s)
+            match s.chars().count() {
+                0 => Err("must not be empty".to_string()),
+                n if n > max => Err(format!("must be at most {max} characters")),
+                _ => Ok(LoginIdentifier::new(kind, s)),
             }
         })
-        .map(|v| (kind, v))
     })
     .collect();
-    let secrets: Vec<(SecretKind, String)> =
-        [(SecretKind::Password, "password"), (SecretKind::Pin, "pin")]
-            .into_iter()
-            .filter_map(|(kind, name)| f.parse(name, non_empty).map(|v| (kind, v)))
-            .collect();
-    let identifier_count = ["username", "email", "phone_number"]
+    let given = ["username", "email", "phone_number"]
         .into_iter()
         .filter(|&n| f.given(n))
         .count();
-    let secret_count = ["password", "pin"]
-        .into_iter()
-        .filter(|&n| f.given(n))
-        .count();
-    if identifier_count != 1 {
+    if given != 1 {
         f.error(
             "_",
             "exactly one of username, email, phone_number is required",
         );
     }
-    if secret_count != 1 {
-        f.error("_", "exactly one of password, pin is required");
+    match <[_; 1]>::try_from(found) {
+        Ok([one]) => Some(one),
+        Err(_) => None,
     }
+}
+
+/// Exactly one identifier and exactly one secret, each a non-empty string.
+fn parse_credentials(
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<Credentials, ApiError> {
+    let mut f = Fields::new(body);
+    let identifier = parse_one_identifier(&mut f);
+    let secret = parse_presented_secret(&mut f, ["password", "pin"]);
     f.finish()?;
-    match (identifiers.as_slice(), secrets.as_slice()) {
-        ([(kind, id)], [(secret_kind, secret)]) => Ok(Credentials {
-            identifier: LoginIdentifier::new(*kind, id),
-            secret_kind: *secret_kind,
-            secret: secret.clone(),
+    match (identifier, secret) {
+        (Some(identifier), Some((secret_kind, secret))) => Ok(Credentials {
+            identifier,
+            secret_kind,
+            secret,
             user_agent: None,
         }),
         _ => Err(ApiError::bad_request(
@@ -520,6 +518,61 @@ async fn close_account(
             "CONCURRENT_UPDATE",
             "The account was changed by another request; try again",
         )),
+    }
+}
+
+/// `POST /password/forgot` `{"username"|"email"|"phone_number": …}`: always 202, whether or
+/// not an account has the identifier; when one does, a code is delivered to its email or phone.
+async fn forgot_password(
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let mut f = Fields::new(body);
+    let identifier = parse_one_identifier(&mut f);
+    f.finish()?;
+    let identifier = identifier.ok_or_else(|| {
+        ApiError::bad_request("exactly one of username, email, phone_number is required")
+    })?;
+    resets::forgot(&state, &identifier)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(success(StatusCode::ACCEPTED, serde_json::Value::Null))
+}
+
+/// `POST /password/reset` `{identifier, "code": "123456", "password"|"pin": …}`: a new secret
+/// for a live code; every login of the account ends. A wrong, expired or used code is 400
+/// `INVALID_CODE`.
+async fn reset_password(
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let mut f = Fields::new(body);
+    let identifier = parse_one_identifier(&mut f);
+    let code = f.parse("code", |s| {
+        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(s.to_string())
+        } else {
+            Err("must be the 6 digits that were sent".to_string())
+        }
+    });
+    if !f.given("code") {
+        f.error("code", "is required");
+    }
+    let secret = parse_new_secret(&mut f);
+    f.finish()?;
+    let (Some(identifier), Some(code), Some(secret)) = (identifier, code, secret) else {
+        return Err(ApiError::bad_request(
+            "an identifier, the code and a new secret are required",
+        ));
+    };
+    match resets::reset(&state, &identifier, &code, &secret).await {
+        Ok(()) => Ok(success(StatusCode::OK, serde_json::Value::Null)),
+        Err(ResetError::InvalidCode) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CODE",
+            "The code is wrong or has expired",
+        )),
+        Err(ResetError::Unexpected(e)) => Err(ApiError::internal(&e)),
     }
 }
 

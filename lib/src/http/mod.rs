@@ -77,6 +77,7 @@ pub const FUNCTION_ROUTES: &[(&str, &[&str])] = &[
             "/openapi.yaml",
         ],
     ),
+    ("password", &["/password/forgot", "/password/reset"]),
     ("topup", &["/topup"]),
     ("pay", &["/pay"]),
     ("transfer", &["/transfer", "/transfer/{transfer_id}"]),
@@ -93,6 +94,7 @@ pub fn function_router(name: &str, state: AppState) -> Option<Router> {
         "login" => login_router(state),
         "account" => account_router(state),
         "web" => web_router(state),
+        "password" => password_router(state),
         "topup" => topup_router(state),
         "pay" => pay_router(state),
         "transfer" => transfer_router(state),
@@ -129,6 +131,12 @@ pub fn web_router(state: AppState) -> Router {
         .merge(identity::jwks_routes())
         .merge(docs::openapi_routes());
     finish(routes, state)
+}
+
+/// `POST /password/forgot`, `/password/reset` (function `password`: the one that delivers
+/// codes, so only it links the SNS client).
+pub fn password_router(state: AppState) -> Router {
+    finish(identity::password_routes(), state)
 }
 
 /// `POST /topup` (function `topup`).
@@ -171,6 +179,7 @@ pub fn app(state: AppState) -> Router {
     let routes = identity::register_routes()
         .merge(identity::login_routes())
         .merge(identity::account_routes())
+        .merge(identity::password_routes())
         .merge(identity::jwks_routes())
         .merge(docs::openapi_routes())
         .merge(wallet::topup_routes())

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod entities;
 pub mod operators;
+pub mod resets;
 pub mod sessions;
 pub mod transfers;
 pub mod wallet;

@@ -1,7 +1,7 @@
 //! The storage port, shaped by the use cases, and its adapters.
 //!
 //! The port is one trait per aggregate ([`IdentityStore`], [`ThrottleStore`], [`SessionStore`],
-//! [`WalletStore`], [`TransferStore`], [`EntityStore`], [`OperatorStore`]), plus [`ReadStore`]:
+//! [`WalletStore`], [`TransferStore`], [`EntityStore`], [`OperatorStore`], [`ResetStore`]), plus [`ReadStore`]:
 //! what one request reads, in one round trip. [`Store`] is all of them, what an adapter
 //! implements and what the application holds. Each adapter is a folder with one file per aggregate.
 //!
@@ -13,6 +13,7 @@ mod entities;
 mod identity;
 mod operators;
 mod reads;
+mod resets;
 mod sessions;
 mod throttle;
 mod transfers;
@@ -31,6 +32,7 @@ pub use entities::*;
 pub use identity::*;
 pub use operators::*;
 pub use reads::*;
+pub use resets::*;
 pub use sessions::*;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -49,6 +51,7 @@ pub trait Store:
     + TransferStore
     + EntityStore
     + OperatorStore
+    + ResetStore
     + ReadStore
 {
 }
@@ -61,6 +64,7 @@ impl<T> Store for T where
         + TransferStore
         + EntityStore
         + OperatorStore
+        + ResetStore
         + ReadStore
 {
 }

@@ -40,7 +40,7 @@ pub(super) fn item<const N: usize>(attributes: [(&str, AttributeValue); N]) -> I
 }
 
 /// TTL attributes are seconds; everything else here is milliseconds.
-fn ttl_seconds(millis: Millis) -> i64 {
+pub(super) fn ttl_seconds(millis: Millis) -> i64 {
     (millis + 999) / 1000
 }
 

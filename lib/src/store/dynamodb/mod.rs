@@ -23,6 +23,7 @@ mod identity;
 mod items;
 mod operators;
 mod reads;
+mod resets;
 mod sessions;
 mod throttle;
 mod transfers;

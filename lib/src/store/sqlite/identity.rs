@@ -325,6 +325,7 @@ impl IdentityStore for SqliteStore {
                 "DELETE FROM sessions WHERE user_id = ?1",
                 "DELETE FROM entities WHERE user_id = ?1",
                 "DELETE FROM idempotency WHERE user_id = ?1",
+                "DELETE FROM reset_codes WHERE user_id = ?1",
                 "DELETE FROM users WHERE user_id = ?1",
             ] {
                 tx.prepare_cached(statement)?.execute([&id])?;

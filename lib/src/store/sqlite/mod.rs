@@ -10,6 +10,7 @@ mod entities;
 mod identity;
 mod operators;
 mod reads;
+mod resets;
 mod sessions;
 mod throttle;
 mod transfers;
@@ -157,6 +158,19 @@ ALTER TABLE sessions ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN user_agent TEXT;
 CREATE INDEX sessions_by_user ON sessions (user_id, created_at);
+"#,
+    // One-time codes that reset a forgotten secret, one record per account.
+    r#"
+CREATE TABLE reset_codes (
+    user_id          TEXT PRIMARY KEY NOT NULL,
+    code_hash        TEXT,
+    code_expires_at  INTEGER NOT NULL,
+    failures         INTEGER NOT NULL,
+    window_start     INTEGER NOT NULL,
+    deliveries       INTEGER NOT NULL,
+    version          INTEGER NOT NULL,
+    expires_at       INTEGER NOT NULL
+) STRICT;
 "#,
 ];
 

@@ -1,0 +1,157 @@
+//! Delivering one-time codes to an account's email or phone: the port and its adapters.
+//!
+//! The server writes an outbox (one JSON file per message in a folder beside the database,
+//! and a line in the log); on AWS each message is published to an SNS topic, to which the
+//! operator subscribes the email/SMS delivery of their choice.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use serde::Serialize;
+
+#[cfg(feature = "sns")]
+mod sns;
+#[cfg(feature = "sns")]
+pub use sns::SnsDelivery;
+
+/// Where a code goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+        }
+    }
+}
+
+/// One message, as the outbox file and the SNS message body carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    /// What the message is for: `password_reset`.
+    pub kind: &'static str,
+    pub user_id: String,
+    pub channel: Channel,
+    /// The email address or phone number.
+    pub to: String,
+    pub code: String,
+    pub created_date: String,
+}
+
+#[async_trait]
+pub trait Delivery: Send + Sync + 'static {
+    async fn deliver(&self, message: &Message) -> anyhow::Result<()>;
+}
+
+/// The server's delivery: `<dir>/<time>-<id>.json` per message (readable by its owner only),
+/// and a log line naming the file (not the code).
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    dir: PathBuf,
+}
+
+impl Outbox {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[async_trait]
+impl Delivery for Outbox {
+    async fn deliver(&self, message: &Message) -> anyhow::Result<()> {
+        let body = serde_json::to_vec_pretty(message)?;
+        let name = format!(
+            "{}-{}.json",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+            uuid::Uuid::new_v4().simple()
+        );
+        let (dir, path) = (self.dir.clone(), self.dir.join(&name));
+        let written = path.clone();
+        tokio::task::spawn_blocking(move || write_private(&dir, &written, &body))
+            .await
+            .context("outbox write task failed")??;
+        tracing::info!(
+            kind = message.kind,
+            user = %message.user_id,
+            channel = message.channel.as_str(),
+            to = %message.to,
+            file = %path.display(),
+            "message written to the outbox"
+        );
+        Ok(())
+    }
+}
+
+/// Writes `body` to `path` in `dir` (created if missing) under a temporary name first, so a
+/// reader never sees half a message.
+fn write_private(dir: &Path, path: &Path, body: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("Failed to create the outbox {}", dir.display()))?;
+    let partial = path.with_extension("partial");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&partial)
+        .with_context(|| format!("Failed to create {}", partial.display()))?;
+    file.write_all(body)?;
+    file.sync_all()?;
+    std::fs::rename(&partial, path)
+        .with_context(|| format!("Failed to move {} into place", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_outbox_writes_one_private_json_file_per_message() {
+        let dir = std::env::temp_dir().join(format!("dompet-outbox-{}", uuid::Uuid::new_v4()));
+        let outbox = Outbox::new(&dir);
+        let message = Message {
+            kind: "password_reset",
+            user_id: "u-1".into(),
+            channel: Channel::Sms,
+            to: "081234567890".into(),
+            code: "042042".into(),
+            created_date: "2026-11-23 10:00:00".into(),
+        };
+        outbox.deliver(&message).await.unwrap();
+        outbox.deliver(&message).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 2, "{files:?}");
+        for f in &files {
+            assert_eq!(f.extension().unwrap(), "json");
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+            assert_eq!(
+                v,
+                serde_json::json!({"kind": "password_reset", "user_id": "u-1", "channel": "sms",
+                    "to": "081234567890", "code": "042042", "created_date": "2026-11-23 10:00:00"})
+            );
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(f).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600);
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

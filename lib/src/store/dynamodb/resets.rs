@@ -1,0 +1,90 @@
+//! Reset codes: one item per account, `USER#id` / `RESET` (TTL `expires_at`), so closing the
+//! account removes it with the rest of its partition.
+
+use anyhow::Context;
+use async_trait::async_trait;
+
+use super::items::{condition_failed, item, n, s, ttl_seconds, user_pk, Attrs, Item};
+use super::DynamoStore;
+use crate::domain::{Millis, UserId};
+use crate::store::{ResetCode, ResetStore, StoreResult, Versioned};
+
+const RESET: &str = "RESET";
+
+fn reset_item(user: UserId, state: &ResetCode, version: u64, expires_at: Millis) -> Item {
+    let mut it = item([
+        ("pk", s(user_pk(user))),
+        ("sk", s(RESET)),
+        ("code_expires_at", n(state.code_expires_at)),
+        ("failures", n(state.failures)),
+        ("window_start", n(state.window_start)),
+        ("deliveries", n(state.deliveries)),
+        ("version", n(version)),
+        ("expires_at", n(ttl_seconds(expires_at))),
+    ]);
+    if let Some(hash) = &state.code_hash {
+        it.insert("code_hash".into(), s(hash));
+    }
+    it
+}
+
+fn parse_reset(it: &Item, now: Millis) -> anyhow::Result<Option<Versioned<ResetCode>>> {
+    let a = Attrs(it);
+    // DynamoDB deletes expired items only eventually.
+    if a.num::<i64>("expires_at")? * 1000 <= now {
+        return Ok(None);
+    }
+    Ok(Some(Versioned {
+        value: ResetCode {
+            code_hash: a.opt_s("code_hash"),
+            code_expires_at: a.num("code_expires_at")?,
+            failures: a.num("failures")?,
+            window_start: a.num("window_start")?,
+            deliveries: a.num("deliveries")?,
+        },
+        version: a.num("version")?,
+    }))
+}
+
+#[async_trait]
+impl ResetStore for DynamoStore {
+    async fn get_reset(
+        &self,
+        user: UserId,
+        now: Millis,
+    ) -> StoreResult<Option<Versioned<ResetCode>>> {
+        match self.get(user_pk(user), RESET).await? {
+            Some(it) => parse_reset(&it, now).context("bad reset item"),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_reset(
+        &self,
+        user: UserId,
+        expected: Option<u64>,
+        state: &ResetCode,
+        expires_at: Millis,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let version = expected.map_or(1, |v| v + 1);
+        let req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(reset_item(user, state, version, expires_at)));
+        let req = match expected {
+            None => req
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", n(now.div_euclid(1000))),
+            Some(v) => req
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(anyhow::Error::new(e).context("DynamoDB PutItem (reset code) failed")),
+        }
+    }
+}
