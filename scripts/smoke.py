@@ -260,6 +260,15 @@ def main():
     s, p = call("POST", "/login", {"username": name, "pin": "246810"})
     expect("login with the new PIN", s, p, 200)
 
+    s, p = call("POST", "/password/forgot", {"username": name})
+    expect("forgot password", s, p, 202)
+    s, p = call("POST", "/password/forgot", {"username": "nobody" + uuid.uuid4().hex[:8]})
+    expect("forgot password, nobody", s, p, 202)
+    s, p = call("POST", "/password/reset", {"username": name, "code": "000000", "password": "rahasia-baru-sekali"})
+    if s == 200:
+        fail("reset with a guessed code succeeded")
+    expect("reset with a wrong code", s, p, 400, "INVALID_CODE")
+
     leaving = "leaving" + uuid.uuid4().hex[:10]
     s, p = call("POST", "/register", {"username": leaving, "password": password})
     expect("register to close", s, p, 201)

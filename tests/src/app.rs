@@ -122,18 +122,22 @@ impl TestApp {
             .collect();
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
         let (state, receiver) = dompet::testing::state_on(store, &config).expect("fresh state");
+        (Self::serve(state).await, receiver)
+    }
+
+    /// Serves every route of `state` on a port of its own (no worker: that is the caller's).
+    pub async fn serve(state: dompet::AppState) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let app = dompet::http::app(state.clone());
         tokio::spawn(async move { axum_serve(listener, app).await });
-        let app = Self {
+        Self {
             address,
             client: reqwest::Client::builder().build().unwrap(),
             state,
-        };
-        (app, receiver)
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
