@@ -269,6 +269,19 @@ def main():
         fail("reset with a guessed code succeeded")
     expect("reset with a wrong code", s, p, 400, "INVALID_CODE")
 
+    png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0"
+    req = urllib.request.Request(BASE + "/account/picture", data=png, method="PUT",
+                                 headers={"content-type": "image/png", "authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        picture_url = json.loads(r.read())["result"]["picture_url"]
+    req = urllib.request.Request(BASE + picture_url, headers={"authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        if r.read() != png or r.headers["content-type"] != "image/png":
+            fail("the picture came back changed")
+    CHECKS += 2
+    s, p = call("DELETE", "/account/picture", token=token)
+    expect("remove the picture", s, p, 200)
+
     leaving = "leaving" + uuid.uuid4().hex[:10]
     s, p = call("POST", "/register", {"username": leaving, "password": password})
     expect("register to close", s, p, 201)

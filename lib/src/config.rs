@@ -104,6 +104,11 @@ pub struct Config {
     pub outbox_dir: PathBuf,
     /// The SNS topic one-time codes are published to instead (the Lambda functions).
     pub reset_topic_arn: Option<String>,
+    /// Where the server keeps profile pictures (default: `pictures/` beside the SQLite
+    /// database, or `.dompet/pictures` on DynamoDB).
+    pub pictures_dir: PathBuf,
+    /// The S3 bucket pictures are kept in instead (the Lambda functions).
+    pub pictures_bucket: Option<String>,
 }
 
 pub const DEFAULT_DB_PATH: &str = ".dompet/dompet.db";
@@ -186,18 +191,27 @@ impl Config {
             idempotency_ttl: Duration::from_secs(parsed("DOMPET_IDEMPOTENCY_TTL_SECS", 86_400)?),
             sweep_interval: Duration::from_secs(parsed("DOMPET_SWEEP_INTERVAL_SECS", 30)?),
             sweep_age: Duration::from_secs(parsed("DOMPET_SWEEP_AGE_SECS", 60)?),
-            outbox_dir: get("DOMPET_OUTBOX_DIR").map(PathBuf::from).unwrap_or_else(
-                || match &store {
-                    StoreConfig::Sqlite { path } => path
-                        .parent()
-                        .unwrap_or_else(|| std::path::Path::new("."))
-                        .join("outbox"),
-                    StoreConfig::DynamoDb { .. } => PathBuf::from(".dompet/outbox"),
-                },
-            ),
+            outbox_dir: get("DOMPET_OUTBOX_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| beside_the_data(&store, "outbox")),
             reset_topic_arn: get("DOMPET_RESET_TOPIC_ARN"),
+            pictures_dir: get("DOMPET_PICTURES_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| beside_the_data(&store, "pictures")),
+            pictures_bucket: get("DOMPET_PICTURES_BUCKET"),
             store,
         })
+    }
+}
+
+/// The folder `name` beside the SQLite database, or in `.dompet/` on DynamoDB.
+fn beside_the_data(store: &StoreConfig, name: &str) -> PathBuf {
+    match store {
+        StoreConfig::Sqlite { path } => path
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."))
+            .join(name),
+        StoreConfig::DynamoDb { .. } => PathBuf::from(".dompet").join(name),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod example_data;
 pub mod http;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod pictures;
 pub mod queue;
 pub mod service;
 pub mod state;

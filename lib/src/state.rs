@@ -9,6 +9,7 @@ use crate::auth::{KeyPair, LockoutPolicy, PasswordHasher, TokenIssuer, TokenVeri
 use crate::config::{Config, KeyConfig, StoreConfig};
 use crate::delivery::{Delivery, Outbox};
 use crate::http::cursor::CursorKey;
+use crate::pictures::{PictureFiles, PictureStore};
 use crate::queue::{NoQueue, TransferQueue};
 use crate::store::Store;
 
@@ -64,6 +65,7 @@ struct Inner {
     issuer: Option<TokenIssuer>,
     cursor_key: CursorKey,
     delivery: Arc<dyn Delivery>,
+    pictures: Arc<dyn PictureStore>,
     config: Config,
 }
 
@@ -101,6 +103,7 @@ impl AppState {
                 issuer,
                 cursor_key,
                 delivery: Arc::new(Outbox::new(&config.outbox_dir)),
+                pictures: Arc::new(PictureFiles::new(&config.pictures_dir)),
                 config: config.clone(),
             }),
         })
@@ -128,6 +131,17 @@ impl AppState {
             (_, false) => Arc::new(NoQueue),
         };
         let state = Self::new(store, queue, keys, &config)?;
+        let state = match &config.pictures_bucket {
+            #[cfg(feature = "s3")]
+            Some(bucket) => state.with_pictures(Arc::new(
+                crate::pictures::S3Pictures::from_env(bucket.clone()).await?,
+            )),
+            #[cfg(not(feature = "s3"))]
+            Some(_) => anyhow::bail!(
+                "DOMPET_PICTURES_BUCKET is set but this build has no S3 client (the library's `s3` feature)"
+            ),
+            None => state,
+        };
         match &config.reset_topic_arn {
             #[cfg(feature = "sns")]
             Some(arn) => Ok(state.with_delivery(Arc::new(
@@ -147,6 +161,18 @@ impl AppState {
             .expect("with_delivery before the state is cloned")
             .delivery = delivery;
         self
+    }
+
+    /// The state with pictures kept by `pictures` (before the state is shared).
+    pub fn with_pictures(mut self, pictures: Arc<dyn PictureStore>) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_pictures before the state is cloned")
+            .pictures = pictures;
+        self
+    }
+
+    pub fn pictures(&self) -> &dyn PictureStore {
+        self.inner.pictures.as_ref()
     }
 
     pub fn delivery(&self) -> &dyn Delivery {

@@ -124,6 +124,24 @@ where
     Ok((status, json))
 }
 
+/// Sends `request` to `router` and returns the status, the headers and the body as it is.
+pub async fn call_raw<B>(
+    router: Router,
+    request: Request<B>,
+) -> anyhow::Result<(StatusCode, axum::http::HeaderMap, Vec<u8>)>
+where
+    B: Into<Body>,
+{
+    let (parts, body) = request.into_parts();
+    let response = router
+        .oneshot(Request::from_parts(parts, body.into()))
+        .await
+        .map_err(|e| anyhow::anyhow!("router failed: {e}"))?;
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await?;
+    Ok((parts.status, parts.headers, bytes.to_vec()))
+}
+
 /// A request as a Lambda event becomes one, with its body as bytes.
 pub type LambdaRequest = Request<Vec<u8>>;
 

@@ -116,10 +116,19 @@ impl TestApp {
         store: Arc<dyn Store>,
         vars: &[(&str, &str)],
     ) -> (Self, dompet::queue::TransferReceiver) {
-        let vars: HashMap<String, String> = vars
+        let mut vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        // Files the server writes go to a folder of this test's, unless it names one.
+        let files = std::env::temp_dir().join(format!("dompet-test-{}", uuid::Uuid::new_v4()));
+        for (var, name) in [
+            ("DOMPET_OUTBOX_DIR", "outbox"),
+            ("DOMPET_PICTURES_DIR", "pictures"),
+        ] {
+            vars.entry(var.to_string())
+                .or_insert_with(|| files.join(name).to_string_lossy().into_owned());
+        }
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
         let (state, receiver) = dompet::testing::state_on(store, &config).expect("fresh state");
         (Self::serve(state).await, receiver)

@@ -420,6 +420,32 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
         ],
     );
 
+    // Pictures live outside the table: one read, the login's check.
+    let reply = app
+        .send(
+            app.request(reqwest::Method::PUT, "/account/picture")
+                .bearer_auth(&token)
+                .header("content-type", "image/png")
+                .body(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()),
+        )
+        .await;
+    m.expect("`PUT /account/picture`", &reply, 200, &["BatchGetItem"]);
+    let url = reply.body["result"]["picture_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let served = app
+        .request(reqwest::Method::GET, &url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    let calls = m.calls.take();
+    let ops: Vec<&str> = calls.iter().map(|c| c.operation.as_str()).collect();
+    assert_eq!(ops, ["BatchGetItem"], "GET /users/{{id}}/picture");
+    m.rows.push(row("`GET /users/{id}/picture`", &calls));
+
     // Closing an account with nothing left in it but its logins.
     app.register(json!({"username": "leaving", "password": "rahasia-sekali"}))
         .await

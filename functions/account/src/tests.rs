@@ -134,3 +134,56 @@ async fn the_sample_event_closes_the_account() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn the_sample_events_set_serve_and_remove_a_picture() {
+    let dir = std::env::temp_dir().join(format!("dompet-pictures-{}", uuid::Uuid::new_v4()));
+    let path = dir.to_str().unwrap().to_string();
+    let config =
+        dompet::Config::from_lookup(|k| (k == "DOMPET_PICTURES_DIR").then(|| path.clone()))
+            .unwrap();
+    let state = testing::ephemeral_state(&config).unwrap();
+    let user = testing::registered(&state, "guntur", "rahasia-sekali")
+        .await
+        .unwrap();
+    let tokens = testing::signed_in(&state, &user).await.unwrap();
+    let call = |json: &str| {
+        let json = json
+            .replace("ACCESS_TOKEN", &tokens.access_token)
+            .replace("USER_ID", &user.user_id.to_string());
+        let request = lambda_http::request::from_str(&json)
+            .unwrap()
+            .map(|b| b.to_vec());
+        testing::call(dompet::http::account_router(state.clone()), request)
+    };
+    let (status, body) = call(include_str!("../../../events/account-picture.json"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let url = format!("/users/{}/picture", user.user_id);
+    assert_eq!(body["result"]["picture_url"], url.as_str());
+    let stored = std::fs::read(dir.join(user.user_id.to_string())).unwrap();
+    assert!(stored.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let json = include_str!("../../../events/user-picture.json")
+        .replace("ACCESS_TOKEN", &tokens.access_token)
+        .replace("USER_ID", &user.user_id.to_string());
+    let request = lambda_http::request::from_str(&json)
+        .unwrap()
+        .map(|b| b.to_vec());
+    let (status, headers, bytes) =
+        testing::call_raw(dompet::http::account_router(state.clone()), request)
+            .await
+            .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "image/png");
+    assert_eq!(bytes, stored);
+    let (status, body) = call(include_str!("../../../events/account-picture-delete.json"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(include_str!("../../../events/user-picture.json"))
+        .await
+        .unwrap();
+    assert_eq!(status, 404, "{body}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

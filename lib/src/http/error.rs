@@ -105,11 +105,12 @@ impl ApiError {
         )
     }
 
-    pub fn payload_too_large() -> Self {
+    /// 413 for a body over `max` bytes.
+    pub fn payload_too_large(max: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PAYLOAD_TOO_LARGE",
-            "The request body is larger than 64 KiB",
+            format!("The request body is larger than {} KiB", max / 1024),
         )
     }
 

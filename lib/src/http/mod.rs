@@ -13,6 +13,7 @@ mod error;
 mod identity;
 mod input;
 mod operators;
+mod pictures;
 pub mod request_id;
 mod wallet;
 mod web;
@@ -64,7 +65,9 @@ pub const FUNCTION_ROUTES: &[(&str, &[&str])] = &[
             "/account/email",
             "/account/phone_number",
             "/account/secret",
+            "/account/picture",
             "/users/lookup",
+            "/users/{user_id}/picture",
         ],
     ),
     (
@@ -117,10 +120,14 @@ pub fn login_router(state: AppState) -> Router {
     finish(identity::login_routes(), state)
 }
 
-/// `GET /account`, `PUT /account/{username,email,phone_number,secret}`, `GET /users/lookup`
+/// `GET|DELETE /account`, `PUT /account/{username,email,phone_number,secret}`,
+/// `PUT|DELETE /account/picture`, `GET /users/lookup`, `GET /users/{user_id}/picture`
 /// (function `account`).
 pub fn account_router(state: AppState) -> Router {
-    finish(identity::account_routes(), state)
+    finish(
+        identity::account_routes().merge(pictures::picture_routes()),
+        state,
+    )
 }
 
 /// The web app (`GET /`), the dashboard (`GET /dashboard`) and their files (`/assets/…`),
@@ -179,6 +186,7 @@ pub fn app(state: AppState) -> Router {
     let routes = identity::register_routes()
         .merge(identity::login_routes())
         .merge(identity::account_routes())
+        .merge(pictures::picture_routes())
         .merge(identity::password_routes())
         .merge(identity::jwks_routes())
         .merge(docs::openapi_routes())
@@ -195,7 +203,14 @@ pub fn app(state: AppState) -> Router {
 
 /// Wraps a route's handlers in the body limit; the 405 fallback stays outside it.
 pub(crate) fn limited(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
-    route.route_layer(middleware::from_fn(limit_body))
+    limited_to(route, BODY_LIMIT)
+}
+
+/// [`limited`] with a limit of `max` bytes (a picture's route).
+pub(crate) fn limited_to(route: MethodRouter<AppState>, max: usize) -> MethodRouter<AppState> {
+    route.route_layer(middleware::from_fn(move |req, next| {
+        limit_body(req, next, max)
+    }))
 }
 
 fn finish(routes: Router<AppState>, state: AppState) -> Router {
@@ -257,23 +272,23 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-/// Buffers the body up to [`BODY_LIMIT`]; anything larger is 413 before anything else runs.
-async fn limit_body(req: Request, next: Next) -> Response {
+/// Buffers the body up to `max` bytes; anything larger is 413 before anything else runs.
+async fn limit_body(req: Request, next: Next, max: usize) -> Response {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
-        return ApiError::payload_too_large().into_response();
+    if declared.is_some_and(|n| n > max as u64) {
+        return ApiError::payload_too_large(max).into_response();
     }
     let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, BODY_LIMIT).await {
+    match axum::body::to_bytes(body, max).await {
         Ok(bytes) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(e) if is_length_limit(&e) => ApiError::payload_too_large().into_response(),
+        Err(e) if is_length_limit(&e) => ApiError::payload_too_large(max).into_response(),
         Err(_) => ApiError::bad_request("The request body could not be read").into_response(),
     }
 }

@@ -60,16 +60,28 @@ static FILES: &[File] = &[
 const PAGES: &[&str] = &["index.html", "dashboard.html"];
 
 /// Each file's entity tag, computed once.
-static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
-    FILES
+static ETAGS: LazyLock<Vec<String>> =
+    LazyLock::new(|| FILES.iter().map(|f| etag(f.bytes)).collect());
+
+/// The entity tag of `bytes`: a quoted prefix of their SHA-256.
+pub(super) fn etag(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// Whether the request's `If-None-Match` names `etag` (or `*`).
+pub(super) fn not_modified(request: &HeaderMap, etag: &str) -> bool {
+    request
+        .get_all(IF_NONE_MATCH)
         .iter()
-        .map(|f| {
-            let digest = Sha256::digest(f.bytes);
-            let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-            format!("\"{hex}\"")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.trim_start_matches("W/") == etag
         })
-        .collect()
-});
+}
 
 pub(super) fn web_routes() -> Router<AppState> {
     Router::new()
@@ -99,15 +111,7 @@ fn serve(name: &str, request: &HeaderMap) -> Response {
     };
     let file = &FILES[index];
     let etag = &ETAGS[index];
-    let fresh = request
-        .get_all(IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|tag| {
-            let tag = tag.trim();
-            tag == "*" || tag.trim_start_matches("W/") == etag
-        });
+    let fresh = not_modified(request, etag);
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {

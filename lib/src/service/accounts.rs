@@ -361,7 +361,13 @@ pub async fn close_account(
     } else {
         let keys = [key.clone(), lookup_throttle_key(user.user_id)];
         match state.store().close_account(&user, &keys).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                // The account is gone: its picture goes after it.
+                if let Err(e) = state.pictures().delete(user.user_id).await {
+                    tracing::error!(user = %user.user_id, error = ?e, "a closed account's picture was not removed");
+                }
+                return Ok(());
+            }
             Err(CloseAccountError::BalanceNotZero) => CloseError::BalanceNotZero,
             Err(CloseAccountError::TransferPending) => CloseError::TransferPending,
             Err(CloseAccountError::Changed) => CloseError::Changed,
