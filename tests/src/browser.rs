@@ -192,11 +192,21 @@ impl Browser {
         }
     }
 
+    /// Clicks the element `css` selects. A page that re-renders what was found (a list
+    /// reloaded after a save) makes the found element stale: it is found again, as a user's
+    /// click would land on the new one.
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
-        let id = self.find(css).await?;
-        self.post(&format!("/element/{id}/click"), json!({}))
-            .await
-            .map(drop)
+        let mut attempts = 0;
+        loop {
+            let id = self.find(css).await?;
+            match self.post(&format!("/element/{id}/click"), json!({})).await {
+                Err(e) if e.to_string().contains("stale element reference") && attempts < 5 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other.map(drop),
+            }
+        }
     }
 
     /// Clears the field and types `text` into it, as key presses.
