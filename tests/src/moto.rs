@@ -7,9 +7,6 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 
 const PACKAGE: &str = "moto[server]>=5,<6";
 
@@ -70,38 +67,14 @@ fn install() -> PathBuf {
 
 fn start() -> String {
     let python = install();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("find a free port");
-    let log = std::fs::File::create(cache_dir().join(format!("moto-{port}.log")))
-        .expect("create the moto log");
-    // Stopped when this test process ends.
-    let script = format!(
-        "\"$1\" -m moto.server -H 127.0.0.1 -p {port} & child=$!; \
-         while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
-         kill $child 2>/dev/null",
-        parent = std::process::id()
-    );
-    #[allow(clippy::zombie_processes)]
-    Command::new("sh")
-        .args(["-c", &script, "moto"])
-        .arg(&python)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("clone the log handle"))
-        .stderr(log)
-        .spawn()
-        .expect("start moto");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto did not listen on port {port} within 60 s; see {}",
-            cache_dir().display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    format!("http://127.0.0.1:{port}")
+    let port = crate::local_server::free_port();
+    crate::local_server::start(
+        "moto",
+        &format!("\"$1\" -m moto.server -H 127.0.0.1 -p {port}"),
+        &[&python],
+        port,
+        &cache_dir().join(format!("moto-{port}.log")),
+    )
 }
 
 pub fn endpoint() -> &'static str {
@@ -111,17 +84,5 @@ pub fn endpoint() -> &'static str {
 
 /// The SDK's configuration for moto (any credentials do).
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(dompet::aws_https_client().expect("the HTTPS client"))
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "dompet-tests",
-        ))
-        .endpoint_url(endpoint())
-        .load()
-        .await
+    crate::local_server::sdk_config(endpoint()).await
 }

@@ -50,6 +50,32 @@ fn destination(user: &UserRecord, asked: IdentifierKind) -> Option<(Channel, Str
     }
 }
 
+/// The account `identifier` names and its reset record: the identifier's guard, then the
+/// account and the record together. An identifier that names no account reads an account that
+/// doesn't exist the same way, so both cost the same.
+async fn read_account_and_code(
+    state: &AppState,
+    identifier: &LoginIdentifier,
+    now: Millis,
+) -> anyhow::Result<(Option<UserRecord>, Option<Versioned<ResetCode>>)> {
+    let store = state.store();
+    let reads = Reads {
+        identifier: Some(identifier.clone()),
+        ..Reads::default()
+    };
+    let named = store.read(&reads, now).await?.identifier_owner;
+    let owner = named.unwrap_or_else(UserId::new);
+    let reads = Reads {
+        account: Some(owner),
+        ..Reads::default()
+    };
+    let (snap, record) = tokio::try_join!(store.read(&reads, now), store.get_reset(owner, now))?;
+    match snap.account.filter(|_| named.is_some()) {
+        Some(user) => Ok((Some(user), record)),
+        None => Ok((None, None)),
+    }
+}
+
 /// `POST /password/forgot`: delivers a new code when `identifier` names an account that has
 /// an email or phone and has had fewer than 3 codes this hour; answers the same either way,
 /// after at least [`FORGOT_MIN_DURATION`]. A failed delivery is logged, not answered.
@@ -70,25 +96,10 @@ pub async fn forgot(state: &AppState, identifier: &LoginIdentifier) -> anyhow::R
 async fn request_code(state: &AppState, identifier: &LoginIdentifier) -> anyhow::Result<()> {
     let now = now_millis();
     let store = state.store();
-    let first = store
-        .read(
-            &Reads {
-                identifier: Some(identifier.clone()),
-                ..Reads::default()
-            },
-            now,
-        )
-        .await?;
-    // An identifier that names no account reads an account that doesn't exist, the same way.
-    let owner = first.identifier_owner.unwrap_or_else(UserId::new);
-    let reads = Reads {
-        account: Some(owner),
-        ..Reads::default()
-    };
-    let (snap, record) = tokio::try_join!(store.read(&reads, now), store.get_reset(owner, now))?;
+    let (user, record) = read_account_and_code(state, identifier, now).await?;
     let code = new_code();
     let code_hash = state.hasher().hash(&code).await?;
-    let Some(user) = snap.account.filter(|_| first.identifier_owner.is_some()) else {
+    let Some(user) = user else {
         return Ok(());
     };
     let Some((channel, to)) = destination(&user, identifier.kind) else {
@@ -155,24 +166,9 @@ pub async fn reset(
     code: &str,
     new: &Secret,
 ) -> Result<(), ResetError> {
-    let now = now_millis();
     let store = state.store();
-    let first = store
-        .read(
-            &Reads {
-                identifier: Some(identifier.clone()),
-                ..Reads::default()
-            },
-            now,
-        )
-        .await?;
-    let owner = first.identifier_owner.unwrap_or_else(UserId::new);
-    let reads = Reads {
-        account: Some(owner),
-        ..Reads::default()
-    };
-    let (snap, record) = tokio::try_join!(store.read(&reads, now), store.get_reset(owner, now))?;
-    let mut user = snap.account.filter(|_| first.identifier_owner.is_some());
+    let (mut user, record) = read_account_and_code(state, identifier, now_millis()).await?;
+    let owner = user.as_ref().map(|u| u.user_id).unwrap_or_default();
     let reserved = match user {
         Some(_) => reserve_try(state, owner, record).await?,
         None => None,

@@ -127,6 +127,38 @@ impl DynamoStore {
         }
     }
 
+    /// Puts a versioned record (`item` carries version `expected + 1`) if the stored one is
+    /// still at `expected`, or, with `None`, if there is none live (absent, or past its TTL
+    /// `expires_at` at `now`); false when someone else wrote first.
+    async fn put_versioned(
+        &self,
+        item: Item,
+        expected: Option<u64>,
+        now: crate::domain::Millis,
+        what: &str,
+    ) -> StoreResult<bool> {
+        let req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let req = match expected {
+            None => req
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", items::n(now.div_euclid(1000))),
+            Some(v) => req
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", items::n(v)),
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if items::condition_failed(&e) => Ok(false),
+            Err(e) => {
+                Err(anyhow::Error::new(e).context(format!("DynamoDB PutItem ({what}) failed")))
+            }
+        }
+    }
+
     /// Runs one transaction: `Ok(Ok(()))` when it committed, `Ok(Err(cancelled))` with each
     /// action's cancellation reason when a condition or a concurrent transaction cancelled it.
     async fn transact(

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use async_trait::async_trait;
 
-use super::items::{condition_failed, item, n, s, ttl_seconds, user_pk, Attrs, Item};
+use super::items::{item, n, s, ttl_seconds, user_pk, Attrs, Item};
 use super::DynamoStore;
 use crate::domain::{Millis, UserId};
 use crate::store::{ResetCode, ResetStore, StoreResult, Versioned};
@@ -68,23 +68,7 @@ impl ResetStore for DynamoStore {
         now: Millis,
     ) -> StoreResult<bool> {
         let version = expected.map_or(1, |v| v + 1);
-        let req = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(reset_item(user, state, version, expires_at)));
-        let req = match expected {
-            None => req
-                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                .expression_attribute_values(":now", n(now.div_euclid(1000))),
-            Some(v) => req
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", n(v)),
-        };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(anyhow::Error::new(e).context("DynamoDB PutItem (reset code) failed")),
-        }
+        let item = reset_item(user, state, version, expires_at);
+        self.put_versioned(item, expected, now, "reset code").await
     }
 }

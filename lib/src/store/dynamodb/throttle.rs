@@ -30,24 +30,8 @@ impl ThrottleStore for DynamoStore {
         now: Millis,
     ) -> StoreResult<bool> {
         let version = expected.map_or(1, |v| v + 1);
-        let req = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(throttle_item(key, state, version, expires_at)));
-        let req = match expected {
-            None => req
-                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                .expression_attribute_values(":now", n(now / 1000)),
-            Some(v) => req
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", n(v)),
-        };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(anyhow::Error::new(e).context("DynamoDB PutItem (throttle) failed")),
-        }
+        let item = throttle_item(key, state, version, expires_at);
+        self.put_versioned(item, expected, now, "throttle").await
     }
 
     async fn release_throttle(&self, key: &str, reserved: u64, now: Millis) -> StoreResult<bool> {
