@@ -213,11 +213,21 @@ def main():
 
     global CHECKS
     for path, kind in [("/", "text/html"), ("/dashboard", "text/html"), ("/assets/app.js", "text/javascript")]:
-        try:
-            with urllib.request.urlopen(urllib.request.Request(BASE + path), timeout=120) as r:
-                status, headers = r.status, r.headers
-        except urllib.error.HTTPError as e:
-            fail(f"GET {path}: {e.code} {e.read()[:300]!r}")
+        for attempt in (1, 2):
+            try:
+                with urllib.request.urlopen(urllib.request.Request(BASE + path), timeout=120) as r:
+                    status, headers = r.status, r.headers
+                break
+            except urllib.error.HTTPError as e:
+                body = e.read()[:300]
+                # cargo lambda's emulator (not dompet: its errors are the envelope) sometimes
+                # answers the first request of a path pattern of a fresh instance with its own
+                # problem+json 500 although the function answered 200 (seen in its log).
+                if attempt == 1 and e.code == 500 and b"httpstatuses.com/500" in body:
+                    print(f"smoke: the emulator answered 500 for GET {path}; asking again", file=sys.stderr)
+                    time.sleep(0.5)
+                    continue
+                fail(f"GET {path}: {e.code} {body!r}")
         if status != 200 or not headers.get("content-type", "").startswith(kind):
             fail(f"GET {path}: {status} {headers.get('content-type')}")
         if "default-src 'self'" not in headers.get("content-security-policy", ""):
