@@ -109,13 +109,7 @@ pub async fn call<B>(
 where
     B: Into<Body>,
 {
-    let (parts, body) = request.into_parts();
-    let response = router
-        .oneshot(Request::from_parts(parts, body.into()))
-        .await
-        .map_err(|e| anyhow::anyhow!("router failed: {e}"))?;
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+    let (status, _, bytes) = call_raw(router, request).await?;
     let json = if bytes.is_empty() {
         serde_json::Value::Null
     } else {

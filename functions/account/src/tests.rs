@@ -1,5 +1,12 @@
 use dompet::testing;
 
+/// A sample event as the function receives it.
+fn event(json: &str) -> testing::LambdaRequest {
+    lambda_http::request::from_str(json)
+        .expect("event parses")
+        .map(|b| b.to_vec())
+}
+
 #[tokio::test]
 async fn the_sample_event_reads_the_account_with_a_valid_token() {
     let state = testing::ephemeral().unwrap();
@@ -9,9 +16,7 @@ async fn the_sample_event_reads_the_account_with_a_valid_token() {
     let tokens = testing::signed_in(&state, &user).await.unwrap();
     let json =
         include_str!("../../../events/account.json").replace("ACCESS_TOKEN", &tokens.access_token);
-    let request = lambda_http::request::from_str(&json)
-        .unwrap()
-        .map(|b| b.to_vec());
+    let request = event(&json);
     let (status, body) = testing::call(dompet::http::account_router(state.clone()), request)
         .await
         .unwrap();
@@ -21,9 +26,7 @@ async fn the_sample_event_reads_the_account_with_a_valid_token() {
     assert_eq!(body["result"]["balance"], 0);
 
     let unsigned = include_str!("../../../events/account.json");
-    let request = lambda_http::request::from_str(unsigned)
-        .unwrap()
-        .map(|b| b.to_vec());
+    let request = event(unsigned);
     let (status, body) = testing::call(dompet::http::account_router(state), request)
         .await
         .unwrap();
@@ -72,9 +75,7 @@ async fn the_sample_event_looks_up_a_recipient() {
     let json = include_str!("../../../events/users-lookup.json")
         .replace("ACCESS_TOKEN", &tokens.access_token)
         .replace("TARGET", "sari");
-    let request = lambda_http::request::from_str(&json)
-        .unwrap()
-        .map(|b| b.to_vec());
+    let request = event(&json);
     let (status, body) = testing::call(dompet::http::account_router(state), request)
         .await
         .unwrap();
@@ -93,18 +94,14 @@ async fn the_sample_event_changes_the_secret_and_keeps_only_this_login() {
     let other = testing::signed_in(&state, &user).await.unwrap();
     let json = include_str!("../../../events/account-secret.json")
         .replace("ACCESS_TOKEN", &tokens.access_token);
-    let request = lambda_http::request::from_str(&json)
-        .unwrap()
-        .map(|b| b.to_vec());
+    let request = event(&json);
     let (status, body) = testing::call(dompet::http::account_router(state.clone()), request)
         .await
         .unwrap();
     assert_eq!(status, 200, "{body}");
     let account = |token: &str| {
         let json = include_str!("../../../events/account.json").replace("ACCESS_TOKEN", token);
-        let request = lambda_http::request::from_str(&json)
-            .unwrap()
-            .map(|b| b.to_vec());
+        let request = event(&json);
         testing::call(dompet::http::account_router(state.clone()), request)
     };
     assert_eq!(account(&tokens.access_token).await.unwrap().0, 200);
@@ -120,9 +117,7 @@ async fn the_sample_event_closes_the_account() {
     let tokens = testing::signed_in(&state, &user).await.unwrap();
     let json = include_str!("../../../events/account-delete.json")
         .replace("ACCESS_TOKEN", &tokens.access_token);
-    let request = lambda_http::request::from_str(&json)
-        .unwrap()
-        .map(|b| b.to_vec());
+    let request = event(&json);
     let (status, body) = testing::call(dompet::http::account_router(state.clone()), request)
         .await
         .unwrap();
@@ -151,9 +146,7 @@ async fn the_sample_events_set_serve_and_remove_a_picture() {
         let json = json
             .replace("ACCESS_TOKEN", &tokens.access_token)
             .replace("USER_ID", &user.user_id.to_string());
-        let request = lambda_http::request::from_str(&json)
-            .unwrap()
-            .map(|b| b.to_vec());
+        let request = event(&json);
         testing::call(dompet::http::account_router(state.clone()), request)
     };
     let (status, body) = call(include_str!("../../../events/account-picture.json"))
@@ -167,9 +160,7 @@ async fn the_sample_events_set_serve_and_remove_a_picture() {
     let json = include_str!("../../../events/user-picture.json")
         .replace("ACCESS_TOKEN", &tokens.access_token)
         .replace("USER_ID", &user.user_id.to_string());
-    let request = lambda_http::request::from_str(&json)
-        .unwrap()
-        .map(|b| b.to_vec());
+    let request = event(&json);
     let (status, headers, bytes) =
         testing::call_raw(dompet::http::account_router(state.clone()), request)
             .await
