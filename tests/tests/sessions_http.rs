@@ -175,6 +175,89 @@ async fn logout_all_ends_every_login_of_the_user_only(store: Backend) {
     assert_eq!(ids(listed.assert_success(200)).len(), 1);
 }
 
+fn cache_control(headers: &reqwest::header::HeaderMap) -> &str {
+    headers
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// RFC 6749 §5.1 and api.md "Caching": tokens, personal data and money are never stored by a
+/// cache; only the JWKS, the OpenAPI document, the web app's files and pictures may be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_responses_may_not_be_stored_by_any_cache() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, access, refresh) = app.signed_up("guntur", "rahasia-sekali").await;
+    let mut replies = vec![
+        (
+            "POST /login",
+            app.login(json!({"username": "guntur", "password": "rahasia-sekali"}))
+                .await,
+        ),
+        (
+            "POST /token",
+            app.post_json(
+                "/token",
+                &json!({"username": "guntur", "password": "rahasia-sekali"}),
+            )
+            .await,
+        ),
+        (
+            "POST /token/refresh",
+            app.post_json("/token/refresh", &json!({"refresh_token": refresh}))
+                .await,
+        ),
+        (
+            "a wrong login",
+            app.login(json!({"username": "guntur", "password": "salah-sekali"}))
+                .await,
+        ),
+        (
+            "GET /account",
+            app.get_with_token("/account", &access).await,
+        ),
+        (
+            "GET /sessions",
+            app.get_with_token("/sessions", &access).await,
+        ),
+        ("POST /topup", app.topup(&access, 1_000).await),
+        (
+            "GET /transactions",
+            app.get_with_token("/transactions", &access).await,
+        ),
+        (
+            "GET /account unauthenticated",
+            app.get_with_token("/account", "not-a-token").await,
+        ),
+        (
+            "an unknown path",
+            app.get_with_token("/no-such-route", &access).await,
+        ),
+    ];
+    for (what, reply) in replies.drain(..) {
+        assert_eq!(
+            cache_control(&reply.headers),
+            "no-store",
+            "{what}: {:?}",
+            reply.headers
+        );
+    }
+    for path in [
+        "/.well-known/jwks.json",
+        "/openapi.yaml",
+        "/",
+        "/assets/app.js",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let header = cache_control(response.headers());
+        assert!(
+            !header.is_empty() && header != "no-store",
+            "{path}: {header:?}"
+        );
+    }
+}
+
 dompet_tests::both_stores!(
     the_user_sees_each_login_newest_first_with_its_client,
     ending_a_login_revokes_its_tokens_and_no_other,

@@ -219,9 +219,23 @@ fn finish(routes: Router<AppState>, state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn(run_to_completion))
+        .layer(middleware::map_response(no_store_by_default))
         .layer(tower::util::option_layer(cors))
         .layer(middleware::from_fn(request_id::middleware))
         .with_state(state)
+}
+
+/// Every API response carries personal data, money or tokens (RFC 6749 §5.1: token responses
+/// must not be stored), so none may be cached unless its route says otherwise: the JWKS, the
+/// OpenAPI document, the web app's files and pictures set their own `Cache-Control`.
+async fn no_store_by_default(mut response: Response) -> Response {
+    use axum::http::header::CACHE_CONTROL;
+    use axum::http::HeaderValue;
+    response
+        .headers_mut()
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// A request that may change data runs to its end on a task of its own. A client that closes
