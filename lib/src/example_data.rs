@@ -501,6 +501,7 @@ pub async fn generate(hasher: &PasswordHasher) -> anyhow::Result<Dataset> {
             role: a.role,
             balance: 0,
             version: 0,
+            auth_epoch: 0,
             created_at,
             updated_at: created_at,
         });

@@ -67,7 +67,14 @@ struct Inner {
     delivery: Arc<dyn Delivery>,
     pictures: Arc<dyn PictureStore>,
     config: Config,
+    /// Awaited by a login between verifying the secret and writing its family (tests make
+    /// races deterministic with it); none in production.
+    before_login_write: Option<LoginHook>,
 }
+
+/// What a login awaits between verifying its secret and writing its family.
+pub type LoginHook =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync + 'static>;
 
 impl AppState {
     pub fn new(
@@ -105,6 +112,7 @@ impl AppState {
                 delivery: Arc::new(Outbox::new(&config.outbox_dir)),
                 pictures: Arc::new(PictureFiles::new(&config.pictures_dir)),
                 config: config.clone(),
+                before_login_write: None,
             }),
         })
     }
@@ -161,6 +169,21 @@ impl AppState {
             .expect("with_delivery before the state is cloned")
             .delivery = delivery;
         self
+    }
+
+    /// The state with `hook` awaited by every login after its secret verified and before its
+    /// family is written (before the state is shared): a test holds a login there.
+    pub fn with_login_hook(mut self, hook: LoginHook) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_login_hook before the state is cloned")
+            .before_login_write = Some(hook);
+        self
+    }
+
+    pub(crate) async fn login_write_pause(&self) {
+        if let Some(hook) = &self.inner.before_login_write {
+            hook().await;
+        }
     }
 
     /// The state with pictures kept by `pictures` (before the state is shared).

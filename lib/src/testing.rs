@@ -98,7 +98,7 @@ pub async fn caller_for(state: &AppState, user: &UserRecord) -> anyhow::Result<s
 
 /// Starts a login family for `user` and returns its tokens.
 pub async fn signed_in(state: &AppState, user: &UserRecord) -> anyhow::Result<TokenPair> {
-    sessions::start(state, user.user_id).await
+    sessions::start(state, user).await
 }
 
 /// Sends `request` to `router` and returns the status and the JSON body (`Null` when empty).

@@ -11,6 +11,61 @@ use serde_json::{json, Value};
 
 use crate::Backend;
 
+/// Holds logins of a host between verifying the secret and writing their family, one at a
+/// time, while armed: [`LoginGate::hold_next`] arms it, the next login stops there, and the
+/// test lets it go on with [`LoginGate::release`]. Unarmed, logins pass straight through.
+#[derive(Clone, Default, Debug)]
+pub struct LoginGate {
+    inner: Arc<GateInner>,
+}
+
+#[derive(Debug)]
+struct GateInner {
+    armed: std::sync::atomic::AtomicBool,
+    held: tokio::sync::Notify,
+    go: tokio::sync::Semaphore,
+}
+
+impl Default for GateInner {
+    fn default() -> Self {
+        Self {
+            armed: Default::default(),
+            held: Default::default(),
+            go: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+impl LoginGate {
+    /// The next login to verify its secret waits at the gate.
+    pub fn hold_next(&self) {
+        self.inner
+            .armed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits until a login is held at the gate.
+    pub async fn held(&self) {
+        self.inner.held.notified().await;
+    }
+
+    /// Lets the held login go on.
+    pub fn release(&self) {
+        self.inner.go.add_permits(1);
+    }
+
+    async fn pass(&self) {
+        if self
+            .inner
+            .armed
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.inner.held.notify_one();
+            self.inner.go.acquire().await.expect("gate open").forget();
+        }
+    }
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -105,6 +160,21 @@ impl TestApp {
         Self::spawn_on(self.state.store_handle(), vars).await
     }
 
+    /// A host on `store` whose logins can be held between verifying the secret and writing
+    /// their family: see [`LoginGate`].
+    pub async fn spawn_gated(store: Arc<dyn Store>, vars: &[(&str, &str)]) -> (Self, LoginGate) {
+        let gate = LoginGate::default();
+        let hook_gate = gate.clone();
+        let hook: dompet::state::LoginHook = Arc::new(move || {
+            let gate = hook_gate.clone();
+            Box::pin(async move { gate.pass().await })
+        });
+        let (state, receiver) = Self::state_on(store, vars);
+        let state = state.with_login_hook(hook);
+        dompet::service::transfers::spawn_background(state.clone(), receiver);
+        (Self::serve(state).await, gate)
+    }
+
     pub async fn spawn_on(store: Arc<dyn Store>, vars: &[(&str, &str)]) -> Self {
         let (app, receiver) = Self::spawn_without_worker(store, vars).await;
         dompet::service::transfers::spawn_background(app.state.clone(), receiver);
@@ -116,6 +186,15 @@ impl TestApp {
         store: Arc<dyn Store>,
         vars: &[(&str, &str)],
     ) -> (Self, dompet::queue::TransferReceiver) {
+        let (state, receiver) = Self::state_on(store, vars);
+        (Self::serve(state).await, receiver)
+    }
+
+    /// A host's state on `store` with the test configuration and `vars`.
+    fn state_on(
+        store: Arc<dyn Store>,
+        vars: &[(&str, &str)],
+    ) -> (dompet::AppState, dompet::queue::TransferReceiver) {
         let mut vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -130,8 +209,7 @@ impl TestApp {
                 .or_insert_with(|| files.join(name).to_string_lossy().into_owned());
         }
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
-        let (state, receiver) = dompet::testing::state_on(store, &config).expect("fresh state");
-        (Self::serve(state).await, receiver)
+        dompet::testing::state_on(store, &config).expect("fresh state")
     }
 
     /// Serves every route of `state` on a port of its own (no worker: that is the caller's).

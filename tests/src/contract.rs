@@ -20,6 +20,7 @@ fn user(username: Option<&str>, email: Option<&str>, phone: Option<&str>) -> Use
         role: Role::User,
         balance: 0,
         version: 0,
+        auth_epoch: 0,
         created_at: now,
         updated_at: now,
     }
@@ -299,6 +300,7 @@ async fn session_of(store: &dyn Store) -> Session {
         expires_at: now_secs() + 3_600,
         created_at: now_secs(),
         user_agent: None,
+        auth_epoch: 0,
     };
     store.create_session(&s, now_secs()).await.unwrap();
     s
@@ -316,6 +318,7 @@ pub async fn long_lived_sessions_survive_later_logins(store: &dyn Store) {
         expires_at,
         created_at: now,
         user_agent: None,
+        auth_epoch: 0,
     };
     // Refresh lifetimes may be configured over a month.
     let long = session(now + 90 * 86_400);
@@ -336,14 +339,14 @@ pub async fn refresh_rotation_accepts_the_current_token_once(store: &dyn Store) 
     assert!(store.session_active(uid, sid, now).await.unwrap());
     assert_eq!(
         store
-            .rotate_session(uid, sid, "jti-1", "jti-2", now + 7_200, now)
+            .rotate_session(uid, sid, "jti-1", 0, "jti-2", now + 7_200, now)
             .await
             .unwrap(),
         Rotation::Rotated
     );
     assert_eq!(
         store
-            .rotate_session(uid, sid, "jti-2", "jti-3", now + 7_200, now)
+            .rotate_session(uid, sid, "jti-2", 0, "jti-3", now + 7_200, now)
             .await
             .unwrap(),
         Rotation::Rotated
@@ -354,7 +357,7 @@ pub async fn refresh_rotation_accepts_the_current_token_once(store: &dyn Store) 
     );
     assert_eq!(
         store
-            .rotate_session(uid, "no-such-session", "jti-3", "x", now + 1, now)
+            .rotate_session(uid, "no-such-session", "jti-3", 0, "x", now + 1, now)
             .await
             .unwrap(),
         Rotation::Inactive
@@ -366,14 +369,14 @@ pub async fn a_reused_refresh_token_revokes_the_family(store: &dyn Store) {
     let (uid, sid, now) = (s.user_id, s.session_id.as_str(), now_secs());
     assert_eq!(
         store
-            .rotate_session(uid, sid, "jti-1", "jti-2", now + 60, now)
+            .rotate_session(uid, sid, "jti-1", 0, "jti-2", now + 60, now)
             .await
             .unwrap(),
         Rotation::Rotated
     );
     assert_eq!(
         store
-            .rotate_session(uid, sid, "jti-1", "jti-x", now + 60, now)
+            .rotate_session(uid, sid, "jti-1", 0, "jti-x", now + 60, now)
             .await
             .unwrap(),
         Rotation::Reused
@@ -381,7 +384,7 @@ pub async fn a_reused_refresh_token_revokes_the_family(store: &dyn Store) {
     assert!(!store.session_active(uid, sid, now).await.unwrap());
     assert_eq!(
         store
-            .rotate_session(uid, sid, "jti-2", "jti-3", now + 60, now)
+            .rotate_session(uid, sid, "jti-2", 0, "jti-3", now + 60, now)
             .await
             .unwrap(),
         Rotation::Inactive,
@@ -395,7 +398,7 @@ pub async fn concurrent_rotations_of_one_token_succeed_at_most_once(store: &dyn 
     let news: Vec<String> = (0..8).map(|i| format!("next-{i}")).collect();
     let results = futures::future::join_all(
         news.iter()
-            .map(|n| store.rotate_session(uid, &s.session_id, "jti-1", n, now + 60, now)),
+            .map(|n| store.rotate_session(uid, &s.session_id, "jti-1", 0, n, now + 60, now)),
     )
     .await;
     let rotated = results
@@ -425,7 +428,7 @@ pub async fn revoked_and_expired_sessions_are_inactive(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .rotate_session(uid, sid, "jti-1", "jti-2", now + 60, now)
+            .rotate_session(uid, sid, "jti-1", 0, "jti-2", now + 60, now)
             .await
             .unwrap(),
         Rotation::Inactive
@@ -1320,6 +1323,7 @@ pub async fn sessions_are_listed_newest_first_and_revoked_together(store: &dyn S
         expires_at: now + 3_600,
         created_at,
         user_agent: agent.map(str::to_string),
+        auth_epoch: 0,
     };
     let oldest = login(u.user_id, now - 300, Some("curl/8.5.0"));
     let middle = login(u.user_id, now - 200, None);
@@ -1339,6 +1343,7 @@ pub async fn sessions_are_listed_newest_first_and_revoked_together(store: &dyn S
                 u.user_id,
                 &oldest.session_id,
                 "jti-1",
+                0,
                 "jti-2",
                 now + 3_600,
                 now
@@ -1410,7 +1415,13 @@ pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
     store.create_user(&other).await.unwrap();
     let moved = format!("{name}x");
     let changed = store
-        .change_identifier(&u, IdentifierKind::Username, Some(&moved), now_millis())
+        .change_identifier(
+            &u,
+            IdentifierKind::Username,
+            Some(&moved),
+            None,
+            now_millis(),
+        )
         .await
         .unwrap();
     assert_eq!(changed.username.as_deref(), Some(moved.as_str()));
@@ -1427,6 +1438,7 @@ pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
             &u,
             IdentifierKind::Username,
             Some(&format!("{name}y")),
+            None,
             now_millis(),
         )
         .await;
@@ -1448,6 +1460,7 @@ pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
             &changed,
             IdentifierKind::Username,
             other.username.as_deref(),
+            None,
             now_millis(),
         )
         .await;
@@ -1463,7 +1476,13 @@ pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
     // An email added, then removed: its claim goes with it.
     let email = format!("{name}@example.com");
     let with_email = store
-        .change_identifier(&now, IdentifierKind::Email, Some(&email), now_millis())
+        .change_identifier(
+            &now,
+            IdentifierKind::Email,
+            Some(&email),
+            None,
+            now_millis(),
+        )
         .await
         .unwrap();
     let by_email = LoginIdentifier::new(IdentifierKind::Email, &email);
@@ -1472,7 +1491,7 @@ pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
         u.user_id
     );
     let without = store
-        .change_identifier(&with_email, IdentifierKind::Email, None, now_millis())
+        .change_identifier(&with_email, IdentifierKind::Email, None, None, now_millis())
         .await
         .unwrap();
     assert_eq!(without.email, None);
@@ -1500,6 +1519,7 @@ pub async fn secret_changes_check_the_secret_reset_the_throttle_and_revoke_other
         expires_at: now + 3_600,
         created_at: now,
         user_agent: None,
+        auth_epoch: 0,
     };
     // More logins than one DynamoDB transaction holds.
     let mine: Vec<Session> = (0..130).map(|_| login(u.user_id)).collect();
@@ -1681,6 +1701,7 @@ pub async fn closing_an_account_keeps_its_ledger_and_frees_everything_else(store
                     expires_at: now + 3_600,
                     created_at: now,
                     user_agent: None,
+                    auth_epoch: 0,
                 },
                 now,
             )

@@ -31,6 +31,27 @@ impl Backend {
             Self::DynamoDb => Arc::new(dynamodb_local::fresh_store().await),
         }
     }
+
+    /// A fresh store and a second handle on it, as another process would open it: its own
+    /// connections and writer (SQLite: the same file), its own client (DynamoDB: the same
+    /// table).
+    pub async fn fresh_store_pair(self) -> (Arc<dyn Store>, Arc<dyn Store>) {
+        match self {
+            Self::Sqlite => {
+                let one = SqliteStore::temporary().expect("temporary SQLite store");
+                let two = SqliteStore::open(one.path()).expect("the same SQLite file again");
+                (Arc::new(one), Arc::new(two))
+            }
+            Self::DynamoDb => {
+                let one = dynamodb_local::fresh_store().await;
+                let two = dompet::store::DynamoStore::new(
+                    dynamodb_local::client().await,
+                    one.table().to_string(),
+                );
+                (Arc::new(one), Arc::new(two))
+            }
+        }
+    }
 }
 
 /// Runs each named `async fn(Backend)` as two tests, `sqlite::name` and `dynamodb::name`.

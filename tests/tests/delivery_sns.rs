@@ -81,7 +81,8 @@ async fn a_message_is_published_with_its_channel_for_subscription_filters() {
         user_id: "0b7e6f0e-8d4a-4a43-9f0e-6c1c9a4b2d11".into(),
         channel: Channel::Email,
         to: "guntur@example.com".into(),
-        code: "042042".into(),
+        code: Some("042042".into()),
+        field: None,
         created_date: "2026-11-23 10:00:00".into(),
     };
     delivery.deliver(&message).await.unwrap();
@@ -124,6 +125,16 @@ async fn the_reset_flow_delivers_its_code_through_sns(store: Backend) {
     .assert_success(200);
     app.tokens(json!({"phone_number": "081234567890", "pin": "654321"}))
         .await;
+    // The owner is told, without a code.
+    let n = next_notification(&sqs, &queue_url).await;
+    assert_eq!(n["MessageAttributes"]["kind"]["Value"], "secret_changed");
+    assert_eq!(n["Subject"], "dompet: your password or PIN changed");
+    let body: Value = serde_json::from_str(n["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (body["to"].as_str(), body["channel"].as_str()),
+        (Some("081234567890"), Some("sms"))
+    );
+    assert!(body.get("code").is_none(), "{body}");
     // Nobody's request publishes nothing.
     app.post_json("/password/forgot", &json!({"username": "nobody"}))
         .await

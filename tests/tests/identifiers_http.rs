@@ -5,7 +5,16 @@ use dompet_tests::{Backend, Reply, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-async fn put(app: &TestApp, token: &str, field: &str, body: Value) -> Reply {
+/// `PUT /account/{field}` with the account's current password added to `body`.
+async fn put(app: &TestApp, token: &str, field: &str, mut body: Value) -> Reply {
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("current_password".into(), json!("rahasia-sekali"));
+    }
+    put_raw(app, token, field, body).await
+}
+
+/// `PUT /account/{field}` with `body` as it is.
+async fn put_raw(app: &TestApp, token: &str, field: &str, body: Value) -> Reply {
     app.send(
         app.request(Method::PUT, &format!("/account/{field}"))
             .bearer_auth(token)
@@ -265,6 +274,176 @@ async fn lookups_are_limited_per_user(store: Backend) {
         .assert_success(200);
 }
 
+/// The messages in `outbox`, oldest first.
+fn messages(outbox: &std::path::Path) -> Vec<Value> {
+    let Ok(dir) = std::fs::read_dir(outbox) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = dir.map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap())
+        .collect()
+}
+
+/// A stolen access token alone can't point the account's reset codes elsewhere: the current
+/// secret is required (400 without), a wrong one is 401 before the new identifier's
+/// uniqueness is looked at, and wrong ones count toward the lockout.
+async fn a_stolen_access_token_cannot_redirect_the_account(store: Backend) {
+    let app = TestApp::spawn(store).await;
+    app.register(json!({"username": "guntur", "email": "guntur@example.com",
+        "phone_number": "0811255501", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let (token, _) = app
+        .tokens(json!({"username": "guntur", "password": "rahasia-sekali"}))
+        .await;
+    app.register(
+        json!({"username": "tom", "email": "tom@example.com", "password": "rahasia-sekali"}),
+    )
+    .await
+    .assert_success(201);
+    let before = app.get_with_token("/account", &token).await;
+
+    for (field, value) in [
+        ("email", "attacker@example.com"),
+        ("phone_number", "0899999999"),
+        ("username", "attacker"),
+    ] {
+        let reply = put_raw(&app, &token, field, json!({field: value})).await;
+        reply.assert_error(400, "VALIDATION_ERROR");
+        assert!(reply.field_errors().contains_key("_"), "{}", reply.body);
+    }
+    // A wrong secret is 401 even for an identifier that is taken: no 409 without the secret.
+    let reply = put_raw(
+        &app,
+        &token,
+        "email",
+        json!({"email": "tom@example.com", "current_password": "tebakan-1"}),
+    )
+    .await;
+    reply.assert_error(401, "INVALID_CREDENTIALS");
+    // A PIN for a password account is just wrong.
+    put_raw(
+        &app,
+        &token,
+        "email",
+        json!({"email": "attacker@example.com", "current_pin": "123456"}),
+    )
+    .await
+    .assert_error(401, "INVALID_CREDENTIALS");
+    // Five wrong in all lock the account: the sixth is 429, even with the right secret.
+    for guess in 3..=5 {
+        put_raw(
+            &app,
+            &token,
+            "email",
+            json!({"email": "attacker@example.com", "current_password": format!("tebakan-{guess}")}),
+        )
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    let reply = put_raw(
+        &app,
+        &token,
+        "email",
+        json!({"email": "attacker@example.com", "current_password": "rahasia-sekali"}),
+    )
+    .await;
+    reply.assert_error(429, "TOO_MANY_ATTEMPTS");
+    assert!(reply.headers.contains_key("retry-after"));
+    app.login(json!({"username": "guntur", "password": "rahasia-sekali"}))
+        .await
+        .assert_error(429, "TOO_MANY_ATTEMPTS");
+    let after = app.get_with_token("/account", &token).await;
+    assert_eq!(after.body, before.body, "nothing changed");
+}
+
+/// A changed or removed email or phone number is told at its old address, a secret change and
+/// a reset at the account's email; a username change tells nobody. No message carries a
+/// secret.
+async fn changes_are_told_at_the_old_address(store: Backend) {
+    let outbox = std::env::temp_dir().join(format!("dompet-outbox-{}", uuid::Uuid::new_v4()));
+    let dir = outbox.to_string_lossy().into_owned();
+    let app = TestApp::spawn_with(
+        store,
+        &[
+            ("DOMPET_LOCKOUT_SECS", "1"),
+            ("DOMPET_LOCKOUT_MAX_SECS", "4"),
+            ("DOMPET_OUTBOX_DIR", &dir),
+        ],
+    )
+    .await;
+    let user_id = app
+        .register(json!({"username": "guntur", "email": "guntur@example.com",
+            "phone_number": "0811255501", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201)["user_id"]
+        .clone();
+    let (token, _) = app
+        .tokens(json!({"username": "guntur", "password": "rahasia-sekali"}))
+        .await;
+    put(&app, &token, "username", json!({"username": "guntur_s"}))
+        .await
+        .assert_success(200);
+    assert!(messages(&outbox).is_empty(), "{:?}", messages(&outbox));
+    put(
+        &app,
+        &token,
+        "email",
+        json!({"email": "guntur.s@example.com"}),
+    )
+    .await
+    .assert_success(200);
+    put(&app, &token, "phone_number", json!({"phone_number": null}))
+        .await
+        .assert_success(200);
+    app.send(
+        app.request(Method::PUT, "/account/secret")
+            .bearer_auth(&token)
+            .json(
+                &json!({"current_password": "rahasia-sekali", "password": "rahasia-baru-sekali"}),
+            ),
+    )
+    .await
+    .assert_success(200);
+    app.post_json("/password/forgot", &json!({"username": "guntur_s"}))
+        .await
+        .assert_success(202);
+    let code = messages(&outbox).last().unwrap()["code"].clone();
+    app.post_json(
+        "/password/reset",
+        &json!({"username": "guntur_s", "code": code, "password": "rahasia-lagi-sekali"}),
+    )
+    .await
+    .assert_success(200);
+
+    let told: Vec<Value> = messages(&outbox)
+        .into_iter()
+        .filter(|m| m["kind"] != "password_reset")
+        .map(|mut m| {
+            let date = m.as_object_mut().unwrap().remove("created_date").unwrap();
+            assert!(date.as_str().unwrap().len() == 19, "{date}");
+            m
+        })
+        .collect();
+    assert_eq!(
+        told,
+        vec![
+            json!({"kind": "identifier_changed", "user_id": user_id, "channel": "email",
+                "to": "guntur@example.com", "field": "email"}),
+            json!({"kind": "identifier_changed", "user_id": user_id, "channel": "sms",
+                "to": "0811255501", "field": "phone_number"}),
+            json!({"kind": "secret_changed", "user_id": user_id, "channel": "email",
+                "to": "guntur.s@example.com"}),
+            json!({"kind": "secret_changed", "user_id": user_id, "channel": "email",
+                "to": "guntur.s@example.com"}),
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&outbox);
+}
+
 dompet_tests::both_stores!(
     a_recipient_is_found_by_id_username_or_phone,
     lookups_are_limited_per_user,
@@ -273,4 +452,6 @@ dompet_tests::both_stores!(
     identifiers_are_set_and_removed_but_one_remains,
     bad_requests_are_refused_before_anything_changes,
     concurrent_claims_of_one_name_give_it_to_one,
+    a_stolen_access_token_cannot_redirect_the_account,
+    changes_are_told_at_the_old_address,
 );

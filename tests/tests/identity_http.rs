@@ -1121,7 +1121,7 @@ async fn expired_tokens_and_tokens_from_another_key_are_401(store: Backend) {
         .state
         .issuer()
         .unwrap()
-        .issue(user, &sid, long_ago)
+        .issue(user, &sid, 0, long_ago)
         .unwrap()
         .pair
         .access_token;
@@ -1133,7 +1133,7 @@ async fn expired_tokens_and_tokens_from_another_key_are_401(store: Backend) {
     let foreign = stranger
         .issuer()
         .unwrap()
-        .issue(user, &sid, chrono::Utc::now().timestamp())
+        .issue(user, &sid, 0, chrono::Utc::now().timestamp())
         .unwrap()
         .pair
         .access_token;

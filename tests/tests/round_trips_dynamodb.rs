@@ -127,7 +127,12 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
     let refreshed = app
         .post_json("/token/refresh", &json!({"refresh_token": refresh}))
         .await;
-    m.expect("`POST /token/refresh`", &refreshed, 200, &["UpdateItem"]);
+    m.expect(
+        "`POST /token/refresh`",
+        &refreshed,
+        200,
+        &["TransactWriteItems"],
+    );
 
     let account = app.get_with_token("/account", &token).await;
     m.expect("`GET /account`", &account, 200, &["BatchGetItem"]);
@@ -157,27 +162,31 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
         .send(
             app.request(reqwest::Method::PUT, "/account/email")
                 .bearer_auth(&token)
-                .json(&json!({"email": "guntur@example.com"})),
+                .json(
+                    &json!({"email": "guntur@example.com", "current_password": "rahasia-sekali"}),
+                ),
         )
         .await;
     m.expect(
         "`PUT /account/email` (claimed, nothing to free)",
         &renamed,
         200,
-        &["BatchGetItem", "TransactWriteItems"],
+        &["BatchGetItem", "PutItem", "TransactWriteItems"],
     );
     let renamed = app
         .send(
             app.request(reqwest::Method::PUT, "/account/email")
                 .bearer_auth(&token)
-                .json(&json!({"email": "guntur.s@example.com"})),
+                .json(
+                    &json!({"email": "guntur.s@example.com", "current_password": "rahasia-sekali"}),
+                ),
         )
         .await;
     m.expect(
         "`PUT /account/email` (claimed, the old one freed)",
         &renamed,
         200,
-        &["BatchGetItem", "TransactWriteItems"],
+        &["BatchGetItem", "PutItem", "TransactWriteItems"],
     );
 
     let body = json!({"amount": 100_000});

@@ -527,6 +527,7 @@ async fn a_top_up_past_the_largest_balance_is_400_naming_amount(store: Backend) 
         role: dompet::store::Role::User,
         balance: i64::MAX - 10,
         version: 0,
+        auth_epoch: 0,
         created_at: now,
         updated_at: now,
     };

@@ -49,6 +49,10 @@ pub struct Claims {
     /// past `auth_time` plus the session's absolute lifetime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The account's auth epoch the login is bound to (`UserRecord::auth_epoch`): a refresh
+    /// is conditional on it in the same write that rotates the family.
+    #[serde(default, rename = "aep")]
+    pub auth_epoch: u64,
 }
 
 impl Claims {
@@ -307,9 +311,15 @@ impl TokenIssuer {
         jsonwebtoken::encode(&header, claims, &self.key).context("Failed to sign a token")
     }
 
-    /// Signs the first pair of a new login `sid` of `user`.
-    pub fn issue(&self, user: UserId, sid: &str, now_secs: i64) -> anyhow::Result<Issued> {
-        self.issue_for_login(user, sid, now_secs, now_secs)?
+    /// Signs the first pair of a new login `sid` of `user`, bound to the auth epoch `epoch`.
+    pub fn issue(
+        &self,
+        user: UserId,
+        sid: &str,
+        epoch: u64,
+        now_secs: i64,
+    ) -> anyhow::Result<Issued> {
+        self.issue_for_login(user, sid, now_secs, epoch, now_secs)?
             .context("a new login has its whole lifetime ahead")
     }
 
@@ -320,6 +330,7 @@ impl TokenIssuer {
         user: UserId,
         sid: &str,
         auth_time: i64,
+        epoch: u64,
         now_secs: i64,
     ) -> anyhow::Result<Option<Issued>> {
         let login_ends = auth_time.saturating_add(self.session_max_age.as_secs() as i64);
@@ -335,6 +346,7 @@ impl TokenIssuer {
             jti: uuid::Uuid::new_v4().to_string(),
             sid: sid.to_string(),
             auth_time: Some(auth_time),
+            auth_epoch: epoch,
         };
         let access = claims(self.access_ttl);
         let refresh = claims(self.refresh_ttl);
@@ -382,7 +394,7 @@ mod tests {
     fn issued_tokens_verify_only_as_their_own_kind() {
         let (_, issuer, verifier) = setup();
         let user = UserId::new();
-        let issued = issuer.issue(user, "family", NOW).unwrap();
+        let issued = issuer.issue(user, "family", 0, NOW).unwrap();
         let access = verifier
             .verify(&issued.pair.access_token, TokenKind::Access, NOW)
             .unwrap();
@@ -405,7 +417,7 @@ mod tests {
     fn expiry_is_checked_with_small_leeway() {
         let (_, issuer, verifier) = setup();
         let t = issuer
-            .issue(UserId::new(), "f", NOW)
+            .issue(UserId::new(), "f", 0, NOW)
             .unwrap()
             .pair
             .access_token;
@@ -425,7 +437,7 @@ mod tests {
     fn a_remembered_token_is_checked_for_time_and_a_changed_one_is_verified_anew() {
         let (_, issuer, verifier) = setup();
         let t = issuer
-            .issue(UserId::new(), "f", NOW)
+            .issue(UserId::new(), "f", 0, NOW)
             .unwrap()
             .pair
             .access_token;
@@ -455,7 +467,7 @@ mod tests {
         let max_age = 30 * 86_400;
         let near_end = NOW + max_age - 100;
         let late = issuer
-            .issue_for_login(UserId::new(), "f", NOW, near_end)
+            .issue_for_login(UserId::new(), "f", NOW, 0, near_end)
             .unwrap()
             .expect("still inside the login's lifetime");
         let refresh = verifier
@@ -465,7 +477,7 @@ mod tests {
         assert_eq!(refresh.auth_time, Some(NOW));
         assert_eq!(late.pair.expires_in, 100);
         assert!(issuer
-            .issue_for_login(UserId::new(), "f", NOW, NOW + max_age)
+            .issue_for_login(UserId::new(), "f", NOW, 0, NOW + max_age)
             .unwrap()
             .is_none());
     }
@@ -474,7 +486,7 @@ mod tests {
     fn another_key_issuer_or_audience_is_rejected() {
         let (_, issuer, _) = setup();
         let t = issuer
-            .issue(UserId::new(), "f", NOW)
+            .issue(UserId::new(), "f", 0, NOW)
             .unwrap()
             .pair
             .access_token;
@@ -494,7 +506,7 @@ mod tests {
         )
         .unwrap();
         let t2 = issuer2
-            .issue(UserId::new(), "f", NOW)
+            .issue(UserId::new(), "f", 0, NOW)
             .unwrap()
             .pair
             .access_token;
@@ -506,7 +518,7 @@ mod tests {
     fn alg_none_and_tampered_tokens_are_rejected() {
         let (_, issuer, verifier) = setup();
         let t = issuer
-            .issue(UserId::new(), "f", NOW)
+            .issue(UserId::new(), "f", 0, NOW)
             .unwrap()
             .pair
             .access_token;

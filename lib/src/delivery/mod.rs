@@ -1,4 +1,5 @@
-//! Delivering one-time codes to an account's email or phone: the port and its adapters.
+//! Delivering one-time codes and security notifications to an account's email or phone: the
+//! port and its adapters.
 //!
 //! The server writes an outbox (one JSON file per message in a folder beside the database,
 //! and a line in the log); on AWS each message is published to an SNS topic, to which the
@@ -35,14 +36,32 @@ impl Channel {
 /// One message, as the outbox file and the SNS message body carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {
-    /// What the message is for: `password_reset`.
+    /// What the message is for: `password_reset` (with a code), or a security notification:
+    /// `identifier_changed` (with the field), `secret_changed`.
     pub kind: &'static str,
     pub user_id: String,
     pub channel: Channel,
     /// The email address or phone number.
     pub to: String,
-    pub code: String,
+    /// The one-time code of a `password_reset`; notifications carry no secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The identifier an `identifier_changed` is about: `email` or `phone_number`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
     pub created_date: String,
+}
+
+impl Message {
+    /// What a subject line or an SMS says the message is about.
+    pub fn subject(&self) -> &'static str {
+        match self.kind {
+            "password_reset" => "dompet: your one-time code",
+            "identifier_changed" => "dompet: your sign-in details changed",
+            "secret_changed" => "dompet: your password or PIN changed",
+            _ => "dompet: security notice",
+        }
+    }
 }
 
 #[async_trait]
@@ -127,7 +146,8 @@ mod tests {
             user_id: "u-1".into(),
             channel: Channel::Sms,
             to: "081234567890".into(),
-            code: "042042".into(),
+            code: Some("042042".into()),
+            field: None,
             created_date: "2026-11-23 10:00:00".into(),
         };
         outbox.deliver(&message).await.unwrap();

@@ -44,7 +44,7 @@ impl Delivery for SnsDelivery {
             .client
             .publish()
             .topic_arn(&self.topic_arn)
-            .subject("dompet: your one-time code")
+            .subject(message.subject())
             .message(serde_json::to_string(message)?)
             .message_attributes("kind", attribute(message.kind)?)
             .message_attributes("channel", attribute(message.channel.as_str())?)

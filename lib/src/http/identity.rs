@@ -18,8 +18,8 @@ use crate::domain::{
     SecretKind, Username,
 };
 use crate::service::accounts::{
-    self, AccountError, CloseError, Credentials, IdentifierError, LoginError, LookupError,
-    RegisterError, Registration, SecretError, SecretUpdate,
+    self, AccountError, CloseError, Credentials, IdentifierError, IdentifierUpdate, LoginError,
+    LookupError, RegisterError, Registration, SecretError, SecretUpdate,
 };
 use crate::service::resets::{self, ResetError};
 use crate::service::sessions::{self, SessionError};
@@ -392,9 +392,10 @@ async fn account(
     Ok(account_response(&user))
 }
 
-/// `PUT /account/username`, `/account/email`, `/account/phone_number`: `{"<field>": "new"}`
-/// sets the identifier under registration's rules, `{"<field>": null}` removes it (one must
-/// remain); answers the account as `GET /account` does.
+/// `PUT /account/username`, `/account/email`, `/account/phone_number`: `{"<field>": "new",
+/// "current_password"|"current_pin": …}` sets the identifier under registration's rules,
+/// `{"<field>": null, …}` removes it (one must remain); a wrong current secret is 401 and
+/// counts toward the lockout. Answers the account as `GET /account` does.
 async fn change_identifier(
     State(state): State<AppState>,
     Verified(caller): Verified,
@@ -414,9 +415,22 @@ async fn change_identifier(
     if !present {
         f.error(field, "is required (null removes it)");
     }
+    let current = parse_presented_secret(&mut f, ["current_password", "current_pin"]);
     f.finish()?;
-    match accounts::change_identifier(&state, &caller, kind, value).await {
+    let Some((current_kind, current)) = current else {
+        return Err(ApiError::bad_request(
+            "the current password or PIN is required",
+        ));
+    };
+    let update = IdentifierUpdate {
+        kind,
+        value,
+        current_kind,
+        current,
+    };
+    match accounts::change_identifier(&state, &caller, update).await {
         Ok(user) => Ok(account_response(&user)),
+        Err(IdentifierError::Refused(e)) => Err(login_error(e)),
         Err(IdentifierError::Taken(kind)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "ALREADY_REGISTERED",

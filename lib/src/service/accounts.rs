@@ -9,8 +9,8 @@ use crate::domain::{
 use crate::service::sessions::{self, Caller, SessionError};
 use crate::state::AppState;
 use crate::store::{
-    ChangeSecretError, CloseAccountError, CreateUserError, Reads, Role, SecretChange, UserRecord,
-    Versioned,
+    ChangeSecretError, CloseAccountError, CreateUserError, LoginWrite, Reads, Role, SecretChange,
+    UserRecord, Versioned,
 };
 
 /// A validated registration request.
@@ -49,6 +49,7 @@ pub async fn register(state: &AppState, reg: Registration) -> Result<UserRecord,
         role: Role::User,
         balance: 0,
         version: 0,
+        auth_epoch: 0,
         created_at: now,
         updated_at: now,
     };
@@ -149,11 +150,12 @@ pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, Lo
     match user {
         Some(user) if verified => {
             let agent = creds.user_agent.clone();
-            match sessions::start_after_login(state, user.user_id, agent, &throttle_key, reserved)
-                .await?
-            {
-                Some(pair) => Ok(pair),
-                None => Err(locked_now(state, &throttle_key).await),
+            match sessions::start_after_login(state, &user, agent, &throttle_key, reserved).await? {
+                (LoginWrite::Started, pair) => Ok(pair),
+                (LoginWrite::Locked, _) => Err(locked_now(state, &throttle_key).await),
+                // The secret verified is no longer the account's, or its logins were ended
+                // after it was read: this login ends with them.
+                (LoginWrite::EpochMoved, _) => Err(LoginError::InvalidCredentials),
             }
         }
         // The failure was counted when the attempt was reserved.
@@ -304,7 +306,10 @@ pub async fn change_secret(
         .change_secret(&user, &change, now_millis())
         .await
     {
-        Ok(user) => Ok(user),
+        Ok(user) => {
+            super::notices::secret_changed(state, &user).await;
+            Ok(user)
+        }
         Err(ChangeSecretError::Locked) => Err(SecretError::Refused(locked_now(state, &key).await)),
         Err(ChangeSecretError::Changed) => Err(SecretError::Changed),
         Err(ChangeSecretError::Unexpected(e)) => Err(e.into()),
@@ -401,6 +406,9 @@ pub async fn account(state: &AppState, caller: &Caller) -> Result<UserRecord, Ac
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentifierError {
+    /// The current secret is wrong (counted toward the lockout), or the account is locked.
+    #[error(transparent)]
+    Refused(LoginError),
     #[error("{} already registered", .0.label())]
     Taken(IdentifierKind),
     /// Removing it would leave the account without an identifier to log in with.
@@ -416,34 +424,78 @@ pub enum IdentifierError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// `PUT /account/{username,email,phone_number}`: sets or (with `None`) removes one identifier;
-/// one read with the session check, then one atomic write moving the identifier's claim.
+/// `PUT /account/{username,email,phone_number}`: what to set, and the current secret.
+pub struct IdentifierUpdate {
+    pub kind: IdentifierKind,
+    /// The new identifier; `None` removes it.
+    pub value: Option<String>,
+    pub current_kind: SecretKind,
+    pub current: String,
+}
+
+/// `PUT /account/{username,email,phone_number}`: sets or (with `None`) removes one identifier
+/// after checking the current secret as a login checks it (counted toward the lockout, and
+/// before the new identifier's uniqueness, so a 409 needs the secret: a stolen access token
+/// alone can't redirect the account's reset codes). One read with the session check, the
+/// attempt's reservation, then one atomic write moving the identifier's claim with the
+/// throttle's reset. A changed or removed email or phone number is told at its old address.
 pub async fn change_identifier(
     state: &AppState,
     caller: &Caller,
-    kind: IdentifierKind,
-    value: Option<String>,
+    update: IdentifierUpdate,
 ) -> Result<UserRecord, IdentifierError> {
-    let user = account(state, caller).await.map_err(|e| match e {
-        AccountError::Gone => IdentifierError::Gone,
-        AccountError::Unexpected(e) => IdentifierError::Unexpected(e),
+    let IdentifierUpdate { kind, value, .. } = &update;
+    let key = account_throttle_key(caller.user_id());
+    let reads = Reads {
+        account: Some(caller.user_id()),
+        throttle: Some(key.clone()),
+        ..Reads::default()
+    };
+    let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
+        SessionError::Unauthenticated => IdentifierError::Gone,
+        SessionError::Unexpected(e) => IdentifierError::Unexpected(e),
     })?;
-    if *user.identifier(kind) == value {
-        return Ok(user);
-    }
-    if value.is_none() && user.identifiers().len() == 1 {
-        return Err(IdentifierError::LastIdentifier);
-    }
-    use crate::store::ChangeIdentifierError as E;
+    let user = snap.account.ok_or(IdentifierError::Gone)?;
+    let reserved = verify_secret_again(
+        state,
+        &user,
+        snap.throttle,
+        update.current_kind,
+        &update.current,
+    )
+    .await
+    .map_err(IdentifierError::Refused)?;
+    let refused = if user.identifier(*kind) == value {
+        None
+    } else if value.is_none() && user.identifiers().len() == 1 {
+        Some(IdentifierError::LastIdentifier)
+    } else {
+        use crate::store::ChangeIdentifierError as E;
+        let release = Some((key.as_str(), reserved));
+        match state
+            .store()
+            .change_identifier(&user, *kind, value.as_deref(), release, now_millis())
+            .await
+        {
+            Ok(changed) => {
+                super::notices::identifier_changed(state, &user, &changed, *kind).await;
+                return Ok(changed);
+            }
+            Err(E::Taken(kind)) => Some(IdentifierError::Taken(kind)),
+            Err(E::Changed) => Some(IdentifierError::Changed),
+            Err(E::Locked) => return Err(IdentifierError::Refused(locked_now(state, &key).await)),
+            Err(E::Unexpected(e)) => return Err(IdentifierError::Unexpected(e)),
+        }
+    };
+    // The secret was right: its reservation is released as a successful login's is.
     state
         .store()
-        .change_identifier(&user, kind, value.as_deref(), now_millis())
-        .await
-        .map_err(|e| match e {
-            E::Taken(kind) => IdentifierError::Taken(kind),
-            E::Changed => IdentifierError::Changed,
-            E::Unexpected(e) => IdentifierError::Unexpected(e),
-        })
+        .release_throttle(&key, reserved, now_millis())
+        .await?;
+    match refused {
+        Some(e) => Err(e),
+        None => Ok(user),
+    }
 }
 
 /// At most this many recipient lookups per user per window.

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod entities;
+pub mod notices;
 pub mod operators;
 pub mod resets;
 pub mod sessions;

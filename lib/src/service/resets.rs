@@ -137,7 +137,8 @@ async fn request_code(state: &AppState, identifier: &LoginIdentifier) -> anyhow:
         user_id: user.user_id.to_string(),
         channel,
         to,
-        code,
+        code: Some(code),
+        field: None,
         created_date: format_timestamp(now),
     };
     if let Err(e) = state.delivery().deliver(&message).await {
@@ -194,7 +195,10 @@ pub async fn reset(
             release: None,
         };
         match store.change_secret(&seen, &change, now_millis()).await {
-            Ok(_) => return Ok(()),
+            Ok(user) => {
+                super::notices::secret_changed(state, &user).await;
+                return Ok(());
+            }
             // The secret changed since the read: the reset still wins.
             Err(ChangeSecretError::Changed) => user = store.get_user(owner).await?,
             Err(ChangeSecretError::Locked) => unreachable!("no throttle to release"),

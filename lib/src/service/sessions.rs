@@ -4,7 +4,9 @@
 use crate::auth::{TokenKind, TokenPair};
 use crate::domain::{now_millis, UserId};
 use crate::state::AppState;
-use crate::store::{Reads, Rotation, Session, SessionInfo, Snapshot, UserRecord, USER_AGENT_MAX};
+use crate::store::{
+    LoginWrite, Reads, Rotation, Session, SessionInfo, Snapshot, UserRecord, USER_AGENT_MAX,
+};
 
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
@@ -38,22 +40,25 @@ pub fn user_agent(raw: Option<&str>) -> Option<String> {
     (!agent.is_empty()).then(|| agent.to_string())
 }
 
-/// Starts a new family and issues its first pair.
-pub async fn start(state: &AppState, user: UserId) -> anyhow::Result<TokenPair> {
+/// Starts a new family of `user` (as read: bound to its auth epoch) and issues its first pair.
+pub async fn start(state: &AppState, user: &UserRecord) -> anyhow::Result<TokenPair> {
     let session_id = uuid::Uuid::new_v4().to_string();
     let now = now_secs();
-    let issued = state.issuer()?.issue(user, &session_id, now)?;
+    let issued = state
+        .issuer()?
+        .issue(user.user_id, &session_id, user.auth_epoch, now)?;
     state
         .store()
         .create_session(
             &Session {
                 session_id,
-                user_id: user,
+                user_id: user.user_id,
                 refresh_jti: issued.refresh_jti,
                 revoked: false,
                 expires_at: issued.refresh_expires_at,
                 created_at: now,
                 user_agent: None,
+                auth_epoch: user.auth_epoch,
             },
             now,
         )
@@ -127,34 +132,42 @@ impl Caller {
     }
 }
 
-/// Starts a new family for a login whose secret was just verified, resetting the throttle
-/// the attempt reserved in the same write; `None` when another attempt locked it meanwhile.
+/// Starts a new family for a login whose secret was just verified against `user` as read,
+/// bound to the auth epoch read with the secret, and resets the throttle the attempt reserved
+/// in the same write. Nothing is written, and no pair is usable, when another attempt locked
+/// the throttle meanwhile or the account left that epoch (its secret changed, every login was
+/// ended, or it closed).
 pub async fn start_after_login(
     state: &AppState,
-    user: UserId,
+    user: &UserRecord,
     user_agent: Option<String>,
     throttle_key: &str,
     reserved: u64,
-) -> anyhow::Result<Option<TokenPair>> {
+) -> anyhow::Result<(LoginWrite, TokenPair)> {
     let session_id = uuid::Uuid::new_v4().to_string();
     let now = now_millis();
-    let issued = state
-        .issuer()?
-        .issue(user, &session_id, now.div_euclid(1000))?;
+    let issued = state.issuer()?.issue(
+        user.user_id,
+        &session_id,
+        user.auth_epoch,
+        now.div_euclid(1000),
+    )?;
     let session = Session {
         session_id,
-        user_id: user,
+        user_id: user.user_id,
         refresh_jti: issued.refresh_jti,
         revoked: false,
         expires_at: issued.refresh_expires_at,
         created_at: now.div_euclid(1000),
         user_agent,
+        auth_epoch: user.auth_epoch,
     };
-    Ok(state
+    state.login_write_pause().await;
+    let written = state
         .store()
         .create_session_releasing(&session, throttle_key, reserved, now)
-        .await?
-        .then_some(issued.pair))
+        .await?;
+    Ok((written, issued.pair))
 }
 
 /// Verifies an access token and that its family is live.
@@ -173,32 +186,42 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair,
         .user_id()
         .map_err(|_| SessionError::Unauthenticated)?;
     let auth_time = claims.auth_time.unwrap_or(claims.iat);
-    // Past its absolute lifetime a login is over, however active it has been.
-    let Some(issued) = state
-        .issuer()?
-        .issue_for_login(user_id, &claims.sid, auth_time, now)?
-    else {
-        return Err(SessionError::Unauthenticated);
-    };
-    let rotation = state
-        .store()
-        .rotate_session(
-            user_id,
-            &claims.sid,
-            &claims.jti,
-            &issued.refresh_jti,
-            issued.refresh_expires_at,
-            now,
-        )
-        .await?;
-    match rotation {
-        Rotation::Rotated => Ok(issued.pair),
-        Rotation::Reused => {
-            tracing::warn!(user = %user_id, session = %claims.sid, "refresh token reused: family revoked");
-            Err(SessionError::Unauthenticated)
+    let mut epoch = claims.auth_epoch;
+    // A family moves to another epoch at most once between two refreshes (the secret change
+    // that kept it): the second try is at the epoch the store reported.
+    for _ in 0..2 {
+        // Past its absolute lifetime a login is over, however active it has been.
+        let Some(issued) =
+            state
+                .issuer()?
+                .issue_for_login(user_id, &claims.sid, auth_time, epoch, now)?
+        else {
+            return Err(SessionError::Unauthenticated);
+        };
+        let rotation = state
+            .store()
+            .rotate_session(
+                user_id,
+                &claims.sid,
+                &claims.jti,
+                epoch,
+                &issued.refresh_jti,
+                issued.refresh_expires_at,
+                now,
+            )
+            .await?;
+        match rotation {
+            Rotation::Rotated => return Ok(issued.pair),
+            Rotation::Reused => {
+                tracing::warn!(user = %user_id, session = %claims.sid, "refresh token reused: family revoked");
+                return Err(SessionError::Unauthenticated);
+            }
+            Rotation::Inactive => return Err(SessionError::Unauthenticated),
+            Rotation::Moved { auth_epoch } if auth_epoch != epoch => epoch = auth_epoch,
+            Rotation::Moved { .. } => break,
         }
-        Rotation::Inactive => Err(SessionError::Unauthenticated),
     }
+    Err(SessionError::Unauthenticated)
 }
 
 /// Revokes the caller's family.
@@ -248,12 +271,18 @@ pub async fn end(
         .await?)
 }
 
-/// Ends every login of the caller, this one included; returns how many.
-pub async fn logout_all(state: &AppState, caller: &Caller) -> Result<usize, SessionError> {
+/// Ends every login of the caller, this one included, and those still being made: the
+/// account moves to its next auth epoch in the write that revokes the listed logins.
+pub async fn logout_all(state: &AppState, caller: &Caller) -> Result<(), SessionError> {
     let (principal, sessions) = list(state, caller).await?;
     let ids: Vec<String> = sessions.into_iter().map(|s| s.session_id).collect();
-    Ok(state
+    if state
         .store()
-        .revoke_sessions(principal.user_id, &ids, now_secs())
-        .await?)
+        .end_every_login(principal.user_id, &ids, now_secs())
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(SessionError::Unauthenticated)
+    }
 }

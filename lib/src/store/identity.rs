@@ -23,6 +23,11 @@ pub struct UserRecord {
     pub balance: i64,
     /// Incremented by every change to the balance.
     pub version: u64,
+    /// The account's auth epoch: a login is bound to the epoch it read with the secret's hash,
+    /// and lives only while the account is still at it. A secret change, a reset and `POST
+    /// /logout/all` move it in their one write (closing removes the account), so a login still
+    /// being made when they commit gets nothing usable.
+    pub auth_epoch: u64,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -101,6 +106,9 @@ pub enum ChangeIdentifierError {
     /// The account, or one of its identifiers, changed since it was read (or it is gone).
     #[error("the account changed meanwhile")]
     Changed,
+    /// Another attempt locked the login throttle the change was to reset.
+    #[error("the login is locked")]
+    Locked,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -174,19 +182,25 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Sets (or, with `None`, removes) the identifier of `kind` of the account as `seen`:
     /// the new identifier is claimed and the old one freed in the same atomic write, so no
     /// moment has two accounts holding one identifier, or one account's identifier unclaimed.
-    /// `Changed` when any identifier of the account differs from `seen` by then.
+    /// `Changed` when any identifier of the account differs from `seen` by then. The login
+    /// throttle `release` (`(key, reserved version)`, reserved when the current secret was
+    /// checked) is reset in the same write, unless another attempt locked it meanwhile
+    /// (`Locked`: nothing is written).
     async fn change_identifier(
         &self,
         seen: &UserRecord,
         kind: IdentifierKind,
         value: Option<&str>,
+        release: Option<(&str, u64)>,
         now: Millis,
     ) -> Result<UserRecord, ChangeIdentifierError>;
 
-    /// Replaces the secret of the account as `seen` (conditional on its secret being unchanged:
-    /// else `Changed`), resets the throttle `change.release` and revokes every login but
-    /// `change.keep_session`, in one atomic write (DynamoDB: one `TransactWriteItems` per 100
-    /// logins after the first 97, which are in the secret's own).
+    /// Replaces the secret of the account as `seen` (conditional on its secret and auth epoch
+    /// being unchanged: else `Changed`), moves the account to the next auth epoch (ending every
+    /// login bound to the one seen, including logins still being made), moves
+    /// `change.keep_session` to the new epoch (`Changed` when that login has ended meanwhile),
+    /// resets the throttle `change.release` and revokes every other login, in one atomic write
+    /// (DynamoDB: the revocations past the first 96 follow, 100 to a `TransactWriteItems`).
     async fn change_secret(
         &self,
         seen: &UserRecord,

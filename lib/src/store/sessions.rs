@@ -19,6 +19,9 @@ pub struct Session {
     pub created_at: i64,
     /// The `User-Agent` the login came with (at most [`USER_AGENT_MAX`] characters).
     pub user_agent: Option<String>,
+    /// The account's auth epoch this login is bound to: it is live only while the account is
+    /// at the same epoch (see `UserRecord::auth_epoch`).
+    pub auth_epoch: u64,
 }
 
 /// How much of a `User-Agent` a session keeps.
@@ -35,14 +38,30 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
 }
 
+/// What recording a verified login came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginWrite {
+    /// The family is recorded and the throttle reset.
+    Started,
+    /// Another attempt locked the throttle meanwhile: nothing was written.
+    Locked,
+    /// The account left the auth epoch the secret was verified at (its secret changed, every
+    /// login was ended, or it closed): nothing was written.
+    EpochMoved,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
     /// The presented refresh token was current; the family now expects the new one.
     Rotated,
     /// The presented token was already used: the whole family has been revoked.
     Reused,
-    /// The family is revoked, expired or unknown.
+    /// The family is revoked, expired, unknown, or bound to an auth epoch its account left.
     Inactive,
+    /// The presented token was current, but the family was moved to another auth epoch (a
+    /// secret change keeps the login that made it): nothing was written; rotate again with
+    /// that epoch.
+    Moved { auth_epoch: u64 },
 }
 
 /// Refresh families and their rotation.
@@ -51,19 +70,20 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Records a new refresh family; families already expired at `now_secs` may be dropped.
     async fn create_session(&self, session: &Session, now_secs: i64) -> StoreResult<()>;
 
-    /// Records the family of a login whose secret was just verified and, in the same atomic
-    /// write, resets the login throttle `throttle_key` that the attempt reserved at version
-    /// `reserved` — unless another attempt has locked it since: then nothing is written and
-    /// the answer is false.
+    /// Records the family of a login whose secret was just verified at the account's auth
+    /// epoch `session.auth_epoch` and, in the same atomic write, resets the login throttle
+    /// `throttle_key` that the attempt reserved at version `reserved` — unless another attempt
+    /// has locked it since, or the account is no longer at that epoch: then nothing is written.
     async fn create_session_releasing(
         &self,
         session: &Session,
         throttle_key: &str,
         reserved: u64,
         now: Millis,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<LoginWrite>;
 
-    /// True when the family exists, is not revoked and has not expired at `now_secs`.
+    /// True when the family exists, is not revoked, has not expired at `now_secs` and is bound
+    /// to its account's current auth epoch.
     async fn session_active(
         &self,
         user: UserId,
@@ -71,13 +91,16 @@ pub trait SessionStore: Send + Sync + 'static {
         now_secs: i64,
     ) -> StoreResult<bool>;
 
-    /// Swaps the family's current refresh token if `presented_jti` is it; a stale one revokes
-    /// the family.
+    /// Swaps the family's current refresh token if `presented_jti` is it and both the family
+    /// and its account are at `auth_epoch` (what the presented token says); a stale token of a
+    /// live family revokes the family.
+    #[allow(clippy::too_many_arguments)]
     async fn rotate_session(
         &self,
         user: UserId,
         session_id: &str,
         presented_jti: &str,
+        auth_epoch: u64,
         new_jti: &str,
         new_expires_at: i64,
         now_secs: i64,
@@ -91,8 +114,20 @@ pub trait SessionStore: Send + Sync + 'static {
         now_secs: i64,
     ) -> StoreResult<bool>;
 
-    /// The user's active families, newest login first, in one read.
+    /// The user's active families (bound to the account's current auth epoch), newest login
+    /// first, in one read.
     async fn list_sessions(&self, user: UserId, now_secs: i64) -> StoreResult<Vec<SessionInfo>>;
+
+    /// Ends every login of the user (`POST /logout/all`): moves the account to the next auth
+    /// epoch — which ends logins still being made too — and revokes the families `sessions`
+    /// (the user's, as just listed) in the same atomic write (DynamoDB: the revocations past the
+    /// first 99 follow, 100 to a `TransactWriteItems`). False when the account is gone.
+    async fn end_every_login(
+        &self,
+        user: UserId,
+        sessions: &[String],
+        now_secs: i64,
+    ) -> StoreResult<bool>;
 
     /// Revokes every family of `sessions` still active (the user's, as just listed); returns
     /// how many this call revoked.

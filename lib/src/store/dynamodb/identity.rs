@@ -4,15 +4,15 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 
 use anyhow::Context;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use aws_sdk_dynamodb::types::{DeleteRequest, Select, WriteRequest};
 
 use super::items::{
-    condition_failed, delete, delete_if, entry_sk, guard_item, guard_pk, item, n, parse_entry,
-    parse_guard, parse_user, put_new, s, session_revocation, throttle_pk, throttle_release,
-    transfer_pk, user_item, user_pk, Action, Attrs, Item, Transaction, GUARD, PROFILE, THROTTLE,
-    TRANSFER,
+    condition_failed, delete, delete_if, entry_sk, epoch_condition, guard_item, guard_pk, item, n,
+    parse_entry, parse_guard, parse_user, put_new, s, session_revocation, session_sk, throttle_pk,
+    throttle_release, transfer_pk, user_item, user_pk, Action, Attrs, Item, Transaction, GUARD,
+    PROFILE, THROTTLE, TRANSFER,
 };
 use super::sessions::TRANSACTION_MAX;
 use super::{backoff, DynamoStore, CONFLICT_RETRIES};
@@ -210,13 +210,14 @@ impl IdentityStore for DynamoStore {
     }
 
     /// One `TransactWriteItems`: the profile (conditional on every identifier as `seen`), the
-    /// new identifier's guard (which must not exist) and the old one's (which must be this
-    /// account's) together.
+    /// new identifier's guard (which must not exist), the old one's (which must be this
+    /// account's) and the login throttle's reset together.
     async fn change_identifier(
         &self,
         seen: &UserRecord,
         kind: IdentifierKind,
         value: Option<&str>,
+        release: Option<(&str, u64)>,
         now: Millis,
     ) -> Result<UserRecord, ChangeIdentifierError> {
         let field = kind.field();
@@ -279,10 +280,19 @@ impl IdentityStore for DynamoStore {
                 );
             }
         }
+        if let Some((key, reserved)) = release {
+            tx.push(
+                Action::Throttle,
+                throttle_release(&self.table, key, reserved, now)?,
+            );
+        }
         match self.transact(&tx, "change identifier").await? {
             Ok(()) => Ok(seen.with_identifier(kind, value, now)),
             Err(cancelled) if cancelled.failed(Action::Guard(kind)) => {
                 Err(ChangeIdentifierError::Taken(kind))
+            }
+            Err(cancelled) if cancelled.failed(Action::Throttle) => {
+                Err(ChangeIdentifierError::Locked)
             }
             // The profile or the old guard moved on, or a concurrent transaction touched them.
             Err(_) => Err(ChangeIdentifierError::Changed),
@@ -298,18 +308,46 @@ impl IdentityStore for DynamoStore {
         change: &SecretChange<'_>,
         now: Millis,
     ) -> Result<UserRecord, ChangeSecretError> {
+        let next_epoch = seen.auth_epoch + 1;
+        let (epoch_check, mut values) = epoch_condition(seen.auth_epoch);
+        values.extend([
+            (":kind".to_string(), s(change.kind.as_str())),
+            (":hash".to_string(), s(change.hash)),
+            (":now".to_string(), n(now)),
+            (":seen".to_string(), s(&seen.secret_hash)),
+            (":next".to_string(), n(next_epoch)),
+        ]);
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(user_pk(seen.user_id)))
             .key("sk", s(PROFILE))
-            .update_expression("SET secret_kind = :kind, secret_hash = :hash, updated_at = :now")
-            .condition_expression("secret_hash = :seen")
-            .expression_attribute_values(":kind", s(change.kind.as_str()))
-            .expression_attribute_values(":hash", s(change.hash))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":seen", s(&seen.secret_hash))
+            .update_expression(
+                "SET secret_kind = :kind, secret_hash = :hash, updated_at = :now, \
+                 auth_epoch = :next",
+            )
+            .condition_expression(format!("secret_hash = :seen AND ({epoch_check})"))
+            .set_expression_attribute_values(Some(values))
             .build()
             .context("Failed to build the secret update")?;
+        // The login that asked stays: it moves to the new epoch with the account.
+        let kept = change
+            .keep_session
+            .map(|sid| {
+                Update::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(user_pk(seen.user_id)))
+                    .key("sk", s(session_sk(sid)))
+                    .update_expression("SET auth_epoch = :next")
+                    .condition_expression(
+                        "attribute_exists(pk) AND revoked = :false AND expires_at > :now",
+                    )
+                    .expression_attribute_values(":next", n(next_epoch))
+                    .expression_attribute_values(":false", AttributeValue::Bool(false))
+                    .expression_attribute_values(":now", n(now.div_euclid(1000)))
+                    .build()
+                    .context("Failed to build the kept login's move")
+            })
+            .transpose()?;
         let mut attempt = 0;
         loop {
             let others: Vec<String> = self
@@ -330,7 +368,13 @@ impl IdentityStore for DynamoStore {
                     throttle_release(&self.table, key, reserved, now)?,
                 );
             }
-            let first = others.len().min(TRANSACTION_MAX - 2);
+            if let Some(kept) = &kept {
+                tx.push(
+                    Action::KeptSession,
+                    TransactWriteItem::builder().update(kept.clone()).build(),
+                );
+            }
+            let first = others.len().min(TRANSACTION_MAX - tx.len());
             for sid in &others[..first] {
                 tx.push(
                     Action::Session,
@@ -344,11 +388,14 @@ impl IdentityStore for DynamoStore {
                     let mut user = seen.clone();
                     user.secret_kind = change.kind;
                     user.secret_hash = change.hash.to_string();
+                    user.auth_epoch = next_epoch;
                     user.updated_at = now;
                     return Ok(user);
                 }
                 Err(c) if c.failed(Action::Throttle) => return Err(ChangeSecretError::Locked),
-                Err(c) if c.failed(Action::User) => return Err(ChangeSecretError::Changed),
+                Err(c) if c.failed(Action::User) || c.failed(Action::KeptSession) => {
+                    return Err(ChangeSecretError::Changed)
+                }
                 // A login removed meanwhile (its TTL) or a concurrent transaction: list again.
                 Err(c) if attempt < CONFLICT_RETRIES => {
                     attempt += 1;

@@ -175,6 +175,10 @@ pub(super) fn user_item(u: &UserRecord) -> Item {
             item.insert(name.to_string(), s(v));
         }
     }
+    // Absent reads as epoch 0 (accounts written before epochs, and the example dataset).
+    if u.auth_epoch != 0 {
+        item.insert("auth_epoch".to_string(), n(u.auth_epoch));
+    }
     item
 }
 
@@ -193,9 +197,68 @@ pub(super) fn parse_user(item: &Item) -> anyhow::Result<UserRecord> {
         role: Role::parse(&a.req_s("role")?).context("bad role")?,
         balance: a.num("balance")?,
         version: a.num("version")?,
+        auth_epoch: auth_epoch(item),
         created_at: a.num("created_at")?,
         updated_at: a.num("updated_at")?,
     })
+}
+
+/// The auth epoch of a user or session item (absent: 0, as written before epochs).
+pub(super) fn auth_epoch(item: &Item) -> u64 {
+    Attrs(item).opt_num("auth_epoch").unwrap_or(0)
+}
+
+/// A condition that an item's `auth_epoch` is `epoch` (absent counts as 0), with its values.
+pub(super) fn epoch_condition(epoch: u64) -> (&'static str, Item) {
+    let expression = if epoch == 0 {
+        "attribute_exists(pk) AND (attribute_not_exists(auth_epoch) OR auth_epoch = :epoch)"
+    } else {
+        "auth_epoch = :epoch"
+    };
+    (expression, item([(":epoch", n(epoch))]))
+}
+
+/// Checks that the account is at auth epoch `epoch` (so exists), without reading it; the
+/// profile as it was comes back when it is not.
+pub(super) fn account_at_epoch(
+    table: &str,
+    user: UserId,
+    epoch: u64,
+) -> anyhow::Result<TransactWriteItem> {
+    let (condition, values) = epoch_condition(epoch);
+    Ok(TransactWriteItem::builder()
+        .condition_check(
+            ConditionCheck::builder()
+                .table_name(table)
+                .key("pk", s(user_pk(user)))
+                .key("sk", s(PROFILE))
+                .condition_expression(condition)
+                .set_expression_attribute_values(Some(values))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .context("Failed to build an epoch check")?,
+        )
+        .build())
+}
+
+/// Moves an account to the next auth epoch (ending every login bound to the one before);
+/// the account must exist.
+pub(super) fn epoch_advance(table: &str, user: UserId) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(user_pk(user)))
+                .key("sk", s(PROFILE))
+                .update_expression("ADD auth_epoch :one")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .context("Failed to build an epoch advance")?,
+        )
+        .build())
 }
 
 /// Balance and version of a user item.
@@ -227,6 +290,7 @@ pub(super) fn session_item(session: &Session) -> Item {
         ("expires_at", n(session.expires_at)),
         ("created_at", n(session.created_at)),
         ("last_used_at", n(session.created_at)),
+        ("auth_epoch", n(session.auth_epoch)),
     ]);
     if let Some(agent) = &session.user_agent {
         item.insert("user_agent".to_string(), s(agent));
@@ -268,10 +332,24 @@ pub(super) fn session_revocation(
         .build())
 }
 
-/// Whether a family can still be used at `now_secs`.
+/// Whether a family is neither revoked nor expired at `now_secs` (it is live only while its
+/// account is at its auth epoch too: [`session_live`]).
 pub(super) fn session_active(item: &Item, now_secs: i64) -> anyhow::Result<bool> {
     let a = Attrs(item);
     Ok(!a.bool("revoked") && a.num::<i64>("expires_at")? > now_secs)
+}
+
+/// Whether a family can still be used at `now_secs`: active, and bound to the auth epoch its
+/// account (`profile`, `None` when gone) is at.
+pub(super) fn session_live(
+    session: &Item,
+    profile: Option<&Item>,
+    now_secs: i64,
+) -> anyhow::Result<bool> {
+    Ok(
+        profile.is_some_and(|p| auth_epoch(p) == auth_epoch(session))
+            && session_active(session, now_secs)?,
+    )
 }
 
 pub(super) fn throttle_item(
@@ -706,6 +784,10 @@ pub(super) enum Action {
     Throttle,
     /// A new refresh family.
     Session,
+    /// The account must be at a given auth epoch, or moves to the next.
+    Epoch,
+    /// The login that asked for a secret change, moved to the account's new epoch.
+    KeptSession,
     /// An idempotency record.
     Idempotency,
     /// A pending transfer marked settled.

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use super::items::{
     entity_sk, guard_pk, idem_sk, parse_entity, parse_guard, parse_idempotency, parse_throttle,
-    parse_transfer, parse_user, s, session_active, session_sk, throttle_pk, transfer_pk, user_pk,
+    parse_transfer, parse_user, s, session_live, session_sk, throttle_pk, transfer_pk, user_pk,
     Item, GUARD, PROFILE, THROTTLE, TRANSFER,
 };
 use super::{backoff, DynamoStore};
@@ -27,6 +27,12 @@ impl ReadStore for DynamoStore {
             .as_ref()
             .map(|(user, sid)| (user_pk(user), session_sk(sid)));
         let account = reads.account.map(|u| (user_pk(u), PROFILE.to_string()));
+        // A family is live only while its account is at the family's auth epoch: the
+        // account's item is read with it (the batch reads a key once).
+        let session_account = reads
+            .session
+            .as_ref()
+            .map(|(user, _)| (user_pk(user), PROFILE.to_string()));
         let other_account = reads
             .other_account
             .map(|u| (user_pk(u), PROFILE.to_string()));
@@ -52,6 +58,7 @@ impl ReadStore for DynamoStore {
             .map(|key| (throttle_pk(key), THROTTLE.to_string()));
         let keys: Vec<&(String, String)> = [
             &session,
+            &session_account,
             &account,
             &other_account,
             &idempotency,
@@ -69,7 +76,7 @@ impl ReadStore for DynamoStore {
         let now_secs = now.div_euclid(1000);
         Ok(Snapshot {
             session_active: match item(&session) {
-                Some(i) => session_active(i, now_secs)?,
+                Some(i) => session_live(i, item(&session_account), now_secs)?,
                 None => false,
             },
             account: item(&account).map(parse_user).transpose()?,

@@ -2,16 +2,18 @@
 
 use anyhow::Context;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use super::items::{
-    condition_failed, n, parse_session_info, put_new, s, session_active, session_item,
-    session_revocation, session_sk, throttle_release, user_pk, Action, Transaction,
+    account_at_epoch, auth_epoch, condition_failed, epoch_advance, epoch_condition, n,
+    parse_session_info, put_new, s, session_active, session_item, session_live, session_revocation,
+    session_sk, throttle_release, user_pk, Action, Attrs, Item, Transaction, PROFILE,
 };
-use super::DynamoStore;
+use super::{backoff, DynamoStore, CONFLICT_RETRIES};
 use crate::domain::{Millis, UserId};
-use crate::store::{Rotation, Session, SessionInfo, SessionStore, StoreResult};
+use crate::store::{LoginWrite, Rotation, Session, SessionInfo, SessionStore, StoreResult};
 
 /// At most this many writes go into one `TransactWriteItems`.
 pub(super) const TRANSACTION_MAX: usize = 100;
@@ -36,7 +38,7 @@ impl SessionStore for DynamoStore {
         throttle_key: &str,
         reserved: u64,
         now: Millis,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<LoginWrite> {
         let mut tx = Transaction::default();
         tx.push(
             Action::Throttle,
@@ -46,10 +48,30 @@ impl SessionStore for DynamoStore {
             Action::Session,
             put_new(&self.table, session_item(session))?,
         );
-        match self.transact(&tx, "login").await? {
-            Ok(()) => Ok(true),
-            Err(cancelled) if cancelled.failed(Action::Throttle) => Ok(false),
-            Err(cancelled) => Err(anyhow::anyhow!("login cancelled: {cancelled}")),
+        // The family is written only while the account is at the epoch its secret was
+        // verified at: a secret change, a reset, logging out everywhere or closing that
+        // commits first leaves nothing behind.
+        tx.push(
+            Action::Epoch,
+            account_at_epoch(&self.table, session.user_id, session.auth_epoch)?,
+        );
+        let mut attempt = 0;
+        loop {
+            match self.transact(&tx, "login").await? {
+                Ok(()) => return Ok(LoginWrite::Started),
+                Err(cancelled) if cancelled.failed(Action::Throttle) => {
+                    return Ok(LoginWrite::Locked)
+                }
+                Err(cancelled) if cancelled.failed(Action::Epoch) => {
+                    return Ok(LoginWrite::EpochMoved)
+                }
+                // A concurrent write to the account (money moving): the check is tried again.
+                Err(cancelled) if cancelled.conflicted() && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                Err(cancelled) => return Err(anyhow::anyhow!("login cancelled: {cancelled}")),
+            }
         }
     }
 
@@ -59,54 +81,89 @@ impl SessionStore for DynamoStore {
         session_id: &str,
         now_secs: i64,
     ) -> StoreResult<bool> {
-        match self.get(user_pk(user), &session_sk(session_id)).await? {
-            Some(item) => session_active(&item, now_secs),
+        let (session, profile) = (
+            (user_pk(user), session_sk(session_id)),
+            (user_pk(user), PROFILE.to_string()),
+        );
+        let found = self.batch_get(&[&session, &profile]).await?;
+        match found.get(&session) {
+            Some(item) => session_live(item, found.get(&profile), now_secs),
             None => Ok(false),
         }
     }
 
+    /// One `TransactWriteItems`: the family's swap, conditional on the presented token and the
+    /// family's epoch, and a check that the account is at that epoch.
     async fn rotate_session(
         &self,
         user: UserId,
         session_id: &str,
         presented_jti: &str,
+        epoch: u64,
         new_jti: &str,
         new_expires_at: i64,
         now_secs: i64,
     ) -> StoreResult<Rotation> {
-        let result = self
-            .client
-            .update_item()
+        let (epoch_check, mut values) = epoch_condition(epoch);
+        values.extend([
+            (":new".to_string(), s(new_jti)),
+            (":exp".to_string(), n(new_expires_at)),
+            (":presented".to_string(), s(presented_jti)),
+            (":false".to_string(), AttributeValue::Bool(false)),
+            (":now".to_string(), n(now_secs)),
+        ]);
+        let swap = Update::builder()
             .table_name(&self.table)
             .key("pk", s(user_pk(user)))
             .key("sk", s(session_sk(session_id)))
             .update_expression("SET refresh_jti = :new, expires_at = :exp, last_used_at = :now")
-            .condition_expression(
-                "refresh_jti = :presented AND revoked = :false AND expires_at > :now",
-            )
-            .expression_attribute_values(":new", s(new_jti))
-            .expression_attribute_values(":exp", n(new_expires_at))
-            .expression_attribute_values(":presented", s(presented_jti))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":now", n(now_secs))
+            .condition_expression(format!(
+                "refresh_jti = :presented AND revoked = :false AND expires_at > :now AND ({epoch_check})"
+            ))
+            .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => return Ok(Rotation::Rotated),
-            Err(e) => e.into_service_error(),
-        };
-        let UpdateItemError::ConditionalCheckFailedException(failed) = err else {
-            return Err(anyhow::Error::new(err).context("DynamoDB UpdateItem (rotate) failed"));
-        };
-        // The old item tells a stale token of a live family (reuse) from an inactive family.
-        match failed.item() {
-            Some(old) if session_active(old, now_secs)? => {
-                self.revoke_session(user, session_id, now_secs).await?;
-                Ok(Rotation::Reused)
+            .build()
+            .context("Failed to build a rotation")?;
+        let mut tx = Transaction::default();
+        tx.push(
+            Action::Session,
+            TransactWriteItem::builder().update(swap).build(),
+        );
+        tx.push(Action::Epoch, account_at_epoch(&self.table, user, epoch)?);
+        let mut attempt = 0;
+        let cancelled = loop {
+            match self.transact(&tx, "rotate").await? {
+                Ok(()) => return Ok(Rotation::Rotated),
+                Err(c) if c.conflicted() && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                Err(c) => break c,
             }
-            _ => Ok(Rotation::Inactive),
+        };
+        if !cancelled.failed(Action::Session) {
+            // The family is as the token says, but its account left that epoch: it is over.
+            return if cancelled.failed(Action::Epoch) {
+                Ok(Rotation::Inactive)
+            } else {
+                Err(anyhow::anyhow!("rotation cancelled: {cancelled}"))
+            };
         }
+        // The old item tells a stale token of a live family (reuse) from an inactive family,
+        // and a family moved to another epoch.
+        let Some(old) = cancelled.old_item(Action::Session) else {
+            return Ok(Rotation::Inactive);
+        };
+        if !session_active(old, now_secs)? {
+            return Ok(Rotation::Inactive);
+        }
+        if Attrs(old).opt_s("refresh_jti").as_deref() != Some(presented_jti) {
+            self.revoke_session(user, session_id, now_secs).await?;
+            return Ok(Rotation::Reused);
+        }
+        Ok(Rotation::Moved {
+            auth_epoch: auth_epoch(old),
+        })
     }
 
     async fn revoke_session(
@@ -135,19 +192,57 @@ impl SessionStore for DynamoStore {
         }
     }
 
-    /// One consistent `Query` of the user's partition for its session items.
+    /// One consistent `Query` of the user's partition for its profile and its session items
+    /// (the sort keys from `PROFILE` to the last `SESSION#`: only the reset record lies
+    /// between).
     async fn list_sessions(&self, user: UserId, now_secs: i64) -> StoreResult<Vec<SessionInfo>> {
+        let items = self.profile_and_sessions(user).await?;
+        let profile = items.iter().find(|i| sk_of(i) == PROFILE);
         let mut sessions = Vec::new();
-        for item in self
-            .query_prefix(user_pk(user), &session_sk(""), "sessions")
-            .await?
-        {
-            if session_active(&item, now_secs)? {
-                sessions.push(parse_session_info(&item)?);
+        for item in items.iter().filter(|i| sk_of(i).starts_with("SESSION#")) {
+            if session_live(item, profile, now_secs)? {
+                sessions.push(parse_session_info(item)?);
             }
         }
         sessions.sort_by(|a, b| (b.created_at, &a.session_id).cmp(&(a.created_at, &b.session_id)));
         Ok(sessions)
+    }
+
+    /// One `TransactWriteItems`: the epoch's advance and the first 99 revocations; the rest
+    /// follow 100 to a transaction.
+    async fn end_every_login(
+        &self,
+        user: UserId,
+        sessions: &[String],
+        now_secs: i64,
+    ) -> StoreResult<bool> {
+        let mut first = sessions.len().min(TRANSACTION_MAX - 1);
+        let mut attempt = 0;
+        loop {
+            let mut tx = Transaction::default();
+            tx.push(Action::Epoch, epoch_advance(&self.table, user)?);
+            for sid in &sessions[..first] {
+                tx.push(Action::Session, session_revocation(&self.table, user, sid)?);
+            }
+            match self.transact(&tx, "end every login").await? {
+                Ok(()) => break,
+                Err(c) if c.failed(Action::Epoch) => return Ok(false),
+                // A concurrent write to the account, or a login removed meanwhile (its TTL):
+                // then the epoch moves alone, and the revocations follow one by one.
+                Err(c) if c.retryable() && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(cancelled = %c, "ending every login retried");
+                    if c.failed(Action::Session) {
+                        first = 0;
+                    }
+                    backoff(attempt).await;
+                }
+                Err(c) => return Err(anyhow::anyhow!("ending every login was cancelled: {c}")),
+            }
+        }
+        self.revoke_sessions(user, &sessions[first..], now_secs)
+            .await?;
+        Ok(true)
     }
 
     /// One `TransactWriteItems` per hundred families.
@@ -174,5 +269,38 @@ impl SessionStore for DynamoStore {
             }
         }
         Ok(revoked)
+    }
+}
+
+fn sk_of(item: &Item) -> String {
+    Attrs(item).opt_s("sk").unwrap_or_default()
+}
+
+impl DynamoStore {
+    /// The account's profile and session items, in one consistent `Query` (pages followed).
+    pub(super) async fn profile_and_sessions(&self, user: UserId) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :profile AND :sessions_end")
+                .expression_attribute_values(":pk", s(user_pk(user)))
+                .expression_attribute_values(":profile", s(PROFILE))
+                // '$' sorts right after '#': past every `SESSION#…` key.
+                .expression_attribute_values(":sessions_end", s("SESSION$"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .context("DynamoDB Query (profile and sessions) failed")?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(items),
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ use crate::store::{
 
 pub(super) const USER_COLUMNS: &str =
     "user_id, username, email, phone_number, first_name, last_name, address, \
-     secret_kind, secret_hash, role, balance, version, created_at, updated_at";
+     secret_kind, secret_hash, role, balance, version, created_at, updated_at, auth_epoch";
 
 pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
     let bad = |i: usize, what: &str| {
@@ -41,6 +41,7 @@ pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
         version: row.get::<_, i64>(11)? as u64,
         created_at: row.get(12)?,
         updated_at: row.get(13)?,
+        auth_epoch: row.get::<_, i64>(14)? as u64,
     })
 }
 
@@ -73,7 +74,7 @@ pub(super) fn select_user(c: &Connection, id: UserId) -> rusqlite::Result<Option
     .optional()
 }
 
-/// The account and whether its refresh family `session_id` is active, in one statement (what
+/// The account and whether its refresh family `session_id` is live, in one statement (what
 /// [`super::sessions::session_is_active`] checks); `None` when there is no such account.
 pub(super) fn select_user_with_session(
     c: &Connection,
@@ -83,10 +84,11 @@ pub(super) fn select_user_with_session(
 ) -> rusqlite::Result<Option<(UserRecord, bool)>> {
     c.prepare_cached(&format!(
         "SELECT {USER_COLUMNS}, EXISTS (SELECT 1 FROM sessions WHERE session_id = ?2 \
-         AND user_id = ?1 AND revoked = 0 AND expires_at > ?3) FROM users WHERE user_id = ?1"
+         AND user_id = ?1 AND revoked = 0 AND expires_at > ?3 \
+         AND sessions.auth_epoch = users.auth_epoch) FROM users WHERE user_id = ?1"
     ))?
     .query_row(params![id.to_string(), session_id, now_secs], |row| {
-        Ok((user_from_row(row)?, row.get::<_, bool>(14)?))
+        Ok((user_from_row(row)?, row.get::<_, bool>(15)?))
     })
     .optional()
 }
@@ -95,7 +97,7 @@ pub(super) fn select_user_with_session(
 pub(super) fn insert_user(tx: &Connection, u: &UserRecord) -> rusqlite::Result<()> {
     tx.prepare_cached(&format!(
         "INSERT INTO users ({USER_COLUMNS}, username_key) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     ))?
     .execute(params![
         u.user_id.to_string(),
@@ -112,6 +114,7 @@ pub(super) fn insert_user(tx: &Connection, u: &UserRecord) -> rusqlite::Result<(
         u.version as i64,
         u.created_at,
         u.updated_at,
+        u.auth_epoch as i64,
         u.username.as_deref().map(str::to_lowercase),
     ])?;
     Ok(())
@@ -189,9 +192,11 @@ impl IdentityStore for SqliteStore {
         seen: &UserRecord,
         kind: IdentifierKind,
         value: Option<&str>,
+        release: Option<(&str, u64)>,
         now: Millis,
     ) -> Result<UserRecord, ChangeIdentifierError> {
         let (seen, value) = (seen.clone(), value.map(str::to_string));
+        let release = release.map(|(key, v)| (key.to_string(), v));
         self.write(move |tx| {
             let id = seen.user_id.to_string();
             let current: Option<(Option<String>, Option<String>, Option<String>)> = tx
@@ -225,6 +230,11 @@ impl IdentityStore for SqliteStore {
                     .is_some();
                 if taken {
                     return Ok(Err(ChangeIdentifierError::Taken(kind)));
+                }
+            }
+            if let Some((key, reserved)) = &release {
+                if !super::throttle::release(tx, key, *reserved, now)? {
+                    return Ok(Err(ChangeIdentifierError::Locked));
                 }
             }
             match kind {
@@ -262,15 +272,36 @@ impl IdentityStore for SqliteStore {
                 }
             }
             let id = seen.user_id.to_string();
+            let next_epoch = seen.auth_epoch + 1;
             let changed = tx
                 .prepare_cached(
-                    "UPDATE users SET secret_kind = ?2, secret_hash = ?3, updated_at = ?4 \
-                     WHERE user_id = ?1 AND secret_hash = ?5",
+                    "UPDATE users SET secret_kind = ?2, secret_hash = ?3, updated_at = ?4, \
+                     auth_epoch = ?6 WHERE user_id = ?1 AND secret_hash = ?5 AND auth_epoch = ?7",
                 )?
-                .execute(params![id, kind.as_str(), hash, now, seen.secret_hash])?;
+                .execute(params![
+                    id,
+                    kind.as_str(),
+                    hash,
+                    now,
+                    seen.secret_hash,
+                    next_epoch as i64,
+                    seen.auth_epoch as i64
+                ])?;
             if changed == 0 {
                 // An error rolls the throttle's reset back with it.
                 anyhow::bail!(ChangeSecretError::Changed);
+            }
+            // The login that asked stays: it moves to the new epoch with the account.
+            if let Some(sid) = &keep {
+                let moved = tx
+                    .prepare_cached(
+                        "UPDATE sessions SET auth_epoch = ?3 WHERE session_id = ?1 \
+                         AND user_id = ?2 AND revoked = 0 AND expires_at > ?4",
+                    )?
+                    .execute(params![sid, id, next_epoch as i64, now.div_euclid(1000)])?;
+                if moved == 0 {
+                    anyhow::bail!(ChangeSecretError::Changed);
+                }
             }
             tx.prepare_cached(
                 "UPDATE sessions SET revoked = 1 WHERE user_id = ?1 AND revoked = 0 \
@@ -279,6 +310,7 @@ impl IdentityStore for SqliteStore {
             .execute(params![id, keep])?;
             let mut user = seen.clone();
             (user.secret_kind, user.secret_hash, user.updated_at) = (kind, hash, now);
+            user.auth_epoch = next_epoch;
             Ok::<_, anyhow::Error>(Ok(user))
         })
         .await

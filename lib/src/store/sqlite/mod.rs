@@ -172,6 +172,11 @@ CREATE TABLE reset_codes (
     expires_at       INTEGER NOT NULL
 ) STRICT;
 "#,
+    // Auth epochs: a login lives only while its account is at the epoch it was made at.
+    r#"
+ALTER TABLE users ADD COLUMN auth_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN auth_epoch INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 #[derive(Clone)]

@@ -7,13 +7,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::throttle::release;
 use super::SqliteStore;
 use crate::domain::{Millis, UserId};
-use crate::store::{Rotation, Session, SessionInfo, SessionStore, StoreResult};
+use crate::store::{LoginWrite, Rotation, Session, SessionInfo, SessionStore, StoreResult};
 
 /// Records a family, forgetting the ones expired at `now_secs` (they are inactive already).
 fn insert_session(tx: &Connection, s: &Session, now_secs: i64) -> anyhow::Result<()> {
     tx.prepare_cached(
         "INSERT INTO sessions (session_id, user_id, refresh_jti, revoked, expires_at, \
-         created_at, last_used_at, user_agent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+         created_at, last_used_at, user_agent, auth_epoch) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
     )?
     .execute(params![
         s.session_id,
@@ -23,6 +24,7 @@ fn insert_session(tx: &Connection, s: &Session, now_secs: i64) -> anyhow::Result
         s.expires_at,
         s.created_at,
         s.user_agent,
+        s.auth_epoch as i64,
     ])
     .context("Failed to create a session")?;
     tx.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
@@ -30,7 +32,16 @@ fn insert_session(tx: &Connection, s: &Session, now_secs: i64) -> anyhow::Result
     Ok(())
 }
 
-/// True when the family exists, is not revoked and has not expired at `now_secs`.
+/// The auth epoch of account `user`, `None` when there is no such account.
+fn account_epoch(c: &Connection, user: UserId) -> rusqlite::Result<Option<u64>> {
+    c.prepare_cached("SELECT auth_epoch FROM users WHERE user_id = ?1")?
+        .query_row([user.to_string()], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|e| e.map(|e| e as u64))
+}
+
+/// True when the family exists, is not revoked, has not expired at `now_secs` and is bound to
+/// its account's current auth epoch.
 pub(super) fn session_is_active(
     c: &Connection,
     user: UserId,
@@ -38,8 +49,9 @@ pub(super) fn session_is_active(
     now_secs: i64,
 ) -> rusqlite::Result<bool> {
     c.prepare_cached(
-        "SELECT 1 FROM sessions WHERE session_id = ?1 AND user_id = ?2 \
-         AND revoked = 0 AND expires_at > ?3",
+        "SELECT 1 FROM sessions JOIN users USING (user_id) WHERE session_id = ?1 \
+         AND user_id = ?2 AND revoked = 0 AND expires_at > ?3 \
+         AND sessions.auth_epoch = users.auth_epoch",
     )?
     .query_row(params![session_id, user.to_string(), now_secs], |_| Ok(()))
     .optional()
@@ -59,14 +71,20 @@ impl SessionStore for SqliteStore {
         throttle_key: &str,
         reserved: u64,
         now: Millis,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<LoginWrite> {
         let (s, key) = (s.clone(), throttle_key.to_string());
         self.write(move |tx| {
+            // Only while the account is at the epoch its secret was verified at: a secret
+            // change, a reset, logging out everywhere or closing that committed first leaves
+            // nothing behind.
+            if account_epoch(tx, s.user_id)? != Some(s.auth_epoch) {
+                return Ok(LoginWrite::EpochMoved);
+            }
             if !release(tx, &key, reserved, now).context("Failed to reset login throttle")? {
-                return Ok(false);
+                return Ok(LoginWrite::Locked);
             }
             insert_session(tx, &s, now.div_euclid(1000))?;
-            Ok::<_, anyhow::Error>(true)
+            Ok::<_, anyhow::Error>(LoginWrite::Started)
         })
         .await
     }
@@ -89,6 +107,7 @@ impl SessionStore for SqliteStore {
         user: UserId,
         session_id: &str,
         presented_jti: &str,
+        epoch: u64,
         new_jti: &str,
         new_expires_at: i64,
         now_secs: i64,
@@ -99,25 +118,31 @@ impl SessionStore for SqliteStore {
             new_jti.to_string(),
         );
         self.write(move |tx| {
-            let row: Option<(String, bool, i64)> = tx
+            let row: Option<(String, bool, i64, i64, i64)> = tx
                 .prepare_cached(
-                    "SELECT refresh_jti, revoked, expires_at FROM sessions \
+                    "SELECT refresh_jti, revoked, expires_at, sessions.auth_epoch, \
+                     users.auth_epoch FROM sessions JOIN users USING (user_id) \
                      WHERE session_id = ?1 AND user_id = ?2",
                 )?
                 .query_row(params![sid, user.to_string()], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })
                 .optional()?;
-            let Some((current, revoked, expires_at)) = row else {
+            let Some((current, revoked, expires_at, session_epoch, account_epoch)) = row else {
                 return Ok(Rotation::Inactive);
             };
-            if revoked || expires_at <= now_secs {
+            if revoked || expires_at <= now_secs || session_epoch != account_epoch {
                 return Ok(Rotation::Inactive);
             }
             if current != presented {
                 tx.prepare_cached("UPDATE sessions SET revoked = 1 WHERE session_id = ?1")?
                     .execute([&sid])?;
                 return Ok(Rotation::Reused);
+            }
+            if session_epoch as u64 != epoch {
+                return Ok(Rotation::Moved {
+                    auth_epoch: session_epoch as u64,
+                });
             }
             tx.prepare_cached(
                 "UPDATE sessions SET refresh_jti = ?2, expires_at = ?3, last_used_at = ?4 \
@@ -151,9 +176,11 @@ impl SessionStore for SqliteStore {
     async fn list_sessions(&self, user: UserId, now_secs: i64) -> StoreResult<Vec<SessionInfo>> {
         self.read(move |c| {
             let mut statement = c.prepare_cached(
-                "SELECT session_id, created_at, last_used_at, user_agent FROM sessions \
+                "SELECT session_id, sessions.created_at, last_used_at, user_agent \
+                 FROM sessions JOIN users USING (user_id) \
                  WHERE user_id = ?1 AND revoked = 0 AND expires_at > ?2 \
-                 ORDER BY created_at DESC, session_id",
+                 AND sessions.auth_epoch = users.auth_epoch \
+                 ORDER BY sessions.created_at DESC, session_id",
             )?;
             let rows = statement.query_map(params![user.to_string(), now_secs], |r| {
                 Ok(SessionInfo {
@@ -165,6 +192,32 @@ impl SessionStore for SqliteStore {
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
                 .context("Failed to list sessions")
+        })
+        .await
+    }
+
+    async fn end_every_login(
+        &self,
+        user: UserId,
+        sessions: &[String],
+        now_secs: i64,
+    ) -> StoreResult<bool> {
+        let sessions = sessions.to_vec();
+        self.write(move |tx| {
+            let moved = tx
+                .prepare_cached("UPDATE users SET auth_epoch = auth_epoch + 1 WHERE user_id = ?1")?
+                .execute([user.to_string()])?;
+            if moved == 0 {
+                return Ok(false);
+            }
+            let mut statement = tx.prepare_cached(
+                "UPDATE sessions SET revoked = 1 WHERE session_id = ?1 AND user_id = ?2 \
+                 AND revoked = 0 AND expires_at > ?3",
+            )?;
+            for sid in &sessions {
+                statement.execute(params![sid, user.to_string(), now_secs])?;
+            }
+            Ok::<_, anyhow::Error>(true)
         })
         .await
     }

@@ -1,0 +1,71 @@
+//! Security notifications: what the account's owner is told when its sign-in details change
+//! (api.md, "Security notifications"). They go through the same delivery port as reset codes,
+//! never fail the request that caused them, and carry no secret.
+
+use crate::delivery::{Channel, Message};
+use crate::domain::{format_timestamp, now_millis, IdentifierKind};
+use crate::state::AppState;
+use crate::store::UserRecord;
+
+/// Tells the old address or number of an email or phone number that it no longer names the
+/// account (`before` and `after` are the account around the change). A username change, or
+/// an identifier set where there was none, tells nobody.
+pub async fn identifier_changed(
+    state: &AppState,
+    before: &UserRecord,
+    after: &UserRecord,
+    kind: IdentifierKind,
+) {
+    let (channel, field) = match kind {
+        IdentifierKind::Username => return,
+        IdentifierKind::Email => (Channel::Email, "email"),
+        IdentifierKind::Phone => (Channel::Sms, "phone_number"),
+    };
+    let (Some(old), new) = (before.identifier(kind), after.identifier(kind)) else {
+        return;
+    };
+    if Some(old) == new.as_ref() {
+        return;
+    }
+    send(
+        state,
+        "identifier_changed",
+        before,
+        channel,
+        old.clone(),
+        Some(field),
+    )
+    .await;
+}
+
+/// Tells the account's email, else its phone, that its secret changed (a change or a reset).
+pub async fn secret_changed(state: &AppState, user: &UserRecord) {
+    let to = match (&user.email, &user.phone_number) {
+        (Some(email), _) => (Channel::Email, email.clone()),
+        (None, Some(phone)) => (Channel::Sms, phone.clone()),
+        (None, None) => return,
+    };
+    send(state, "secret_changed", user, to.0, to.1, None).await;
+}
+
+async fn send(
+    state: &AppState,
+    kind: &'static str,
+    user: &UserRecord,
+    channel: Channel,
+    to: String,
+    field: Option<&'static str>,
+) {
+    let message = Message {
+        kind,
+        user_id: user.user_id.to_string(),
+        channel,
+        to,
+        code: None,
+        field,
+        created_date: format_timestamp(now_millis()),
+    };
+    if let Err(e) = state.delivery().deliver(&message).await {
+        tracing::error!(user = %user.user_id, kind, error = ?e, "security notification not delivered");
+    }
+}
