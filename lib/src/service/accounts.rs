@@ -174,24 +174,57 @@ fn identifier_throttle_key(identifier: &LoginIdentifier) -> String {
     format!("{}:{}", identifier.kind.field(), identifier.key)
 }
 
-/// Checks a secret an authenticated user presents again (to change it, or to delete the
-/// account) as a login checks it: the attempt is reserved on the account's throttle first (a
-/// locked account is refused unverified), and a wrong secret, or one of the other kind, is a
-/// counted failure. Returns the reserved version, for the write that resets the throttle.
-pub(crate) async fn verify_secret_again(
+/// A secret an authenticated user presented again, accepted: who asked, their account as
+/// read, and the attempt reserved on its throttle (for the write that resets it).
+struct Rechecked {
+    principal: sessions::Principal,
+    user: UserRecord,
+    throttle_key: String,
+    reserved: u64,
+}
+
+/// Why a secret presented again was not accepted.
+enum RecheckError {
+    /// The login is no longer live, or its account no longer exists.
+    Gone,
+    /// The secret is wrong (counted toward the lockout), or the account is locked.
+    Refused(LoginError),
+}
+
+/// Checks a secret an authenticated user presents again (to change an identifier or the
+/// secret, or to close the account) as a login checks it. One read (the session, the account
+/// and its throttle), then the attempt is reserved on the account's throttle (a locked account
+/// is refused unverified); a wrong secret, or one of the other kind, is a counted failure.
+async fn recheck_secret(
     state: &AppState,
-    user: &UserRecord,
-    throttle: Option<Versioned<Throttle>>,
+    caller: &Caller,
     kind: SecretKind,
     secret: &str,
-) -> Result<u64, LoginError> {
-    let key = account_throttle_key(user.user_id);
-    let reserved = reserve_attempt(state, &key, None, throttle).await?;
+) -> Result<Rechecked, RecheckError> {
+    let throttle_key = account_throttle_key(caller.user_id());
+    let reads = Reads {
+        account: Some(caller.user_id()),
+        throttle: Some(throttle_key.clone()),
+        ..Reads::default()
+    };
+    let (principal, snap) = caller.load(state, reads).await.map_err(|e| match e {
+        SessionError::Unauthenticated => RecheckError::Gone,
+        SessionError::Unexpected(e) => RecheckError::Refused(e.into()),
+    })?;
+    let user = snap.account.ok_or(RecheckError::Gone)?;
+    let reserved = reserve_attempt(state, &throttle_key, None, snap.throttle)
+        .await
+        .map_err(RecheckError::Refused)?;
     let stored = (user.secret_kind == kind).then_some(user.secret_hash.as_str());
-    if state.hasher().verify(secret, stored).await? {
-        Ok(reserved)
-    } else {
-        Err(LoginError::InvalidCredentials)
+    match state.hasher().verify(secret, stored).await {
+        Ok(true) => Ok(Rechecked {
+            principal,
+            user,
+            throttle_key,
+            reserved,
+        }),
+        Ok(false) => Err(RecheckError::Refused(LoginError::InvalidCredentials)),
+        Err(e) => Err(RecheckError::Refused(e.into())),
     }
 }
 
@@ -274,26 +307,17 @@ pub async fn change_secret(
     caller: &Caller,
     update: SecretUpdate,
 ) -> Result<UserRecord, SecretError> {
-    let key = account_throttle_key(caller.user_id());
-    let reads = Reads {
-        account: Some(caller.user_id()),
-        throttle: Some(key.clone()),
-        ..Reads::default()
-    };
-    let (principal, snap) = caller.load(state, reads).await.map_err(|e| match e {
-        SessionError::Unauthenticated => SecretError::Gone,
-        SessionError::Unexpected(e) => e.into(),
-    })?;
-    let user = snap.account.ok_or(SecretError::Gone)?;
-    let reserved = verify_secret_again(
-        state,
-        &user,
-        snap.throttle,
-        update.current_kind,
-        &update.current,
-    )
-    .await
-    .map_err(SecretError::Refused)?;
+    let Rechecked {
+        principal,
+        user,
+        throttle_key: key,
+        reserved,
+    } = recheck_secret(state, caller, update.current_kind, &update.current)
+        .await
+        .map_err(|e| match e {
+            RecheckError::Gone => SecretError::Gone,
+            RecheckError::Refused(e) => SecretError::Refused(e),
+        })?;
     let hash = state.hasher().hash(update.new.expose()).await?;
     let change = SecretChange {
         kind: update.new.kind(),
@@ -347,20 +371,17 @@ pub async fn close_account(
     kind: SecretKind,
     secret: &str,
 ) -> Result<(), CloseError> {
-    let key = account_throttle_key(caller.user_id());
-    let reads = Reads {
-        account: Some(caller.user_id()),
-        throttle: Some(key.clone()),
-        ..Reads::default()
-    };
-    let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
-        SessionError::Unauthenticated => CloseError::Gone,
-        SessionError::Unexpected(e) => e.into(),
-    })?;
-    let user = snap.account.ok_or(CloseError::Gone)?;
-    let reserved = verify_secret_again(state, &user, snap.throttle, kind, secret)
+    let Rechecked {
+        user,
+        throttle_key: key,
+        reserved,
+        ..
+    } = recheck_secret(state, caller, kind, secret)
         .await
-        .map_err(CloseError::Refused)?;
+        .map_err(|e| match e {
+            RecheckError::Gone => CloseError::Gone,
+            RecheckError::Refused(e) => CloseError::Refused(e),
+        })?;
     let refused = if user.balance != 0 {
         CloseError::BalanceNotZero
     } else {
@@ -444,28 +465,24 @@ pub async fn change_identifier(
     caller: &Caller,
     update: IdentifierUpdate,
 ) -> Result<UserRecord, IdentifierError> {
-    let IdentifierUpdate { kind, value, .. } = &update;
-    let key = account_throttle_key(caller.user_id());
-    let reads = Reads {
-        account: Some(caller.user_id()),
-        throttle: Some(key.clone()),
-        ..Reads::default()
-    };
-    let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
-        SessionError::Unauthenticated => IdentifierError::Gone,
-        SessionError::Unexpected(e) => IdentifierError::Unexpected(e),
-    })?;
-    let user = snap.account.ok_or(IdentifierError::Gone)?;
-    let reserved = verify_secret_again(
-        state,
-        &user,
-        snap.throttle,
-        update.current_kind,
-        &update.current,
-    )
-    .await
-    .map_err(IdentifierError::Refused)?;
-    let refused = if user.identifier(*kind) == value {
+    let IdentifierUpdate {
+        kind,
+        value,
+        current_kind,
+        current,
+    } = update;
+    let Rechecked {
+        user,
+        throttle_key: key,
+        reserved,
+        ..
+    } = recheck_secret(state, caller, current_kind, &current)
+        .await
+        .map_err(|e| match e {
+            RecheckError::Gone => IdentifierError::Gone,
+            RecheckError::Refused(e) => IdentifierError::Refused(e),
+        })?;
+    let refused = if *user.identifier(kind) == value {
         None
     } else if value.is_none() && user.identifiers().len() == 1 {
         Some(IdentifierError::LastIdentifier)
@@ -474,11 +491,11 @@ pub async fn change_identifier(
         let release = Some((key.as_str(), reserved));
         match state
             .store()
-            .change_identifier(&user, *kind, value.as_deref(), release, now_millis())
+            .change_identifier(&user, kind, value.as_deref(), release, now_millis())
             .await
         {
             Ok(changed) => {
-                super::notices::identifier_changed(state, &user, &changed, *kind).await;
+                super::notices::identifier_changed(state, &user, &changed, kind).await;
                 return Ok(changed);
             }
             Err(E::Taken(kind)) => Some(IdentifierError::Taken(kind)),

@@ -40,12 +40,20 @@ pub async fn identifier_changed(
 
 /// Tells the account's email, else its phone, that its secret changed (a change or a reset).
 pub async fn secret_changed(state: &AppState, user: &UserRecord) {
-    let to = match (&user.email, &user.phone_number) {
-        (Some(email), _) => (Channel::Email, email.clone()),
-        (None, Some(phone)) => (Channel::Sms, phone.clone()),
-        (None, None) => return,
-    };
-    send(state, "secret_changed", user, to.0, to.1, None).await;
+    if let Some((channel, to)) = destination(user, IdentifierKind::Email) {
+        send(state, "secret_changed", user, channel, to, None).await;
+    }
+}
+
+/// Where a message for an account goes: the identifier `asked` when it is an email or phone
+/// the account has, else the email, else the phone (reset codes go where they were asked by).
+pub(crate) fn destination(user: &UserRecord, asked: IdentifierKind) -> Option<(Channel, String)> {
+    let email = user.email.clone().map(|e| (Channel::Email, e));
+    let phone = user.phone_number.clone().map(|p| (Channel::Sms, p));
+    match asked {
+        IdentifierKind::Phone => phone.or(email),
+        _ => email.or(phone),
+    }
 }
 
 async fn send(

@@ -13,10 +13,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::delivery::{Channel, Message};
-use crate::domain::{
-    format_timestamp, now_millis, IdentifierKind, LoginIdentifier, Millis, Secret, UserId,
-};
+use crate::delivery::Message;
+use crate::domain::{format_timestamp, now_millis, LoginIdentifier, Millis, Secret, UserId};
 use crate::state::AppState;
 use crate::store::{ChangeSecretError, Reads, ResetCode, SecretChange, UserRecord, Versioned};
 
@@ -37,17 +35,6 @@ const WRITE_ATTEMPTS: usize = 8;
 /// A code of 6 digits, uniformly from the OS's CSPRNG.
 fn new_code() -> String {
     format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32))
-}
-
-/// Where a code for an account asked for by `asked` goes: the identifier asked with when it
-/// is an email or phone, else the email, else the phone.
-fn destination(user: &UserRecord, asked: IdentifierKind) -> Option<(Channel, String)> {
-    let email = user.email.clone().map(|e| (Channel::Email, e));
-    let phone = user.phone_number.clone().map(|p| (Channel::Sms, p));
-    match asked {
-        IdentifierKind::Phone => phone.or(email),
-        _ => email.or(phone),
-    }
 }
 
 /// The account `identifier` names and its reset record: the identifier's guard, then the
@@ -102,7 +89,7 @@ async fn request_code(state: &AppState, identifier: &LoginIdentifier) -> anyhow:
     let Some(user) = user else {
         return Ok(());
     };
-    let Some((channel, to)) = destination(&user, identifier.kind) else {
+    let Some((channel, to)) = super::notices::destination(&user, identifier.kind) else {
         tracing::info!(user = %user.user_id, "reset code asked for an account with neither email nor phone");
         return Ok(());
     };

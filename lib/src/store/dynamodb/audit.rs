@@ -11,7 +11,7 @@ use anyhow::Context;
 use super::items::{
     parse_balance, parse_entry, parse_transfer, user_pk, Attrs, Item, PROFILE, TRANSFER,
 };
-use super::DynamoStore;
+use super::{DynamoStore, SortKeys};
 use crate::domain::Millis;
 use crate::store::{
     chain_holds, EntryKind, LedgerEntry, MoneyCheck, Transfer, TransferStore, TxStatus,
@@ -242,7 +242,7 @@ impl DynamoStore {
         };
         let (balance, version) = parse_balance(&profile)?;
         let entries = self
-            .query_prefix(user_pk(user), "TX#", "audit entries")
+            .query_partition(user_pk(user), SortKeys::Prefix("TX#"), "audit entries")
             .await?
             .iter()
             .map(parse_entry)

@@ -15,7 +15,7 @@ use super::items::{
     PROFILE, THROTTLE, TRANSFER,
 };
 use super::sessions::TRANSACTION_MAX;
-use super::{backoff, DynamoStore, CONFLICT_RETRIES};
+use super::{backoff, DynamoStore, SortKeys, CONFLICT_RETRIES};
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, UserId};
 use crate::store::{
     ChangeIdentifierError, ChangeSecretError, CloseAccountError, CreateUserError, EntryKind,
@@ -424,7 +424,7 @@ impl IdentityStore for DynamoStore {
             return Err(CloseAccountError::TransferPending);
         }
         let items = self
-            .query_prefix(user_pk(seen.user_id), "", "account items")
+            .query_partition(user_pk(seen.user_id), SortKeys::All, "account items")
             .await?;
         let sk = |item: &Item| Attrs(item).req_s("sk");
         let mut tx = Transaction::default();

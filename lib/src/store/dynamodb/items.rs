@@ -218,29 +218,14 @@ pub(super) fn epoch_condition(epoch: u64) -> (&'static str, Item) {
     (expression, item([(":epoch", n(epoch))]))
 }
 
-/// Checks that the account is at auth epoch `epoch` (so exists), without reading it; the
-/// profile as it was comes back when it is not.
+/// Checks that the account is at auth epoch `epoch` (so exists), without reading it.
 pub(super) fn account_at_epoch(
     table: &str,
     user: UserId,
     epoch: u64,
 ) -> anyhow::Result<TransactWriteItem> {
     let (condition, values) = epoch_condition(epoch);
-    Ok(TransactWriteItem::builder()
-        .condition_check(
-            ConditionCheck::builder()
-                .table_name(table)
-                .key("pk", s(user_pk(user)))
-                .key("sk", s(PROFILE))
-                .condition_expression(condition)
-                .set_expression_attribute_values(Some(values))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .context("Failed to build an epoch check")?,
-        )
-        .build())
+    profile_check(table, user, condition, Some(values))
 }
 
 /// Moves an account to the next auth epoch (ending every login bound to the one before);
@@ -664,13 +649,24 @@ pub(super) fn throttle_release(
 
 /// Checks that an account exists (the recipient of a transfer), without reading it.
 pub(super) fn account_exists(table: &str, user: UserId) -> anyhow::Result<TransactWriteItem> {
+    profile_check(table, user, "attribute_exists(pk)", None)
+}
+
+/// Checks `condition` (with its `values`) on an account's profile, without reading it.
+fn profile_check(
+    table: &str,
+    user: UserId,
+    condition: &str,
+    values: Option<Item>,
+) -> anyhow::Result<TransactWriteItem> {
     Ok(TransactWriteItem::builder()
         .condition_check(
             ConditionCheck::builder()
                 .table_name(table)
                 .key("pk", s(user_pk(user)))
                 .key("sk", s(PROFILE))
-                .condition_expression("attribute_exists(pk)")
+                .condition_expression(condition)
+                .set_expression_attribute_values(values)
                 .build()
                 .context("Failed to build a condition check")?,
         )

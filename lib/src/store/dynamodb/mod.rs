@@ -96,9 +96,14 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// Every item of partition `pk` whose sort key starts with `prefix` (every item, when it is
-    /// empty), by consistent `Query` pages (`what` names it in errors).
-    async fn query_prefix(&self, pk: String, prefix: &str, what: &str) -> StoreResult<Vec<Item>> {
+    /// Every item of partition `pk` whose sort key is in `keys`, by consistent `Query` pages
+    /// (`what` names it in errors).
+    async fn query_partition(
+        &self,
+        pk: String,
+        keys: SortKeys<'_>,
+        what: &str,
+    ) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -107,11 +112,15 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .expression_attribute_values(":pk", s(pk.clone()));
-            query = match prefix {
-                "" => query.key_condition_expression("pk = :pk"),
-                _ => query
+            query = match keys {
+                SortKeys::All => query.key_condition_expression("pk = :pk"),
+                SortKeys::Prefix(prefix) => query
                     .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                     .expression_attribute_values(":prefix", s(prefix)),
+                SortKeys::Between(low, high) => query
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+                    .expression_attribute_values(":low", s(low))
+                    .expression_attribute_values(":high", s(high)),
             };
             let out = query
                 .consistent_read(true)
@@ -123,6 +132,30 @@ impl DynamoStore {
             match out.last_evaluated_key {
                 Some(key) => start = Some(key),
                 None => return Ok(items),
+            }
+        }
+    }
+
+    /// [`Self::transact`], tried again (with backoff, a bounded number of times) while a
+    /// concurrent transaction on the same items is all that cancelled it; a failed condition
+    /// is answered at once.
+    async fn transact_through_conflicts(
+        &self,
+        tx: &Transaction,
+        what: &str,
+    ) -> anyhow::Result<Result<(), Cancelled>> {
+        let mut attempt = 0;
+        loop {
+            match self.transact(tx, what).await? {
+                Err(c)
+                    if c.first_failed().is_none()
+                        && c.conflicted()
+                        && attempt < CONFLICT_RETRIES =>
+                {
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                outcome => return Ok(outcome),
             }
         }
     }
@@ -181,6 +214,15 @@ impl DynamoStore {
             },
         }
     }
+}
+
+/// Which sort keys of a partition a query reads.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SortKeys<'a> {
+    All,
+    Prefix(&'a str),
+    /// From the first to the second, both included.
+    Between(&'a str, &'a str),
 }
 
 async fn backoff(attempt: u32) {

@@ -11,7 +11,7 @@ use super::items::{
     parse_session_info, put_new, s, session_active, session_item, session_live, session_revocation,
     session_sk, throttle_release, user_pk, Action, Attrs, Item, Transaction, PROFILE,
 };
-use super::{backoff, DynamoStore, CONFLICT_RETRIES};
+use super::{backoff, DynamoStore, SortKeys, CONFLICT_RETRIES};
 use crate::domain::{Millis, UserId};
 use crate::store::{LoginWrite, Rotation, Session, SessionInfo, SessionStore, StoreResult};
 
@@ -55,23 +55,12 @@ impl SessionStore for DynamoStore {
             Action::Epoch,
             account_at_epoch(&self.table, session.user_id, session.auth_epoch)?,
         );
-        let mut attempt = 0;
-        loop {
-            match self.transact(&tx, "login").await? {
-                Ok(()) => return Ok(LoginWrite::Started),
-                Err(cancelled) if cancelled.failed(Action::Throttle) => {
-                    return Ok(LoginWrite::Locked)
-                }
-                Err(cancelled) if cancelled.failed(Action::Epoch) => {
-                    return Ok(LoginWrite::EpochMoved)
-                }
-                // A concurrent write to the account (money moving): the check is tried again.
-                Err(cancelled) if cancelled.conflicted() && attempt < CONFLICT_RETRIES => {
-                    attempt += 1;
-                    backoff(attempt).await;
-                }
-                Err(cancelled) => return Err(anyhow::anyhow!("login cancelled: {cancelled}")),
-            }
+        // A concurrent write to the account (money moving) only delays the check.
+        match self.transact_through_conflicts(&tx, "login").await? {
+            Ok(()) => Ok(LoginWrite::Started),
+            Err(cancelled) if cancelled.failed(Action::Throttle) => Ok(LoginWrite::Locked),
+            Err(cancelled) if cancelled.failed(Action::Epoch) => Ok(LoginWrite::EpochMoved),
+            Err(cancelled) => Err(anyhow::anyhow!("login cancelled: {cancelled}")),
         }
     }
 
@@ -130,16 +119,8 @@ impl SessionStore for DynamoStore {
             TransactWriteItem::builder().update(swap).build(),
         );
         tx.push(Action::Epoch, account_at_epoch(&self.table, user, epoch)?);
-        let mut attempt = 0;
-        let cancelled = loop {
-            match self.transact(&tx, "rotate").await? {
-                Ok(()) => return Ok(Rotation::Rotated),
-                Err(c) if c.conflicted() && attempt < CONFLICT_RETRIES => {
-                    attempt += 1;
-                    backoff(attempt).await;
-                }
-                Err(c) => break c,
-            }
+        let Err(cancelled) = self.transact_through_conflicts(&tx, "rotate").await? else {
+            return Ok(Rotation::Rotated);
         };
         if !cancelled.failed(Action::Session) {
             // The family is as the token says, but its account left that epoch: it is over.
@@ -279,28 +260,9 @@ fn sk_of(item: &Item) -> String {
 impl DynamoStore {
     /// The account's profile and session items, in one consistent `Query` (pages followed).
     pub(super) async fn profile_and_sessions(&self, user: UserId) -> StoreResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :profile AND :sessions_end")
-                .expression_attribute_values(":pk", s(user_pk(user)))
-                .expression_attribute_values(":profile", s(PROFILE))
-                // '$' sorts right after '#': past every `SESSION#…` key.
-                .expression_attribute_values(":sessions_end", s("SESSION$"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .context("DynamoDB Query (profile and sessions) failed")?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(items),
-            }
-        }
+        // '$' sorts right after '#': past every `SESSION#…` key.
+        let keys = SortKeys::Between(PROFILE, "SESSION$");
+        self.query_partition(user_pk(user), keys, "profile and sessions")
+            .await
     }
 }

@@ -32,6 +32,24 @@ fn insert_session(tx: &Connection, s: &Session, now_secs: i64) -> anyhow::Result
     Ok(())
 }
 
+/// Revokes the families `sessions` of `user` still active at `now_secs`; returns how many.
+fn revoke_listed(
+    tx: &Connection,
+    user: UserId,
+    sessions: &[String],
+    now_secs: i64,
+) -> rusqlite::Result<usize> {
+    let mut statement = tx.prepare_cached(
+        "UPDATE sessions SET revoked = 1 WHERE session_id = ?1 AND user_id = ?2 \
+         AND revoked = 0 AND expires_at > ?3",
+    )?;
+    let mut revoked = 0;
+    for sid in sessions {
+        revoked += statement.execute(params![sid, user.to_string(), now_secs])?;
+    }
+    Ok(revoked)
+}
+
 /// The auth epoch of account `user`, `None` when there is no such account.
 fn account_epoch(c: &Connection, user: UserId) -> rusqlite::Result<Option<u64>> {
     c.prepare_cached("SELECT auth_epoch FROM users WHERE user_id = ?1")?
@@ -210,13 +228,7 @@ impl SessionStore for SqliteStore {
             if moved == 0 {
                 return Ok(false);
             }
-            let mut statement = tx.prepare_cached(
-                "UPDATE sessions SET revoked = 1 WHERE session_id = ?1 AND user_id = ?2 \
-                 AND revoked = 0 AND expires_at > ?3",
-            )?;
-            for sid in &sessions {
-                statement.execute(params![sid, user.to_string(), now_secs])?;
-            }
+            revoke_listed(tx, user, &sessions, now_secs)?;
             Ok::<_, anyhow::Error>(true)
         })
         .await
@@ -229,17 +241,7 @@ impl SessionStore for SqliteStore {
         now_secs: i64,
     ) -> StoreResult<usize> {
         let sessions = sessions.to_vec();
-        self.write(move |tx| {
-            let mut revoked = 0;
-            let mut statement = tx.prepare_cached(
-                "UPDATE sessions SET revoked = 1 WHERE session_id = ?1 AND user_id = ?2 \
-                 AND revoked = 0 AND expires_at > ?3",
-            )?;
-            for sid in &sessions {
-                revoked += statement.execute(params![sid, user.to_string(), now_secs])?;
-            }
-            Ok::<_, anyhow::Error>(revoked)
-        })
-        .await
+        self.write(move |tx| Ok::<_, anyhow::Error>(revoke_listed(tx, user, &sessions, now_secs)?))
+            .await
     }
 }
