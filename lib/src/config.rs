@@ -77,8 +77,15 @@ pub struct Config {
     /// `DOMPET_SESSION_MAX_AGE_SECS` (default 2592000, 30 days): a login's absolute lifetime;
     /// no refresh extends it.
     pub session_max_age: Duration,
-    /// `DOMPET_LOCKOUT_SECS` (default 30) and `DOMPET_LOCKOUT_MAX_SECS` (default 900).
+    /// `DOMPET_LOCKOUT_FAILURES` (default 5), `DOMPET_LOCKOUT_SECS` (default 30),
+    /// `DOMPET_LOCKOUT_MAX_SECS` (default 900), `DOMPET_LOCKOUT_CEILING` (default 20
+    /// verifications per account from addresses not the owner's) per
+    /// `DOMPET_LOCKOUT_CEILING_SECS` (default 3600); records are kept
+    /// `DOMPET_LOCKOUT_MEMORY_SECS` (default 86400) after their last failure.
     pub lockout: LockoutPolicy,
+    /// `DOMPET_TRUSTED_PROXIES`: comma-separated addresses or CIDR blocks of the proxies whose
+    /// `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `DOMPET_TRANSFER_QUEUE_URL`: the SQS queue transfers are enqueued on (Lambda).
     pub transfer_queue_url: Option<String>,
     /// `DOMPET_TRANSFER_DLQ_URL`: its dead-letter queue, whose depth operators see.
@@ -160,6 +167,11 @@ impl Config {
             threshold,
             base: Duration::from_secs(parsed("DOMPET_LOCKOUT_SECS", 30)?),
             max: Duration::from_secs(parsed("DOMPET_LOCKOUT_MAX_SECS", 15 * 60)?),
+            ceiling: u32::try_from(parsed("DOMPET_LOCKOUT_CEILING", 20)?)
+                .context("DOMPET_LOCKOUT_CEILING is too large")?,
+            ceiling_window: Duration::from_secs(parsed("DOMPET_LOCKOUT_CEILING_SECS", 3600)?),
+            memory: Duration::from_secs(parsed("DOMPET_LOCKOUT_MEMORY_SECS", 86_400)?),
+            ..LockoutPolicy::default()
         };
         if lockout.max < lockout.base {
             anyhow::bail!("DOMPET_LOCKOUT_MAX_SECS must not be less than DOMPET_LOCKOUT_SECS");
@@ -180,6 +192,10 @@ impl Config {
                 30 * 86_400,
             )?),
             lockout,
+            trusted_proxies: get("DOMPET_TRUSTED_PROXIES")
+                .map(|v| parse_proxies(&v))
+                .transpose()?
+                .unwrap_or_default(),
             transfer_queue_url: get("DOMPET_TRANSFER_QUEUE_URL"),
             transfer_dlq_url: get("DOMPET_TRANSFER_DLQ_URL"),
             cursor_secret: get("DOMPET_CURSOR_SECRET").map(SecretString),
@@ -202,6 +218,25 @@ impl Config {
             store,
         })
     }
+}
+
+/// `DOMPET_TRUSTED_PROXIES`: addresses (`10.0.0.7`, `::1`) or blocks (`10.0.0.0/8`).
+fn parse_proxies(value: &str) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<ipnet::IpNet>()
+                .or_else(|_| v.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "DOMPET_TRUSTED_PROXIES must list IP addresses or CIDR blocks, got {v:?}"
+                    )
+                })
+        })
+        .collect()
 }
 
 /// The folder `name` beside the SQLite database, or in `.dompet/` on DynamoDB.
@@ -261,6 +296,16 @@ mod tests {
         assert_eq!(c.lockout.threshold, 7);
         let err = config(&[("DOMPET_LOCKOUT_FAILURES", "0")]).unwrap_err();
         assert!(err.to_string().contains("DOMPET_LOCKOUT_FAILURES"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_blocks() {
+        let c = config(&[("DOMPET_TRUSTED_PROXIES", "127.0.0.1, 10.1.2.3/8 ,::1")]).unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        let err = config(&[("DOMPET_TRUSTED_PROXIES", "10.0.0.1,proxy")]).unwrap_err();
+        assert!(err.to_string().contains("\"proxy\""), "{err}");
+        assert!(config(&[]).unwrap().trusted_proxies.is_empty());
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Serving a router as a Lambda function behind API Gateway's HTTP API: API Gateway's request
-//! id becomes the request's id (its `x-request-id`, its log lines, its error bodies).
+//! id becomes the request's id (its `x-request-id`, its log lines, its error bodies), and its
+//! source address the request's client address.
 
 use axum::extract::Request;
 use axum::Router;
 use lambda_http::request::RequestContext;
 
+use crate::http::client::SourceIp;
 use crate::http::request_id::RequestId;
 
 /// Runs `router` as this Lambda function's handler.
@@ -18,12 +20,17 @@ pub fn with_gateway_request_id(router: Router) -> Router {
 }
 
 async fn gateway_request_id(mut req: Request) -> Request {
-    let id = match req.extensions().get::<RequestContext>() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-        _ => None,
+    let (id, source) = match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            (ctx.request_id.clone(), ctx.http.source_ip.clone())
+        }
+        _ => (None, None),
     };
     if let Some(id) = id {
         req.extensions_mut().insert(RequestId(id));
+    }
+    if let Some(ip) = source.and_then(|s| s.trim().parse().ok()) {
+        req.extensions_mut().insert(SourceIp(ip));
     }
     req
 }

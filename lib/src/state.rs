@@ -241,6 +241,11 @@ impl AppState {
     pub fn lockout(&self) -> &LockoutPolicy {
         &self.inner.config.lockout
     }
+
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub fn trusted_proxies(&self) -> &[ipnet::IpNet] {
+        &self.inner.config.trusted_proxies
+    }
 }
 
 /// Opens the configured store.

@@ -128,7 +128,10 @@ async fn main() -> anyhow::Result<()> {
         StoreConfig::DynamoDb { table } => tracing::info!(table = %table, "store: dynamodb"),
     }
     println!("dompet listening on http://{addr}");
-    axum::serve(listener, dompet::http::app(state))
+    // Each request's client address is its TCP peer (or, behind a trusted proxy, the address
+    // it forwards): lockouts count per client address.
+    let app = dompet::http::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server failed")?;

@@ -199,6 +199,10 @@ impl TestApp {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        // The test client is the proxy in front of every host: a test names the client
+        // address it stands for with `X-Forwarded-For`.
+        vars.entry("DOMPET_TRUSTED_PROXIES".to_string())
+            .or_insert_with(|| "127.0.0.1".to_string());
         // Files the server writes go to a folder of this test's, unless it names one.
         let files = std::env::temp_dir().join(format!("dompet-test-{}", uuid::Uuid::new_v4()));
         for (var, name) in [
@@ -345,6 +349,16 @@ impl TestApp {
         self.post_json("/register", &body).await
     }
 
+    /// `POST /login` from the client address `from` (through the trusted proxy).
+    pub async fn login_from(&self, from: &str, body: Value) -> Reply {
+        self.send(
+            self.request(Method::POST, "/login")
+                .header("x-forwarded-for", from)
+                .json(&body),
+        )
+        .await
+    }
+
     pub async fn login(&self, body: Value) -> Reply {
         self.post_json("/login", &body).await
     }
@@ -401,5 +415,6 @@ fn urlencode(s: &str) -> String {
 }
 
 async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).await.expect("server runs");
 }

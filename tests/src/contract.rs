@@ -3,7 +3,10 @@
 
 use dompet::auth::Throttle;
 use dompet::domain::{now_millis, IdentifierKind, LoginIdentifier, SecretKind, UserId};
-use dompet::store::{CreateUserError, Role, Rotation, Session, SessionInfo, Store, UserRecord};
+use dompet::store::{
+    CreateUserError, Role, Rotation, Session, SessionInfo, Store, ThrottleRelease, ThrottleWrite,
+    UserRecord, Versioned,
+};
 
 fn user(username: Option<&str>, email: Option<&str>, phone: Option<&str>) -> UserRecord {
     let now = now_millis();
@@ -210,6 +213,8 @@ pub async fn throttle_writes_are_conditional_on_the_version(store: &dyn Store) {
         failures: 5,
         locked_until: now + 30_000,
         last_lock_ms: 30_000,
+        gen: 9,
+        trusted_until: now + 1_000,
     };
     assert!(store
         .put_throttle(&key, Some(read.version), &locked, None, now)
@@ -227,33 +232,132 @@ pub async fn throttle_writes_are_conditional_on_the_version(store: &dyn Store) {
         locked
     );
     assert_eq!(read.version, 1, "a new record is version 1");
+    let release = |reserved: u64| ThrottleRelease {
+        key: key.clone(),
+        reserved,
+        state: locked.released(Some(now + 60_000)),
+        expires_at: now + 60_000,
+    };
     assert!(
-        !store.release_throttle(&key, 1, now).await.unwrap(),
+        !store.release_throttle(&release(1), now).await.unwrap(),
         "locked by the attempt that wrote version 2"
     );
     assert_eq!(
-        store.get_throttle(&key, now).await.unwrap().unwrap().value,
-        locked,
+        store.get_throttle(&key, now).await.unwrap().unwrap(),
+        Versioned {
+            value: locked,
+            version: 2
+        },
         "a refused release changes nothing"
     );
     assert!(
-        store.release_throttle(&key, 1, now + 30_000).await.unwrap(),
+        store
+            .release_throttle(&release(1), now + 30_000)
+            .await
+            .unwrap(),
         "a lock that has ended does not hold a login back"
     );
-    assert_eq!(store.get_throttle(&key, now).await.unwrap(), None);
+    let reset = store.get_throttle(&key, now).await.unwrap().unwrap();
+    assert_eq!(
+        (reset.value, reset.version),
+        (locked.released(Some(now + 60_000)), 3),
+        "reset, trusted, and at a version never used before"
+    );
+    assert_eq!(
+        (
+            reset.value.failures,
+            reset.value.locked_until,
+            reset.value.gen
+        ),
+        (0, 0, 9)
+    );
+    let gone = unique("user:");
     assert!(
-        store.release_throttle(&key, 7, now).await.unwrap(),
-        "no record: nothing to reset"
+        store
+            .release_throttle(
+                &ThrottleRelease {
+                    key: gone.clone(),
+                    ..release(7)
+                },
+                now
+            )
+            .await
+            .unwrap(),
+        "no record: nothing holds it back"
     );
     assert!(store
-        .put_throttle(&key, None, &locked, None, now)
+        .put_throttle(&key, Some(3), &locked, None, now)
         .await
         .unwrap());
     assert!(
-        store.release_throttle(&key, 1, now).await.unwrap(),
+        store.release_throttle(&release(4), now).await.unwrap(),
         "the attempt whose reservation locked it may reset it"
     );
-    assert_eq!(store.get_throttle(&key, now).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_throttle(&key, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        5
+    );
+}
+
+/// Two throttle records written as one: both, or neither when either moved.
+pub async fn throttle_records_are_written_together_or_not_at_all(store: &dyn Store) {
+    let (a, b) = (unique("user:"), unique("ceiling:user:"));
+    let now = now_millis();
+    let one = Throttle {
+        failures: 1,
+        ..Throttle::default()
+    };
+    let write = |key: &str, expected: Option<u64>, failures: u32| ThrottleWrite {
+        key: key.to_string(),
+        expected,
+        state: Throttle { failures, ..one },
+        expires_at: now + 60_000,
+    };
+    assert!(store
+        .put_throttles(&[write(&a, None, 1), write(&b, None, 1)], now)
+        .await
+        .unwrap());
+    // `b` moves on under another attempt: a pair expecting its old version writes nothing.
+    assert!(store
+        .put_throttle(
+            &b,
+            Some(1),
+            &Throttle { failures: 7, ..one },
+            Some(now + 60_000),
+            now
+        )
+        .await
+        .unwrap());
+    assert!(!store
+        .put_throttles(&[write(&a, Some(1), 2), write(&b, Some(1), 2)], now)
+        .await
+        .unwrap());
+    let read = |key: String| async move { store.get_throttle(&key, now).await.unwrap().unwrap() };
+    assert_eq!(
+        (
+            read(a.clone()).await.value.failures,
+            read(a.clone()).await.version
+        ),
+        (1, 1)
+    );
+    assert_eq!(
+        (
+            read(b.clone()).await.value.failures,
+            read(b.clone()).await.version
+        ),
+        (7, 2)
+    );
+    assert!(store
+        .put_throttles(&[write(&a, Some(1), 2), write(&b, Some(2), 8)], now)
+        .await
+        .unwrap());
+    assert_eq!(read(a).await.value.failures, 2);
+    assert_eq!(read(b).await.value.failures, 8);
 }
 
 pub async fn expired_throttle_records_read_as_absent(store: &dyn Store) {
@@ -1541,6 +1645,7 @@ pub async fn secret_changes_check_the_secret_reset_the_throttle_and_revoke_other
         failures: 5,
         locked_until: now_millis() + 60_000,
         last_lock_ms: 60_000,
+        ..Throttle::default()
     };
     assert!(store
         .put_throttle(&key, Some(1), &locked, None, now_millis())
@@ -1550,7 +1655,12 @@ pub async fn secret_changes_check_the_secret_reset_the_throttle_and_revoke_other
         kind: SecretKind::Pin,
         hash: "$argon2id$new",
         keep_session: Some(&mine[0].session_id),
-        release: Some((&key, 1)),
+        release: Some(&ThrottleRelease {
+            key: key.clone(),
+            reserved: 1,
+            state: Throttle::default(),
+            expires_at: now_millis() + 60_000,
+        }),
     };
     let refused = store.change_secret(&u, &change, now_millis()).await;
     assert!(
@@ -1567,8 +1677,14 @@ pub async fn secret_changes_check_the_secret_reset_the_throttle_and_revoke_other
         .put_throttle(&key, Some(2), &reserved, None, now_millis())
         .await
         .unwrap());
+    let release = ThrottleRelease {
+        key: key.clone(),
+        reserved: 3,
+        state: Throttle::default(),
+        expires_at: now_millis() + 60_000,
+    };
     let change = SecretChange {
-        release: Some((&key, 3)),
+        release: Some(&release),
         ..change
     };
     let changed = store
@@ -1580,11 +1696,12 @@ pub async fn secret_changes_check_the_secret_reset_the_throttle_and_revoke_other
         (SecretKind::Pin, "$argon2id$new")
     );
     assert_eq!(store.get_user(u.user_id).await.unwrap().unwrap(), changed);
-    assert!(store
+    let reset = store
         .get_throttle(&key, now_millis())
         .await
         .unwrap()
-        .is_none());
+        .unwrap();
+    assert_eq!((reset.value, reset.version), (Throttle::default(), 4));
     let left: Vec<String> = store
         .list_sessions(u.user_id, now)
         .await

@@ -113,6 +113,7 @@ macro_rules! all_store_contract_tests {
             a_phone_only_account_is_stored_with_absent_fields,
             concurrent_registrations_of_one_username_create_exactly_one,
             throttle_writes_are_conditional_on_the_version,
+            throttle_records_are_written_together_or_not_at_all,
             expired_throttle_records_read_as_absent,
             refresh_rotation_accepts_the_current_token_once,
             a_reused_refresh_token_revokes_the_family,

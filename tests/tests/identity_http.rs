@@ -800,6 +800,284 @@ async fn a_burst_on_an_unknown_identifier_is_limited_the_same_way(store: Backend
     assert!(app.state.hasher().verifications() - before <= 5);
 }
 
+/// A long lock and a long memory, so a test's whole story falls in one window.
+const LONG_LOCK: [(&str, &str); 2] = [
+    ("DOMPET_LOCKOUT_SECS", "60"),
+    ("DOMPET_LOCKOUT_MAX_SECS", "60"),
+];
+
+async fn others_failures_never_lock_the_owner_out_of_their_own_address(store: Backend) {
+    let app = TestApp::spawn_with(store, &LONG_LOCK).await;
+    app.register(json!({"username": "owner", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let good = json!({"username": "owner", "password": "rahasia-sekali"});
+    let bad = json!({"username": "owner", "password": "wrong-password"});
+    let home = "198.51.100.10";
+    app.login_from(home, good.clone()).await.assert_success(200);
+    // Someone elsewhere guesses until locked out, and stays locked out.
+    let attacker = "203.0.113.66";
+    for _ in 0..5 {
+        app.login_from(attacker, bad.clone())
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    for body in [&bad, &good] {
+        let reply = app.login_from(attacker, body.clone()).await;
+        reply.assert_error(429, "TOO_MANY_ATTEMPTS");
+        assert_eq!(reply.headers["retry-after"], "60");
+    }
+    // The owner, at home, is not locked out by it: not even by the ceiling others filled.
+    app.login_from(home, good.clone()).await.assert_success(200);
+    // An address counts on its own: another one starts with a clean count.
+    let elsewhere = "192.0.2.7";
+    for _ in 0..4 {
+        app.login_from(elsewhere, bad.clone())
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    app.login_from(elsewhere, good.clone())
+        .await
+        .assert_success(200);
+    // The owner's own failures at home still lock home.
+    for _ in 0..5 {
+        app.login_from(home, bad.clone())
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    app.login_from(home, good)
+        .await
+        .assert_error(429, "TOO_MANY_ATTEMPTS");
+}
+
+async fn ipv6_clients_count_by_their_64_and_forwarded_for_only_from_a_trusted_proxy(
+    store: Backend,
+) {
+    let app = TestApp::spawn_with(store, &LONG_LOCK).await;
+    app.register(json!({"username": "six", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let good = json!({"username": "six", "password": "rahasia-sekali"});
+    let bad = json!({"username": "six", "password": "wrong-password"});
+    // Five addresses of one /64 are one client.
+    for i in 1..=5 {
+        app.login_from(&format!("2001:db8:aa:1::{i}"), bad.clone())
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    app.login_from("2001:db8:aa:1:ffff::9", good.clone())
+        .await
+        .assert_error(429, "TOO_MANY_ATTEMPTS");
+    app.login_from("2001:db8:aa:2::1", good.clone())
+        .await
+        .assert_success(200);
+    // IPv4-mapped IPv6 is the IPv4 address.
+    for _ in 0..5 {
+        app.login_from("::ffff:198.51.100.20", bad.clone())
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    app.login_from("198.51.100.20", good.clone())
+        .await
+        .assert_error(429, "TOO_MANY_ATTEMPTS");
+
+    // Behind no trusted proxy, X-Forwarded-For names nobody: the peer is the client.
+    let mut vars = LONG_LOCK.to_vec();
+    vars.push(("DOMPET_TRUSTED_PROXIES", "10.9.9.9"));
+    let direct = app.another_host(&vars).await;
+    direct
+        .register(json!({"username": "seven", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    for i in 0..5 {
+        direct
+            .login_from(
+                &format!("203.0.113.{i}"),
+                json!({"username": "seven", "password": "wrong-password"}),
+            )
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    direct
+        .login_from(
+            "198.51.100.99",
+            json!({"username": "seven", "password": "rahasia-sekali"}),
+        )
+        .await
+        .assert_error(429, "TOO_MANY_ATTEMPTS");
+}
+
+async fn other_addresses_share_a_ceiling_of_verifications_per_hour(store: Backend) {
+    let mut vars = LONG_LOCK.to_vec();
+    vars.push(("DOMPET_LOCKOUT_CEILING", "6"));
+    let app = TestApp::spawn_with(store, &vars).await;
+    app.register(json!({"username": "ceiled", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let good = json!({"username": "ceiled", "password": "rahasia-sekali"});
+    let bad = json!({"username": "ceiled", "password": "wrong-password"});
+    let home = "198.51.100.10";
+    // The owner's first login from home counts toward the ceiling: home was not theirs yet.
+    app.login_from(home, good.clone()).await.assert_success(200);
+    let before = app.state.hasher().verifications();
+    // One guess each from many addresses: five more are verified, then the hour is full.
+    for i in 0..5 {
+        app.login_from(&format!("203.0.113.{i}"), bad.clone())
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    for i in 5..12 {
+        let reply = app
+            .login_from(&format!("203.0.113.{i}"), good.clone())
+            .await;
+        reply.assert_error(429, "TOO_MANY_ATTEMPTS");
+        let wait: u64 = reply.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((3590..=3600).contains(&wait), "{wait}");
+    }
+    assert_eq!(app.state.hasher().verifications() - before, 5);
+    // The owner's own address is outside the ceiling.
+    app.login_from(home, good).await.assert_success(200);
+}
+
+async fn a_burst_from_many_addresses_on_two_hosts_gets_at_most_the_ceiling(store: Backend) {
+    let vars = LONG_LOCK.to_vec();
+    let one = TestApp::spawn_with(store, &vars).await;
+    let two = one.another_host(&vars).await;
+    one.register(json!({"username": "swarm", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let before = verifications(&[&one, &two]);
+    let addresses: Vec<String> = (0..60).map(|i| format!("203.0.113.{i}")).collect();
+    let guesses = addresses.iter().enumerate().map(|(i, from)| {
+        let host = if i % 2 == 0 { &one } else { &two };
+        host.login_from(
+            from,
+            json!({"username": "swarm", "password": format!("wrong-guess-{i}")}),
+        )
+    });
+    let replies = futures::future::join_all(guesses).await;
+    let count = |status: u16| replies.iter().filter(|r| r.status == status).count();
+    let (failed, locked) = (count(401), count(429));
+    assert_eq!(failed + locked, 60, "only 401 or 429");
+    let verified = verifications(&[&one, &two]) - before;
+    eprintln!("a burst of 60 from 60 addresses: {failed} answered 401, {verified} verified");
+    assert_eq!(failed, 20, "the ceiling, and all of it");
+    assert!(verified <= 20, "{verified} verifications");
+    one.login_from(
+        "198.51.100.1",
+        json!({"username": "swarm", "password": "rahasia-sekali"}),
+    )
+    .await
+    .assert_error(429, "TOO_MANY_ATTEMPTS");
+}
+
+async fn a_secret_change_clears_every_count_of_the_account(store: Backend) {
+    let mut vars = LONG_LOCK.to_vec();
+    vars.push(("DOMPET_LOCKOUT_CEILING", "8"));
+    let app = TestApp::spawn_with(store, &vars).await;
+    app.register(json!({"username": "mover", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let home = "198.51.100.10";
+    let (token, _) = app
+        .tokens(json!({"username": "mover", "password": "rahasia-sekali"}))
+        .await;
+    let _ = app
+        .login_from(
+            home,
+            json!({"username": "mover", "password": "rahasia-sekali"}),
+        )
+        .await;
+    // Locked at one address (the two logins above and these five count toward the ceiling:
+    // neither address was the owner's yet), the hour's ceiling full from others.
+    for _ in 0..5 {
+        app.login_from(
+            "192.0.2.1",
+            json!({"username": "mover", "password": "wrong-1"}),
+        )
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    for i in 0..5 {
+        let _ = app
+            .login_from(
+                &format!("203.0.113.{i}"),
+                json!({"username": "mover", "password": "wrong-2"}),
+            )
+            .await;
+    }
+    app.login_from(
+        "192.0.2.1",
+        json!({"username": "mover", "password": "rahasia-sekali"}),
+    )
+    .await
+    .assert_error(429, "TOO_MANY_ATTEMPTS");
+    app.login_from(
+        "203.0.113.99",
+        json!({"username": "mover", "password": "rahasia-sekali"}),
+    )
+    .await
+    .assert_error(429, "TOO_MANY_ATTEMPTS");
+    let reply = app
+        .send(
+            app.request(Method::PUT, "/account/secret")
+                .bearer_auth(&token)
+                .json(&json!({"current_password": "rahasia-sekali", "password": "rahasia-baru-sekali"})),
+        )
+        .await;
+    reply.assert_success(200);
+    // Every count of the account starts again with the new secret.
+    for from in ["192.0.2.1", "203.0.113.99"] {
+        app.login_from(
+            from,
+            json!({"username": "mover", "password": "rahasia-baru-sekali"}),
+        )
+        .await
+        .assert_success(200);
+    }
+}
+
+async fn unknown_identifiers_are_remembered_exactly_as_long_as_accounts(store: Backend) {
+    let vars = [
+        ("DOMPET_LOCKOUT_SECS", "1"),
+        ("DOMPET_LOCKOUT_MAX_SECS", "8"),
+        ("DOMPET_LOCKOUT_MEMORY_SECS", "2"),
+    ];
+    let app = TestApp::spawn_with(store, &vars).await;
+    app.register(json!({"username": "known", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let from = "203.0.113.5";
+    for name in ["known", "unknown-one"] {
+        for _ in 0..5 {
+            app.login_from(from, json!({"username": name, "password": "wrong"}))
+                .await
+                .assert_error(401, "INVALID_CREDENTIALS");
+        }
+    }
+    // Past the memory of the last failure (DynamoDB keeps expiry times in whole seconds), both
+    // are forgotten alike: one failure each is just a first failure, not a doubled lock.
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    for name in ["known", "unknown-one"] {
+        app.login_from(from, json!({"username": name, "password": "wrong"}))
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+        app.login_from(from, json!({"username": name, "password": "wrong"}))
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    app.login_from(
+        from,
+        json!({"username": "known", "password": "rahasia-sekali"}),
+    )
+    .await
+    .assert_success(200);
+}
+
 async fn identifiers_longer_than_any_account_can_have_are_400(store: Backend) {
     let app = TestApp::spawn(store).await;
     let long = "a".repeat(5_000);
@@ -1218,6 +1496,12 @@ dompet_tests::both_stores!(
     a_burst_of_guesses_from_two_hosts_gets_at_most_five_verifications,
     once_locked_nothing_gets_tokens_until_the_lock_ends,
     a_burst_on_an_unknown_identifier_is_limited_the_same_way,
+    others_failures_never_lock_the_owner_out_of_their_own_address,
+    ipv6_clients_count_by_their_64_and_forwarded_for_only_from_a_trusted_proxy,
+    other_addresses_share_a_ceiling_of_verifications_per_hour,
+    a_burst_from_many_addresses_on_two_hosts_gets_at_most_the_ceiling,
+    a_secret_change_clears_every_count_of_the_account,
+    unknown_identifiers_are_remembered_exactly_as_long_as_accounts,
     identifiers_longer_than_any_account_can_have_are_400,
     a_login_ends_at_its_absolute_lifetime_however_active,
     cors_answers_only_the_configured_origins,

@@ -66,6 +66,54 @@ impl World {
     async fn reset(&self, body: Value) -> Reply {
         self.app.post_json("/password/reset", &body).await
     }
+
+    /// `POST /password/forgot` or `/password/reset` from the client address `from`.
+    async fn post_from(&self, path: &str, from: &str, body: Value) -> Reply {
+        self.app
+            .send(
+                self.app
+                    .request(reqwest::Method::POST, path)
+                    .header("x-forwarded-for", from)
+                    .json(&body),
+            )
+            .await
+    }
+
+    /// A code for `username`, asked for from `from`.
+    async fn code_from(&self, from: &str, username: &str) -> String {
+        self.post_from("/password/forgot", from, json!({ "username": username }))
+            .await
+            .assert_success(202);
+        self.last_code()
+    }
+
+    /// A wrong code for the last one delivered.
+    fn wrong_code(&self, offset: u32) -> String {
+        let code: u32 = self.last_code().parse().unwrap();
+        format!("{:06}", (code + 1 + offset) % 1_000_000)
+    }
+}
+
+/// An account whose owner logged in from `HOME` (the address is theirs).
+const HOME: &str = "198.51.100.10";
+
+async fn owner_at_home(w: &World, username: &str) -> String {
+    let reply = w
+        .app
+        .register(json!({"username": username, "email": format!("{username}@example.com"), "password": "rahasia-sekali"}))
+        .await;
+    let user_id = reply.assert_success(201)["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.app
+        .login_from(
+            HOME,
+            json!({"username": username, "password": "rahasia-sekali"}),
+        )
+        .await
+        .assert_success(200);
+    user_id
 }
 
 impl Drop for World {
@@ -269,21 +317,169 @@ async fn five_wrong_codes_void_it_even_all_at_once(store: Backend) {
     w.app
         .tokens(json!({"username": "guntur", "password": "rahasia-sekali"}))
         .await;
-    // Four wrong ones leave a new code working.
+    // Four wrong ones leave a new code working (from another address: this one has had its
+    // five tries for the day, across codes).
     w.forgot(json!({"username": "guntur"}))
         .await
         .assert_success(202);
     let code = w.last_code();
+    let elsewhere = "192.0.2.44";
     for c in &wrong[..4] {
         if *c != code {
-            w.reset(json!({"username": "guntur", "code": c, "password": "rahasia-baru-sekali"}))
-                .await
-                .assert_error(400, "INVALID_CODE");
+            w.post_from(
+                "/password/reset",
+                elsewhere,
+                json!({"username": "guntur", "code": c, "password": "rahasia-baru-sekali"}),
+            )
+            .await
+            .assert_error(400, "INVALID_CODE");
         }
     }
-    w.reset(json!({"username": "guntur", "code": code, "password": "rahasia-baru-sekali"}))
+    w.reset(json!({"username": "guntur", "code": code.clone(), "password": "rahasia-baru-sekali"}))
+        .await
+        .assert_error(400, "INVALID_CODE");
+    w.post_from(
+        "/password/reset",
+        elsewhere,
+        json!({"username": "guntur", "code": code, "password": "rahasia-baru-sekali"}),
+    )
+    .await
+    .assert_success(200);
+}
+
+async fn new_codes_buy_no_more_guesses_from_one_address(store: Backend) {
+    let w = World::new(store).await;
+    owner_at_home(&w, "guntur").await;
+    let there = "203.0.113.7";
+    let reset = |code: String| json!({"username": "guntur", "code": code, "password": "rahasia-baru-sekali"});
+    // Four wrong tries at one code, one at the next: five from this address.
+    w.code_from(there, "guntur").await;
+    for i in 0..4 {
+        w.post_from("/password/reset", there, reset(w.wrong_code(i)))
+            .await
+            .assert_error(400, "INVALID_CODE");
+    }
+    let code = w.code_from(there, "guntur").await;
+    w.post_from("/password/reset", there, reset(w.wrong_code(0)))
+        .await
+        .assert_error(400, "INVALID_CODE");
+    // The second code's right value is refused from there: every code is, for a day.
+    w.post_from("/password/reset", there, reset(code.clone()))
+        .await
+        .assert_error(400, "INVALID_CODE");
+    // Nobody's guesses block the owner's own reset from home.
+    w.post_from("/password/reset", HOME, reset(code))
         .await
         .assert_success(200);
+    w.app
+        .tokens(json!({"username": "guntur", "password": "rahasia-baru-sekali"}))
+        .await;
+}
+
+async fn a_burst_of_tries_from_many_addresses_on_two_hosts_gets_at_most_the_day_s_twenty(
+    store: Backend,
+) {
+    let w = World::new(store).await;
+    let user_id = owner_at_home(&w, "sasaran").await;
+    let two = w.app.another_host(&[]).await;
+    let addresses: Vec<String> = (0..40).map(|i| format!("203.0.113.{i}")).collect();
+    let tries = addresses.iter().enumerate().map(|(i, from)| {
+        let host = if i % 2 == 0 { &w.app } else { &two };
+        let body = json!({"username": "sasaran", "code": format!("{:06}", 100_000 + i), "password": "rahasia-baru-sekali"});
+        host.send(
+            host.request(reqwest::Method::POST, "/password/reset")
+                .header("x-forwarded-for", from)
+                .json(&body),
+        )
+    });
+    for reply in futures::future::join_all(tries).await {
+        reply.assert_error(400, "INVALID_CODE");
+    }
+    let counted = w
+        .app
+        .state
+        .store()
+        .get_throttle(&format!("reset-ceiling:user:{user_id}"), now_millis())
+        .await
+        .unwrap()
+        .expect("tries were counted")
+        .value
+        .failures;
+    eprintln!("a burst of 40 code tries from 40 addresses: {counted} counted");
+    assert_eq!(counted, 20, "the day's ceiling, and all of it");
+    // A code asked for now is refused from any other address for the rest of the day...
+    let code = w.code_from("192.0.2.1", "sasaran").await;
+    let reset = json!({"username": "sasaran", "code": code, "password": "rahasia-baru-sekali"});
+    w.post_from("/password/reset", "192.0.2.99", reset.clone())
+        .await
+        .assert_error(400, "INVALID_CODE");
+    // ...but not from the owner's own address.
+    w.post_from("/password/reset", HOME, reset)
+        .await
+        .assert_success(200);
+}
+
+async fn a_reset_ends_the_lockout_of_every_address(store: Backend) {
+    let w = World::new(store).await;
+    owner_at_home(&w, "lupa").await;
+    for from in [HOME, "203.0.113.3"] {
+        for _ in 0..5 {
+            w.app
+                .login_from(from, json!({"username": "lupa", "password": "salah-lagi"}))
+                .await
+                .assert_error(401, "INVALID_CREDENTIALS");
+        }
+    }
+    let code = w.code_from(HOME, "lupa").await;
+    w.post_from(
+        "/password/reset",
+        HOME,
+        json!({"username": "lupa", "code": code, "password": "rahasia-baru-sekali"}),
+    )
+    .await
+    .assert_success(200);
+    for from in [HOME, "203.0.113.3"] {
+        w.app
+            .login_from(
+                from,
+                json!({"username": "lupa", "password": "rahasia-baru-sekali"}),
+            )
+            .await
+            .assert_success(200);
+    }
+}
+
+async fn one_address_gets_at_most_ten_codes_an_hour_across_accounts(store: Backend) {
+    let w = World::new(store).await;
+    for i in 0..6 {
+        w.app
+            .register(json!({"username": format!("pumped{i}"), "phone_number": format!("08123400000{i}"), "pin": "123456"}))
+            .await
+            .assert_success(201);
+    }
+    let pump = "203.0.113.250";
+    for round in 0..2 {
+        for i in 0..6 {
+            w.post_from(
+                "/password/forgot",
+                pump,
+                json!({"username": format!("pumped{i}")}),
+            )
+            .await
+            .assert_success(202);
+        }
+        let _ = round;
+    }
+    assert_eq!(w.messages().len(), 10, "the address's hour is used up");
+    // Another address is not held back by it.
+    w.post_from(
+        "/password/forgot",
+        "192.0.2.50",
+        json!({"username": "pumped0"}),
+    )
+    .await
+    .assert_success(202);
+    assert_eq!(w.messages().len(), 11);
 }
 
 async fn bad_requests_are_400_and_use_nothing_up(store: Backend) {
@@ -372,4 +568,8 @@ dompet_tests::both_stores!(
     codes_expire_are_replaced_and_three_an_hour_are_sent,
     five_wrong_codes_void_it_even_all_at_once,
     bad_requests_are_400_and_use_nothing_up,
+    new_codes_buy_no_more_guesses_from_one_address,
+    a_burst_of_tries_from_many_addresses_on_two_hosts_gets_at_most_the_day_s_twenty,
+    a_reset_ends_the_lockout_of_every_address,
+    one_address_gets_at_most_ten_codes_an_hour_across_accounts,
 );

@@ -88,13 +88,13 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
         .login(json!({"username": "guntur", "password": "rahasia-sekali"}))
         .await;
     m.expect(
-        "`POST /login` (success)",
+        "`POST /login` (success, from a new address: reserved on its record and the ceiling)",
         &login,
         200,
         &[
             "BatchGetItem",
             "BatchGetItem",
-            "PutItem",
+            "TransactWriteItems",
             "TransactWriteItems",
         ],
     );
@@ -110,7 +110,7 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
         .login(json!({"username": "guntur", "password": "salah-sekali"}))
         .await;
     m.expect(
-        "`POST /login` (wrong password)",
+        "`POST /login` (wrong password, from the owner's address: no ceiling)",
         &wrong,
         401,
         &["BatchGetItem", "BatchGetItem", "PutItem"],
@@ -122,7 +122,7 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
         "`POST /login` (unknown user)",
         &unknown,
         401,
-        &["BatchGetItem", "PutItem"],
+        &["BatchGetItem", "BatchGetItem", "TransactWriteItems"],
     );
     let refreshed = app
         .post_json("/token/refresh", &json!({"refresh_token": refresh}))
@@ -381,10 +381,16 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
         .post_json("/password/forgot", &json!({"phone_number": "081234567890"}))
         .await;
     m.expect(
-        "`POST /password/forgot` (an account: a code delivered)",
+        "`POST /password/forgot` (an account: a code delivered, counted for its address too)",
         &reply,
         202,
-        &["BatchGetItem", "BatchGetItem", "GetItem", "PutItem"],
+        &[
+            "BatchGetItem",
+            "BatchGetItem",
+            "GetItem",
+            "PutItem",
+            "PutItem",
+        ],
     );
     let reply = app
         .post_json("/password/forgot", &json!({"phone_number": "089999999999"}))
@@ -413,9 +419,10 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
             &json!({"phone_number": "081234567890", "code": code, "pin": "975310"}),
         )
         .await;
-    // The reads, the try counted, the code used up, then the secret with every login revoked.
+    // The reads; the try counted for its address and the account's day (one transaction), and
+    // on the code; the code used up; then the secret with every login revoked.
     m.expect(
-        "`POST /password/reset`",
+        "`POST /password/reset` (from an address not the owner's)",
         &reply,
         200,
         &[
@@ -425,6 +432,7 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
             "PutItem",
             "PutItem",
             "Query",
+            "TransactWriteItems",
             "TransactWriteItems",
         ],
     );

@@ -1,9 +1,11 @@
 //! Types that can only exist when valid: parse once at the edge, use everywhere after.
 
+mod address;
 mod identity;
 mod money;
 mod time;
 
+pub use address::ClientAddress;
 pub use identity::{
     Email, IdentifierKind, LoginIdentifier, OptionalText, Password, Phone, Pin, Secret, SecretKind,
     UserId, Username,

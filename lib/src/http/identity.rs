@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
 
+use super::client::Client;
 use super::error::ApiError;
 use super::input::{Fields, JsonObject, JsonOrForm};
 use super::{limited, Authenticated, Verified};
@@ -47,20 +48,20 @@ pub(super) fn account_routes() -> Router<AppState> {
         .route("/account", limited(get(account).delete(close_account)))
         .route(
             "/account/username",
-            limited(put(|s, c, b| {
-                change_identifier(s, c, b, IdentifierKind::Username)
+            limited(put(|s, c, from, b| {
+                change_identifier(s, c, from, b, IdentifierKind::Username)
             })),
         )
         .route(
             "/account/email",
-            limited(put(|s, c, b| {
-                change_identifier(s, c, b, IdentifierKind::Email)
+            limited(put(|s, c, from, b| {
+                change_identifier(s, c, from, b, IdentifierKind::Email)
             })),
         )
         .route(
             "/account/phone_number",
-            limited(put(|s, c, b| {
-                change_identifier(s, c, b, IdentifierKind::Phone)
+            limited(put(|s, c, from, b| {
+                change_identifier(s, c, from, b, IdentifierKind::Phone)
             })),
         )
         .route("/account/secret", limited(put(change_secret)))
@@ -266,6 +267,7 @@ fn parse_credentials(
 
 async fn login(
     State(state): State<AppState>,
+    Client(from): Client,
     headers: HeaderMap,
     JsonOrForm(body): JsonOrForm,
 ) -> Result<Response, ApiError> {
@@ -275,7 +277,7 @@ async fn login(
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
     );
-    accounts::login(&state, credentials)
+    accounts::login(&state, credentials, &from)
         .await
         .map(|pair| success(StatusCode::OK, pair))
         .map_err(login_error)
@@ -399,6 +401,7 @@ async fn account(
 async fn change_identifier(
     State(state): State<AppState>,
     Verified(caller): Verified,
+    Client(from): Client,
     JsonObject(body): JsonObject,
     kind: IdentifierKind,
 ) -> Result<Response, ApiError> {
@@ -428,7 +431,7 @@ async fn change_identifier(
         current_kind,
         current,
     };
-    match accounts::change_identifier(&state, &caller, update).await {
+    match accounts::change_identifier(&state, &caller, update, &from).await {
         Ok(user) => Ok(account_response(&user)),
         Err(IdentifierError::Refused(e)) => Err(login_error(e)),
         Err(IdentifierError::Taken(kind)) => Err(ApiError::new(
@@ -473,6 +476,7 @@ fn login_error(e: LoginError) -> ApiError {
 async fn change_secret(
     State(state): State<AppState>,
     Verified(caller): Verified,
+    Client(from): Client,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let mut f = Fields::new(body);
@@ -489,7 +493,7 @@ async fn change_secret(
         current,
         new,
     };
-    match accounts::change_secret(&state, &caller, update).await {
+    match accounts::change_secret(&state, &caller, update, &from).await {
         Ok(_) => Ok(success(StatusCode::OK, serde_json::Value::Null)),
         Err(SecretError::Refused(e)) => Err(login_error(e)),
         Err(SecretError::Gone) => Err(ApiError::unauthenticated()),
@@ -506,6 +510,7 @@ async fn change_secret(
 async fn close_account(
     State(state): State<AppState>,
     Verified(caller): Verified,
+    Client(from): Client,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let mut f = Fields::new(body);
@@ -513,7 +518,7 @@ async fn close_account(
     f.finish()?;
     let (kind, secret) =
         secret.ok_or_else(|| ApiError::bad_request("exactly one of password, pin is required"))?;
-    match accounts::close_account(&state, &caller, kind, &secret).await {
+    match accounts::close_account(&state, &caller, kind, &secret, &from).await {
         Ok(()) => Ok(success(StatusCode::OK, serde_json::Value::Null)),
         Err(CloseError::Refused(e)) => Err(login_error(e)),
         Err(CloseError::Gone) => Err(ApiError::unauthenticated()),
@@ -539,6 +544,7 @@ async fn close_account(
 /// not an account has the identifier; when one does, a code is delivered to its email or phone.
 async fn forgot_password(
     State(state): State<AppState>,
+    Client(from): Client,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let mut f = Fields::new(body);
@@ -547,7 +553,7 @@ async fn forgot_password(
     let identifier = identifier.ok_or_else(|| {
         ApiError::bad_request("exactly one of username, email, phone_number is required")
     })?;
-    resets::forgot(&state, &identifier)
+    resets::forgot(&state, &identifier, &from)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(success(StatusCode::ACCEPTED, serde_json::Value::Null))
@@ -558,6 +564,7 @@ async fn forgot_password(
 /// `INVALID_CODE`.
 async fn reset_password(
     State(state): State<AppState>,
+    Client(from): Client,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let mut f = Fields::new(body);
@@ -579,7 +586,7 @@ async fn reset_password(
             "an identifier, the code and a new secret are required",
         ));
     };
-    match resets::reset(&state, &identifier, &code, &secret).await {
+    match resets::reset(&state, &identifier, &code, &secret, &from).await {
         Ok(()) => Ok(success(StatusCode::OK, serde_json::Value::Null)),
         Err(ResetError::InvalidCode) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,

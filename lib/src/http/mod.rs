@@ -6,6 +6,7 @@
 //! (415) → body (400) → resource → business rules.
 
 mod auth;
+pub mod client;
 pub mod cursor;
 mod docs;
 mod entities;

@@ -3,9 +3,10 @@
 use crate::auth::Throttle;
 use crate::auth::TokenPair;
 use crate::domain::{
-    now_millis, Email, IdentifierKind, LoginIdentifier, Millis, Phone, Secret, SecretKind, UserId,
-    Username,
+    now_millis, ClientAddress, Email, IdentifierKind, LoginIdentifier, Millis, Phone, Secret,
+    SecretKind, UserId, Username,
 };
+use crate::service::lockout;
 use crate::service::sessions::{self, Caller, SessionError};
 use crate::state::AppState;
 use crate::store::{
@@ -79,68 +80,54 @@ pub enum LoginError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// How long a throttle record for an identifier that names no account is kept after its last
-/// failure. Records of real accounts are kept until a successful login.
-const UNKNOWN_IDENTIFIER_MEMORY_MS: Millis = 24 * 3_600_000;
-
-/// Bounded retries when concurrent attempts race on the same throttle record.
-const THROTTLE_WRITE_ATTEMPTS: usize = 16;
-
-/// Logs in. Every verification is paid for by a reserved attempt: before the argon2id
-/// verification runs, the attempt is counted as a failure with a conditional write on the
-/// throttle record, so however many attempts arrive at once, from however many processes, at
-/// most `threshold` of them are verified per lock window; the rest are refused with 429. A
-/// verified secret gets tokens only if the record is not locked by another attempt when its
-/// verification ends; the reset then clears the count its reservation added.
+/// Logs in. Every verification is paid for by a reserved attempt (see [`lockout`]): before the
+/// argon2id verification runs, the attempt is counted as a failure with a conditional write on
+/// the address's record (and the account's ceiling, unless the owner logged in from that
+/// address lately), so however many attempts arrive at once, from however many processes, at
+/// most `threshold` of them are verified per address and lock window, and at most `ceiling`
+/// per hour from other addresses; the rest are refused with 429. A verified secret gets tokens
+/// only if the address is not locked by another attempt when its verification ends; the reset
+/// then clears the address's count and marks it as the owner's.
 ///
-/// Reads: the identifier's owner with the identifier's own throttle record, then (for a known
-/// identifier) the account with its throttle record; writes: the reservation, then on success
-/// the new family together with the throttle's reset.
-pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, LoginError> {
-    // Failures are counted per account across all its identifiers; identifiers that name no
-    // account are counted on their own, so a lock reveals nothing about who exists.
-    let identifier_key = identifier_throttle_key(&creds.identifier);
+/// DynamoDB calls: the identifier's owner; the account with its two throttle records; the
+/// reservation; on success the new family together with the address's reset.
+pub async fn login(
+    state: &AppState,
+    creds: Credentials,
+    from: &ClientAddress,
+) -> Result<TokenPair, LoginError> {
     let first = state
         .store()
         .read(
             &Reads {
                 identifier: Some(creds.identifier.clone()),
-                throttle: Some(identifier_key.clone()),
                 ..Reads::default()
             },
             now_millis(),
         )
         .await
         .map_err(|e| e.context("Failed to look up the login identifier"))?;
-    let owner = match first.identifier_owner {
-        Some(owner) => {
-            let key = account_throttle_key(owner);
-            let second = state
-                .store()
-                .read(
-                    &Reads {
-                        account: Some(owner),
-                        throttle: Some(key.clone()),
-                        ..Reads::default()
-                    },
-                    now_millis(),
-                )
-                .await
-                .map_err(|e| e.context("Failed to read the account"))?;
-            second.account.map(|user| (user, key, second.throttle))
-        }
-        None => None,
+    // Failures are counted per account across all its identifiers; identifiers that name no
+    // account are counted on their own, read the same way.
+    let keys = match first.identifier_owner {
+        Some(owner) => lockout::Keys::account(owner, from),
+        None => lockout::Keys::unknown(&creds.identifier, from),
     };
-    let (user, throttle_key, forget_at, throttle) = match owner {
-        Some((user, key, throttle)) => (Some(user), key, None, throttle),
-        None => (
-            None,
-            identifier_key,
-            Some(now_millis() + UNKNOWN_IDENTIFIER_MEMORY_MS),
-            first.throttle,
-        ),
-    };
-    let reserved = reserve_attempt(state, &throttle_key, forget_at, throttle).await?;
+    let second = state
+        .store()
+        .read(
+            &Reads {
+                account: first.identifier_owner,
+                throttles: keys.to_vec(),
+                ..Reads::default()
+            },
+            now_millis(),
+        )
+        .await
+        .map_err(|e| e.context("Failed to read the account"))?;
+    let user = second.account;
+    let gen = user.as_ref().map_or(0, lockout::secret_gen);
+    let reserved = lockout::reserve(state, &keys, gen, &second.throttles).await?;
     // Unknown accounts and the wrong kind of secret still cost one verification.
     let stored = user
         .as_ref()
@@ -150,9 +137,10 @@ pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, Lo
     match user {
         Some(user) if verified => {
             let agent = creds.user_agent.clone();
-            match sessions::start_after_login(state, &user, agent, &throttle_key, reserved).await? {
+            let release = reserved.release(state, true);
+            match sessions::start_after_login(state, &user, agent, &release).await? {
                 (LoginWrite::Started, pair) => Ok(pair),
-                (LoginWrite::Locked, _) => Err(locked_now(state, &throttle_key).await),
+                (LoginWrite::Locked, _) => Err(lockout::locked_now(state, &reserved.key).await),
                 // The secret verified is no longer the account's, or its logins were ended
                 // after it was read: this login ends with them.
                 (LoginWrite::EpochMoved, _) => Err(LoginError::InvalidCredentials),
@@ -163,24 +151,12 @@ pub async fn login(state: &AppState, creds: Credentials) -> Result<TokenPair, Lo
     }
 }
 
-/// The throttle record of an account: failures of every identifier and every check of its
-/// secret (login, secret change, account deletion) count there.
-pub(crate) fn account_throttle_key(user: UserId) -> String {
-    format!("user:{user}")
-}
-
-/// The throttle record of an identifier that names no account.
-fn identifier_throttle_key(identifier: &LoginIdentifier) -> String {
-    format!("{}:{}", identifier.kind.field(), identifier.key)
-}
-
 /// A secret an authenticated user presented again, accepted: who asked, their account as
-/// read, and the attempt reserved on its throttle (for the write that resets it).
+/// read, and the attempt reserved for it (for the write that resets it).
 struct Rechecked {
     principal: sessions::Principal,
     user: UserRecord,
-    throttle_key: String,
-    reserved: u64,
+    reserved: lockout::Reserved,
 }
 
 /// Why a secret presented again was not accepted.
@@ -192,19 +168,21 @@ enum RecheckError {
 }
 
 /// Checks a secret an authenticated user presents again (to change an identifier or the
-/// secret, or to close the account) as a login checks it. One read (the session, the account
-/// and its throttle), then the attempt is reserved on the account's throttle (a locked account
-/// is refused unverified); a wrong secret, or one of the other kind, is a counted failure.
+/// secret, or to close the account) as a login checks it, from the caller's address. One read
+/// (the session, the account and its throttle records), then the attempt is reserved (a
+/// locked address is refused unverified); a wrong secret, or one of the other kind, is a
+/// counted failure.
 async fn recheck_secret(
     state: &AppState,
     caller: &Caller,
     kind: SecretKind,
     secret: &str,
+    from: &ClientAddress,
 ) -> Result<Rechecked, RecheckError> {
-    let throttle_key = account_throttle_key(caller.user_id());
+    let keys = lockout::Keys::account(caller.user_id(), from);
     let reads = Reads {
         account: Some(caller.user_id()),
-        throttle: Some(throttle_key.clone()),
+        throttles: keys.to_vec(),
         ..Reads::default()
     };
     let (principal, snap) = caller.load(state, reads).await.map_err(|e| match e {
@@ -212,7 +190,7 @@ async fn recheck_secret(
         SessionError::Unexpected(e) => RecheckError::Refused(e.into()),
     })?;
     let user = snap.account.ok_or(RecheckError::Gone)?;
-    let reserved = reserve_attempt(state, &throttle_key, None, snap.throttle)
+    let reserved = lockout::reserve(state, &keys, lockout::secret_gen(&user), &snap.throttles)
         .await
         .map_err(RecheckError::Refused)?;
     let stored = (user.secret_kind == kind).then_some(user.secret_hash.as_str());
@@ -220,55 +198,10 @@ async fn recheck_secret(
         Ok(true) => Ok(Rechecked {
             principal,
             user,
-            throttle_key,
             reserved,
         }),
         Ok(false) => Err(RecheckError::Refused(LoginError::InvalidCredentials)),
         Err(e) => Err(RecheckError::Refused(e.into())),
-    }
-}
-
-/// Counts one attempt as a failure before it is verified; returns the version written, or
-/// `Locked` when the key is locked (that attempt is not counted). `read` is the record as the
-/// login already read it; a lost race reads it again.
-async fn reserve_attempt(
-    state: &AppState,
-    key: &str,
-    forget_at: Option<Millis>,
-    read: Option<Versioned<Throttle>>,
-) -> Result<u64, LoginError> {
-    let mut read = Some(read);
-    for _ in 0..THROTTLE_WRITE_ATTEMPTS {
-        let now = now_millis();
-        let current = match read.take() {
-            Some(current) => current,
-            None => state.store().get_throttle(key, now).await?,
-        };
-        let before = current.map(|c| c.value).unwrap_or_default();
-        if let Some(retry_after) = before.retry_after(now) {
-            return Err(LoginError::Locked { retry_after });
-        }
-        let after: Throttle = before.after_failure(now, state.lockout());
-        let expected = current.map(|c| c.version);
-        if state
-            .store()
-            .put_throttle(key, expected, &after, forget_at, now)
-            .await?
-        {
-            return Ok(expected.map_or(1, |v| v + 1));
-        }
-    }
-    Err(anyhow::anyhow!("login throttle kept changing under concurrent attempts").into())
-}
-
-/// The refusal for a verified secret whose account another attempt locked meanwhile.
-async fn locked_now(state: &AppState, key: &str) -> LoginError {
-    let now = now_millis();
-    match state.store().get_throttle(key, now).await {
-        Ok(current) => LoginError::Locked {
-            retry_after: current.and_then(|c| c.value.retry_after(now)).unwrap_or(1),
-        },
-        Err(e) => e.into(),
     }
 }
 
@@ -306,24 +239,25 @@ pub async fn change_secret(
     state: &AppState,
     caller: &Caller,
     update: SecretUpdate,
+    from: &ClientAddress,
 ) -> Result<UserRecord, SecretError> {
     let Rechecked {
         principal,
         user,
-        throttle_key: key,
         reserved,
-    } = recheck_secret(state, caller, update.current_kind, &update.current)
+    } = recheck_secret(state, caller, update.current_kind, &update.current, from)
         .await
         .map_err(|e| match e {
             RecheckError::Gone => SecretError::Gone,
             RecheckError::Refused(e) => SecretError::Refused(e),
         })?;
     let hash = state.hasher().hash(update.new.expose()).await?;
+    let release = reserved.release(state, false);
     let change = SecretChange {
         kind: update.new.kind(),
         hash: &hash,
         keep_session: Some(&principal.session_id),
-        release: Some((&key, reserved)),
+        release: Some(&release),
     };
     match state
         .store()
@@ -334,7 +268,9 @@ pub async fn change_secret(
             super::notices::secret_changed(state, &user).await;
             Ok(user)
         }
-        Err(ChangeSecretError::Locked) => Err(SecretError::Refused(locked_now(state, &key).await)),
+        Err(ChangeSecretError::Locked) => Err(SecretError::Refused(
+            lockout::locked_now(state, &reserved.key).await,
+        )),
         Err(ChangeSecretError::Changed) => Err(SecretError::Changed),
         Err(ChangeSecretError::Unexpected(e)) => Err(e.into()),
     }
@@ -370,13 +306,9 @@ pub async fn close_account(
     caller: &Caller,
     kind: SecretKind,
     secret: &str,
+    from: &ClientAddress,
 ) -> Result<(), CloseError> {
-    let Rechecked {
-        user,
-        throttle_key: key,
-        reserved,
-        ..
-    } = recheck_secret(state, caller, kind, secret)
+    let Rechecked { user, reserved, .. } = recheck_secret(state, caller, kind, secret, from)
         .await
         .map_err(|e| match e {
             RecheckError::Gone => CloseError::Gone,
@@ -385,7 +317,11 @@ pub async fn close_account(
     let refused = if user.balance != 0 {
         CloseError::BalanceNotZero
     } else {
-        let keys = [key.clone(), lookup_throttle_key(user.user_id)];
+        let keys = [
+            reserved.key.clone(),
+            lockout::Keys::account(user.user_id, from).ceiling,
+            lookup_throttle_key(user.user_id),
+        ];
         match state.store().close_account(&user, &keys).await {
             Ok(()) => {
                 // The account is gone: its picture goes after it.
@@ -402,7 +338,7 @@ pub async fn close_account(
     };
     state
         .store()
-        .release_throttle(&key, reserved, now_millis())
+        .release_throttle(&reserved.release(state, false), now_millis())
         .await?;
     Err(refused)
 }
@@ -464,6 +400,7 @@ pub async fn change_identifier(
     state: &AppState,
     caller: &Caller,
     update: IdentifierUpdate,
+    from: &ClientAddress,
 ) -> Result<UserRecord, IdentifierError> {
     let IdentifierUpdate {
         kind,
@@ -471,27 +408,23 @@ pub async fn change_identifier(
         current_kind,
         current,
     } = update;
-    let Rechecked {
-        user,
-        throttle_key: key,
-        reserved,
-        ..
-    } = recheck_secret(state, caller, current_kind, &current)
-        .await
-        .map_err(|e| match e {
-            RecheckError::Gone => IdentifierError::Gone,
-            RecheckError::Refused(e) => IdentifierError::Refused(e),
-        })?;
+    let Rechecked { user, reserved, .. } =
+        recheck_secret(state, caller, current_kind, &current, from)
+            .await
+            .map_err(|e| match e {
+                RecheckError::Gone => IdentifierError::Gone,
+                RecheckError::Refused(e) => IdentifierError::Refused(e),
+            })?;
     let refused = if *user.identifier(kind) == value {
         None
     } else if value.is_none() && user.identifiers().len() == 1 {
         Some(IdentifierError::LastIdentifier)
     } else {
         use crate::store::ChangeIdentifierError as E;
-        let release = Some((key.as_str(), reserved));
+        let release = reserved.release(state, false);
         match state
             .store()
-            .change_identifier(&user, kind, value.as_deref(), release, now_millis())
+            .change_identifier(&user, kind, value.as_deref(), Some(&release), now_millis())
             .await
         {
             Ok(changed) => {
@@ -500,14 +433,18 @@ pub async fn change_identifier(
             }
             Err(E::Taken(kind)) => Some(IdentifierError::Taken(kind)),
             Err(E::Changed) => Some(IdentifierError::Changed),
-            Err(E::Locked) => return Err(IdentifierError::Refused(locked_now(state, &key).await)),
+            Err(E::Locked) => {
+                return Err(IdentifierError::Refused(
+                    lockout::locked_now(state, &reserved.key).await,
+                ))
+            }
             Err(E::Unexpected(e)) => return Err(IdentifierError::Unexpected(e)),
         }
     };
     // The secret was right: its reservation is released as a successful login's is.
     state
         .store()
-        .release_throttle(&key, reserved, now_millis())
+        .release_throttle(&reserved.release(state, false), now_millis())
         .await?;
     match refused {
         Some(e) => Err(e),
@@ -546,14 +483,14 @@ pub async fn lookup(
     let reads = Reads {
         other_account,
         identifier,
-        throttle: Some(key.clone()),
+        throttles: vec![key.clone()],
         ..Reads::default()
     };
     let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
         SessionError::Unauthenticated => LookupError::Gone,
         SessionError::Unexpected(e) => LookupError::Unexpected(e),
     })?;
-    count_lookup(state, &key, snap.throttle).await?;
+    count_lookup(state, &key, snap.throttles.get(&key).copied()).await?;
     match (snap.other_account, snap.identifier_owner) {
         (Some(account), _) => Ok(account),
         (None, Some(owner)) => state
@@ -596,7 +533,7 @@ async fn count_lookup(
                 Throttle {
                     failures: 1,
                     locked_until: now + LOOKUP_WINDOW_MS,
-                    last_lock_ms: 0,
+                    ..Throttle::default()
                 },
             ),
         };

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod entities;
+pub(crate) mod lockout;
 pub mod notices;
 pub mod operators;
 pub mod resets;

@@ -4,19 +4,36 @@
 //!
 //! Codes are 6 digits from the OS's CSPRNG, stored only as an argon2id hash, valid
 //! [`CODE_TTL_MS`], single-use, void after [`MAX_CODE_FAILURES`] wrong tries; at most
-//! [`DELIVERIES_PER_WINDOW`] codes are delivered per account per hour. A request for an
-//! identifier that names no account does the same reads and the same hashing as one that
-//! does, and every answer takes at least [`FORGOT_MIN_DURATION`], so neither the answer nor
-//! its time tells whether the account exists.
+//! [`DELIVERIES_PER_WINDOW`] codes are delivered per account per hour, and at most
+//! [`CODES_PER_ADDRESS`] per client address per hour across accounts (SMS costs money per
+//! message). A request for an identifier that names no account does the same reads and the
+//! same hashing as one that does, and every answer takes at least [`FORGOT_MIN_DURATION`], so
+//! neither the answer nor its time tells whether the account exists.
+//!
+//! Tries are also counted across codes, so asking for new codes buys no more guesses: per
+//! account and client address at most [`WRONG_CODES_PER_ADDRESS`] in [`GUESS_WINDOW_MS`] (then
+//! every code is refused from that address for a whole window), and at most
+//! [`WRONG_CODES_PER_DAY`] per account from every address that is not the owner's (one the
+//! owner logged in from lately, as the login lockout tells them apart), so nobody's guesses
+//! block the owner's own reset. The counts belong to the secret they guessed at: a successful
+//! reset starts them again.
 
 use std::time::Duration;
 
 use rand::Rng;
 
+use std::collections::HashMap;
+
+use crate::auth::Throttle;
 use crate::delivery::Message;
-use crate::domain::{format_timestamp, now_millis, LoginIdentifier, Millis, Secret, UserId};
+use crate::domain::{
+    format_timestamp, now_millis, ClientAddress, LoginIdentifier, Millis, Secret, UserId,
+};
+use crate::service::lockout;
 use crate::state::AppState;
-use crate::store::{ChangeSecretError, Reads, ResetCode, SecretChange, UserRecord, Versioned};
+use crate::store::{
+    ChangeSecretError, Reads, ResetCode, SecretChange, ThrottleWrite, UserRecord, Versioned,
+};
 
 /// How long a code works.
 pub const CODE_TTL_MS: Millis = 15 * 60_000;
@@ -25,6 +42,13 @@ pub const MAX_CODE_FAILURES: u32 = 5;
 /// Codes delivered per account per [`DELIVERY_WINDOW_MS`].
 pub const DELIVERIES_PER_WINDOW: u32 = 3;
 pub const DELIVERY_WINDOW_MS: Millis = 3_600_000;
+/// Tries of codes counted per account and client address per [`GUESS_WINDOW_MS`].
+pub const WRONG_CODES_PER_ADDRESS: u32 = 5;
+/// Tries of codes counted per account per [`GUESS_WINDOW_MS`] from addresses not the owner's.
+pub const WRONG_CODES_PER_DAY: u32 = 20;
+pub const GUESS_WINDOW_MS: Millis = 24 * 3_600_000;
+/// Codes delivered per client address per [`DELIVERY_WINDOW_MS`], across accounts.
+pub const CODES_PER_ADDRESS: u32 = 10;
 /// The shortest answer to `POST /password/forgot`: longer than the work either way (reads,
 /// one argon2id hash, a write and the delivery), so its time is the same for every identifier.
 pub const FORGOT_MIN_DURATION: Duration = Duration::from_millis(300);
@@ -37,14 +61,52 @@ fn new_code() -> String {
     format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32))
 }
 
-/// The account `identifier` names and its reset record: the identifier's guard, then the
-/// account and the record together. An identifier that names no account reads an account that
+/// The records that count an account's code tries and deliveries at a client address.
+struct Counts {
+    /// Tries from the address.
+    tries: String,
+    /// Tries from every address not the owner's.
+    tries_ceiling: String,
+    /// The login record of the address: whether it is the owner's.
+    login: String,
+    /// Codes delivered to anyone at the address's request.
+    codes: String,
+}
+
+impl Counts {
+    fn of(user: UserId, from: &ClientAddress) -> Self {
+        Self {
+            tries: format!("reset:user:{user}#{from}"),
+            tries_ceiling: format!("reset-ceiling:user:{user}"),
+            login: lockout::Keys::account(user, from).record,
+            codes: format!("codes:{from}"),
+        }
+    }
+
+    fn keys(&self) -> Vec<String> {
+        [&self.tries, &self.tries_ceiling, &self.login, &self.codes]
+            .map(String::clone)
+            .to_vec()
+    }
+}
+
+/// What a reset request reads about the account `identifier` names.
+struct Found {
+    user: Option<UserRecord>,
+    code: Option<Versioned<ResetCode>>,
+    counts: Counts,
+    throttles: HashMap<String, Versioned<Throttle>>,
+}
+
+/// The account `identifier` names, its reset record and the counts at `from`: the identifier's
+/// guard, then the rest together. An identifier that names no account reads an account that
 /// doesn't exist the same way, so both cost the same.
 async fn read_account_and_code(
     state: &AppState,
     identifier: &LoginIdentifier,
+    from: &ClientAddress,
     now: Millis,
-) -> anyhow::Result<(Option<UserRecord>, Option<Versioned<ResetCode>>)> {
+) -> anyhow::Result<Found> {
     let store = state.store();
     let reads = Reads {
         identifier: Some(identifier.clone()),
@@ -52,23 +114,124 @@ async fn read_account_and_code(
     };
     let named = store.read(&reads, now).await?.identifier_owner;
     let owner = named.unwrap_or_else(UserId::new);
+    let counts = Counts::of(owner, from);
     let reads = Reads {
         account: Some(owner),
+        throttles: counts.keys(),
         ..Reads::default()
     };
     let (snap, record) = tokio::try_join!(store.read(&reads, now), store.get_reset(owner, now))?;
-    match snap.account.filter(|_| named.is_some()) {
-        Some(user) => Ok((Some(user), record)),
-        None => Ok((None, None)),
+    let user = snap.account.filter(|_| named.is_some());
+    Ok(Found {
+        code: record.filter(|_| user.is_some()),
+        user,
+        counts,
+        throttles: snap.throttles,
+    })
+}
+
+/// Counts one more on `key` (read as `seen`) as a count of at most `limit` per `window_ms`;
+/// false when it is full. Every write is conditional; a lost race reads again.
+async fn count_on(
+    state: &AppState,
+    key: &str,
+    seen: Option<Versioned<Throttle>>,
+    limit: u32,
+    window_ms: Millis,
+) -> anyhow::Result<bool> {
+    let mut seen = Some(seen);
+    for _ in 0..WRITE_ATTEMPTS * 4 {
+        let now = now_millis();
+        let current = match seen.take() {
+            Some(current) => current,
+            None => state.store().get_throttle(key, now).await?,
+        };
+        let Ok(next) = current
+            .map(|c| c.value)
+            .unwrap_or_default()
+            .counted(now, limit, window_ms, false)
+        else {
+            return Ok(false);
+        };
+        let write = ThrottleWrite {
+            key: key.to_string(),
+            expected: current.map(|c| c.version),
+            state: next,
+            expires_at: next.locked_until,
+        };
+        if state.store().put_throttles(&[write], now).await? {
+            return Ok(true);
+        }
     }
+    anyhow::bail!("the count {key} kept changing under concurrent requests")
+}
+
+/// Counts one try of a code of `user` from the address `found.counts` names, before the code
+/// is checked: on the address's count and, unless the owner logged in from there lately, on
+/// the account's. False (nothing counted) when either is full.
+async fn count_try(state: &AppState, user: &UserRecord, found: &Found) -> anyhow::Result<bool> {
+    let gen = lockout::secret_gen(user);
+    let counts = &found.counts;
+    let (mut tries, mut ceiling) = (
+        found.throttles.get(&counts.tries).copied(),
+        found.throttles.get(&counts.tries_ceiling).copied(),
+    );
+    let owners = found
+        .throttles
+        .get(&counts.login)
+        .is_some_and(|t| t.value.of_gen(gen).trusted(now_millis()));
+    for attempt in 0..WRITE_ATTEMPTS * 4 {
+        let now = now_millis();
+        if attempt > 0 {
+            (tries, ceiling) = tokio::try_join!(
+                state.store().get_throttle(&counts.tries, now),
+                state.store().get_throttle(&counts.tries_ceiling, now)
+            )?;
+        }
+        let fresh = Throttle {
+            gen,
+            ..Throttle::default()
+        };
+        let at_address = tries.map_or(fresh, |t| t.value.of_gen(gen));
+        let Ok(next) = at_address.counted(now, WRONG_CODES_PER_ADDRESS, GUESS_WINDOW_MS, true)
+        else {
+            return Ok(false);
+        };
+        let mut writes = vec![ThrottleWrite {
+            key: counts.tries.clone(),
+            expected: tries.map(|t| t.version),
+            state: next,
+            expires_at: next.locked_until,
+        }];
+        if !owners {
+            let all = ceiling.map_or(fresh, |t| t.value.of_gen(gen));
+            let Ok(next) = all.counted(now, WRONG_CODES_PER_DAY, GUESS_WINDOW_MS, false) else {
+                return Ok(false);
+            };
+            writes.push(ThrottleWrite {
+                key: counts.tries_ceiling.clone(),
+                expected: ceiling.map(|t| t.version),
+                state: next,
+                expires_at: next.locked_until,
+            });
+        }
+        if state.store().put_throttles(&writes, now).await? {
+            return Ok(true);
+        }
+    }
+    anyhow::bail!("the code tries of {} kept changing", user.user_id)
 }
 
 /// `POST /password/forgot`: delivers a new code when `identifier` names an account that has
 /// an email or phone and has had fewer than 3 codes this hour; answers the same either way,
 /// after at least [`FORGOT_MIN_DURATION`]. A failed delivery is logged, not answered.
-pub async fn forgot(state: &AppState, identifier: &LoginIdentifier) -> anyhow::Result<()> {
+pub async fn forgot(
+    state: &AppState,
+    identifier: &LoginIdentifier,
+    from: &ClientAddress,
+) -> anyhow::Result<()> {
     let started = tokio::time::Instant::now();
-    let result = request_code(state, identifier).await;
+    let result = request_code(state, identifier, from).await;
     let elapsed = started.elapsed();
     if elapsed > FORGOT_MIN_DURATION {
         tracing::warn!(
@@ -80,10 +243,15 @@ pub async fn forgot(state: &AppState, identifier: &LoginIdentifier) -> anyhow::R
     result
 }
 
-async fn request_code(state: &AppState, identifier: &LoginIdentifier) -> anyhow::Result<()> {
+async fn request_code(
+    state: &AppState,
+    identifier: &LoginIdentifier,
+    from: &ClientAddress,
+) -> anyhow::Result<()> {
     let now = now_millis();
     let store = state.store();
-    let (user, record) = read_account_and_code(state, identifier, now).await?;
+    let found = read_account_and_code(state, identifier, from, now).await?;
+    let (user, record) = (found.user.clone(), found.code.clone());
     let code = new_code();
     let code_hash = state.hasher().hash(&code).await?;
     let Some(user) = user else {
@@ -102,6 +270,12 @@ async fn request_code(state: &AppState, identifier: &LoginIdentifier) -> anyhow:
     }
     if current.deliveries >= DELIVERIES_PER_WINDOW {
         tracing::info!(user = %user.user_id, "reset codes: this hour's deliveries are used up");
+        return Ok(());
+    }
+    let codes = &found.counts.codes;
+    let seen = found.throttles.get(codes).copied();
+    if !count_on(state, codes, seen, CODES_PER_ADDRESS, DELIVERY_WINDOW_MS).await? {
+        tracing::warn!(from = %from, "reset codes: this address's deliveries are used up");
         return Ok(());
     }
     let next = ResetCode {
@@ -153,13 +327,18 @@ pub async fn reset(
     identifier: &LoginIdentifier,
     code: &str,
     new: &Secret,
+    from: &ClientAddress,
 ) -> Result<(), ResetError> {
     let store = state.store();
-    let (mut user, record) = read_account_and_code(state, identifier, now_millis()).await?;
+    let found = read_account_and_code(state, identifier, from, now_millis()).await?;
+    let mut user = found.user.clone();
     let owner = user.as_ref().map(|u| u.user_id).unwrap_or_default();
-    let reserved = match user {
-        Some(_) => reserve_try(state, owner, record).await?,
-        None => None,
+    let reserved = match &user {
+        Some(u) if count_try(state, u, &found).await? => {
+            reserve_try(state, owner, found.code.clone()).await?
+        }
+        // Too many tries from here, or for the account: refused as a wrong code, unchecked.
+        _ => None,
     };
     // No live code still costs one verification.
     let stored = reserved.as_ref().map(|(hash, _)| hash.as_str());

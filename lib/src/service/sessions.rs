@@ -5,7 +5,8 @@ use crate::auth::{TokenKind, TokenPair};
 use crate::domain::{now_millis, UserId};
 use crate::state::AppState;
 use crate::store::{
-    LoginWrite, Reads, Rotation, Session, SessionInfo, Snapshot, UserRecord, USER_AGENT_MAX,
+    LoginWrite, Reads, Rotation, Session, SessionInfo, Snapshot, ThrottleRelease, UserRecord,
+    USER_AGENT_MAX,
 };
 
 fn now_secs() -> i64 {
@@ -134,15 +135,14 @@ impl Caller {
 
 /// Starts a new family for a login whose secret was just verified against `user` as read,
 /// bound to the auth epoch read with the secret, and resets the throttle the attempt reserved
-/// in the same write. Nothing is written, and no pair is usable, when another attempt locked
-/// the throttle meanwhile or the account left that epoch (its secret changed, every login was
-/// ended, or it closed).
+/// in the same write (`release`). Nothing is written, and no pair is usable, when another
+/// attempt locked the throttle meanwhile or the account left that epoch (its secret changed,
+/// every login was ended, or it closed).
 pub async fn start_after_login(
     state: &AppState,
     user: &UserRecord,
     user_agent: Option<String>,
-    throttle_key: &str,
-    reserved: u64,
+    release: &ThrottleRelease,
 ) -> anyhow::Result<(LoginWrite, TokenPair)> {
     let session_id = uuid::Uuid::new_v4().to_string();
     let now = now_millis();
@@ -165,7 +165,7 @@ pub async fn start_after_login(
     state.login_write_pause().await;
     let written = state
         .store()
-        .create_session_releasing(&session, throttle_key, reserved, now)
+        .create_session_releasing(&session, release, now)
         .await?;
     Ok((written, issued.pair))
 }

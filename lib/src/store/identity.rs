@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use super::{StoreResult, ThrottleRelease};
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
 
 /// An account as stored.
@@ -147,9 +147,9 @@ pub struct SecretChange<'a> {
     /// The login that stays (the caller's own); every other login of the account is revoked.
     /// `None` revokes them all.
     pub keep_session: Option<&'a str>,
-    /// The login throttle `(key, reserved version)` that verifying the current secret reserved:
-    /// reset as a successful login resets it, unless another attempt locked it meanwhile.
-    pub release: Option<(&'a str, u64)>,
+    /// The reset of the login throttle that verifying the current secret reserved, unless
+    /// another attempt locked it meanwhile.
+    pub release: Option<&'a ThrottleRelease>,
 }
 
 /// Fields of `PUT /profile`: `None` leaves a field, `Some(None)` clears it.
@@ -183,15 +183,15 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// the new identifier is claimed and the old one freed in the same atomic write, so no
     /// moment has two accounts holding one identifier, or one account's identifier unclaimed.
     /// `Changed` when any identifier of the account differs from `seen` by then. The login
-    /// throttle `release` (`(key, reserved version)`, reserved when the current secret was
-    /// checked) is reset in the same write, unless another attempt locked it meanwhile
+    /// throttle reserved when the current secret was checked is reset (`release`) in the same
+    /// write, unless another attempt locked it meanwhile
     /// (`Locked`: nothing is written).
     async fn change_identifier(
         &self,
         seen: &UserRecord,
         kind: IdentifierKind,
         value: Option<&str>,
-        release: Option<(&str, u64)>,
+        release: Option<&ThrottleRelease>,
         now: Millis,
     ) -> Result<UserRecord, ChangeIdentifierError>;
 

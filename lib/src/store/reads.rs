@@ -3,6 +3,8 @@
 //! transfer). DynamoDB answers it with one `BatchGetItem` of strongly consistent reads; SQLite
 //! with one read on one connection.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use super::{Entity, IdempotencyRecord, StoreResult, Transfer, UserRecord, Versioned};
@@ -24,8 +26,8 @@ pub struct Reads {
     /// (owner, entity id).
     pub entity: Option<(UserId, String)>,
     pub transfer: Option<String>,
-    /// A login throttle record, by key.
-    pub throttle: Option<String>,
+    /// Throttle records, by key.
+    pub throttles: Vec<String>,
 }
 
 /// What [`Reads`] found, as of one moment per item (DynamoDB's batch reads are each
@@ -42,8 +44,8 @@ pub struct Snapshot {
     pub identifier_owner: Option<UserId>,
     pub entity: Option<Entity>,
     pub transfer: Option<Transfer>,
-    /// The throttle record, unless absent or expired.
-    pub throttle: Option<Versioned<Throttle>>,
+    /// The throttle records asked for, unless absent or expired, by key.
+    pub throttles: HashMap<String, Versioned<Throttle>>,
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
+use super::ThrottleRelease;
 use crate::domain::{Millis, UserId};
 
 /// A refresh family: one login and every token rotated from it.
@@ -72,13 +73,12 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Records the family of a login whose secret was just verified at the account's auth
     /// epoch `session.auth_epoch` and, in the same atomic write, resets the login throttle
-    /// `throttle_key` that the attempt reserved at version `reserved` — unless another attempt
-    /// has locked it since, or the account is no longer at that epoch: then nothing is written.
+    /// that the attempt reserved (`release`) — unless another attempt has locked it since, or
+    /// the account is no longer at that epoch: then nothing is written.
     async fn create_session_releasing(
         &self,
         session: &Session,
-        throttle_key: &str,
-        reserved: u64,
+        release: &ThrottleRelease,
         now: Millis,
     ) -> StoreResult<LoginWrite>;
 

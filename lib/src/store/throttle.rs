@@ -1,4 +1,5 @@
-//! Login throttling state, one record per login key.
+//! Login throttling state, one record per key (an account or unknown identifier at one client
+//! address, an account's ceiling, a user's lookups).
 
 use async_trait::async_trait;
 
@@ -13,10 +14,40 @@ pub struct Versioned<T> {
     pub version: u64,
 }
 
+/// One conditional write of a throttle record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleWrite {
+    pub key: String,
+    /// The version read (`None`: no live record), which the stored one must still be.
+    pub expected: Option<u64>,
+    pub state: Throttle,
+    /// When the record may be forgotten.
+    pub expires_at: Millis,
+}
+
+impl ThrottleWrite {
+    /// The version this write leaves.
+    pub fn version(&self) -> u64 {
+        self.expected.map_or(1, |v| v + 1)
+    }
+}
+
+/// A verified secret's reset of the record its attempt reserved: written unless an attempt
+/// other than the one that wrote `reserved` has locked the record since (the store's version
+/// moves on either way, never back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleRelease {
+    pub key: String,
+    /// The version the attempt's reservation wrote.
+    pub reserved: u64,
+    pub state: Throttle,
+    pub expires_at: Millis,
+}
+
 /// Versioned throttle records: every write is conditional on the version it read.
 #[async_trait]
 pub trait ThrottleStore: Send + Sync + 'static {
-    /// Throttle state for a login key; an expired record reads as absent.
+    /// Throttle state for a key; an expired record reads as absent.
     async fn get_throttle(
         &self,
         key: &str,
@@ -35,8 +66,11 @@ pub trait ThrottleStore: Send + Sync + 'static {
         now: Millis,
     ) -> StoreResult<bool>;
 
-    /// A successful login resets the record, unless it is locked by an attempt other than the
-    /// one that wrote `reserved` (the version its reservation wrote): then nothing changes and
-    /// the answer is false. A missing record counts as reset.
-    async fn release_throttle(&self, key: &str, reserved: u64, now: Millis) -> StoreResult<bool>;
+    /// Every write of `writes` (distinct keys) as one: all of them, or none when any record
+    /// is no longer at its expected version (false).
+    async fn put_throttles(&self, writes: &[ThrottleWrite], now: Millis) -> StoreResult<bool>;
+
+    /// A verified secret's reset (see [`ThrottleRelease`]); false when another attempt locked
+    /// the record meanwhile, and then nothing changes. A missing record counts as reset.
+    async fn release_throttle(&self, release: &ThrottleRelease, now: Millis) -> StoreResult<bool>;
 }

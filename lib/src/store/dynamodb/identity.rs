@@ -19,7 +19,8 @@ use super::{backoff, DynamoStore, SortKeys, CONFLICT_RETRIES};
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, UserId};
 use crate::store::{
     ChangeIdentifierError, ChangeSecretError, CloseAccountError, CreateUserError, EntryKind,
-    IdentityStore, ProfileChanges, SecretChange, SessionStore, StoreResult, TxStatus, UserRecord,
+    IdentityStore, ProfileChanges, SecretChange, SessionStore, StoreResult, ThrottleRelease,
+    TxStatus, UserRecord,
 };
 
 /// At most this many items per `BatchWriteItem`, and writes in flight at once.
@@ -217,7 +218,7 @@ impl IdentityStore for DynamoStore {
         seen: &UserRecord,
         kind: IdentifierKind,
         value: Option<&str>,
-        release: Option<(&str, u64)>,
+        release: Option<&ThrottleRelease>,
         now: Millis,
     ) -> Result<UserRecord, ChangeIdentifierError> {
         let field = kind.field();
@@ -280,10 +281,10 @@ impl IdentityStore for DynamoStore {
                 );
             }
         }
-        if let Some((key, reserved)) = release {
+        if let Some(release) = release {
             tx.push(
                 Action::Throttle,
-                throttle_release(&self.table, key, reserved, now)?,
+                throttle_release(&self.table, release, now)?,
             );
         }
         match self.transact(&tx, "change identifier").await? {
@@ -362,10 +363,10 @@ impl IdentityStore for DynamoStore {
                 Action::User,
                 TransactWriteItem::builder().update(update.clone()).build(),
             );
-            if let Some((key, reserved)) = change.release {
+            if let Some(release) = change.release {
                 tx.push(
                     Action::Throttle,
-                    throttle_release(&self.table, key, reserved, now)?,
+                    throttle_release(&self.table, release, now)?,
                 );
             }
             if let Some(kept) = &kept {

@@ -16,7 +16,7 @@ use crate::auth::Throttle;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
 use crate::store::{
     Entity, EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, Role, Session,
-    SessionInfo, Transfer, TxStatus, UserRecord, Versioned,
+    SessionInfo, ThrottleRelease, ThrottleWrite, Transfer, TxStatus, UserRecord, Versioned,
 };
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -349,6 +349,8 @@ pub(super) fn throttle_item(
         ("failures", n(state.failures)),
         ("locked_until", n(state.locked_until)),
         ("last_lock_ms", n(state.last_lock_ms)),
+        ("gen", n(state.gen)),
+        ("trusted_until", n(state.trusted_until)),
         ("version", n(version)),
     ]);
     if let Some(exp) = expires_at {
@@ -374,6 +376,8 @@ pub(super) fn parse_throttle(
             failures: a.num("failures")?,
             locked_until: a.num("locked_until")?,
             last_lock_ms: a.num("last_lock_ms")?,
+            gen: a.opt_num("gen").unwrap_or(0),
+            trusted_until: a.opt_num("trusted_until").unwrap_or(0),
         },
         version: a.num("version")?,
     }))
@@ -624,27 +628,77 @@ pub(super) fn delete_if(
         .build())
 }
 
-/// Resets the login throttle `key` after a verified secret, unless an attempt other than the one
-/// that reserved version `reserved` has locked it (see `ThrottleStore::release_throttle`).
-pub(super) fn throttle_release(
+/// Writes a throttle record if it is still at the version it was read at (or, read as absent,
+/// has no live item).
+pub(super) fn throttle_put(
     table: &str,
-    key: &str,
-    reserved: u64,
+    write: &ThrottleWrite,
     now: Millis,
 ) -> anyhow::Result<TransactWriteItem> {
-    delete_if(
-        table,
-        throttle_pk(key),
-        THROTTLE,
-        Some((
-            "attribute_not_exists(pk) OR version = :v OR locked_until <= :now",
-            [
-                (":v".to_string(), n(reserved)),
-                (":now".to_string(), n(now)),
-            ]
-            .into(),
-        )),
-    )
+    let item = throttle_item(
+        &write.key,
+        &write.state,
+        write.version(),
+        Some(write.expires_at),
+    );
+    match write.expected {
+        None => put(
+            table,
+            item,
+            "attribute_not_exists(pk) OR expires_at <= :now",
+            Some([(":now".to_string(), n(now.div_euclid(1000)))].into()),
+        ),
+        Some(v) => put(
+            table,
+            item,
+            "version = :v",
+            Some([(":v".to_string(), n(v))].into()),
+        ),
+    }
+}
+
+/// Resets the login throttle after a verified secret, unless an attempt other than the one
+/// that reserved it has locked it (see `ThrottleStore::release_throttle`). The version moves
+/// on from whatever it is, never back.
+pub(super) fn throttle_release(
+    table: &str,
+    release: &ThrottleRelease,
+    now: Millis,
+) -> anyhow::Result<TransactWriteItem> {
+    let st = &release.state;
+    Ok(TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(throttle_pk(&release.key)))
+                .key("sk", s(THROTTLE))
+                .update_expression(
+                    "SET failures = :failures, locked_until = :locked, last_lock_ms = :last, \
+                     gen = :gen, trusted_until = :trusted, expires_at = :exp, \
+                     version = if_not_exists(version, :zero) + :one",
+                )
+                .condition_expression(
+                    "attribute_not_exists(pk) OR version = :v OR locked_until <= :now \
+                     OR expires_at <= :now_secs",
+                )
+                .expression_attribute_values(":failures", n(st.failures))
+                .expression_attribute_values(":locked", n(st.locked_until))
+                .expression_attribute_values(":last", n(st.last_lock_ms))
+                .expression_attribute_values(":gen", n(st.gen))
+                .expression_attribute_values(":trusted", n(st.trusted_until))
+                .expression_attribute_values(":exp", n(ttl_seconds(release.expires_at)))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":v", n(release.reserved))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":now_secs", n(now.div_euclid(1000)))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .context("Failed to build a throttle reset")?,
+        )
+        .build())
 }
 
 /// Checks that an account exists (the recipient of a transfer), without reading it.

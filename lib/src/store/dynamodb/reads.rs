@@ -52,10 +52,11 @@ impl ReadStore for DynamoStore {
             .transfer
             .as_ref()
             .map(|id| (transfer_pk(id), TRANSFER.to_string()));
-        let throttle = reads
-            .throttle
-            .as_ref()
-            .map(|key| (throttle_pk(key), THROTTLE.to_string()));
+        let throttles: Vec<Option<(String, String)>> = reads
+            .throttles
+            .iter()
+            .map(|key| Some((throttle_pk(key), THROTTLE.to_string())))
+            .collect();
         let keys: Vec<&(String, String)> = [
             &session,
             &session_account,
@@ -65,9 +66,9 @@ impl ReadStore for DynamoStore {
             &identifier,
             &entity,
             &transfer,
-            &throttle,
         ]
         .into_iter()
+        .chain(&throttles)
         .flatten()
         .collect();
         let found = self.batch_get(&keys).await?;
@@ -90,9 +91,18 @@ impl ReadStore for DynamoStore {
             transfer: item(&transfer)
                 .map(|i| parse_transfer(i).map(|(t, _)| t))
                 .transpose()?,
-            throttle: match item(&throttle) {
-                Some(i) => parse_throttle(i, now)?,
-                None => None,
+            throttles: {
+                let mut found = HashMap::new();
+                for (key, at) in reads.throttles.iter().zip(&throttles) {
+                    if let Some(t) = item(at)
+                        .map(|i| parse_throttle(i, now))
+                        .transpose()?
+                        .flatten()
+                    {
+                        found.insert(key.clone(), t);
+                    }
+                }
+                found
             },
         })
     }

@@ -13,7 +13,9 @@ use super::items::{
 };
 use super::{backoff, DynamoStore, SortKeys, CONFLICT_RETRIES};
 use crate::domain::{Millis, UserId};
-use crate::store::{LoginWrite, Rotation, Session, SessionInfo, SessionStore, StoreResult};
+use crate::store::{
+    LoginWrite, Rotation, Session, SessionInfo, SessionStore, StoreResult, ThrottleRelease,
+};
 
 /// At most this many writes go into one `TransactWriteItems`.
 pub(super) const TRANSACTION_MAX: usize = 100;
@@ -35,14 +37,13 @@ impl SessionStore for DynamoStore {
     async fn create_session_releasing(
         &self,
         session: &Session,
-        throttle_key: &str,
-        reserved: u64,
+        release: &ThrottleRelease,
         now: Millis,
     ) -> StoreResult<LoginWrite> {
         let mut tx = Transaction::default();
         tx.push(
             Action::Throttle,
-            throttle_release(&self.table, throttle_key, reserved, now)?,
+            throttle_release(&self.table, release, now)?,
         );
         tx.push(
             Action::Session,

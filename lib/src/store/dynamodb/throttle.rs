@@ -2,11 +2,14 @@
 
 use async_trait::async_trait;
 
-use super::items::{condition_failed, n, parse_throttle, s, throttle_item, throttle_pk, THROTTLE};
+use super::items::{
+    parse_throttle, throttle_item, throttle_pk, throttle_put, throttle_release, Action,
+    Transaction, THROTTLE,
+};
 use super::DynamoStore;
 use crate::auth::Throttle;
 use crate::domain::Millis;
-use crate::store::{StoreResult, ThrottleStore, Versioned};
+use crate::store::{StoreResult, ThrottleRelease, ThrottleStore, ThrottleWrite, Versioned};
 
 #[async_trait]
 impl ThrottleStore for DynamoStore {
@@ -34,24 +37,32 @@ impl ThrottleStore for DynamoStore {
         self.put_versioned(item, expected, now, "throttle").await
     }
 
-    async fn release_throttle(&self, key: &str, reserved: u64, now: Millis) -> StoreResult<bool> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(throttle_pk(key)))
-            .key("sk", s(THROTTLE))
-            .condition_expression(
-                "attribute_not_exists(pk) OR version = :v OR locked_until <= :now",
-            )
-            .expression_attribute_values(":v", n(reserved))
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(anyhow::Error::new(e).context("DynamoDB DeleteItem (throttle) failed")),
+    async fn put_throttles(&self, writes: &[ThrottleWrite], now: Millis) -> StoreResult<bool> {
+        if let [one] = writes {
+            return self
+                .put_throttle(
+                    &one.key,
+                    one.expected,
+                    &one.state,
+                    Some(one.expires_at),
+                    now,
+                )
+                .await;
         }
+        let mut tx = Transaction::default();
+        for w in writes {
+            tx.push(Action::Throttle, throttle_put(&self.table, w, now)?);
+        }
+        // A record that moved, or a concurrent transaction on one: the caller reads again.
+        Ok(self.transact(&tx, "throttle").await?.is_ok())
+    }
+
+    async fn release_throttle(&self, release: &ThrottleRelease, now: Millis) -> StoreResult<bool> {
+        let mut tx = Transaction::default();
+        tx.push(
+            Action::Throttle,
+            throttle_release(&self.table, release, now)?,
+        );
+        Ok(self.transact(&tx, "throttle reset").await?.is_ok())
     }
 }

@@ -8,7 +8,7 @@ use super::SqliteStore;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
 use crate::store::{
     ChangeIdentifierError, ChangeSecretError, CloseAccountError, CreateUserError, IdentityStore,
-    ProfileChanges, Role, SecretChange, StoreResult, UserRecord,
+    ProfileChanges, Role, SecretChange, StoreResult, ThrottleRelease, UserRecord,
 };
 
 pub(super) const USER_COLUMNS: &str =
@@ -192,11 +192,11 @@ impl IdentityStore for SqliteStore {
         seen: &UserRecord,
         kind: IdentifierKind,
         value: Option<&str>,
-        release: Option<(&str, u64)>,
+        release: Option<&ThrottleRelease>,
         now: Millis,
     ) -> Result<UserRecord, ChangeIdentifierError> {
         let (seen, value) = (seen.clone(), value.map(str::to_string));
-        let release = release.map(|(key, v)| (key.to_string(), v));
+        let release = release.cloned();
         self.write(move |tx| {
             let id = seen.user_id.to_string();
             let current: Option<(Option<String>, Option<String>, Option<String>)> = tx
@@ -232,8 +232,8 @@ impl IdentityStore for SqliteStore {
                     return Ok(Err(ChangeIdentifierError::Taken(kind)));
                 }
             }
-            if let Some((key, reserved)) = &release {
-                if !super::throttle::release(tx, key, *reserved, now)? {
+            if let Some(r) = &release {
+                if !super::throttle::release(tx, r, now)? {
                     return Ok(Err(ChangeIdentifierError::Locked));
                 }
             }
@@ -264,10 +264,10 @@ impl IdentityStore for SqliteStore {
         let seen = seen.clone();
         let (kind, hash) = (change.kind, change.hash.to_string());
         let keep = change.keep_session.map(str::to_string);
-        let release = change.release.map(|(key, v)| (key.to_string(), v));
+        let release = change.release.cloned();
         self.write(move |tx| {
-            if let Some((key, reserved)) = &release {
-                if !super::throttle::release(tx, key, *reserved, now)? {
+            if let Some(r) = &release {
+                if !super::throttle::release(tx, r, now)? {
                     return Ok(Err(ChangeSecretError::Locked));
                 }
             }

@@ -26,10 +26,10 @@ impl ReadStore for SqliteStore {
                 identifier: None,
                 entity: None,
                 transfer: None,
-                throttle: None,
+                throttles,
             } = &reads
             {
-                if session_user == user {
+                if session_user == user && throttles.is_empty() {
                     // An authenticated read of the caller's account (`GET /account`, a replay):
                     // one statement, a snapshot by itself.
                     if let Some((account, active)) =
@@ -71,9 +71,12 @@ impl ReadStore for SqliteStore {
             if let Some(id) = &reads.transfer {
                 snap.transfer = select_transfer(&tx, id).context("Failed to read a transfer")?;
             }
-            if let Some(key) = &reads.throttle {
-                snap.throttle =
-                    select_throttle(&tx, key, now).context("Failed to read login throttle")?;
+            for key in &reads.throttles {
+                if let Some(found) =
+                    select_throttle(&tx, key, now).context("Failed to read login throttle")?
+                {
+                    snap.throttles.insert(key.clone(), found);
+                }
             }
             Ok(snap)
         })

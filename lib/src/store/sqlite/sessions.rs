@@ -4,10 +4,12 @@ use anyhow::Context;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::throttle::release;
+use super::throttle;
 use super::SqliteStore;
 use crate::domain::{Millis, UserId};
-use crate::store::{LoginWrite, Rotation, Session, SessionInfo, SessionStore, StoreResult};
+use crate::store::{
+    LoginWrite, Rotation, Session, SessionInfo, SessionStore, StoreResult, ThrottleRelease,
+};
 
 /// Records a family, forgetting the ones expired at `now_secs` (they are inactive already).
 fn insert_session(tx: &Connection, s: &Session, now_secs: i64) -> anyhow::Result<()> {
@@ -86,11 +88,10 @@ impl SessionStore for SqliteStore {
     async fn create_session_releasing(
         &self,
         s: &Session,
-        throttle_key: &str,
-        reserved: u64,
+        release: &ThrottleRelease,
         now: Millis,
     ) -> StoreResult<LoginWrite> {
-        let (s, key) = (s.clone(), throttle_key.to_string());
+        let (s, r) = (s.clone(), release.clone());
         self.write(move |tx| {
             // Only while the account is at the epoch its secret was verified at: a secret
             // change, a reset, logging out everywhere or closing that committed first leaves
@@ -98,7 +99,7 @@ impl SessionStore for SqliteStore {
             if account_epoch(tx, s.user_id)? != Some(s.auth_epoch) {
                 return Ok(LoginWrite::EpochMoved);
             }
-            if !release(tx, &key, reserved, now).context("Failed to reset login throttle")? {
+            if !throttle::release(tx, &r, now).context("Failed to reset login throttle")? {
                 return Ok(LoginWrite::Locked);
             }
             insert_session(tx, &s, now.div_euclid(1000))?;

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::SqliteStore;
 use crate::auth::Throttle;
 use crate::domain::Millis;
-use crate::store::{StoreResult, ThrottleStore, Versioned};
+use crate::store::{StoreResult, ThrottleRelease, ThrottleStore, ThrottleWrite, Versioned};
 
 /// The throttle record of `key`, unless absent or expired at `now`.
 pub(super) fn select_throttle(
@@ -16,8 +16,8 @@ pub(super) fn select_throttle(
     now: Millis,
 ) -> rusqlite::Result<Option<Versioned<Throttle>>> {
     c.prepare_cached(
-        "SELECT failures, locked_until, last_lock_ms, version FROM login_throttle \
-         WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+        "SELECT failures, locked_until, last_lock_ms, gen, trusted_until, version \
+         FROM login_throttle WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
     )?
     .query_row(params![key, now], |r| {
         Ok(Versioned {
@@ -25,29 +25,88 @@ pub(super) fn select_throttle(
                 failures: r.get(0)?,
                 locked_until: r.get(1)?,
                 last_lock_ms: r.get(2)?,
+                gen: r.get::<_, i64>(3)? as u64,
+                trusted_until: r.get(4)?,
             },
-            version: r.get::<_, i64>(3)? as u64,
+            version: r.get::<_, i64>(5)? as u64,
         })
     })
     .optional()
 }
 
-/// Resets the throttle `key` reserved at version `reserved`, unless another attempt locked it
-/// since; true when it is clear.
-pub(super) fn release(
-    tx: &Connection,
-    key: &str,
-    reserved: u64,
-    now: Millis,
-) -> rusqlite::Result<bool> {
+/// Writes `w` if the stored record is still at its expected version; false otherwise.
+fn put(tx: &Connection, w: &ThrottleWrite, now: Millis) -> rusqlite::Result<bool> {
+    let current: Option<(i64, Option<i64>)> = tx
+        .prepare_cached("SELECT version, expires_at FROM login_throttle WHERE key = ?1")?
+        .query_row([&w.key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let live = current.filter(|(_, exp)| exp.is_none_or(|e| e > now));
+    match (live, w.expected) {
+        (None, None) => {}
+        (Some((v, _)), Some(e)) if v as u64 == e => {}
+        _ => return Ok(false),
+    }
+    let s = &w.state;
     tx.prepare_cached(
-        "DELETE FROM login_throttle WHERE key = ?1 AND (version = ?2 OR locked_until <= ?3)",
+        "INSERT INTO login_throttle \
+         (key, failures, locked_until, last_lock_ms, gen, trusted_until, version, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO UPDATE SET \
+         failures = excluded.failures, locked_until = excluded.locked_until, \
+         last_lock_ms = excluded.last_lock_ms, gen = excluded.gen, \
+         trusted_until = excluded.trusted_until, expires_at = excluded.expires_at, \
+         version = MAX(excluded.version, login_throttle.version + 1)",
     )?
-    .execute(params![key, reserved as i64, now])?;
-    let locked_by_another: bool = tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM login_throttle WHERE key = ?1)")?
-        .query_row([key], |r| r.get(0))?;
-    Ok(!locked_by_another)
+    .execute(params![
+        w.key,
+        s.failures,
+        s.locked_until,
+        s.last_lock_ms,
+        s.gen as i64,
+        s.trusted_until,
+        w.version() as i64,
+        w.expires_at
+    ])?;
+    Ok(true)
+}
+
+/// Resets the record a verified secret's attempt reserved, unless another attempt locked it
+/// since; true when it is reset.
+pub(super) fn release(tx: &Connection, r: &ThrottleRelease, now: Millis) -> rusqlite::Result<bool> {
+    let s = &r.state;
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO login_throttle \
+             (key, failures, locked_until, last_lock_ms, gen, trusted_until, version, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO UPDATE SET \
+             failures = excluded.failures, locked_until = excluded.locked_until, \
+             last_lock_ms = excluded.last_lock_ms, gen = excluded.gen, \
+             trusted_until = excluded.trusted_until, expires_at = excluded.expires_at, \
+             version = login_throttle.version + 1 \
+             WHERE login_throttle.version = ?9 OR login_throttle.locked_until <= ?10 \
+             OR login_throttle.expires_at <= ?10",
+        )?
+        .execute(params![
+            r.key,
+            s.failures,
+            s.locked_until,
+            s.last_lock_ms,
+            s.gen as i64,
+            s.trusted_until,
+            r.reserved as i64 + 1,
+            r.expires_at,
+            r.reserved as i64,
+            now
+        ])?;
+    Ok(changed == 1)
+}
+
+/// Forgets records nobody has needed for their whole memory.
+fn forget_expired(tx: &Connection, now: Millis) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM login_throttle WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+    )?
+    .execute([now])?;
+    Ok(())
 }
 
 #[async_trait]
@@ -70,38 +129,45 @@ impl ThrottleStore for SqliteStore {
         expires_at: Option<Millis>,
         now: Millis,
     ) -> StoreResult<bool> {
-        let (key, s) = (key.to_string(), *state);
+        let write = ThrottleWrite {
+            key: key.to_string(),
+            expected,
+            state: *state,
+            expires_at: expires_at.unwrap_or(Millis::MAX),
+        };
+        self.put_throttles(std::slice::from_ref(&write), now).await
+    }
+
+    async fn put_throttles(&self, writes: &[ThrottleWrite], now: Millis) -> StoreResult<bool> {
+        let writes = writes.to_vec();
         self.write(move |tx| {
-            let current: Option<(i64, Option<i64>)> = tx
-                .prepare_cached("SELECT version, expires_at FROM login_throttle WHERE key = ?1")?.query_row([&key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let live = current.filter(|(_, exp)| exp.is_none_or(|e| e > now));
-            let next = match (live, expected) {
-                (None, None) => 1,
-                (Some((v, _)), Some(e)) if v as u64 == e => v + 1,
-                _ => return Ok(false),
-            };
-            tx.prepare_cached("INSERT INTO login_throttle (key, failures, locked_until, last_lock_ms, version, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO UPDATE SET \
-                 failures = excluded.failures, locked_until = excluded.locked_until, \
-                 last_lock_ms = excluded.last_lock_ms, version = excluded.version, \
-                 expires_at = excluded.expires_at")?.execute(params![key, s.failures, s.locked_until, s.last_lock_ms, next, expires_at],
-            )?;
-            // Forget unknown-identifier records nobody has tried for a long time.
-            tx.prepare_cached("DELETE FROM login_throttle WHERE expires_at IS NOT NULL AND expires_at <= ?1")?.execute([now],
-            )?;
+            for w in &writes {
+                if !put(tx, w, now)? {
+                    // Nothing of this call is kept: the writer rolls back on an error only,
+                    // so the writes are checked before any is made.
+                    anyhow::bail!(Conflict);
+                }
+            }
+            forget_expired(tx, now)?;
             Ok::<_, anyhow::Error>(true)
         })
         .await
+        .or_else(|e| match e.downcast_ref::<Conflict>() {
+            Some(_) => Ok(false),
+            None => Err(e),
+        })
     }
 
-    async fn release_throttle(&self, key: &str, reserved: u64, now: Millis) -> StoreResult<bool> {
-        let key = key.to_string();
+    async fn release_throttle(&self, release: &ThrottleRelease, now: Millis) -> StoreResult<bool> {
+        let r = release.clone();
         self.write(move |tx| {
-            release(tx, &key, reserved, now).context("Failed to reset login throttle")
+            super::throttle::release(tx, &r, now).context("Failed to reset login throttle")
         })
         .await
     }
 }
+
+/// A throttle record was not at its expected version: the whole write is undone.
+#[derive(Debug, thiserror::Error)]
+#[error("a throttle record changed meanwhile")]
+struct Conflict;
