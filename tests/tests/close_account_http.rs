@@ -283,6 +283,83 @@ async fn a_pending_transfer_either_way_is_409_transfer_pending(store: Backend) {
     assert_eq!((check.balances, check.pending), (20_000, 0));
 }
 
+/// Closing races an identifier change, through two hosts: whichever commits first, no
+/// identifier stays claimed by a closed account (the other answers 409 or 401).
+async fn no_identifier_stays_claimed_when_a_change_races_the_closing(store: Backend) {
+    let (w, _) = World::new(store, true).await;
+    let one = &w.app;
+    let two = one
+        .another_host(&[
+            ("DOMPET_LOCKOUT_SECS", "1"),
+            ("DOMPET_LOCKOUT_MAX_SECS", "4"),
+        ])
+        .await;
+    const RACES: usize = 30;
+    let (mut closed, mut changed_first, mut claimed) = (0, 0, 0);
+    let mut outcomes = std::collections::BTreeMap::new();
+    for i in 0..RACES {
+        let name = format!("racer{i}");
+        let email = format!("racer{i}@example.com");
+        let (_, token, _) = one.signed_up(&name, "rahasia-sekali").await;
+        // Each host signs its own tokens: the owner is logged in on both.
+        let (elsewhere, _) = two
+            .tokens(json!({"username": name, "password": "rahasia-sekali"}))
+            .await;
+        let (changing, closing) = tokio::join!(
+            two.send(
+                two.request(Method::PUT, "/account/email")
+                    .bearer_auth(&elsewhere)
+                    .json(&json!({"email": email, "current_password": "rahasia-sekali"})),
+            ),
+            close(one, &token, json!({"password": "rahasia-sekali"})),
+        );
+        assert!(
+            matches!(closing.status.as_u16(), 200 | 409),
+            "closing: {} {}",
+            closing.status,
+            closing.body
+        );
+        assert!(
+            matches!(changing.status.as_u16(), 200 | 401 | 409),
+            "changing: {} {}",
+            changing.status,
+            changing.body
+        );
+        outcomes
+            .entry((
+                closing.status.as_u16(),
+                changing.status.as_u16(),
+                changing.body["code"].as_str().unwrap_or("").to_string(),
+            ))
+            .and_modify(|n| *n += 1)
+            .or_insert(1);
+        if closing.status == 409 {
+            closing.assert_error(409, "CONCURRENT_UPDATE");
+            // Still open, with the email the change set.
+            let account = one.get_with_token("/account", &token).await;
+            assert_eq!(account.assert_success(200)["email"], json!(email));
+            continue;
+        }
+        closed += 1;
+        if changing.status == 200 {
+            changed_first += 1;
+        }
+        // Closed: its name and the email are anybody's.
+        let reply = one
+            .register(json!({"username": name, "email": email, "password": "rahasia-sekali"}))
+            .await;
+        if reply.status != 201 {
+            claimed += 1;
+            eprintln!("race {i}: {} {}", reply.status, reply.body);
+        }
+    }
+    eprintln!(
+        "{RACES} closings raced an email change: {closed} closed ({changed_first} after the \
+         change), {claimed} left an identifier claimed; (closing, change) answers: {outcomes:?}"
+    );
+    assert_eq!(claimed, 0);
+}
+
 async fn bad_requests_are_refused_before_anything_changes(store: Backend) {
     let (w, _) = World::new(store, true).await;
     let app = &w.app;
@@ -320,4 +397,5 @@ dompet_tests::both_stores!(
     money_left_is_409_balance_not_zero_and_changes_nothing,
     a_pending_transfer_either_way_is_409_transfer_pending,
     bad_requests_are_refused_before_anything_changes,
+    no_identifier_stays_claimed_when_a_change_races_the_closing,
 );

@@ -6,13 +6,13 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
-use aws_sdk_dynamodb::types::{DeleteRequest, Select, WriteRequest};
+use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 
 use super::items::{
     condition_failed, delete, delete_if, entry_sk, epoch_condition, guard_item, guard_pk, item, n,
-    parse_entry, parse_guard, parse_user, put_new, s, session_revocation, session_sk, throttle_pk,
-    throttle_release, transfer_pk, user_item, user_pk, Action, Attrs, Item, Transaction, GUARD,
-    PROFILE, THROTTLE, TRANSFER,
+    parse_entry, parse_guard, parse_user, pending_transfers, put_new, s, session_revocation,
+    session_sk, throttle_pk, throttle_release, transfer_pk, user_item, user_pk, Action, Attrs,
+    Item, Transaction, GUARD, PROFILE, THROTTLE, TRANSFER,
 };
 use super::sessions::TRANSACTION_MAX;
 use super::{backoff, DynamoStore, SortKeys, CONFLICT_RETRIES};
@@ -29,33 +29,6 @@ const BATCH_MAX: usize = 25;
 impl DynamoStore {
     /// Whether a transfer from or to `user` is `PENDING`: pages of the `transfers_by_status`
     /// index's `PENDING` partition (few: transfers settle in moments), filtered.
-    async fn has_pending_transfer(&self, user: &str) -> StoreResult<bool> {
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("transfers_by_status")
-                .key_condition_expression("transfer_status = :pending")
-                .filter_expression("from_user = :me OR to_user = :me")
-                .expression_attribute_values(":pending", s(TxStatus::Pending.as_str()))
-                .expression_attribute_values(":me", s(user))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .context("DynamoDB Query (pending transfers of an account) failed")?;
-            if out.count > 0 {
-                return Ok(true);
-            }
-            match out.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(false),
-            }
-        }
-    }
-
     /// Deletes the items `sks` of partition `pk`, 25 to a `BatchWriteItem`, until none is left
     /// unprocessed.
     async fn batch_delete(&self, pk: String, sks: &[String]) -> StoreResult<()> {
@@ -421,24 +394,49 @@ impl IdentityStore for DynamoStore {
         throttle_keys: &[String],
     ) -> Result<(), CloseAccountError> {
         let me = seen.user_id.to_string();
-        if self.has_pending_transfer(&me).await? {
-            return Err(CloseAccountError::TransferPending);
-        }
         let items = self
             .query_partition(user_pk(seen.user_id), SortKeys::All, "account items")
             .await?;
         let sk = |item: &Item| Attrs(item).req_s("sk");
         let mut tx = Transaction::default();
+        // No transfer it sent is pending: its entries, read consistently with the account
+        // (a transfer made since moves its version, and the close below is conditional on it).
+        for it in &items {
+            if sk(it)?.starts_with("TX#") {
+                let e = parse_entry(it)?;
+                if e.kind == EntryKind::TransferOut && e.status == TxStatus::Pending {
+                    return Err(CloseAccountError::TransferPending);
+                }
+            }
+        }
+        // Only as read: its money (version, balance 0), no transfer to it pending (the count
+        // the transfers' own transactions keep), and the identifiers whose guards go with it —
+        // an identifier changed meanwhile would otherwise stay claimed for good.
+        let mut condition = "version = :v AND balance = :zero \
+             AND (attribute_not_exists(pending_in) OR pending_in <= :zero)"
+            .to_string();
+        let mut values = item([(":v", n(seen.version)), (":zero", n(0))]);
+        for (kind, value) in [
+            (IdentifierKind::Username, &seen.username),
+            (IdentifierKind::Email, &seen.email),
+            (IdentifierKind::Phone, &seen.phone_number),
+        ] {
+            let field = kind.field();
+            match value {
+                Some(v) => {
+                    condition.push_str(&format!(" AND {field} = :{field}"));
+                    values.insert(format!(":{field}"), s(v));
+                }
+                None => condition.push_str(&format!(" AND attribute_not_exists({field})")),
+            }
+        }
         tx.push(
             Action::User,
             delete_if(
                 &self.table,
                 user_pk(seen.user_id),
                 PROFILE,
-                Some((
-                    "version = :v AND balance = :zero",
-                    item([(":v", n(seen.version)), (":zero", n(0))]),
-                )),
+                Some((&condition, values)),
             )?,
         );
         for id in seen.identifiers() {
@@ -485,12 +483,18 @@ impl IdentityStore for DynamoStore {
         match self.transact(&tx, "close account").await? {
             Ok(()) => {}
             Err(c) if c.failed(Action::User) => {
-                return Err(match self.get_user(seen.user_id).await? {
-                    Some(now) if now.balance != 0 => CloseAccountError::BalanceNotZero,
+                return Err(match self.get(user_pk(seen.user_id), PROFILE).await? {
+                    Some(now) if parse_user(&now)?.balance != 0 => {
+                        CloseAccountError::BalanceNotZero
+                    }
+                    Some(now) if pending_transfers(&now) => CloseAccountError::TransferPending,
                     _ => CloseAccountError::Changed,
                 });
             }
-            Err(c) if c.conflicted() => return Err(CloseAccountError::Changed),
+            // A guard no longer the account's: the identifier moved after the read.
+            Err(c) if c.failed(Action::Delete) || c.conflicted() => {
+                return Err(CloseAccountError::Changed)
+            }
             Err(c) => return Err(anyhow::anyhow!("closing the account was cancelled: {c}").into()),
         }
         self.batch_delete(user_pk(seen.user_id), &to_delete[first..])

@@ -701,9 +701,34 @@ pub(super) fn throttle_release(
         .build())
 }
 
-/// Checks that an account exists (the recipient of a transfer), without reading it.
-pub(super) fn account_exists(table: &str, user: UserId) -> anyhow::Result<TransactWriteItem> {
-    profile_check(table, user, "attribute_exists(pk)", None)
+/// Whether an account's item counts a transfer still pending either way.
+pub(super) fn pending_transfers(item: &Item) -> bool {
+    let a = Attrs(item);
+    a.opt_num::<i64>(Pending::In.attribute()).unwrap_or(0) > 0
+}
+
+/// Adds `delta` to one of an existing account's pending counts, without reading it (the
+/// other party of a transfer: its recipient when it is made, its sender when it settles).
+pub(super) fn pending_count(
+    table: &str,
+    user: UserId,
+    count: Pending,
+    delta: i64,
+) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(user_pk(user)))
+                .key("sk", s(PROFILE))
+                .update_expression("ADD #pending :delta")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#pending", count.attribute())
+                .expression_attribute_values(":delta", n(delta))
+                .build()
+                .context("Failed to build a pending count")?,
+        )
+        .build())
 }
 
 /// Checks `condition` (with its `values`) on an account's profile, without reading it.
@@ -727,18 +752,45 @@ fn profile_check(
         .build())
 }
 
-/// Moves an account from the version it was read at to the next, with its new balance.
-pub(super) fn balance_update(
+/// A count on an account's item: of the transfers to it still pending (`pending_in`, added
+/// in the transfer's transaction, taken off in its settlement's). Closing the account is
+/// conditional on it being 0 (absent counts as 0). Transfers it sent and still pending are
+/// its own pending ledger entries, which closing reads consistently with the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pending {
+    In,
+}
+
+impl Pending {
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Self::In => "pending_in",
+        }
+    }
+}
+
+/// Moves an account from the version it was read at to the next, with its new balance, and
+/// adds `pending`'s delta to one of its pending counts.
+pub(super) fn balance_update_counting(
     table: &str,
     entry: &LedgerEntry,
+    pending: Option<(Pending, i64)>,
 ) -> anyhow::Result<TransactWriteItem> {
+    let mut expression = "SET balance = :after, version = :next, updated_at = :now".to_string();
+    let mut update = Update::builder();
+    if let Some((count, delta)) = pending {
+        expression.push_str(" ADD #pending :delta");
+        update = update
+            .expression_attribute_names("#pending", count.attribute())
+            .expression_attribute_values(":delta", n(delta));
+    }
     Ok(TransactWriteItem::builder()
         .update(
-            Update::builder()
+            update
                 .table_name(table)
                 .key("pk", s(user_pk(&entry.user_id)))
                 .key("sk", s(PROFILE))
-                .update_expression("SET balance = :after, version = :next, updated_at = :now")
+                .update_expression(expression)
                 .condition_expression("version = :v")
                 .expression_attribute_values(":after", n(entry.balance_after))
                 .expression_attribute_values(":next", n(entry.seq))

@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{
-    balance_update, entry_item, entry_status_update, n, parse_balance, parse_transfer,
+    balance_update_counting, entry_item, entry_status_update, n, parse_balance, parse_transfer,
     pending_shard_key, put_new, s, transfer_pk, transfer_settlement, user_pk, Action, Attrs, Item,
-    Transaction, PENDING_SHARDS, PROFILE, TRANSFER,
+    Pending, Transaction, PENDING_SHARDS, PROFILE, TRANSFER,
 };
 use super::{backoff, DynamoStore, MONEY_ATTEMPTS};
 use crate::domain::{Millis, UserId};
@@ -203,8 +203,14 @@ impl DynamoStore {
                 Action::SenderEntry,
                 entry_status_update(&self.table, &t.from_user, sender_seq, final_status)?,
             );
+            // A credited recipient no longer counts the transfer as pending (the sender's
+            // entry says it is settled).
+            let pending = (outcome == Settlement::Credited).then_some((Pending::In, -1));
             if let Some(entry) = &entry {
-                tx.push(Action::Balance, balance_update(&self.table, entry)?);
+                tx.push(
+                    Action::Balance,
+                    balance_update_counting(&self.table, entry, pending)?,
+                );
                 tx.push(Action::Entry, put_new(&self.table, entry_item(entry))?);
             }
             let Err(cancelled) = self.transact(&tx, "settle").await? else {

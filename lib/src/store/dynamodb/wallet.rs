@@ -4,9 +4,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 
 use super::items::{
-    account_exists, balance_update, entry_item, entry_sk, idem_sk, idempotency_item, parse_balance,
-    parse_entry, parse_idempotency, put_idempotency, put_new, s, transfer_item, user_pk, Action,
-    Transaction,
+    balance_update_counting, entry_item, entry_sk, idem_sk, idempotency_item, parse_balance,
+    parse_entry, parse_idempotency, pending_count, put_idempotency, put_new, s, transfer_item,
+    user_pk, Action, Pending, Transaction,
 };
 use super::{backoff, DynamoStore};
 use crate::domain::{Millis, UserId};
@@ -42,15 +42,27 @@ impl WalletStore for DynamoStore {
         for attempt in 1..=self.money_attempts {
             let entry = op.entry(seen.0, seen.1)?;
             let mut tx = Transaction::default();
-            tx.push(Action::Balance, balance_update(&self.table, &entry)?);
+            let transfer = match (op.kind, op.pending_transfer()) {
+                (MoneyOpKind::Transfer { to }, Some(transfer)) => Some((to, transfer)),
+                _ => None,
+            };
+            tx.push(
+                Action::Balance,
+                balance_update_counting(&self.table, &entry, None)?,
+            );
             tx.push(Action::Entry, put_new(&self.table, entry_item(&entry))?);
-            if let (MoneyOpKind::Transfer { to }, Some(transfer)) = (op.kind, op.pending_transfer())
-            {
+            if let Some((to, transfer)) = transfer {
                 tx.push(
                     Action::Transfer,
                     put_new(&self.table, transfer_item(&transfer, entry.seq))?,
                 );
-                tx.push(Action::Recipient, account_exists(&self.table, to)?);
+                // The recipient must exist, and counts the transfer as pending until it
+                // settles: it can't close meanwhile (the sender can't either: its entry is
+                // pending).
+                tx.push(
+                    Action::Recipient,
+                    pending_count(&self.table, to, Pending::In, 1)?,
+                );
             }
             if let Some(c) = claim {
                 let record = idempotency_item(op.user, c, &entry)?;
