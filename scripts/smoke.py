@@ -9,11 +9,13 @@ import json
 import os
 import shlex
 import subprocess
+import struct
 import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
+import zlib
 
 BASE = sys.argv[1].rstrip("/") if len(sys.argv) > 1 else "http://127.0.0.1:9000"
 CHECKS = 0
@@ -297,14 +299,20 @@ def main():
         fail("reset with a guessed code succeeded")
     expect("reset with a wrong code", s, p, 400, "INVALID_CODE")
 
-    png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0"
-    req = urllib.request.Request(BASE + "/account/picture", data=png, method="PUT",
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+    tail = chunk(b"IDAT", zlib.compress(b"\0\xff\0\0")) + chunk(b"IEND", b"")
+    png = head + tail
+    # A text chunk with a position: gone before the picture is stored.
+    sent = head + chunk(b"tEXt", b"Comment\0GPS 52.52N 13.40E") + tail
+    req = urllib.request.Request(BASE + "/account/picture", data=sent, method="PUT",
                                  headers={"content-type": "image/png", "authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=120) as r:
         picture_url = json.loads(r.read())["result"]["picture_url"]
     status, headers, raw = send(urllib.request.Request(BASE + picture_url, headers={"authorization": f"Bearer {token}"}))
     if status != 200 or raw != png or headers["content-type"] != "image/png":
-        fail("the picture came back changed")
+        fail("the picture came back with its metadata, or changed")
     CHECKS += 2
     s, p = call("DELETE", "/account/picture", token=token)
     expect("remove the picture", s, p, 200)

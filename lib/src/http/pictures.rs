@@ -34,8 +34,9 @@ fn picture_url(user: UserId) -> String {
     format!("/users/{user}/picture")
 }
 
-/// Stores the body as the caller's picture: its `Content-Type` must name one of the formats
-/// (else 415) and its bytes must be that format (else 415).
+/// Stores the body as the caller's picture, without its metadata: its `Content-Type` must name
+/// one of the formats (else 415) and its bytes must be a well-formed file of that format (else
+/// 415).
 async fn put_picture(
     State(state): State<AppState>,
     Verified(caller): Verified,
@@ -59,9 +60,16 @@ async fn put_picture(
             format!("The bytes are not a {} picture", declared.content_type()),
         ));
     }
+    let clean = declared.without_metadata(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!("The bytes are not a well-formed {} picture", declared.content_type()),
+        )
+    })?;
     state
         .pictures()
-        .put(principal.user_id, declared, body.to_vec())
+        .put(principal.user_id, declared, clean)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(success(

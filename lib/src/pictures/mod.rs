@@ -11,6 +11,9 @@ use crate::domain::UserId;
 
 #[cfg(feature = "s3")]
 mod s3;
+mod strip;
+
+pub use strip::Malformed;
 #[cfg(feature = "s3")]
 pub use s3::S3Pictures;
 
@@ -40,6 +43,18 @@ impl ImageType {
     pub fn from_content_type(value: &str) -> Option<Self> {
         let essence = value.split(';').next()?.trim().to_ascii_lowercase();
         Self::ALL.into_iter().find(|t| t.content_type() == essence)
+    }
+
+    /// The picture without its metadata (EXIF with a phone's GPS position, XMP, comments,
+    /// text chunks): every signed-in user may fetch a picture, so nothing but the image goes.
+    /// The image data is kept byte for byte. `Malformed` when the bytes are not a
+    /// well-formed file of this format.
+    pub fn without_metadata(self, bytes: &[u8]) -> Result<Vec<u8>, Malformed> {
+        match self {
+            Self::Png => strip::png(bytes),
+            Self::Jpeg => strip::jpeg(bytes),
+            Self::Webp => strip::webp(bytes),
+        }
     }
 
     /// The format the bytes are, by their magic number.
