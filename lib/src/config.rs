@@ -93,6 +93,9 @@ pub struct Config {
     /// `DOMPET_CURSOR_SECRET`, or the contents of the file `DOMPET_CURSOR_SECRET_FILE`: key of
     /// the pagination cursors' HMAC. Without one each process draws a random key.
     pub cursor_secret: Option<SecretString>,
+    /// `DOMPET_CURSOR_SECRET_PARAMETER`: an SSM SecureString holding the cursor key, read at
+    /// init (the Lambda functions that page: transactions, entities, admin).
+    pub cursor_secret_parameter: Option<String>,
     /// `DOMPET_CURSOR_SECRET_FILE`: a file holding the cursor key (the server keeps one in
     /// `.dompet/`).
     pub cursor_secret_file: Option<PathBuf>,
@@ -109,8 +112,13 @@ pub struct Config {
     /// Where the server's outbox writes one-time codes (default: `outbox/` beside the SQLite
     /// database, or `.dompet/outbox` on DynamoDB).
     pub outbox_dir: PathBuf,
-    /// The SNS topic one-time codes are published to instead (the Lambda functions).
-    pub reset_topic_arn: Option<String>,
+    /// `DOMPET_EMAIL_FROM`: on AWS, codes and notices go by email through SES from this
+    /// address (an identity verified in SES covers it), and by SMS through SNS, instead of the
+    /// outbox.
+    pub email_from: Option<String>,
+    /// `DOMPET_SMS_COUNTRIES`: comma-separated E.164 calling codes (`+62,+65`) SMS may be sent
+    /// to; a national number (`0812…`) is taken as the first one's. None: no SMS is sent.
+    pub sms_countries: Vec<String>,
     /// Where the server keeps profile pictures (default: `pictures/` beside the SQLite
     /// database, or `.dompet/pictures` on DynamoDB).
     pub pictures_dir: PathBuf,
@@ -200,6 +208,7 @@ impl Config {
             transfer_dlq_url: get("DOMPET_TRANSFER_DLQ_URL"),
             cursor_secret: get("DOMPET_CURSOR_SECRET").map(SecretString),
             cursor_secret_file: get("DOMPET_CURSOR_SECRET_FILE").map(PathBuf::from),
+            cursor_secret_parameter: get("DOMPET_CURSOR_SECRET_PARAMETER"),
             cors_origins: get("DOMPET_CORS_ORIGINS")
                 .map(|v| parse_origins(&v))
                 .transpose()?
@@ -210,7 +219,11 @@ impl Config {
             outbox_dir: get("DOMPET_OUTBOX_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| beside_the_data(&store, "outbox")),
-            reset_topic_arn: get("DOMPET_RESET_TOPIC_ARN"),
+            email_from: get("DOMPET_EMAIL_FROM"),
+            sms_countries: get("DOMPET_SMS_COUNTRIES")
+                .map(|v| parse_countries(&v))
+                .transpose()?
+                .unwrap_or_default(),
             pictures_dir: get("DOMPET_PICTURES_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| beside_the_data(&store, "pictures")),
@@ -218,6 +231,25 @@ impl Config {
             store,
         })
     }
+}
+
+/// `DOMPET_SMS_COUNTRIES`: `+` and 1–3 digits each.
+fn parse_countries(value: &str) -> anyhow::Result<Vec<String>> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            let digits = v.strip_prefix('+').unwrap_or("");
+            if (1..=3).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(v.to_string())
+            } else {
+                Err(anyhow::anyhow!(
+                    "DOMPET_SMS_COUNTRIES must list calling codes like +62, got {v:?}"
+                ))
+            }
+        })
+        .collect()
 }
 
 /// `DOMPET_TRUSTED_PROXIES`: addresses (`10.0.0.7`, `::1`) or blocks (`10.0.0.0/8`).

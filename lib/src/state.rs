@@ -119,7 +119,13 @@ impl AppState {
 
     /// Builds the state a Lambda function runs with, from its environment.
     pub async fn from_env(needs: Needs) -> anyhow::Result<Self> {
-        let config = Config::from_env()?;
+        let mut config = Config::from_env()?;
+        // The cursor key from SSM Parameter Store, read once at init, never an environment
+        // variable's plain text.
+        if let (None, Some(name)) = (&config.cursor_secret, &config.cursor_secret_parameter) {
+            let secret = read_ssm_secret(name, "DOMPET_CURSOR_SECRET_PARAMETER").await?;
+            config.cursor_secret = Some(crate::config::SecretString::new(secret));
+        }
         let store = open_store(&config.store).await?;
         let keys = load_keys(&config.keys, needs.keys).await?;
         let queue: Arc<dyn TransferQueue> = match (&config.transfer_queue_url, needs.queue) {
@@ -150,14 +156,15 @@ impl AppState {
             ),
             None => state,
         };
-        match &config.reset_topic_arn {
-            #[cfg(feature = "sns")]
-            Some(arn) => Ok(state.with_delivery(Arc::new(
-                crate::delivery::SnsDelivery::from_env(arn.clone()).await?,
+        match &config.email_from {
+            #[cfg(feature = "delivery")]
+            Some(from) => Ok(state.with_delivery(Arc::new(
+                crate::delivery::AwsDelivery::from_env(from.clone(), config.sms_countries.clone())
+                    .await?,
             ))),
-            #[cfg(not(feature = "sns"))]
+            #[cfg(not(feature = "delivery"))]
             Some(_) => anyhow::bail!(
-                "DOMPET_RESET_TOPIC_ARN is set but this build has no SNS client (the library's `sns` feature)"
+                "DOMPET_EMAIL_FROM is set but this build has no SES and SNS clients (the library's `delivery` feature)"
             ),
             None => Ok(state),
         }
@@ -309,7 +316,9 @@ pub async fn load_keys(config: &KeyConfig, role: KeyRole) -> anyhow::Result<Keys
         (None, Some(path), _) => Some(std::fs::read_to_string(path).with_context(|| {
             format!("Failed to read DOMPET_SIGNING_KEY_FILE {}", path.display())
         })?),
-        (None, None, Some(name)) if role == KeyRole::Issuer => Some(read_ssm_secret(name).await?),
+        (None, None, Some(name)) if role == KeyRole::Issuer => {
+            Some(read_ssm_secret(name, "DOMPET_SIGNING_KEY_PARAMETER").await?)
+        }
         _ => None,
     };
     let public = config
@@ -342,24 +351,31 @@ pub async fn load_keys(config: &KeyConfig, role: KeyRole) -> anyhow::Result<Keys
 }
 
 #[cfg(not(feature = "ssm"))]
-async fn read_ssm_secret(name: &str) -> anyhow::Result<String> {
-    anyhow::bail!(
-        "DOMPET_SIGNING_KEY_PARAMETER {name:?}: this build has no SSM client (the library's `ssm` feature)"
-    )
+async fn read_ssm_secret(name: &str, var: &str) -> anyhow::Result<String> {
+    anyhow::bail!("{var} {name:?}: this build has no SSM client (the library's `ssm` feature)")
 }
 
 #[cfg(feature = "ssm")]
-async fn read_ssm_secret(name: &str) -> anyhow::Result<String> {
-    let out = aws_sdk_ssm::Client::new(crate::aws_config().await?)
+async fn read_ssm_secret(name: &str, var: &str) -> anyhow::Result<String> {
+    let client = aws_sdk_ssm::Client::new(crate::aws_config().await?);
+    ssm_secret(&client, name, var).await
+}
+
+/// The decrypted value of the SSM SecureString `name` (named by the variable `var`).
+#[cfg(feature = "ssm")]
+pub async fn ssm_secret(
+    client: &aws_sdk_ssm::Client,
+    name: &str,
+    var: &str,
+) -> anyhow::Result<String> {
+    let out = client
         .get_parameter()
         .name(name)
         .with_decryption(true)
         .send()
         .await
-        .with_context(|| {
-            format!("Failed to read DOMPET_SIGNING_KEY_PARAMETER {name:?} from SSM")
-        })?;
-    out.parameter.and_then(|p| p.value).with_context(|| {
-        format!("SSM parameter {name:?} (DOMPET_SIGNING_KEY_PARAMETER) has no value")
-    })
+        .with_context(|| format!("Failed to read {var} {name:?} from SSM"))?;
+    out.parameter
+        .and_then(|p| p.value)
+        .with_context(|| format!("SSM parameter {name:?} ({var}) has no value"))
 }

@@ -11,6 +11,14 @@ pub mod moto;
 
 pub use app::{Reply, TestApp};
 
+/// A well-formed 1×1 PNG (IHDR, IDAT, IEND, with their CRCs), as a browser would send it.
+pub fn tiny_png() -> Vec<u8> {
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde\
+      \0\0\0\x0cIDATx\x9cc\xf8\xcf\xc0\0\0\x03\x01\x01\0\xc9\xfe\x92\xef\
+      \0\0\0\0IEND\xaeB`\x82"
+        .to_vec()
+}
+
 use std::sync::Arc;
 
 use dompet::store::{SqliteStore, Store};

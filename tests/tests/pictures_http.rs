@@ -271,7 +271,10 @@ async fn metadata_is_removed_and_the_image_kept_as_sent(store: Backend) {
                 png_chunk(b"tEXt", &[b"Comment\0".as_slice(), GPS].concat()),
                 png_chunk(b"eXIf", &exif),
                 png_chunk(b"tIME", b"\x07\xea\x0c\x06\x0c\0\0"),
-                png_chunk(b"iTXt", &[b"XML:com.adobe.xmp\0\0\0\0\0".as_slice(), GPS].concat()),
+                png_chunk(
+                    b"iTXt",
+                    &[b"XML:com.adobe.xmp\0\0\0\0\0".as_slice(), GPS].concat(),
+                ),
             ]),
             png(),
         ),

@@ -21,7 +21,7 @@ async fn bucket() -> (aws_sdk_s3::Client, String) {
 }
 
 fn png() -> Vec<u8> {
-    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0".to_vec()
+    dompet_tests::tiny_png()
 }
 
 #[tokio::test]

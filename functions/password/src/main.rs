@@ -1,5 +1,6 @@
 //! Lambda function `password`: wiring only; the routes live in `dompet::http`. One-time codes
-//! go to the SNS topic `DOMPET_RESET_TOPIC_ARN` names.
+//! go to the account's own email through SES (from `DOMPET_EMAIL_FROM`) or its own phone by
+//! SMS through SNS (to the countries `DOMPET_SMS_COUNTRIES` lists).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

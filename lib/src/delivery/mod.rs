@@ -2,8 +2,8 @@
 //! port and its adapters.
 //!
 //! The server writes an outbox (one JSON file per message in a folder beside the database,
-//! and a line in the log); on AWS each message is published to an SNS topic, to which the
-//! operator subscribes the email/SMS delivery of their choice.
+//! and a line in the log); on AWS email goes through Amazon SES to the account's own address
+//! and SMS through Amazon SNS to its own number ([`AwsDelivery`]).
 
 use std::path::{Path, PathBuf};
 
@@ -11,10 +11,10 @@ use anyhow::Context;
 use async_trait::async_trait;
 use serde::Serialize;
 
-#[cfg(feature = "sns")]
-mod sns;
-#[cfg(feature = "sns")]
-pub use sns::SnsDelivery;
+#[cfg(feature = "delivery")]
+mod aws;
+#[cfg(feature = "delivery")]
+pub use aws::{e164, AwsDelivery};
 
 /// Where a code goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,6 +60,32 @@ impl Message {
             "identifier_changed" => "dompet: your sign-in details changed",
             "secret_changed" => "dompet: your password or PIN changed",
             _ => "dompet: security notice",
+        }
+    }
+
+    /// The message as an email's text or an SMS says it: the code, or what changed and what
+    /// to do when it wasn't the owner.
+    pub fn text(&self) -> String {
+        let not_you = "If this wasn't you, reset your password now and contact support.";
+        match (self.kind, &self.code, self.field) {
+            ("password_reset", Some(code), _) => format!(
+                "Your dompet code is {code}. It works once, for 15 minutes. \
+                 If you didn't ask for it, ignore this message."
+            ),
+            ("identifier_changed", _, Some(field)) => format!(
+                "The {} of your dompet account was changed or removed; this {} no longer \
+                 signs in to it. {not_you}",
+                field.replace('_', " "),
+                if self.channel == Channel::Email {
+                    "address"
+                } else {
+                    "number"
+                },
+            ),
+            ("secret_changed", _, _) => {
+                format!("The password or PIN of your dompet account was changed. {not_you}")
+            }
+            _ => format!("Something changed in your dompet account. {not_you}"),
         }
     }
 }

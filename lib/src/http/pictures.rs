@@ -64,7 +64,10 @@ async fn put_picture(
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UNSUPPORTED_MEDIA_TYPE",
-            format!("The bytes are not a well-formed {} picture", declared.content_type()),
+            format!(
+                "The bytes are not a well-formed {} picture",
+                declared.content_type()
+            ),
         )
     })?;
     state

@@ -13,9 +13,9 @@ use crate::domain::UserId;
 mod s3;
 mod strip;
 
-pub use strip::Malformed;
 #[cfg(feature = "s3")]
 pub use s3::S3Pictures;
+pub use strip::Malformed;
 
 /// The largest picture accepted.
 pub const MAX_PICTURE_BYTES: usize = 1024 * 1024;
