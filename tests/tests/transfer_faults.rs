@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use dompet::queue::InProcessQueue;
 use dompet::service::transfers;
-use dompet::store::{PendingPage, Settlement, Store, TxStatus, UserRecord};
+use dompet::store::{DynamoStore, PendingPage, Settlement, Store, TxStatus, UserRecord};
 use dompet::{testing, AppState, Config, Keys};
 use dompet_tests::Backend;
 
@@ -308,7 +309,91 @@ async fn a_transfer_that_can_never_settle_ends_failed_and_is_not_retried(store: 
     assert!(w.queue.try_recv().is_err());
 }
 
+/// A transfer whose settlement fails on every delivery (on DynamoDB the recipient's account
+/// item is broken: no balance; on SQLite nobody reads the queue) is sent again by the sweep
+/// until the give-up age, then ended once: `FAILED`, the sender refunded, never sent again.
+async fn a_transfer_pending_past_the_give_up_age_is_refunded_and_never_sent_again(
+    backend: Backend,
+) {
+    let (store, table): (Arc<dyn Store>, Option<DynamoStore>) = match backend {
+        Backend::Sqlite => (backend.fresh_store().await, None),
+        Backend::DynamoDb => {
+            let table = dompet_tests::dynamodb_local::fresh_store().await;
+            (Arc::new(table.clone()), Some(table))
+        }
+    };
+    let config = Config::from_lookup(|k| match k {
+        "DOMPET_SWEEP_AGE_SECS" => Some("1".into()),
+        "DOMPET_TRANSFER_GIVE_UP_SECS" => Some("3".into()),
+        _ => None,
+    })
+    .unwrap();
+    let (state, mut queue) = testing::state_on(store.clone(), &config).unwrap();
+    let sender = testing::registered(&state, "sender", "rahasia-sekali")
+        .await
+        .unwrap();
+    let recipient = testing::registered(&state, "recipient", "rahasia-sekali")
+        .await
+        .unwrap();
+    testing::topped_up(&state, &sender, 1_000).await.unwrap();
+    let id = testing::transferred(&state, &sender, "recipient", 700)
+        .await
+        .unwrap();
+    assert_eq!(queue.recv().await.as_deref(), Some(id.as_str()));
+    if let Some(table) = &table {
+        table
+            .client()
+            .update_item()
+            .table_name(table.table())
+            .key(
+                "pk",
+                AttributeValue::S(format!("USER#{}", recipient.user_id)),
+            )
+            .key("sk", AttributeValue::S("PROFILE".into()))
+            .update_expression("REMOVE balance")
+            .send()
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            assert!(transfers::settle(&state, &id).await.is_err(), "poison");
+        }
+    }
+    // Younger than the give-up age: sent again.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(
+        transfers::sweep(&state, Duration::from_secs(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(queue.recv().await.as_deref(), Some(id.as_str()));
+    // Past it: ended, and not sent again.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    for _ in 0..2 {
+        let sent = transfers::sweep(&state, Duration::from_secs(1))
+            .await
+            .unwrap();
+        // DynamoDB's pending index may still list it once: its settlement then finds it ended.
+        if sent > 0 {
+            let again = queue.recv().await.unwrap();
+            assert_eq!(
+                transfers::settle(&state, &again).await.unwrap(),
+                Settlement::AlreadySettled
+            );
+        }
+    }
+    let t = store.get_transfer(&id).await.unwrap().unwrap();
+    assert_eq!((t.status, t.suspense), (TxStatus::Failed, false));
+    assert_eq!(balance(store.as_ref(), &sender).await, 1_000, "refunded");
+    if table.is_none() {
+        assert_eq!(balance(store.as_ref(), &recipient).await, 0);
+        assert_invariant(store.as_ref(), &[&sender, &recipient], 1_000).await;
+    }
+    assert!(queue.try_recv().is_err());
+}
+
 dompet_tests::both_stores!(
+    a_transfer_pending_past_the_give_up_age_is_refunded_and_never_sent_again,
     a_transfer_that_can_never_settle_ends_failed_and_is_not_retried,
     each_sweep_sends_every_stale_transfer_exactly_once,
     duplicate_deliveries_in_one_batch_credit_once,

@@ -1,5 +1,6 @@
 //! Lambda function `transfer-sweep` (scheduled): enqueues again the transfers left `PENDING`
-//! longer than `DOMPET_SWEEP_AGE_SECS`, recovering enqueues that were lost.
+//! longer than `DOMPET_SWEEP_AGE_SECS`, recovering enqueues that were lost, and ends those
+//! still `PENDING` after `DOMPET_TRANSFER_GIVE_UP_SECS` (refunded, or in suspense).
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 

@@ -76,9 +76,12 @@ pub async fn settle_batch(state: &AppState, messages: Vec<(String, String)>) -> 
 /// How many pending transfers the sweep reads per page.
 const SWEEP_PAGE: usize = 100;
 
-/// Enqueues again every transfer `PENDING` for longer than `age`, each once per run (a cursor
-/// over the pending index, one batch per page); returns how many.
+/// Gives up on every transfer `PENDING` for longer than `DOMPET_TRANSFER_GIVE_UP_SECS` (its
+/// settlement kept failing: the queue gave up on it long before), then enqueues again every
+/// one `PENDING` for longer than `age`, each once per run (a cursor over the pending index,
+/// one batch per page); returns how many were enqueued.
 pub async fn sweep(state: &AppState, age: Duration) -> anyhow::Result<usize> {
+    give_up(state).await?;
     let before = now_millis() - age.as_millis() as i64;
     let mut count = 0;
     let mut cursor: Option<String> = None;
@@ -99,6 +102,40 @@ pub async fn sweep(state: &AppState, age: Duration) -> anyhow::Result<usize> {
         tracing::warn!(count, "sweep re-enqueued pending transfers");
     }
     Ok(count)
+}
+
+/// Ends the transfers pending for longer than the configured give-up age: each is refunded to
+/// its sender (or, when even that fails, marked `FAILED` with its money in suspense), exactly
+/// once, so a transfer whose settlement fails every time is not sent again forever.
+async fn give_up(state: &AppState) -> anyhow::Result<()> {
+    let before = now_millis() - state.config().transfer_give_up.as_millis() as i64;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = state
+            .store()
+            .pending_transfers(before, cursor.as_deref(), SWEEP_PAGE)
+            .await?;
+        for id in &page.ids {
+            match state.store().give_up_transfer(id, now_millis()).await {
+                Ok(Settlement::Refunded) => tracing::error!(
+                    transfer = %id,
+                    "a transfer that could not be settled was given up: FAILED, refunded"
+                ),
+                Ok(Settlement::Suspended) => tracing::error!(
+                    transfer = %id,
+                    "a transfer that could not be settled was given up: FAILED, money held in suspense"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(transfer = %id, error = ?e, "a transfer could not be given up")
+                }
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// The standalone server's worker: settles each enqueued id; a failure is retried later.

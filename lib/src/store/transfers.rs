@@ -127,6 +127,12 @@ pub trait TransferStore: Send + Sync + 'static {
         self.settle_transfer(transfer_id, now).await
     }
 
+    /// Ends a `PENDING` transfer whose settlement kept failing, exactly once as a settlement:
+    /// the recipient is not credited; the sender is refunded (`Refunded`), or, when even that
+    /// can't be posted, the transfer is `FAILED` with its money held in suspense
+    /// (`Suspended`), so nothing retries it again.
+    async fn give_up_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement>;
+
     async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>>;
 
     /// One page of the transfers still `PENDING` that were created before `created_before`.

@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{
     balance_update_counting, entry_item, entry_status_update, n, parse_balance, parse_transfer,
-    pending_shard_key, put_new, s, transfer_pk, transfer_settlement, user_pk, Action, Attrs, Item,
-    Pending, Transaction, PENDING_SHARDS, PROFILE, TRANSFER,
+    pending_count, pending_shard_key, put_new, s, transfer_pk, transfer_settlement, user_pk,
+    Action, Attrs, Item, Pending, Transaction, PENDING_SHARDS, PROFILE, TRANSFER,
 };
 use super::{backoff, DynamoStore, MONEY_ATTEMPTS};
 use crate::domain::{Millis, UserId};
@@ -44,10 +44,30 @@ impl KeyValue {
     }
 }
 
+/// How a transfer is settled: as the worker settles it, or given up after its settlement kept
+/// failing (the sender refunded, or, when that fails too, nothing posted and the money held in
+/// suspense).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Settle,
+    Refund,
+    Suspend,
+}
+
 #[async_trait]
 impl TransferStore for DynamoStore {
     async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
-        self.settle(transfer_id, None, now).await
+        self.settle(transfer_id, None, now, Mode::Settle).await
+    }
+
+    async fn give_up_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
+        match self.settle(transfer_id, None, now, Mode::Refund).await {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => {
+                tracing::error!(transfer = transfer_id, error = ?e, "a given-up transfer can't be refunded: its money is held in suspense");
+                self.settle(transfer_id, None, now, Mode::Suspend).await
+            }
+        }
     }
 
     async fn settle_transfer_to(
@@ -57,8 +77,8 @@ impl TransferStore for DynamoStore {
         now: Millis,
     ) -> StoreResult<Settlement> {
         match UserId::parse(to_user) {
-            Ok(to) => self.settle(transfer_id, Some(to), now).await,
-            Err(_) => self.settle(transfer_id, None, now).await,
+            Ok(to) => self.settle(transfer_id, Some(to), now, Mode::Settle).await,
+            Err(_) => self.settle(transfer_id, None, now, Mode::Settle).await,
         }
     }
 
@@ -144,6 +164,7 @@ impl DynamoStore {
         transfer_id: &str,
         recipient: Option<UserId>,
         now: Millis,
+        mode: Mode,
     ) -> StoreResult<Settlement> {
         let transfer_key = (transfer_pk(transfer_id), TRANSFER.to_string());
         let recipient_key = recipient.map(|to| (user_pk(to), PROFILE.to_string()));
@@ -180,12 +201,23 @@ impl DynamoStore {
                     None => None,
                 })
             };
-            let (entry, outcome) = match settlement_on(to, false, read_with_transfer).await? {
-                Some(entry) => (Some(entry), Settlement::Credited),
-                None => match settlement_on(from, true, None).await? {
-                    Some(entry) => (Some(entry), Settlement::Refunded),
-                    None => (None, Settlement::Suspended),
-                },
+            let credit = match mode {
+                Mode::Settle => settlement_on(to, false, read_with_transfer).await?,
+                Mode::Refund | Mode::Suspend => None,
+            };
+            let refund = match (&credit, mode) {
+                (Some(_), _) | (None, Mode::Suspend) => None,
+                (None, _) => settlement_on(from, true, None).await?,
+            };
+            let (entry, outcome) = match (credit, refund) {
+                (Some(entry), _) => (Some(entry), Settlement::Credited),
+                (None, Some(entry)) => (Some(entry), Settlement::Refunded),
+                (None, None) => (None, Settlement::Suspended),
+            };
+            // Given up, the transfer no longer counts as pending on a recipient that exists.
+            let uncounted = match mode {
+                Mode::Settle => false,
+                Mode::Refund | Mode::Suspend => self.get(user_pk(to), PROFILE).await?.is_some(),
             };
             let final_status = outcome.final_status();
             let mut tx = Transaction::default();
@@ -212,6 +244,12 @@ impl DynamoStore {
                     balance_update_counting(&self.table, entry, pending)?,
                 );
                 tx.push(Action::Entry, put_new(&self.table, entry_item(entry))?);
+            }
+            if uncounted {
+                tx.push(
+                    Action::Recipient,
+                    pending_count(&self.table, to, Pending::In, -1)?,
+                );
             }
             let Err(cancelled) = self.transact(&tx, "settle").await? else {
                 return Ok(outcome);

@@ -63,48 +63,95 @@ pub(super) fn insert_transfer(
     Ok(())
 }
 
+/// How a transfer is settled: as the worker settles it, or given up after its settlement kept
+/// failing (the sender refunded, or, when that fails too, nothing posted and the money held in
+/// suspense).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Settle,
+    Refund,
+    Suspend,
+}
+
+/// Settles the `PENDING` transfer `id` in one write transaction (exactly once: a transfer no
+/// longer pending is `AlreadySettled`).
+fn settle(tx: &Connection, id: &str, now: Millis, mode: Mode) -> anyhow::Result<Settlement> {
+    let row: Option<(Transfer, i64)> = tx
+        .prepare_cached(&format!(
+            "SELECT {TRANSFER_COLUMNS}, sender_seq FROM transfers WHERE transfer_id = ?1"
+        ))?
+        .query_row([id], |r| Ok((transfer_from_row(r)?, r.get(9)?)))
+        .optional()?;
+    let Some((transfer, sender_seq)) = row else {
+        return Ok(Settlement::Unknown);
+    };
+    if transfer.status != TxStatus::Pending {
+        return Ok(Settlement::AlreadySettled);
+    }
+    let credit = match mode {
+        Mode::Settle => account(tx, &transfer.to_user)?.and_then(|(balance, version)| {
+            transfer.settlement_entry(false, balance, version as u64, now)
+        }),
+        Mode::Refund | Mode::Suspend => None,
+    };
+    let refund = || {
+        if mode == Mode::Suspend {
+            return Ok(None);
+        }
+        Ok::<_, rusqlite::Error>(account(tx, &transfer.from_user)?.and_then(
+            |(balance, version)| transfer.settlement_entry(true, balance, version as u64, now),
+        ))
+    };
+    let (entry, outcome) = match credit {
+        Some(entry) => (Some(entry), Settlement::Credited),
+        None => match refund()? {
+            Some(entry) => (Some(entry), Settlement::Refunded),
+            None => (None, Settlement::Suspended),
+        },
+    };
+    if let Some(entry) = &entry {
+        post_entry(tx, entry)?;
+    }
+    let final_status = outcome.final_status();
+    let from = &transfer.from_user;
+    tx.prepare_cached(
+        "UPDATE transfers SET status = ?2, settled_at = ?3, suspense = ?4 WHERE transfer_id = ?1",
+    )?
+    .execute(params![
+        id,
+        final_status.as_str(),
+        now,
+        outcome == Settlement::Suspended
+    ])?;
+    tx.prepare_cached("UPDATE entries SET status = ?3 WHERE user_id = ?1 AND seq = ?2")?
+        .execute(params![from, sender_seq, final_status.as_str()])?;
+    Ok(outcome)
+}
+
 #[async_trait]
 impl TransferStore for SqliteStore {
     async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
         let id = transfer_id.to_string();
-        self.write(move |tx| {
-            let row: Option<(Transfer, i64)> = tx
-                .prepare_cached(&format!("SELECT {TRANSFER_COLUMNS}, sender_seq FROM transfers WHERE transfer_id = ?1"))?.query_row([&id],
-                    |r| Ok((transfer_from_row(r)?, r.get(9)?)),
-                )
-                .optional()?;
-            let Some((transfer, sender_seq)) = row else {
-                return Ok(Settlement::Unknown);
-            };
-            if transfer.status != TxStatus::Pending {
-                return Ok(Settlement::AlreadySettled);
+        self.write(move |tx| settle(tx, &id, now, Mode::Settle))
+            .await
+    }
+
+    async fn give_up_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
+        let id = transfer_id.to_string();
+        match self
+            .write({
+                let id = id.clone();
+                move |tx| settle(tx, &id, now, Mode::Refund)
+            })
+            .await
+        {
+            Ok(outcome) => Ok(outcome),
+            Err(e) => {
+                tracing::error!(transfer = %id, error = ?e, "a given-up transfer can't be refunded: its money is held in suspense");
+                self.write(move |tx| settle(tx, &id, now, Mode::Suspend))
+                    .await
             }
-            let credit = account(tx, &transfer.to_user)?
-                .and_then(|(balance, version)| transfer.settlement_entry(false, balance, version as u64, now));
-            let refund = || {
-                Ok::<_, rusqlite::Error>(account(tx, &transfer.from_user)?.and_then(|(balance, version)| {
-                    transfer.settlement_entry(true, balance, version as u64, now)
-                }))
-            };
-            let (entry, outcome) = match credit {
-                Some(entry) => (Some(entry), Settlement::Credited),
-                None => match refund()? {
-                    Some(entry) => (Some(entry), Settlement::Refunded),
-                    None => (None, Settlement::Suspended),
-                },
-            };
-            if let Some(entry) = &entry {
-                post_entry(tx, entry)?;
-            }
-            let final_status = outcome.final_status();
-            let from = &transfer.from_user;
-            tx.prepare_cached("UPDATE transfers SET status = ?2, settled_at = ?3, suspense = ?4 WHERE transfer_id = ?1")?.execute(params![id, final_status.as_str(), now, outcome == Settlement::Suspended],
-            )?;
-            tx.prepare_cached("UPDATE entries SET status = ?3 WHERE user_id = ?1 AND seq = ?2")?.execute(params![from, sender_seq, final_status.as_str()],
-            )?;
-            Ok::<_, anyhow::Error>(outcome)
-        })
-        .await
+        }
     }
 
     async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>> {
