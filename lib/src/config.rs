@@ -109,10 +109,10 @@ pub struct Config {
     /// `DOMPET_SWEEP_AGE_SECS` (default 60): how long a transfer stays `PENDING` before the
     /// sweep enqueues it again.
     pub sweep_age: Duration,
-    /// `DOMPET_TRANSFER_GIVE_UP_SECS` (default 3600): a transfer still `PENDING` after this long
-    /// (its settlement kept failing; the queue's redrive gave up after 5 × 180 s) is ended by
-    /// the sweep: `FAILED` and refunded, or in suspense.
-    pub transfer_give_up: Duration,
+    /// `DOMPET_TRANSFER_MAX_RECEIVES` (default 5, the queue's `maxReceiveCount`): a transfer
+    /// whose settlement fails on this many deliveries of one message is given up: `FAILED` and
+    /// refunded, or its money in suspense, instead of going to the dead-letter queue.
+    pub transfer_max_receives: u32,
     /// Where the server's outbox writes one-time codes (default: `outbox/` beside the SQLite
     /// database, or `.dompet/outbox` on DynamoDB).
     pub outbox_dir: PathBuf,
@@ -220,7 +220,8 @@ impl Config {
             idempotency_ttl: Duration::from_secs(parsed("DOMPET_IDEMPOTENCY_TTL_SECS", 86_400)?),
             sweep_interval: Duration::from_secs(parsed("DOMPET_SWEEP_INTERVAL_SECS", 30)?),
             sweep_age: Duration::from_secs(parsed("DOMPET_SWEEP_AGE_SECS", 60)?),
-            transfer_give_up: Duration::from_secs(parsed("DOMPET_TRANSFER_GIVE_UP_SECS", 3600)?),
+            transfer_max_receives: u32::try_from(parsed("DOMPET_TRANSFER_MAX_RECEIVES", 5)?)
+                .context("DOMPET_TRANSFER_MAX_RECEIVES is too large")?,
             outbox_dir: get("DOMPET_OUTBOX_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| beside_the_data(&store, "outbox")),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use dompet::queue::InProcessQueue;
-use dompet::service::transfers;
+use dompet::service::transfers::{self, Received};
 use dompet::store::{DynamoStore, PendingPage, Settlement, Store, TxStatus, UserRecord};
 use dompet::{testing, AppState, Config, Keys};
 use dompet_tests::Backend;
@@ -62,8 +62,12 @@ async fn assert_invariant(store: &dyn Store, users: &[&UserRecord], topped_up: i
     assert_eq!(sum + pending, topped_up);
 }
 
-fn message(id: &str, n: usize) -> (String, String) {
-    (format!("msg-{n}"), format!(r#"{{"transfer_id":"{id}"}}"#))
+fn message(id: &str, n: usize) -> Received {
+    Received {
+        id: format!("msg-{n}"),
+        body: format!(r#"{{"transfer_id":"{id}"}}"#),
+        receives: 1,
+    }
 }
 
 async fn duplicate_deliveries_in_one_batch_credit_once(store: Backend) {
@@ -231,8 +235,16 @@ async fn poison_messages_are_reported_for_redelivery(store: Backend) {
     let failed = transfers::settle_batch(
         &w.state,
         vec![
-            ("bad-1".into(), "{}".into()),
-            ("bad-2".into(), "not json".into()),
+            Received {
+                id: "bad-1".into(),
+                body: "{}".into(),
+                receives: 5,
+            },
+            Received {
+                id: "bad-2".into(),
+                body: "not json".into(),
+                receives: 1,
+            },
         ],
     )
     .await;
@@ -309,25 +321,24 @@ async fn a_transfer_that_can_never_settle_ends_failed_and_is_not_retried(store: 
     assert!(w.queue.try_recv().is_err());
 }
 
-/// A transfer whose settlement fails on every delivery (on DynamoDB the recipient's account
-/// item is broken: no balance; on SQLite nobody reads the queue) is sent again by the sweep
-/// until the give-up age, then ended once: `FAILED`, the sender refunded, never sent again.
-async fn a_transfer_pending_past_the_give_up_age_is_refunded_and_never_sent_again(
-    backend: Backend,
-) {
-    let (store, table): (Arc<dyn Store>, Option<DynamoStore>) = match backend {
-        Backend::Sqlite => (backend.fresh_store().await, None),
+/// A transfer whose settlement fails on every delivery (the recipient's account is broken: on
+/// DynamoDB its item has no balance, on SQLite a ledger entry holds the place of its next
+/// one) is delivered again until the queue's last receive, then ended once: `FAILED`, the
+/// sender refunded, nothing to send again. Through the server's worker too.
+async fn a_transfer_that_fails_on_every_delivery_is_given_up_on_the_last(backend: Backend) {
+    let (store, table, file): (Arc<dyn Store>, Option<DynamoStore>, _) = match backend {
+        Backend::Sqlite => {
+            let sqlite = dompet::store::SqliteStore::temporary().unwrap();
+            let file = sqlite.path().to_path_buf();
+            (Arc::new(sqlite), None, Some(file))
+        }
         Backend::DynamoDb => {
             let table = dompet_tests::dynamodb_local::fresh_store().await;
-            (Arc::new(table.clone()), Some(table))
+            (Arc::new(table.clone()), Some(table), None)
         }
     };
-    let config = Config::from_lookup(|k| match k {
-        "DOMPET_SWEEP_AGE_SECS" => Some("1".into()),
-        "DOMPET_TRANSFER_GIVE_UP_SECS" => Some("3".into()),
-        _ => None,
-    })
-    .unwrap();
+    let config =
+        Config::from_lookup(|k| (k == "DOMPET_SWEEP_AGE_SECS").then(|| "1".into())).unwrap();
     let (state, mut queue) = testing::state_on(store.clone(), &config).unwrap();
     let sender = testing::registered(&state, "sender", "rahasia-sekali")
         .await
@@ -336,64 +347,98 @@ async fn a_transfer_pending_past_the_give_up_age_is_refunded_and_never_sent_agai
         .await
         .unwrap();
     testing::topped_up(&state, &sender, 1_000).await.unwrap();
+    let broken = |id: String| {
+        let (table, file, recipient) = (table.clone(), file.clone(), recipient.clone());
+        async move {
+            match &table {
+                Some(table) => {
+                    table
+                        .client()
+                        .update_item()
+                        .table_name(table.table())
+                        .key(
+                            "pk",
+                            AttributeValue::S(format!("USER#{}", recipient.user_id)),
+                        )
+                        .key("sk", AttributeValue::S("PROFILE".into()))
+                        .update_expression("REMOVE balance")
+                        .send()
+                        .await
+                        .unwrap();
+                }
+                None => {
+                    let c = rusqlite::Connection::open(file.unwrap()).unwrap();
+                    c.execute(
+                        "INSERT INTO entries (user_id, seq, kind, reference_id, amount, remarks, \
+                         balance_before, balance_after, status, created_at) \
+                         VALUES (?1, 1, 'TOP_UP', 'x', 1, '', 0, 1, 'SUCCESS', 0)",
+                        [recipient.user_id.to_string()],
+                    )
+                    .unwrap();
+                }
+            }
+            id
+        }
+    };
     let id = testing::transferred(&state, &sender, "recipient", 700)
         .await
         .unwrap();
     assert_eq!(queue.recv().await.as_deref(), Some(id.as_str()));
-    if let Some(table) = &table {
-        table
-            .client()
-            .update_item()
-            .table_name(table.table())
-            .key(
-                "pk",
-                AttributeValue::S(format!("USER#{}", recipient.user_id)),
-            )
-            .key("sk", AttributeValue::S("PROFILE".into()))
-            .update_expression("REMOVE balance")
-            .send()
-            .await
-            .unwrap();
-        for _ in 0..2 {
-            assert!(transfers::settle(&state, &id).await.is_err(), "poison");
-        }
+    let id = broken(id).await;
+    let delivery = |receives: u32| Received {
+        id: format!("msg-{receives}"),
+        body: format!(r#"{{"transfer_id":"{id}"}}"#),
+        receives,
+    };
+    for receives in 1..5 {
+        let failed = transfers::settle_batch(&state, vec![delivery(receives)]).await;
+        assert_eq!(failed, [format!("msg-{receives}")], "delivered again");
+        let t = store.get_transfer(&id).await.unwrap().unwrap();
+        assert_eq!(t.status, TxStatus::Pending);
     }
-    // Younger than the give-up age: sent again.
+    // The last receive: given up, acknowledged (not to the dead-letter queue).
+    let failed = transfers::settle_batch(&state, vec![delivery(5)]).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    let t = store.get_transfer(&id).await.unwrap().unwrap();
+    assert_eq!((t.status, t.suspense), (TxStatus::Failed, false));
+    assert_eq!(balance(store.as_ref(), &sender).await, 1_000, "refunded");
+    // Once: a later delivery (or the sweep) finds nothing to do.
+    assert!(transfers::settle_batch(&state, vec![delivery(5)])
+        .await
+        .is_empty());
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert_eq!(
         transfers::sweep(&state, Duration::from_secs(1))
             .await
             .unwrap(),
-        1
+        0
     );
-    assert_eq!(queue.recv().await.as_deref(), Some(id.as_str()));
-    // Past it: ended, and not sent again.
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
-    for _ in 0..2 {
-        let sent = transfers::sweep(&state, Duration::from_secs(1))
-            .await
-            .unwrap();
-        // DynamoDB's pending index may still list it once: its settlement then finds it ended.
-        if sent > 0 {
-            let again = queue.recv().await.unwrap();
-            assert_eq!(
-                transfers::settle(&state, &again).await.unwrap(),
-                Settlement::AlreadySettled
-            );
-        }
-    }
-    let t = store.get_transfer(&id).await.unwrap().unwrap();
-    assert_eq!((t.status, t.suspense), (TxStatus::Failed, false));
-    assert_eq!(balance(store.as_ref(), &sender).await, 1_000, "refunded");
-    if table.is_none() {
-        assert_eq!(balance(store.as_ref(), &recipient).await, 0);
-        assert_invariant(store.as_ref(), &[&sender, &recipient], 1_000).await;
-    }
     assert!(queue.try_recv().is_err());
+
+    // The server's worker tries 5 times, then gives up the same way.
+    let second = testing::transferred(&state, &sender, "recipient", 300)
+        .await
+        .unwrap();
+    let _ = queue.recv().await;
+    dompet::service::transfers::spawn_background(state.clone(), queue);
+    state
+        .queue()
+        .enqueue(&dompet::queue::TransferMessage::new(second.clone()))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if store.get_transfer(&second).await.unwrap().unwrap().status != TxStatus::Pending {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t = store.get_transfer(&second).await.unwrap().unwrap();
+    assert_eq!(t.status, TxStatus::Failed, "given up after 5 tries");
+    assert_eq!(balance(store.as_ref(), &sender).await, 1_000, "refunded");
 }
 
 dompet_tests::both_stores!(
-    a_transfer_pending_past_the_give_up_age_is_refunded_and_never_sent_again,
+    a_transfer_that_fails_on_every_delivery_is_given_up_on_the_last,
     a_transfer_that_can_never_settle_ends_failed_and_is_not_retried,
     each_sweep_sends_every_stale_transfer_exactly_once,
     duplicate_deliveries_in_one_batch_credit_once,

@@ -1,6 +1,5 @@
 //! Lambda function `transfer-sweep` (scheduled): enqueues again the transfers left `PENDING`
-//! longer than `DOMPET_SWEEP_AGE_SECS`, recovering enqueues that were lost, and ends those
-//! still `PENDING` after `DOMPET_TRANSFER_GIVE_UP_SECS` (refunded, or in suspense).
+//! longer than `DOMPET_SWEEP_AGE_SECS`, recovering enqueues that were lost.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 

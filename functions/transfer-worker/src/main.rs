@@ -1,5 +1,7 @@
 //! Lambda function `transfer-worker`: settles the transfers of an SQS batch, reporting the
-//! messages that failed (`ReportBatchItemFailures`) so only those are delivered again.
+//! messages that failed (`ReportBatchItemFailures`) so only those are delivered again; on a
+//! message's last receive (`DOMPET_TRANSFER_MAX_RECEIVES`, the queue's `maxReceiveCount`) a
+//! transfer that still can't be settled is given up (refunded) instead.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -8,7 +10,15 @@ async fn handle(state: &dompet::AppState, event: SqsEvent) -> SqsBatchResponse {
     let messages = event
         .records
         .into_iter()
-        .map(|r| (r.message_id.unwrap_or_default(), r.body.unwrap_or_default()))
+        .map(|r| dompet::service::transfers::Received {
+            receives: r
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1),
+            id: r.message_id.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
+        })
         .collect();
     let failed = dompet::service::transfers::settle_batch(state, messages).await;
     let mut response = SqsBatchResponse::default();

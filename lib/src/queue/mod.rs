@@ -48,6 +48,10 @@ pub struct TransferMessage {
     pub transfer_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_user: Option<String>,
+    /// How many times the server's in-process worker has tried it (SQS counts its own
+    /// receives).
+    #[serde(skip)]
+    pub attempts: u32,
 }
 
 impl TransferMessage {
@@ -56,6 +60,7 @@ impl TransferMessage {
         Self {
             transfer_id: transfer_id.into(),
             to_user: None,
+            attempts: 0,
         }
     }
 }

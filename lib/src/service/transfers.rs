@@ -48,18 +48,38 @@ pub async fn settle_message(
     Ok(outcome)
 }
 
-/// Settles a batch of queue messages `(message id, body)` concurrently; returns the ids of the
-/// messages that failed and must be delivered again (a body that is not a transfer message
-/// fails every time and ends in the dead-letter queue).
-pub async fn settle_batch(state: &AppState, messages: Vec<(String, String)>) -> Vec<String> {
-    let settled = futures::future::join_all(messages.into_iter().map(|(id, body)| async move {
-        let result = match serde_json::from_str::<TransferMessage>(&body) {
-            Ok(m) => settle_message(state, &m).await.map(|_| ()),
+/// A message as the queue delivered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub id: String,
+    pub body: String,
+    /// How many times the queue has delivered it, this time included (SQS's
+    /// `ApproximateReceiveCount`).
+    pub receives: u32,
+}
+
+/// Settles a batch of queue messages concurrently; returns the ids of the messages that
+/// failed and must be delivered again (a body that is not a transfer message fails every time
+/// and ends in the dead-letter queue). A transfer whose settlement still fails on its last
+/// delivery (`DOMPET_TRANSFER_MAX_RECEIVES`, the queue's own) is given up instead of going to
+/// the dead-letter queue ([`give_up`]).
+pub async fn settle_batch(state: &AppState, messages: Vec<Received>) -> Vec<String> {
+    let last = state.config().transfer_max_receives;
+    let settled = futures::future::join_all(messages.into_iter().map(|m| async move {
+        let result = match serde_json::from_str::<TransferMessage>(&m.body) {
+            Ok(message) => match settle_message(state, &message).await {
+                Err(e) if m.receives >= last => {
+                    tracing::error!(transfer = %message.transfer_id, error = ?e, receives = m.receives, "settlement failed on the last delivery");
+                    give_up(state, &message.transfer_id).await.map(|_| ())
+                }
+                other => other.map(|_| ()),
+            },
             Err(e) => Err(anyhow::anyhow!(
-                "message {id} is not a transfer message: {e}"
+                "message {} is not a transfer message: {e}",
+                m.id
             )),
         };
-        (id, result)
+        (m.id, result)
     }))
     .await;
     settled
@@ -76,12 +96,9 @@ pub async fn settle_batch(state: &AppState, messages: Vec<(String, String)>) -> 
 /// How many pending transfers the sweep reads per page.
 const SWEEP_PAGE: usize = 100;
 
-/// Gives up on every transfer `PENDING` for longer than `DOMPET_TRANSFER_GIVE_UP_SECS` (its
-/// settlement kept failing: the queue gave up on it long before), then enqueues again every
-/// one `PENDING` for longer than `age`, each once per run (a cursor over the pending index,
-/// one batch per page); returns how many were enqueued.
+/// Enqueues again every transfer `PENDING` for longer than `age`, each once per run (a cursor
+/// over the pending index, one batch per page); returns how many.
 pub async fn sweep(state: &AppState, age: Duration) -> anyhow::Result<usize> {
-    give_up(state).await?;
     let before = now_millis() - age.as_millis() as i64;
     let mut count = 0;
     let mut cursor: Option<String> = None;
@@ -104,46 +121,43 @@ pub async fn sweep(state: &AppState, age: Duration) -> anyhow::Result<usize> {
     Ok(count)
 }
 
-/// Ends the transfers pending for longer than the configured give-up age: each is refunded to
-/// its sender (or, when even that fails, marked `FAILED` with its money in suspense), exactly
-/// once, so a transfer whose settlement fails every time is not sent again forever.
-async fn give_up(state: &AppState) -> anyhow::Result<()> {
-    let before = now_millis() - state.config().transfer_give_up.as_millis() as i64;
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = state
-            .store()
-            .pending_transfers(before, cursor.as_deref(), SWEEP_PAGE)
-            .await?;
-        for id in &page.ids {
-            match state.store().give_up_transfer(id, now_millis()).await {
-                Ok(Settlement::Refunded) => tracing::error!(
-                    transfer = %id,
-                    "a transfer that could not be settled was given up: FAILED, refunded"
-                ),
-                Ok(Settlement::Suspended) => tracing::error!(
-                    transfer = %id,
-                    "a transfer that could not be settled was given up: FAILED, money held in suspense"
-                ),
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(transfer = %id, error = ?e, "a transfer could not be given up")
-                }
-            }
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(()),
-        }
+/// Ends a transfer whose settlement failed on every delivery, exactly once as a settlement:
+/// `FAILED` with its sender refunded (its recipient is not credited), or, when even the refund
+/// can't be posted, `FAILED` with the money held in suspense. Nothing sends it again.
+pub async fn give_up(state: &AppState, transfer_id: &str) -> anyhow::Result<Settlement> {
+    let outcome = state
+        .store()
+        .give_up_transfer(transfer_id, now_millis())
+        .await?;
+    match outcome {
+        Settlement::Refunded => tracing::error!(
+            transfer = transfer_id,
+            "a transfer that could not be settled was given up: FAILED, refunded"
+        ),
+        Settlement::Suspended => tracing::error!(
+            transfer = transfer_id,
+            "a transfer that could not be settled was given up: FAILED, money held in suspense"
+        ),
+        _ => {}
     }
+    Ok(outcome)
 }
 
-/// The standalone server's worker: settles each enqueued id; a failure is retried later.
+/// The standalone server's worker: settles each enqueued id; a failure is retried shortly, up
+/// to `DOMPET_TRANSFER_MAX_RECEIVES` tries in all, then the transfer is given up.
 pub async fn run_worker(state: AppState, mut receiver: TransferReceiver) {
-    while let Some(message) = receiver.recv_message().await {
+    while let Some(mut message) = receiver.recv_message().await {
         let state = state.clone();
         tokio::spawn(async move {
+            message.attempts += 1;
             if let Err(e) = settle_message(&state, &message).await {
+                if message.attempts >= state.config().transfer_max_receives {
+                    tracing::error!(transfer = %message.transfer_id, error = ?e, "settlement failed on the last try");
+                    if let Err(e) = give_up(&state, &message.transfer_id).await {
+                        tracing::error!(transfer = %message.transfer_id, error = ?e, "giving up failed; the sweep sends it again");
+                    }
+                    return;
+                }
                 tracing::error!(transfer = %message.transfer_id, error = ?e, "settlement failed; retrying shortly");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let _ = state.queue().enqueue(&message).await;

@@ -295,8 +295,8 @@ pub async fn transfer(
     if !applied.replayed {
         // The debit is recorded; if this fails the sweep enqueues the transfer later.
         let message = TransferMessage {
-            transfer_id: applied.entry.reference_id.clone(),
             to_user: Some(to.to_string()),
+            ..TransferMessage::new(applied.entry.reference_id.clone())
         };
         if let Err(e) = state.queue().enqueue(&message).await {
             tracing::warn!(transfer = %applied.entry.reference_id, error = ?e, "enqueue failed; the sweep will retry");
