@@ -707,8 +707,8 @@ pub(super) fn pending_transfers(item: &Item) -> bool {
     a.opt_num::<i64>(Pending::In.attribute()).unwrap_or(0) > 0
 }
 
-/// Adds `delta` to one of an existing account's pending counts, without reading it (the
-/// other party of a transfer: its recipient when it is made, its sender when it settles).
+/// Adds `delta` to one of an existing account's pending counts, without reading it (a
+/// transfer's recipient: when the transfer is made, and when it is given up).
 pub(super) fn pending_count(
     table: &str,
     user: UserId,

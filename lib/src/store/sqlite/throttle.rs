@@ -46,7 +46,25 @@ fn put(tx: &Connection, w: &ThrottleWrite, now: Millis) -> rusqlite::Result<bool
         (Some((v, _)), Some(e)) if v as u64 == e => {}
         _ => return Ok(false),
     }
-    let s = &w.state;
+    write(tx, &w.key, &w.state, w.version(), w.expires_at, None)?;
+    Ok(true)
+}
+
+/// Inserts the record `key` with `state` at `version`, or replaces the stored one (at a version
+/// above both), unconditionally or only `unless_locked` by an attempt other than the one that
+/// reserved its version (`(reserved, now)`). How many rows changed (0 or 1).
+fn write(
+    tx: &Connection,
+    key: &str,
+    state: &Throttle,
+    version: u64,
+    expires_at: Millis,
+    unless_locked: Option<(u64, Millis)>,
+) -> rusqlite::Result<usize> {
+    let (always, reserved, now) = match unless_locked {
+        None => (true, 0, 0),
+        Some((reserved, now)) => (false, reserved as i64, now),
+    };
     tx.prepare_cached(
         "INSERT INTO login_throttle \
          (key, failures, locked_until, last_lock_ms, gen, trusted_until, version, expires_at) \
@@ -54,49 +72,36 @@ fn put(tx: &Connection, w: &ThrottleWrite, now: Millis) -> rusqlite::Result<bool
          failures = excluded.failures, locked_until = excluded.locked_until, \
          last_lock_ms = excluded.last_lock_ms, gen = excluded.gen, \
          trusted_until = excluded.trusted_until, expires_at = excluded.expires_at, \
-         version = MAX(excluded.version, login_throttle.version + 1)",
+         version = MAX(excluded.version, login_throttle.version + 1) \
+         WHERE ?9 OR login_throttle.version = ?10 OR login_throttle.locked_until <= ?11 \
+         OR login_throttle.expires_at <= ?11",
     )?
     .execute(params![
-        w.key,
-        s.failures,
-        s.locked_until,
-        s.last_lock_ms,
-        s.gen as i64,
-        s.trusted_until,
-        w.version() as i64,
-        w.expires_at
-    ])?;
-    Ok(true)
+        key,
+        state.failures,
+        state.locked_until,
+        state.last_lock_ms,
+        state.gen as i64,
+        state.trusted_until,
+        version as i64,
+        expires_at,
+        always,
+        reserved,
+        now
+    ])
 }
 
 /// Resets the record a verified secret's attempt reserved, unless another attempt locked it
 /// since; true when it is reset.
 pub(super) fn release(tx: &Connection, r: &ThrottleRelease, now: Millis) -> rusqlite::Result<bool> {
-    let s = &r.state;
-    let changed = tx
-        .prepare_cached(
-            "INSERT INTO login_throttle \
-             (key, failures, locked_until, last_lock_ms, gen, trusted_until, version, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO UPDATE SET \
-             failures = excluded.failures, locked_until = excluded.locked_until, \
-             last_lock_ms = excluded.last_lock_ms, gen = excluded.gen, \
-             trusted_until = excluded.trusted_until, expires_at = excluded.expires_at, \
-             version = login_throttle.version + 1 \
-             WHERE login_throttle.version = ?9 OR login_throttle.locked_until <= ?10 \
-             OR login_throttle.expires_at <= ?10",
-        )?
-        .execute(params![
-            r.key,
-            s.failures,
-            s.locked_until,
-            s.last_lock_ms,
-            s.gen as i64,
-            s.trusted_until,
-            r.reserved as i64 + 1,
-            r.expires_at,
-            r.reserved as i64,
-            now
-        ])?;
+    let changed = write(
+        tx,
+        &r.key,
+        &r.state,
+        r.reserved + 1,
+        r.expires_at,
+        Some((r.reserved, now)),
+    )?;
     Ok(changed == 1)
 }
 
