@@ -322,11 +322,13 @@ pub async fn throttle_records_are_written_together_or_not_at_all(store: &dyn Sto
         .put_throttles(&[write(&a, None, 1), write(&b, None, 1)], now)
         .await
         .unwrap());
+    let read = |key: String| async move { store.get_throttle(&key, now).await.unwrap().unwrap() };
+    let (va, vb) = (read(a.clone()).await.version, read(b.clone()).await.version);
     // `b` moves on under another attempt: a pair expecting its old version writes nothing.
     assert!(store
         .put_throttle(
             &b,
-            Some(1),
+            Some(vb),
             &Throttle { failures: 7, ..one },
             Some(now + 60_000),
             now
@@ -334,26 +336,25 @@ pub async fn throttle_records_are_written_together_or_not_at_all(store: &dyn Sto
         .await
         .unwrap());
     assert!(!store
-        .put_throttles(&[write(&a, Some(1), 2), write(&b, Some(1), 2)], now)
+        .put_throttles(&[write(&a, Some(va), 2), write(&b, Some(vb), 2)], now)
         .await
         .unwrap());
-    let read = |key: String| async move { store.get_throttle(&key, now).await.unwrap().unwrap() };
     assert_eq!(
         (
             read(a.clone()).await.value.failures,
             read(a.clone()).await.version
         ),
-        (1, 1)
+        (1, va)
     );
     assert_eq!(
         (
             read(b.clone()).await.value.failures,
             read(b.clone()).await.version
         ),
-        (7, 2)
+        (7, vb + 1)
     );
     assert!(store
-        .put_throttles(&[write(&a, Some(1), 2), write(&b, Some(2), 8)], now)
+        .put_throttles(&[write(&a, Some(va), 2), write(&b, Some(vb + 1), 8)], now)
         .await
         .unwrap());
     assert_eq!(read(a).await.value.failures, 2);
@@ -371,7 +372,12 @@ pub async fn expired_throttle_records_read_as_absent(store: &dyn Store) {
         .put_throttle(&key, None, &t, Some(now + 2_000), now)
         .await
         .unwrap());
-    assert!(store.get_throttle(&key, now).await.unwrap().is_some());
+    let old = store
+        .get_throttle(&key, now)
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
     let later = now + 10_000;
     assert_eq!(store.get_throttle(&key, later).await.unwrap(), None);
     let fresh = Throttle {
@@ -382,15 +388,23 @@ pub async fn expired_throttle_records_read_as_absent(store: &dyn Store) {
         .put_throttle(&key, None, &fresh, Some(later + 2_000), later)
         .await
         .unwrap());
-    assert_eq!(
-        store
-            .get_throttle(&key, later)
+    let new = store.get_throttle(&key, later).await.unwrap().unwrap();
+    assert_eq!(new.value, fresh);
+    // A write still holding a version of the expired record can't land on the new one,
+    // however many writes the new one has had: its versions start above every old one.
+    assert!(new.version > old, "{new:?} after {old}");
+    for version in new.version..new.version + 3 {
+        assert!(store
+            .put_throttle(&key, Some(version), &fresh, Some(later + 2_000), later)
             .await
-            .unwrap()
-            .unwrap()
-            .value,
-        fresh
-    );
+            .unwrap());
+        for stale in [old, old + 1, old + 2] {
+            assert!(!store
+                .put_throttle(&key, Some(stale), &t, Some(later + 2_000), later)
+                .await
+                .unwrap());
+        }
+    }
 }
 
 async fn session_of(store: &dyn Store) -> Session {

@@ -72,13 +72,16 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// The record as it counts for a secret of generation `gen`: fresh when it counted another.
+    /// The record as it counts for a secret of generation `gen`: no count and no lock when it
+    /// counted guesses at another. The owner's address stays theirs: a secret change or a
+    /// reset must not let others' failures lock the owner out of where they log in from.
     pub fn of_gen(self, gen: u64) -> Throttle {
         if self.gen == gen {
             self
         } else {
             Throttle {
                 gen,
+                trusted_until: self.trusted_until,
                 ..Throttle::default()
             }
         }
@@ -234,10 +237,8 @@ mod tests {
         assert_eq!(t.of_gen(7), t);
         let fresh = t.of_gen(8);
         assert_eq!(fresh.retry_after(1_000), None);
-        assert!(
-            !fresh.trusted(1_000),
-            "trust belongs to the secret it was earned with"
-        );
+        assert_eq!(fresh.failures, 0);
+        assert!(fresh.trusted(1_000), "the owner's address stays theirs");
         assert_eq!(fresh.gen, 8);
     }
 

@@ -105,15 +105,22 @@ impl AwsDelivery {
 }
 
 /// The number in E.164 when it is in one of `countries`: `+…` as given, or a national number
-/// with its leading 0 (`0812…`) in the first country listed (`+62812…`); `None` otherwise.
+/// with its trunk 0 (`0812…`) in the first country listed (`+62812…`); `None` otherwise, and
+/// for an international prefix (`00…`) or a trunk 0 after the calling code (`+620812…`),
+/// which would be charged as an SMS to some other number.
 pub fn e164(number: &str, countries: &[String]) -> Option<String> {
     let full = match number.strip_prefix('0') {
-        Some(national) if !number.starts_with('+') => format!("{}{national}", countries.first()?),
-        _ => number.to_string(),
+        Some(national) if !national.starts_with('0') => {
+            format!("{}{national}", countries.first()?)
+        }
+        Some(_) => return None,
+        None => number.to_string(),
     };
     let digits = full.strip_prefix('+')?;
     let plausible = (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
-    (plausible && countries.iter().any(|c| full.starts_with(c.as_str()))).then_some(full)
+    let country = countries.iter().find(|c| full.starts_with(c.as_str()))?;
+    let subscriber = &full[country.len()..];
+    (plausible && !subscriber.starts_with('0')).then_some(full)
 }
 
 #[async_trait]
@@ -140,6 +147,17 @@ mod tests {
 
     #[test]
     fn numbers_go_out_only_in_e164_to_allowed_countries() {
+        let countries = vec!["+62".to_string()];
+        assert_eq!(
+            e164("006581234567", &countries),
+            None,
+            "an international prefix"
+        );
+        assert_eq!(
+            e164("+620812345678", &countries),
+            None,
+            "a trunk 0 after the code"
+        );
         let allowed = vec!["+62".to_string(), "+65".to_string()];
         assert_eq!(
             e164("081234567890", &allowed).as_deref(),

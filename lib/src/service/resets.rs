@@ -183,6 +183,12 @@ async fn count_try(state: &AppState, user: &UserRecord, found: &Found) -> anyhow
     for attempt in 0..WRITE_ATTEMPTS * 4 {
         let now = now_millis();
         if attempt > 0 {
+            // DynamoDB may cancel both of two transactions on one record: a short random
+            // pause keeps a burst from retrying in step.
+            if attempt > 2 {
+                let pause = rand::rngs::OsRng.gen_range(0..=(attempt as u64).min(20));
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
             (tries, ceiling) = tokio::try_join!(
                 state.store().get_throttle(&counts.tries, now),
                 state.store().get_throttle(&counts.tries_ceiling, now)
@@ -323,6 +329,23 @@ pub enum ResetError {
 /// checked against one code; the right one is used up by a second conditional write before
 /// the secret changes.
 pub async fn reset(
+    state: &AppState,
+    identifier: &LoginIdentifier,
+    code: &str,
+    new: &Secret,
+    from: &ClientAddress,
+) -> Result<(), ResetError> {
+    let started = tokio::time::Instant::now();
+    let result = try_code(state, identifier, code, new, from).await;
+    // A refused code is answered after the same time whoever it was for: an account counts
+    // the try (writes) where an unknown identifier has nothing to count.
+    if matches!(result, Err(ResetError::InvalidCode)) {
+        tokio::time::sleep_until(started + FORGOT_MIN_DURATION).await;
+    }
+    result
+}
+
+async fn try_code(
     state: &AppState,
     identifier: &LoginIdentifier,
     code: &str,

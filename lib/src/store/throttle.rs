@@ -21,15 +21,26 @@ pub struct ThrottleWrite {
     /// The version read (`None`: no live record), which the stored one must still be.
     pub expected: Option<u64>,
     pub state: Throttle,
-    /// When the record may be forgotten.
+    /// When the record may be forgotten (`Millis::MAX`: never).
     pub expires_at: Millis,
 }
 
 impl ThrottleWrite {
-    /// The version this write leaves.
+    /// The version this write leaves (see [`first_version`] for a new record).
     pub fn version(&self) -> u64 {
-        self.expected.map_or(1, |v| v + 1)
+        let expires = (self.expires_at != Millis::MAX).then_some(self.expires_at);
+        self.expected
+            .map_or_else(|| first_version(expires), |v| v + 1)
     }
+}
+
+/// The version a new record of a key starts at: its expiry time (ms), or 1 when it never
+/// expires. A record made after another of its key expired (expired records read as absent,
+/// and may linger or be deleted) starts above every version the other reached — it would need
+/// more writes than milliseconds between them — so a write conditional on a version of the old
+/// record can never match the new one.
+pub fn first_version(expires_at: Option<Millis>) -> u64 {
+    expires_at.map_or(1, |e| e.clamp(1, 1 << 52) as u64)
 }
 
 /// A verified secret's reset of the record its attempt reserved: written unless an attempt

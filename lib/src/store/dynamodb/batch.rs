@@ -15,11 +15,23 @@ use crate::example_data::{BatchFile, Dataset, MAX_ITEMS_PER_REQUEST, TABLE_KEY};
 /// (entries and transfers), `entities` (entities and their code guards), each split into
 /// files of at most 25 items.
 pub fn files(dataset: &Dataset) -> Vec<BatchFile> {
+    // Each account counts the transfers to it still pending, as the transfers' own writes
+    // keep the count (closing is conditional on it).
+    let mut pending_in: BTreeMap<String, i64> = BTreeMap::new();
+    for (t, _) in &dataset.transfers {
+        if t.status == crate::store::TxStatus::Pending {
+            *pending_in.entry(t.to_user.clone()).or_default() += 1;
+        }
+    }
     let accounts: Vec<Item> = dataset
         .users
         .iter()
         .flat_map(|u| {
-            std::iter::once(items::user_item(u)).chain(
+            let mut profile = items::user_item(u);
+            if let Some(count) = pending_in.get(&u.user_id.to_string()) {
+                profile.insert(items::Pending::In.attribute().to_string(), items::n(*count));
+            }
+            std::iter::once(profile).chain(
                 u.identifiers()
                     .into_iter()
                     .map(|id| items::guard_item(&id, u.user_id)),

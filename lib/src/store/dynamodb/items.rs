@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::auth::Throttle;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
+use crate::store::first_version;
 use crate::store::{
     Entity, EntryKind, IdempotencyClaim, IdempotencyRecord, LedgerEntry, Role, Session,
     SessionInfo, ThrottleRelease, ThrottleWrite, Transfer, TxStatus, UserRecord, Versioned,
@@ -675,7 +676,7 @@ pub(super) fn throttle_release(
                 .update_expression(
                     "SET failures = :failures, locked_until = :locked, last_lock_ms = :last, \
                      gen = :gen, trusted_until = :trusted, expires_at = :exp, \
-                     version = if_not_exists(version, :zero) + :one",
+                     version = if_not_exists(version, :born) + :one",
                 )
                 .condition_expression(
                     "attribute_not_exists(pk) OR version = :v OR locked_until <= :now \
@@ -687,7 +688,7 @@ pub(super) fn throttle_release(
                 .expression_attribute_values(":gen", n(st.gen))
                 .expression_attribute_values(":trusted", n(st.trusted_until))
                 .expression_attribute_values(":exp", n(ttl_seconds(release.expires_at)))
-                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":born", n(first_version(Some(release.expires_at))))
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":v", n(release.reserved))
                 .expression_attribute_values(":now", n(now))
@@ -699,6 +700,14 @@ pub(super) fn throttle_release(
                 .context("Failed to build a throttle reset")?,
         )
         .build())
+}
+
+/// `#pending` changed by `delta`, never below 0: an item without the count (written before it
+/// was kept) counts its pending transfers as none, so taking one off leaves 0, not -1.
+fn count_change(delta: i64) -> (String, Vec<(&'static str, AttributeValue)>) {
+    let clause = "#pending = if_not_exists(#pending, :absent) + :delta".to_string();
+    let absent = if delta < 0 { -delta } else { 0 };
+    (clause, vec![(":absent", n(absent)), (":delta", n(delta))])
 }
 
 /// Whether an account's item counts a transfer still pending either way.
@@ -721,10 +730,16 @@ pub(super) fn pending_count(
                 .table_name(table)
                 .key("pk", s(user_pk(user)))
                 .key("sk", s(PROFILE))
-                .update_expression("ADD #pending :delta")
+                .update_expression(format!("SET {}", count_change(delta).0))
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_names("#pending", count.attribute())
-                .expression_attribute_values(":delta", n(delta))
+                .set_expression_attribute_values(Some(
+                    count_change(delta)
+                        .1
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                ))
                 .build()
                 .context("Failed to build a pending count")?,
         )
@@ -779,10 +794,12 @@ pub(super) fn balance_update_counting(
     let mut expression = "SET balance = :after, version = :next, updated_at = :now".to_string();
     let mut update = Update::builder();
     if let Some((count, delta)) = pending {
-        expression.push_str(" ADD #pending :delta");
-        update = update
-            .expression_attribute_names("#pending", count.attribute())
-            .expression_attribute_values(":delta", n(delta));
+        let (clause, values) = count_change(delta);
+        expression.push_str(&format!(", {clause}"));
+        update = update.expression_attribute_names("#pending", count.attribute());
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
     }
     Ok(TransactWriteItem::builder()
         .update(

@@ -9,7 +9,9 @@ use super::items::{
 use super::DynamoStore;
 use crate::auth::Throttle;
 use crate::domain::Millis;
-use crate::store::{StoreResult, ThrottleRelease, ThrottleStore, ThrottleWrite, Versioned};
+use crate::store::{
+    first_version, StoreResult, ThrottleRelease, ThrottleStore, ThrottleWrite, Versioned,
+};
 
 #[async_trait]
 impl ThrottleStore for DynamoStore {
@@ -32,7 +34,7 @@ impl ThrottleStore for DynamoStore {
         expires_at: Option<Millis>,
         now: Millis,
     ) -> StoreResult<bool> {
-        let version = expected.map_or(1, |v| v + 1);
+        let version = expected.map_or_else(|| first_version(expires_at), |v| v + 1);
         let item = throttle_item(key, state, version, expires_at);
         self.put_versioned(item, expected, now, "throttle").await
     }

@@ -44,14 +44,13 @@ impl KeyValue {
     }
 }
 
-/// How a transfer is settled: as the worker settles it, or given up after its settlement kept
-/// failing (the sender refunded, or, when that fails too, nothing posted and the money held in
-/// suspense).
+/// How a transfer is settled: as the worker settles it (the recipient credited, or the sender
+/// refunded when it can't be), or given up after its settlement kept failing (the sender
+/// refunded). Either way the money is held in suspense when nobody can take it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Settle,
     Refund,
-    Suspend,
 }
 
 #[async_trait]
@@ -61,13 +60,9 @@ impl TransferStore for DynamoStore {
     }
 
     async fn give_up_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
-        match self.settle(transfer_id, None, now, Mode::Refund).await {
-            Ok(outcome) => Ok(outcome),
-            Err(e) => {
-                tracing::error!(transfer = transfer_id, error = ?e, "a given-up transfer can't be refunded: its money is held in suspense");
-                self.settle(transfer_id, None, now, Mode::Suspend).await
-            }
-        }
+        // An error (the store unavailable, the accounts too busy) is no reason to hold the
+        // money: the message fails, and a later delivery gives it up again.
+        self.settle(transfer_id, None, now, Mode::Refund).await
     }
 
     async fn settle_transfer_to(
@@ -188,11 +183,7 @@ impl DynamoStore {
                 _ => None,
             };
             let transfer = &t;
-            let settlement_on = |user: UserId, refund: bool, read: Option<Option<Item>>| async move {
-                let item = match read {
-                    Some(read) => read,
-                    None => self.get(user_pk(user), PROFILE).await?,
-                };
+            let settlement_on = |item: Option<Item>, refund: bool| {
                 Ok::<_, anyhow::Error>(match item {
                     Some(item) => {
                         let (balance, version) = parse_balance(&item)?;
@@ -201,24 +192,26 @@ impl DynamoStore {
                     None => None,
                 })
             };
-            let credit = match mode {
-                Mode::Settle => settlement_on(to, false, read_with_transfer).await?,
-                Mode::Refund | Mode::Suspend => None,
+            let recipient_item = match read_with_transfer {
+                Some(read) => read,
+                None => self.get(user_pk(to), PROFILE).await?,
             };
-            let refund = match (&credit, mode) {
-                (Some(_), _) | (None, Mode::Suspend) => None,
-                (None, _) => settlement_on(from, true, None).await?,
+            // However the transfer ends, an existing recipient no longer counts it as pending.
+            let recipient_exists = recipient_item.is_some();
+            let credit = match mode {
+                Mode::Settle => settlement_on(recipient_item, false)?,
+                Mode::Refund => None,
+            };
+            let refund = match &credit {
+                Some(_) => None,
+                None => settlement_on(self.get(user_pk(from), PROFILE).await?, true)?,
             };
             let (entry, outcome) = match (credit, refund) {
                 (Some(entry), _) => (Some(entry), Settlement::Credited),
                 (None, Some(entry)) => (Some(entry), Settlement::Refunded),
                 (None, None) => (None, Settlement::Suspended),
             };
-            // Given up, the transfer no longer counts as pending on a recipient that exists.
-            let uncounted = match mode {
-                Mode::Settle => false,
-                Mode::Refund | Mode::Suspend => self.get(user_pk(to), PROFILE).await?.is_some(),
-            };
+            let uncounted = recipient_exists && outcome != Settlement::Credited;
             let final_status = outcome.final_status();
             let mut tx = Transaction::default();
             tx.push(

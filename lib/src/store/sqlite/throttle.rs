@@ -7,7 +7,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::SqliteStore;
 use crate::auth::Throttle;
 use crate::domain::Millis;
-use crate::store::{StoreResult, ThrottleRelease, ThrottleStore, ThrottleWrite, Versioned};
+use crate::store::{
+    first_version, StoreResult, ThrottleRelease, ThrottleStore, ThrottleWrite, Versioned,
+};
 
 /// The throttle record of `key`, unless absent or expired at `now`.
 pub(super) fn select_throttle(
@@ -50,9 +52,10 @@ fn put(tx: &Connection, w: &ThrottleWrite, now: Millis) -> rusqlite::Result<bool
     Ok(true)
 }
 
-/// Inserts the record `key` with `state` at `version`, or replaces the stored one (at a version
-/// above both), unconditionally or only `unless_locked` by an attempt other than the one that
-/// reserved its version (`(reserved, now)`). How many rows changed (0 or 1).
+/// Inserts the record `key` with `state` at `version`, or replaces the stored one:
+/// unconditionally (at a version above both: an expired row may be replaced by a new record),
+/// or only `unless_locked` by an attempt other than the one that reserved its version
+/// (`(reserved, now)`, at the stored version's next). How many rows changed (0 or 1).
 fn write(
     tx: &Connection,
     key: &str,
@@ -72,7 +75,8 @@ fn write(
          failures = excluded.failures, locked_until = excluded.locked_until, \
          last_lock_ms = excluded.last_lock_ms, gen = excluded.gen, \
          trusted_until = excluded.trusted_until, expires_at = excluded.expires_at, \
-         version = MAX(excluded.version, login_throttle.version + 1) \
+         version = CASE WHEN ?9 THEN MAX(excluded.version, login_throttle.version + 1) \
+         ELSE login_throttle.version + 1 END \
          WHERE ?9 OR login_throttle.version = ?10 OR login_throttle.locked_until <= ?11 \
          OR login_throttle.expires_at <= ?11",
     )?
@@ -98,7 +102,7 @@ pub(super) fn release(tx: &Connection, r: &ThrottleRelease, now: Millis) -> rusq
         tx,
         &r.key,
         &r.state,
-        r.reserved + 1,
+        (r.reserved + 1).max(first_version(Some(r.expires_at))),
         r.expires_at,
         Some((r.reserved, now)),
     )?;

@@ -63,14 +63,13 @@ pub(super) fn insert_transfer(
     Ok(())
 }
 
-/// How a transfer is settled: as the worker settles it, or given up after its settlement kept
-/// failing (the sender refunded, or, when that fails too, nothing posted and the money held in
-/// suspense).
+/// How a transfer is settled: as the worker settles it (the recipient credited, or the sender
+/// refunded when it can't be), or given up after its settlement kept failing (the sender
+/// refunded). Either way the money is held in suspense when nobody can take it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Settle,
     Refund,
-    Suspend,
 }
 
 /// Settles the `PENDING` transfer `id` in one write transaction (exactly once: a transfer no
@@ -92,12 +91,9 @@ fn settle(tx: &Connection, id: &str, now: Millis, mode: Mode) -> anyhow::Result<
         Mode::Settle => account(tx, &transfer.to_user)?.and_then(|(balance, version)| {
             transfer.settlement_entry(false, balance, version as u64, now)
         }),
-        Mode::Refund | Mode::Suspend => None,
+        Mode::Refund => None,
     };
     let refund = || {
-        if mode == Mode::Suspend {
-            return Ok(None);
-        }
         Ok::<_, rusqlite::Error>(account(tx, &transfer.from_user)?.and_then(
             |(balance, version)| transfer.settlement_entry(true, balance, version as u64, now),
         ))
@@ -138,20 +134,8 @@ impl TransferStore for SqliteStore {
 
     async fn give_up_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
         let id = transfer_id.to_string();
-        match self
-            .write({
-                let id = id.clone();
-                move |tx| settle(tx, &id, now, Mode::Refund)
-            })
+        self.write(move |tx| settle(tx, &id, now, Mode::Refund))
             .await
-        {
-            Ok(outcome) => Ok(outcome),
-            Err(e) => {
-                tracing::error!(transfer = %id, error = ?e, "a given-up transfer can't be refunded: its money is held in suspense");
-                self.write(move |tx| settle(tx, &id, now, Mode::Suspend))
-                    .await
-            }
-        }
     }
 
     async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>> {
