@@ -14,7 +14,7 @@ use serde::Serialize;
 #[cfg(feature = "delivery")]
 mod aws;
 #[cfg(feature = "delivery")]
-pub use aws::{e164, AwsDelivery};
+pub use aws::AwsDelivery;
 
 /// Where a code goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,6 +1,5 @@
 //! Registration, login with throttling, and reading one's own account.
 
-use crate::auth::Throttle;
 use crate::auth::TokenPair;
 use crate::domain::{
     now_millis, ClientAddress, Email, IdentifierKind, LoginIdentifier, Millis, Phone, Secret,
@@ -11,7 +10,7 @@ use crate::service::sessions::{self, Caller, SessionError};
 use crate::state::AppState;
 use crate::store::{
     ChangeSecretError, CloseAccountError, CreateUserError, LoginWrite, Reads, Role, SecretChange,
-    UserRecord, Versioned,
+    UserRecord,
 };
 
 /// A validated registration request.
@@ -490,7 +489,10 @@ pub async fn lookup(
         SessionError::Unauthenticated => LookupError::Gone,
         SessionError::Unexpected(e) => LookupError::Unexpected(e),
     })?;
-    count_lookup(state, &key, snap.throttles.get(&key).copied()).await?;
+    let seen = snap.throttles.get(&key).copied();
+    lockout::count_in_window(state, &key, seen, LOOKUPS_PER_WINDOW, LOOKUP_WINDOW_MS)
+        .await?
+        .map_err(|retry_after| LookupError::Throttled { retry_after })?;
     match (snap.other_account, snap.identifier_owner) {
         (Some(account), _) => Ok(account),
         (None, Some(owner)) => state
@@ -505,50 +507,4 @@ pub async fn lookup(
 /// The record counting a user's recipient lookups.
 fn lookup_throttle_key(user: UserId) -> String {
     format!("lookup:{user}")
-}
-
-/// Counts one lookup in the caller's window, or refuses it when the window is full.
-async fn count_lookup(
-    state: &AppState,
-    key: &str,
-    mut seen: Option<Versioned<Throttle>>,
-) -> Result<(), LookupError> {
-    for _ in 0..8 {
-        let now = now_millis();
-        let (expected, next) = match seen {
-            Some(v) if v.value.failures >= LOOKUPS_PER_WINDOW => {
-                return Err(LookupError::Throttled {
-                    retry_after: v.value.retry_after(now).unwrap_or(1),
-                })
-            }
-            Some(v) => (
-                Some(v.version),
-                Throttle {
-                    failures: v.value.failures + 1,
-                    ..v.value
-                },
-            ),
-            None => (
-                None,
-                Throttle {
-                    failures: 1,
-                    locked_until: now + LOOKUP_WINDOW_MS,
-                    ..Throttle::default()
-                },
-            ),
-        };
-        // The record lives as long as its window.
-        let ends = next.locked_until;
-        if state
-            .store()
-            .put_throttle(key, expected, &next, Some(ends), now)
-            .await?
-        {
-            return Ok(());
-        }
-        seen = state.store().get_throttle(key, now_millis()).await?;
-    }
-    Err(LookupError::Unexpected(anyhow::anyhow!(
-        "the lookup count of {key} kept changing"
-    )))
 }

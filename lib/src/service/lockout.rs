@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::accounts::LoginError;
 use crate::auth::{lockout::seconds_until, Throttle};
-use crate::domain::{now_millis, ClientAddress, LoginIdentifier, UserId};
+use crate::domain::{now_millis, ClientAddress, LoginIdentifier, Millis, UserId};
 use crate::state::AppState;
 use crate::store::{ThrottleRelease, ThrottleWrite, UserRecord, Versioned};
 
@@ -101,7 +101,7 @@ impl Reserved {
 
 /// Reserves one verification of a secret of generation `gen` on `keys`, given the records as
 /// the request read them; `Locked` (nothing counted) when the address is locked, or when it is
-/// not the owner's and the ceiling is full. A lost race reads both records again.
+/// not the owner's and the ceiling is full.
 pub(crate) async fn reserve(
     state: &AppState,
     keys: &Keys,
@@ -109,6 +109,37 @@ pub(crate) async fn reserve(
     read: &HashMap<String, Versioned<Throttle>>,
 ) -> Result<Reserved, LoginError> {
     let policy = state.lockout();
+    let reserved = reserve_pair(state, keys, gen, read, |record, ceiling, now| {
+        if let Some(retry_after) = record.retry_after(now) {
+            return Err(retry_after);
+        }
+        let after = record.after_failure(now, policy);
+        let ceiling = match record.trusted(now) {
+            true => None,
+            false => Some(ceiling.ceiling_after(now, policy)?),
+        };
+        Ok((after, after.keep_until(now, policy), ceiling))
+    })
+    .await?;
+    reserved.map_err(|retry_after| LoginError::Locked { retry_after })
+}
+
+/// The next states of one reservation: the address's record with when it may be forgotten,
+/// and the ceiling's when the address counts toward it; or the seconds to wait.
+type Next = Result<(Throttle, Millis, Option<Throttle>), u64>;
+
+/// Reserves on the address's record and the subject's ceiling at once, as `next` decides from
+/// both (each read as of generation `gen`), conditional on both as read, however many
+/// attempts race from however many processes; a lost race reads both again, after a short
+/// random pause past the first rounds (DynamoDB may cancel both of two transactions on one
+/// item). The address's record as written, or the seconds to wait.
+pub(crate) async fn reserve_pair(
+    state: &AppState,
+    keys: &Keys,
+    gen: u64,
+    read: &HashMap<String, Versioned<Throttle>>,
+    next: impl Fn(Throttle, Throttle, Millis) -> Next,
+) -> anyhow::Result<Result<Reserved, u64>> {
     let store = state.store();
     let (mut record, mut ceiling) = (
         read.get(&keys.record).copied(),
@@ -131,38 +162,74 @@ pub(crate) async fn reserve(
             gen,
             ..Throttle::default()
         };
-        let current = record.map_or(fresh, |r| r.value.of_gen(gen));
-        if let Some(retry_after) = current.retry_after(now) {
-            return Err(LoginError::Locked { retry_after });
-        }
-        let after = current.after_failure(now, policy);
+        let as_of_gen = |r: Option<Versioned<Throttle>>| r.map_or(fresh, |r| r.value.of_gen(gen));
+        let (after, expires_at, ceiling_after) =
+            match next(as_of_gen(record), as_of_gen(ceiling), now) {
+                Ok(next) => next,
+                Err(retry_after) => return Ok(Err(retry_after)),
+            };
         let mut writes = vec![ThrottleWrite {
             key: keys.record.clone(),
             expected: record.map(|r| r.version),
             state: after,
-            expires_at: after.keep_until(now, policy),
+            expires_at,
         }];
-        if !current.trusted(now) {
-            let counted = ceiling.map_or(fresh, |c| c.value.of_gen(gen));
-            let next = counted
-                .ceiling_after(now, policy)
-                .map_err(|retry_after| LoginError::Locked { retry_after })?;
+        if let Some(counted) = ceiling_after {
             writes.push(ThrottleWrite {
                 key: keys.ceiling.clone(),
                 expected: ceiling.map(|c| c.version),
-                state: next,
-                expires_at: next.locked_until,
+                state: counted,
+                expires_at: counted.locked_until,
             });
         }
         if store.put_throttles(&writes, now).await? {
-            return Ok(Reserved {
+            return Ok(Ok(Reserved {
                 key: keys.record.clone(),
                 version: writes[0].version(),
                 state: after,
-            });
+            }));
         }
     }
-    Err(anyhow::anyhow!("login throttle kept changing under concurrent attempts").into())
+    anyhow::bail!("the throttle records {keys:?} kept changing under concurrent attempts")
+}
+
+/// Counts one more on `key` (read as `seen`) as a count of at most `limit` per window of
+/// `window_ms` from its first count (the record lives as long as its window); `Err` with the
+/// seconds until the window ends when it is full. Every write is conditional; a lost race
+/// reads again. (Recipient lookups per user, reset codes per client address.)
+pub(crate) async fn count_in_window(
+    state: &AppState,
+    key: &str,
+    seen: Option<Versioned<Throttle>>,
+    limit: u32,
+    window_ms: Millis,
+) -> anyhow::Result<Result<(), u64>> {
+    let mut seen = Some(seen);
+    for _ in 0..WRITE_ATTEMPTS {
+        let now = now_millis();
+        let current = match seen.take() {
+            Some(current) => current,
+            None => state.store().get_throttle(key, now).await?,
+        };
+        let next = match current
+            .map(|c| c.value)
+            .unwrap_or_default()
+            .counted(now, limit, window_ms, false)
+        {
+            Ok(next) => next,
+            Err(retry_after) => return Ok(Err(retry_after)),
+        };
+        let write = ThrottleWrite {
+            key: key.to_string(),
+            expected: current.map(|c| c.version),
+            state: next,
+            expires_at: next.locked_until,
+        };
+        if state.store().put_throttles(&[write], now).await? {
+            return Ok(Ok(()));
+        }
+    }
+    anyhow::bail!("the count {key} kept changing under concurrent requests")
 }
 
 /// The refusal for a verified secret whose address another attempt locked meanwhile.

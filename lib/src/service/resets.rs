@@ -31,9 +31,7 @@ use crate::domain::{
 };
 use crate::service::lockout;
 use crate::state::AppState;
-use crate::store::{
-    ChangeSecretError, Reads, ResetCode, SecretChange, ThrottleWrite, UserRecord, Versioned,
-};
+use crate::store::{ChangeSecretError, Reads, ResetCode, SecretChange, UserRecord, Versioned};
 
 /// How long a code works.
 pub const CODE_TTL_MS: Millis = 15 * 60_000;
@@ -130,102 +128,30 @@ async fn read_account_and_code(
     })
 }
 
-/// Counts one more on `key` (read as `seen`) as a count of at most `limit` per `window_ms`;
-/// false when it is full. Every write is conditional; a lost race reads again.
-async fn count_on(
-    state: &AppState,
-    key: &str,
-    seen: Option<Versioned<Throttle>>,
-    limit: u32,
-    window_ms: Millis,
-) -> anyhow::Result<bool> {
-    let mut seen = Some(seen);
-    for _ in 0..WRITE_ATTEMPTS * 4 {
-        let now = now_millis();
-        let current = match seen.take() {
-            Some(current) => current,
-            None => state.store().get_throttle(key, now).await?,
-        };
-        let Ok(next) = current
-            .map(|c| c.value)
-            .unwrap_or_default()
-            .counted(now, limit, window_ms, false)
-        else {
-            return Ok(false);
-        };
-        let write = ThrottleWrite {
-            key: key.to_string(),
-            expected: current.map(|c| c.version),
-            state: next,
-            expires_at: next.locked_until,
-        };
-        if state.store().put_throttles(&[write], now).await? {
-            return Ok(true);
-        }
-    }
-    anyhow::bail!("the count {key} kept changing under concurrent requests")
-}
-
 /// Counts one try of a code of `user` from the address `found.counts` names, before the code
 /// is checked: on the address's count and, unless the owner logged in from there lately, on
 /// the account's. False (nothing counted) when either is full.
 async fn count_try(state: &AppState, user: &UserRecord, found: &Found) -> anyhow::Result<bool> {
     let gen = lockout::secret_gen(user);
     let counts = &found.counts;
-    let (mut tries, mut ceiling) = (
-        found.throttles.get(&counts.tries).copied(),
-        found.throttles.get(&counts.tries_ceiling).copied(),
-    );
     let owners = found
         .throttles
         .get(&counts.login)
         .is_some_and(|t| t.value.of_gen(gen).trusted(now_millis()));
-    for attempt in 0..WRITE_ATTEMPTS * 4 {
-        let now = now_millis();
-        if attempt > 0 {
-            // DynamoDB may cancel both of two transactions on one record: a short random
-            // pause keeps a burst from retrying in step.
-            if attempt > 2 {
-                let pause = rand::rngs::OsRng.gen_range(0..=(attempt as u64).min(20));
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-            }
-            (tries, ceiling) = tokio::try_join!(
-                state.store().get_throttle(&counts.tries, now),
-                state.store().get_throttle(&counts.tries_ceiling, now)
-            )?;
-        }
-        let fresh = Throttle {
-            gen,
-            ..Throttle::default()
+    let keys = lockout::Keys {
+        record: counts.tries.clone(),
+        ceiling: counts.tries_ceiling.clone(),
+    };
+    let reserved = lockout::reserve_pair(state, &keys, gen, &found.throttles, |tries, day, now| {
+        let next = tries.counted(now, WRONG_CODES_PER_ADDRESS, GUESS_WINDOW_MS, true)?;
+        let day = match owners {
+            true => None,
+            false => Some(day.counted(now, WRONG_CODES_PER_DAY, GUESS_WINDOW_MS, false)?),
         };
-        let at_address = tries.map_or(fresh, |t| t.value.of_gen(gen));
-        let Ok(next) = at_address.counted(now, WRONG_CODES_PER_ADDRESS, GUESS_WINDOW_MS, true)
-        else {
-            return Ok(false);
-        };
-        let mut writes = vec![ThrottleWrite {
-            key: counts.tries.clone(),
-            expected: tries.map(|t| t.version),
-            state: next,
-            expires_at: next.locked_until,
-        }];
-        if !owners {
-            let all = ceiling.map_or(fresh, |t| t.value.of_gen(gen));
-            let Ok(next) = all.counted(now, WRONG_CODES_PER_DAY, GUESS_WINDOW_MS, false) else {
-                return Ok(false);
-            };
-            writes.push(ThrottleWrite {
-                key: counts.tries_ceiling.clone(),
-                expected: ceiling.map(|t| t.version),
-                state: next,
-                expires_at: next.locked_until,
-            });
-        }
-        if state.store().put_throttles(&writes, now).await? {
-            return Ok(true);
-        }
-    }
-    anyhow::bail!("the code tries of {} kept changing", user.user_id)
+        Ok((next, next.locked_until, day))
+    })
+    .await?;
+    Ok(reserved.is_ok())
 }
 
 /// `POST /password/forgot`: delivers a new code when `identifier` names an account that has
@@ -280,7 +206,9 @@ async fn request_code(
     }
     let codes = &found.counts.codes;
     let seen = found.throttles.get(codes).copied();
-    if !count_on(state, codes, seen, CODES_PER_ADDRESS, DELIVERY_WINDOW_MS).await? {
+    let counted =
+        lockout::count_in_window(state, codes, seen, CODES_PER_ADDRESS, DELIVERY_WINDOW_MS).await?;
+    if counted.is_err() {
         tracing::warn!(from = %from, "reset codes: this address's deliveries are used up");
         return Ok(());
     }

@@ -29,7 +29,7 @@ pub fn files(dataset: &Dataset) -> Vec<BatchFile> {
         .flat_map(|u| {
             let mut profile = items::user_item(u);
             if let Some(count) = pending_in.get(&u.user_id.to_string()) {
-                profile.insert(items::Pending::In.attribute().to_string(), items::n(*count));
+                profile.insert(items::PENDING_IN.to_string(), items::n(*count));
             }
             std::iter::once(profile).chain(
                 u.identifiers()

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use anyhow::Context;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -702,44 +703,44 @@ pub(super) fn throttle_release(
         .build())
 }
 
-/// `#pending` changed by `delta`, never below 0: an item without the count (written before it
-/// was kept) counts its pending transfers as none, so taking one off leaves 0, not -1.
-fn count_change(delta: i64) -> (String, Vec<(&'static str, AttributeValue)>) {
-    let clause = "#pending = if_not_exists(#pending, :absent) + :delta".to_string();
-    let absent = if delta < 0 { -delta } else { 0 };
-    (clause, vec![(":absent", n(absent)), (":delta", n(delta))])
+/// The count, on an account's item, of the transfers to it still pending: added in the
+/// transfer's transaction, taken off when it ends (credited, refunded or given up). Closing the
+/// account is conditional on it being 0 (absent counts as 0). Transfers it sent and still
+/// pending are its own pending ledger entries, which closing reads consistently with it.
+pub(super) const PENDING_IN: &str = "pending_in";
+
+/// The `SET` clause changing [`PENDING_IN`] by `:delta` ([`change_pending_in`] gives the
+/// values), never below 0: an item written before the count was kept counts none.
+const PENDING_IN_CHANGE: &str = "#pending = if_not_exists(#pending, :absent) + :delta";
+
+fn change_pending_in(update: UpdateBuilder, delta: i64) -> UpdateBuilder {
+    update
+        .expression_attribute_names("#pending", PENDING_IN)
+        .expression_attribute_values(":absent", n((-delta).max(0)))
+        .expression_attribute_values(":delta", n(delta))
 }
 
-/// Whether an account's item counts a transfer still pending either way.
+/// Whether an account's item counts a transfer to it still pending.
 pub(super) fn pending_transfers(item: &Item) -> bool {
-    let a = Attrs(item);
-    a.opt_num::<i64>(Pending::In.attribute()).unwrap_or(0) > 0
+    Attrs(item).opt_num::<i64>(PENDING_IN).unwrap_or(0) > 0
 }
 
-/// Adds `delta` to one of an existing account's pending counts, without reading it (a
-/// transfer's recipient: when the transfer is made, and when it is given up).
-pub(super) fn pending_count(
+/// Adds `delta` to an existing account's [`PENDING_IN`], without reading it (a transfer's
+/// recipient: when the transfer is made, and when it ends without crediting it).
+pub(super) fn pending_in_update(
     table: &str,
     user: UserId,
-    count: Pending,
     delta: i64,
 ) -> anyhow::Result<TransactWriteItem> {
+    let update = Update::builder()
+        .table_name(table)
+        .key("pk", s(user_pk(user)))
+        .key("sk", s(PROFILE))
+        .update_expression(format!("SET {PENDING_IN_CHANGE}"))
+        .condition_expression("attribute_exists(pk)");
     Ok(TransactWriteItem::builder()
         .update(
-            Update::builder()
-                .table_name(table)
-                .key("pk", s(user_pk(user)))
-                .key("sk", s(PROFILE))
-                .update_expression(format!("SET {}", count_change(delta).0))
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_names("#pending", count.attribute())
-                .set_expression_attribute_values(Some(
-                    count_change(delta)
-                        .1
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                ))
+            change_pending_in(update, delta)
                 .build()
                 .context("Failed to build a pending count")?,
         )
@@ -767,39 +768,18 @@ fn profile_check(
         .build())
 }
 
-/// A count on an account's item: of the transfers to it still pending (`pending_in`, added
-/// in the transfer's transaction, taken off in its settlement's). Closing the account is
-/// conditional on it being 0 (absent counts as 0). Transfers it sent and still pending are
-/// its own pending ledger entries, which closing reads consistently with the account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Pending {
-    In,
-}
-
-impl Pending {
-    pub fn attribute(self) -> &'static str {
-        match self {
-            Self::In => "pending_in",
-        }
-    }
-}
-
 /// Moves an account from the version it was read at to the next, with its new balance, and
-/// adds `pending`'s delta to one of its pending counts.
+/// adds `pending_in` (when given) to its [`PENDING_IN`].
 pub(super) fn balance_update_counting(
     table: &str,
     entry: &LedgerEntry,
-    pending: Option<(Pending, i64)>,
+    pending_in: Option<i64>,
 ) -> anyhow::Result<TransactWriteItem> {
     let mut expression = "SET balance = :after, version = :next, updated_at = :now".to_string();
     let mut update = Update::builder();
-    if let Some((count, delta)) = pending {
-        let (clause, values) = count_change(delta);
-        expression.push_str(&format!(", {clause}"));
-        update = update.expression_attribute_names("#pending", count.attribute());
-        for (name, value) in values {
-            update = update.expression_attribute_values(name, value);
-        }
+    if let Some(delta) = pending_in {
+        expression.push_str(&format!(", {PENDING_IN_CHANGE}"));
+        update = change_pending_in(update, delta);
     }
     Ok(TransactWriteItem::builder()
         .update(

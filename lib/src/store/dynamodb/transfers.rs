@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{
     balance_update_counting, entry_item, entry_status_update, n, parse_balance, parse_transfer,
-    pending_count, pending_shard_key, put_new, s, transfer_pk, transfer_settlement, user_pk,
-    Action, Attrs, Item, Pending, Transaction, PENDING_SHARDS, PROFILE, TRANSFER,
+    pending_in_update, pending_shard_key, put_new, s, transfer_pk, transfer_settlement, user_pk,
+    Action, Attrs, Item, Transaction, PENDING_SHARDS, PROFILE, TRANSFER,
 };
 use super::{backoff, DynamoStore, MONEY_ATTEMPTS};
 use crate::domain::{Millis, UserId};
@@ -230,19 +230,16 @@ impl DynamoStore {
             );
             // A credited recipient no longer counts the transfer as pending (the sender's
             // entry says it is settled).
-            let pending = (outcome == Settlement::Credited).then_some((Pending::In, -1));
+            let pending_in = (outcome == Settlement::Credited).then_some(-1);
             if let Some(entry) = &entry {
                 tx.push(
                     Action::Balance,
-                    balance_update_counting(&self.table, entry, pending)?,
+                    balance_update_counting(&self.table, entry, pending_in)?,
                 );
                 tx.push(Action::Entry, put_new(&self.table, entry_item(entry))?);
             }
             if uncounted {
-                tx.push(
-                    Action::Recipient,
-                    pending_count(&self.table, to, Pending::In, -1)?,
-                );
+                tx.push(Action::Recipient, pending_in_update(&self.table, to, -1)?);
             }
             let Err(cancelled) = self.transact(&tx, "settle").await? else {
                 return Ok(outcome);

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 
 use super::items::{
     balance_update_counting, entry_item, entry_sk, idem_sk, idempotency_item, parse_balance,
-    parse_entry, parse_idempotency, pending_count, put_idempotency, put_new, s, transfer_item,
-    user_pk, Action, Pending, Transaction,
+    parse_entry, parse_idempotency, pending_in_update, put_idempotency, put_new, s, transfer_item,
+    user_pk, Action, Transaction,
 };
 use super::{backoff, DynamoStore};
 use crate::domain::{Millis, UserId};
@@ -59,10 +59,7 @@ impl WalletStore for DynamoStore {
                 // The recipient must exist, and counts the transfer as pending until it
                 // settles: it can't close meanwhile (the sender can't either: its entry is
                 // pending).
-                tx.push(
-                    Action::Recipient,
-                    pending_count(&self.table, to, Pending::In, 1)?,
-                );
+                tx.push(Action::Recipient, pending_in_update(&self.table, to, 1)?);
             }
             if let Some(c) = claim {
                 let record = idempotency_item(op.user, c, &entry)?;
