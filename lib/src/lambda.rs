@@ -9,6 +9,14 @@ use lambda_http::request::RequestContext;
 use crate::http::client::SourceIp;
 use crate::http::request_id::RequestId;
 
+/// Runs the HTTP function `function`: its state from the environment (a missing variable fails
+/// the cold start, naming it), then its router as this Lambda function's handler.
+pub async fn run(function: &crate::http::Function) -> Result<(), lambda_http::Error> {
+    crate::init_tracing();
+    let state = crate::AppState::from_env(function.needs).await?;
+    serve(function.router(state)).await
+}
+
 /// Runs `router` as this Lambda function's handler.
 pub async fn serve(router: Router) -> Result<(), lambda_http::Error> {
     lambda_http::run(with_gateway_request_id(router)).await

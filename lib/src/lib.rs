@@ -8,8 +8,11 @@ pub mod delivery;
 pub mod domain;
 pub mod example_data;
 pub mod http;
+#[cfg(feature = "jobs")]
+pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod paging;
 pub mod pictures;
 pub mod queue;
 pub mod service;
@@ -98,14 +101,22 @@ mod tests {
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`); no colours on Lambda, and one JSON
 /// object per line when the function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT=JSON`).
+///
+/// Every request has a span, every use case one inside it (`info`) and every store call one
+/// inside that (`debug`); none records a secret or a body. With `DOMPET_LOG_SPANS=1` each span
+/// is logged as it closes with the time it took (`time.busy`, `time.idle`), so a slow request
+/// shows where its time went (`RUST_LOG=debug` to include the store calls).
 pub fn init_tracing() {
+    use tracing_subscriber::fmt::format::FmtSpan;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let spans = std::env::var("DOMPET_LOG_SPANS").is_ok_and(|v| v == "1");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_span_events(if spans { FmtSpan::CLOSE } else { FmtSpan::NONE })
         .with_ansi(!on_lambda);
     let _ = if json {
         builder

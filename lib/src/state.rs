@@ -8,7 +8,7 @@ use crate::auth::tokens::{Audience, PublicKey};
 use crate::auth::{KeyPair, LockoutPolicy, PasswordHasher, TokenIssuer, TokenVerifier};
 use crate::config::{Config, KeyConfig, StoreConfig};
 use crate::delivery::{Delivery, Outbox};
-use crate::http::cursor::CursorKey;
+use crate::paging::CursorKey;
 use crate::pictures::{PictureFiles, PictureStore};
 use crate::queue::{NoQueue, TransferQueue};
 use crate::store::Store;

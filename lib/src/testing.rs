@@ -57,9 +57,18 @@ pub async fn topped_up(state: &AppState, user: &UserRecord, amount: i64) -> anyh
     Ok(())
 }
 
-/// [`ephemeral_state`] with the default configuration.
+/// [`ephemeral_state`] with the default configuration, except that the files the state
+/// writes (outbox messages, pictures) go to a new temporary folder of its own, not to
+/// `.dompet/` under the current directory, which every test in the process would share.
 pub fn ephemeral() -> anyhow::Result<AppState> {
-    ephemeral_state(&Config::from_lookup(|_| None)?)
+    let files = std::env::temp_dir().join(format!("dompet-test-{}", uuid::Uuid::new_v4()));
+    let dir = |name: &str| files.join(name).to_string_lossy().into_owned();
+    let (outbox, pictures) = (dir("outbox"), dir("pictures"));
+    ephemeral_state(&Config::from_lookup(|k| match k {
+        "DOMPET_OUTBOX_DIR" => Some(outbox.clone()),
+        "DOMPET_PICTURES_DIR" => Some(pictures.clone()),
+        _ => None,
+    })?)
 }
 
 /// Registers `username` with `password` directly through the use case.

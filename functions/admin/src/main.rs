@@ -2,11 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    dompet::init_tracing();
-    // The queue is read (its depth), never written.
-    let state = dompet::AppState::from_env(dompet::Needs::ENQUEUE).await?;
-    dompet::lambda::serve(dompet::http::admin_router(state)).await
+    dompet::lambda::run(&dompet::http::ADMIN).await
 }
-
-#[cfg(test)]
-mod tests;

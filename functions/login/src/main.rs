@@ -2,10 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    dompet::init_tracing();
-    let state = dompet::AppState::from_env(dompet::Needs::ISSUE).await?;
-    dompet::lambda::serve(dompet::http::login_router(state)).await
+    dompet::lambda::run(&dompet::http::LOGIN).await
 }
-
-#[cfg(test)]
-mod tests;

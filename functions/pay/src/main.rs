@@ -2,10 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    dompet::init_tracing();
-    let state = dompet::AppState::from_env(dompet::Needs::VERIFY).await?;
-    dompet::lambda::serve(dompet::http::pay_router(state)).await
+    dompet::lambda::run(&dompet::http::PAY).await
 }
-
-#[cfg(test)]
-mod tests;

@@ -2,10 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    dompet::init_tracing();
-    let state = dompet::AppState::from_env(dompet::Needs::ENQUEUE).await?;
-    dompet::lambda::serve(dompet::http::transfer_router(state)).await
+    dompet::lambda::run(&dompet::http::TRANSFER).await
 }
-
-#[cfg(test)]
-mod tests;

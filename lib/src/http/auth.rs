@@ -5,7 +5,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
-use crate::service::sessions::{self, Caller, Principal, SessionError};
+use crate::service::sessions::{self, Caller, Principal};
 use crate::state::AppState;
 
 /// The authenticated caller; extracting it answers 401 for anything but a live access token
@@ -22,15 +22,6 @@ impl FromRequestParts<AppState> for Verified {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or_else(ApiError::unauthenticated)?;
         Ok(Self(Caller::from_token(state, token)?))
-    }
-}
-
-impl From<SessionError> for ApiError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::Unauthenticated => Self::unauthenticated(),
-            SessionError::Unexpected(e) => Self::internal(&e),
-        }
     }
 }
 

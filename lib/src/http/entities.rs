@@ -6,23 +6,23 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{ETAG, IF_MATCH};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Router;
+use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{ApiError, FieldErrors};
 use super::input::{Fields, JsonObject};
-use super::wallet::{invalid_cursor, parse_page};
+use super::paging::parse_page;
+use super::response::{List, Success};
+use super::views::EntityView;
 use super::{limited, Authenticated, Verified};
-use crate::domain::{format_timestamp, UserId};
 use crate::service::entities::{self, EntityFields};
-use crate::service::sessions::Caller;
 use crate::state::AppState;
 use crate::store::{Entity, EntityFilter};
 
-pub(super) fn entities_routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/entities", limited(get(list).post(create)))
         .route(
@@ -34,27 +34,9 @@ pub(super) fn entities_routes() -> Router<AppState> {
 /// Largest `quantity`.
 const MAX_QUANTITY: i64 = 1_000_000_000;
 
-fn entity_json(e: &Entity) -> Value {
-    json!({
-        "entity_id": e.entity_id,
-        "code": e.code,
-        "type": e.kind,
-        "quantity": e.quantity,
-        "name": e.name,
-        "description": e.description,
-        "version": e.version,
-        "created_date": format_timestamp(e.created_at),
-        "updated_date": format_timestamp(e.updated_at),
-    })
-}
-
-/// `{"status":"SUCCESS","result":<entity>}` with the version as `ETag`.
-fn entity_response(status: StatusCode, e: &Entity) -> Response {
-    let mut response = (
-        status,
-        Json(json!({"status": "SUCCESS", "result": entity_json(e)})),
-    )
-        .into_response();
+/// The entity in the success envelope, with its version as `ETag`.
+fn entity_response(result: Success<EntityView>, e: &Entity) -> Response {
+    let mut response = result.into_response();
     if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", e.version)) {
         response.headers_mut().insert(ETAG, tag);
     }
@@ -109,24 +91,9 @@ fn parse_fields(body: serde_json::Map<String, Value>) -> Result<EntityFields, Ap
     }
 }
 
-/// The entity id of the path; anything but a UUID names no entity.
-/// The path's entity id; one that is not a UUID names no entity (404, once the caller's login
-/// is known to be live).
-async fn entity_id(
-    state: &AppState,
-    caller: &Caller,
-    id: Result<Path<String>, PathRejection>,
-) -> Result<String, ApiError> {
-    match id
-        .ok()
-        .and_then(|Path(id)| UserId::parse(&id).ok().map(|_| id.to_ascii_lowercase()))
-    {
-        Some(id) => Ok(id),
-        None => {
-            caller.check(state).await?;
-            Err(ApiError::not_found())
-        }
-    }
+/// The path's entity id, as given (the use case tells an id from anything else).
+fn path_id(id: Result<Path<String>, PathRejection>) -> Option<String> {
+    id.ok().map(|Path(id)| id)
 }
 
 /// `If-Match: 3` or `"3"` (or `*`: any version); anything else is 400.
@@ -163,8 +130,11 @@ async fn create(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let fields = parse_fields(body)?;
-    let entity = entities::create(&state, who.user_id, fields).await?;
-    Ok(entity_response(StatusCode::CREATED, &entity))
+    let entity = entities::create(&state, &who, fields).await?;
+    Ok(entity_response(
+        Success::created(EntityView::from(&entity)),
+        &entity,
+    ))
 }
 
 async fn read(
@@ -172,11 +142,11 @@ async fn read(
     Verified(caller): Verified,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let id = entity_id(&state, &caller, id).await?;
-    let entity = entities::get(&state, &caller, &id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    Ok(entity_response(StatusCode::OK, &entity))
+    let entity = entities::get(&state, &caller, path_id(id).as_deref()).await?;
+    Ok(entity_response(
+        Success::ok(EntityView::from(&entity)),
+        &entity,
+    ))
 }
 
 async fn replace(
@@ -188,9 +158,12 @@ async fn replace(
 ) -> Result<Response, ApiError> {
     let fields = parse_fields(body)?;
     let expected = if_match(&headers)?;
-    let id = entity_id(&state, &caller, id).await?;
-    let entity = entities::replace(&state, &caller, &id, fields, expected).await?;
-    Ok(entity_response(StatusCode::OK, &entity))
+    let entity =
+        entities::replace(&state, &caller, path_id(id).as_deref(), fields, expected).await?;
+    Ok(entity_response(
+        Success::ok(EntityView::from(&entity)),
+        &entity,
+    ))
 }
 
 async fn remove(
@@ -200,9 +173,11 @@ async fn remove(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
-    let id = entity_id(&state, &caller, id).await?;
-    let entity = entities::delete(&state, &caller, &id, expected).await?;
-    Ok(entity_response(StatusCode::OK, &entity))
+    let entity = entities::delete(&state, &caller, path_id(id).as_deref(), expected).await?;
+    Ok(entity_response(
+        Success::ok(EntityView::from(&entity)),
+        &entity,
+    ))
 }
 
 async fn list(
@@ -212,7 +187,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let (page, rest) = parse_page(query.as_deref(), &["type", "code"])?;
     let mut filter = EntityFilter::default();
-    let mut errors = super::error::FieldErrors::new();
+    let mut errors = FieldErrors::new();
     for (name, value) in rest {
         let parsed = label(64)(&value);
         match (name.as_str(), parsed) {
@@ -225,42 +200,6 @@ async fn list(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let user = caller.user_id().to_string();
-    // The cursor is bound to the user and the filters: it can't be replayed on another listing.
-    let scope = serde_json::to_string(&json!(["entities", filter.kind, filter.code]))
-        .map_err(anyhow::Error::from)?;
-    let after = match &page.cursor {
-        None => None,
-        Some(c) => Some(
-            state
-                .cursor_key()
-                .open(c, &user, &scope)
-                .ok_or_else(invalid_cursor)?,
-        ),
-    };
-    // The session check and the page in parallel: one round trip of latency.
-    let (_, (found, more)) = tokio::try_join!(
-        async { Ok::<_, ApiError>(caller.check(&state).await?) },
-        async {
-            Ok::<_, ApiError>(
-                entities::list(
-                    &state,
-                    caller.user_id(),
-                    &filter,
-                    after.as_deref(),
-                    page.limit,
-                )
-                .await?,
-            )
-        }
-    )?;
-    let next_cursor = match (more, found.last()) {
-        (true, Some(last)) => Some(state.cursor_key().seal(&user, &scope, &last.code)),
-        _ => None,
-    };
-    let result: Vec<Value> = found.iter().map(entity_json).collect();
-    Ok(
-        Json(json!({"status": "SUCCESS", "next_cursor": next_cursor, "result": result}))
-            .into_response(),
-    )
+    let found = entities::list(&state, &caller, &filter, &page).await?;
+    Ok(List::of(&found, EntityView::from).into_response())
 }

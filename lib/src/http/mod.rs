@@ -5,17 +5,23 @@
 //! contract's order: route (404/405) → body size (413) → authentication (401) → content type
 //! (415) → body (400) → resource → business rules.
 
+mod account;
 mod auth;
 pub mod client;
-pub mod cursor;
-mod docs;
+mod credentials;
+mod documents;
 mod entities;
 mod error;
-mod identity;
 mod input;
+mod login;
 mod operators;
+mod paging;
+mod password;
 mod pictures;
+mod register;
 pub mod request_id;
+mod response;
+mod views;
 mod wallet;
 mod web;
 
@@ -30,175 +36,173 @@ use axum::routing::MethodRouter;
 use axum::Router;
 
 pub use auth::{Authenticated, Verified};
-pub use docs::OPENAPI_YAML;
-pub use error::{ApiError, FieldErrors};
+pub use documents::OPENAPI_YAML;
+pub use error::{ApiError, ErrorCode, FieldErrors};
 pub use input::{Fields, JsonObject, JsonOrForm};
 pub use web::CONTENT_SECURITY_POLICY_VALUE;
 
-use crate::state::AppState;
+use crate::state::{AppState, Needs};
 
 /// Bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// Every HTTP function and the paths it serves: the one list the routers below, the
-/// template's `HttpApi` events and the watch router in `Cargo.toml` must agree with (a test
-/// compares them). Path parameters are written `{name}`; `web` also gets every path no other
-/// function serves (`$default` on API Gateway, `/{*rest}` under `cargo lambda watch`).
-pub const FUNCTION_ROUTES: &[(&str, &[&str])] = &[
-    ("register", &["/register"]),
-    (
-        "login",
-        &[
-            "/login",
-            "/token",
-            "/token/refresh",
-            "/logout",
-            "/logout/all",
-            "/sessions",
-            "/sessions/{session_id}",
-        ],
-    ),
-    (
-        "account",
-        &[
-            "/account",
-            "/account/username",
-            "/account/email",
-            "/account/phone_number",
-            "/account/secret",
-            "/account/picture",
-            "/users/lookup",
-            "/users/{user_id}/picture",
-        ],
-    ),
-    (
-        "web",
-        &[
-            "/",
-            "/dashboard",
-            "/assets/{file}",
-            "/.well-known/jwks.json",
-            "/openapi.yaml",
-        ],
-    ),
-    ("password", &["/password/forgot", "/password/reset"]),
-    ("topup", &["/topup"]),
-    ("pay", &["/pay"]),
-    ("transfer", &["/transfer", "/transfer/{transfer_id}"]),
-    ("transactions", &["/transactions"]),
-    ("profile", &["/profile"]),
-    ("entities", &["/entities", "/entities/{entity_id}"]),
-    ("admin", &["/admin/stats", "/admin/transfers"]),
+/// One HTTP Lambda function: its name (its binary, and its resource in `template.yaml` in
+/// PascalCase), the paths it serves, what it needs at init, and its routes. [`FUNCTIONS`] is
+/// the one list of them: the standalone server merges their routes, and a test checks the
+/// template's `HttpApi` events and the watch router in `Cargo.toml` against their paths.
+/// Path parameters are written `{name}`; `web` also gets every path no other function serves
+/// (`$default` on API Gateway, `/{*rest}` under `cargo lambda watch`).
+///
+/// A function's binary names only its own constant, so it links only its own routes.
+pub struct Function {
+    pub name: &'static str,
+    pub paths: &'static [&'static str],
+    pub needs: Needs,
+    routes: fn() -> Router<AppState>,
+}
+
+impl Function {
+    /// This function's routes with every layer, ready to serve.
+    pub fn router(&self, state: AppState) -> Router {
+        finish((self.routes)(), state)
+    }
+}
+
+pub const REGISTER: Function = Function {
+    name: "register",
+    paths: &["/register"],
+    needs: Needs::VERIFY,
+    routes: register::routes,
+};
+
+pub const LOGIN: Function = Function {
+    name: "login",
+    paths: &[
+        "/login",
+        "/token",
+        "/token/refresh",
+        "/logout",
+        "/logout/all",
+        "/sessions",
+        "/sessions/{session_id}",
+    ],
+    needs: Needs::ISSUE,
+    routes: login::routes,
+};
+
+pub const ACCOUNT: Function = Function {
+    name: "account",
+    paths: &[
+        "/account",
+        "/account/username",
+        "/account/email",
+        "/account/phone_number",
+        "/account/secret",
+        "/account/picture",
+        "/users/lookup",
+        "/users/{user_id}/picture",
+    ],
+    needs: Needs::VERIFY,
+    routes: || account::routes().merge(pictures::routes()),
+};
+
+pub const WEB: Function = Function {
+    name: "web",
+    paths: &[
+        "/",
+        "/dashboard",
+        "/assets/{file}",
+        "/.well-known/jwks.json",
+        "/openapi.yaml",
+    ],
+    needs: Needs::VERIFY,
+    routes: || web::routes().merge(documents::routes()),
+};
+
+/// The one function that delivers codes.
+pub const PASSWORD: Function = Function {
+    name: "password",
+    paths: &["/password/forgot", "/password/reset"],
+    needs: Needs::VERIFY,
+    routes: password::routes,
+};
+
+pub const TOPUP: Function = Function {
+    name: "topup",
+    paths: &["/topup"],
+    needs: Needs::VERIFY,
+    routes: wallet::topup_routes,
+};
+
+pub const PAY: Function = Function {
+    name: "pay",
+    paths: &["/pay"],
+    needs: Needs::VERIFY,
+    routes: wallet::pay_routes,
+};
+
+pub const TRANSFER: Function = Function {
+    name: "transfer",
+    paths: &["/transfer", "/transfer/{transfer_id}"],
+    needs: Needs::ENQUEUE,
+    routes: wallet::transfer_routes,
+};
+
+pub const TRANSACTIONS: Function = Function {
+    name: "transactions",
+    paths: &["/transactions"],
+    needs: Needs::VERIFY,
+    routes: wallet::transactions_routes,
+};
+
+pub const PROFILE: Function = Function {
+    name: "profile",
+    paths: &["/profile"],
+    needs: Needs::VERIFY,
+    routes: wallet::profile_routes,
+};
+
+pub const ENTITIES: Function = Function {
+    name: "entities",
+    paths: &["/entities", "/entities/{entity_id}"],
+    needs: Needs::VERIFY,
+    routes: entities::routes,
+};
+
+/// Reports the queue's depth, so it reads the queue.
+pub const ADMIN: Function = Function {
+    name: "admin",
+    paths: &["/admin/stats", "/admin/transfers"],
+    needs: Needs::ENQUEUE,
+    routes: operators::routes,
+};
+
+/// Every HTTP function.
+pub const FUNCTIONS: &[Function] = &[
+    REGISTER,
+    LOGIN,
+    ACCOUNT,
+    WEB,
+    PASSWORD,
+    TOPUP,
+    PAY,
+    TRANSFER,
+    TRANSACTIONS,
+    PROFILE,
+    ENTITIES,
+    ADMIN,
 ];
 
-/// The router of the HTTP function `name`.
-pub fn function_router(name: &str, state: AppState) -> Option<Router> {
-    Some(match name {
-        "register" => register_router(state),
-        "login" => login_router(state),
-        "account" => account_router(state),
-        "web" => web_router(state),
-        "password" => password_router(state),
-        "topup" => topup_router(state),
-        "pay" => pay_router(state),
-        "transfer" => transfer_router(state),
-        "transactions" => transactions_router(state),
-        "profile" => profile_router(state),
-        "entities" => entities_router(state),
-        "admin" => admin_router(state),
-        _ => return None,
-    })
-}
-
-/// `POST /register` (function `register`).
-pub fn register_router(state: AppState) -> Router {
-    finish(identity::register_routes(), state)
-}
-
-/// `POST /login`, `/token`, `/token/refresh`, `/logout`, `/logout/all`, `GET /sessions`,
-/// `DELETE /sessions/{id}` (function `login`).
-pub fn login_router(state: AppState) -> Router {
-    finish(identity::login_routes(), state)
-}
-
-/// `GET|DELETE /account`, `PUT /account/{username,email,phone_number,secret}`,
-/// `PUT|DELETE /account/picture`, `GET /users/lookup`, `GET /users/{user_id}/picture`
-/// (function `account`).
-pub fn account_router(state: AppState) -> Router {
-    finish(
-        identity::account_routes().merge(pictures::picture_routes()),
-        state,
-    )
-}
-
-/// The web app (`GET /`), the dashboard (`GET /dashboard`) and their files (`/assets/…`),
-/// `GET /.well-known/jwks.json`, `GET /openapi.yaml`, and every path no other function serves
-/// (function `web`).
-pub fn web_router(state: AppState) -> Router {
-    let routes = web::web_routes()
-        .merge(identity::jwks_routes())
-        .merge(docs::openapi_routes());
-    finish(routes, state)
-}
-
-/// `POST /password/forgot`, `/password/reset` (function `password`: the one that delivers
-/// codes, so only it links the SNS client).
-pub fn password_router(state: AppState) -> Router {
-    finish(identity::password_routes(), state)
-}
-
-/// `POST /topup` (function `topup`).
-pub fn topup_router(state: AppState) -> Router {
-    finish(wallet::topup_routes(), state)
-}
-
-/// `POST /pay` (function `pay`).
-pub fn pay_router(state: AppState) -> Router {
-    finish(wallet::pay_routes(), state)
-}
-
-/// `POST /transfer`, `GET /transfer/{id}` (function `transfer`).
-pub fn transfer_router(state: AppState) -> Router {
-    finish(wallet::transfer_routes(), state)
-}
-
-/// `GET /transactions` (function `transactions`).
-pub fn transactions_router(state: AppState) -> Router {
-    finish(wallet::transactions_routes(), state)
-}
-
-/// `PUT /profile` (function `profile`).
-pub fn profile_router(state: AppState) -> Router {
-    finish(wallet::profile_routes(), state)
-}
-
-/// `POST|GET /entities`, `GET|PUT|DELETE /entities/{id}` (function `entities`).
-pub fn entities_router(state: AppState) -> Router {
-    finish(entities::entities_routes(), state)
-}
-
-/// `GET /admin/stats`, `GET /admin/transfers` (function `admin`).
-pub fn admin_router(state: AppState) -> Router {
-    finish(operators::admin_routes(), state)
+/// The HTTP function `name`.
+pub fn function(name: &str) -> Option<&'static Function> {
+    FUNCTIONS.iter().find(|f| f.name == name)
 }
 
 /// Every route, for the standalone server.
 pub fn app(state: AppState) -> Router {
-    let routes = identity::register_routes()
-        .merge(identity::login_routes())
-        .merge(identity::account_routes())
-        .merge(pictures::picture_routes())
-        .merge(identity::password_routes())
-        .merge(identity::jwks_routes())
-        .merge(docs::openapi_routes())
-        .merge(wallet::topup_routes())
-        .merge(wallet::pay_routes())
-        .merge(wallet::transfer_routes())
-        .merge(wallet::transactions_routes())
-        .merge(wallet::profile_routes())
-        .merge(entities::entities_routes())
-        .merge(operators::admin_routes())
-        .merge(web::web_routes());
+    let routes = FUNCTIONS
+        .iter()
+        .fold(Router::new(), |routes, f| routes.merge((f.routes)()));
     finish(routes, state)
 }
 

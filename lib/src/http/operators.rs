@@ -4,21 +4,44 @@
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Router;
+use serde::Serialize;
+use serde_json::json;
 
-use super::error::{ApiError, FieldErrors};
-use super::wallet::{invalid_cursor, parse_page, transfer_json};
+use super::error::ApiError;
+use super::paging::parse_page;
+use super::response::{List, Success};
+use super::views::TransferView;
 use super::{limited, Verified};
 use crate::domain::format_timestamp;
 use crate::service::operators;
 use crate::state::AppState;
-use crate::store::{TransferPosition, TxStatus};
+use crate::store::TxStatus;
 
-pub(super) fn admin_routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/stats", limited(get(stats)))
         .route("/admin/transfers", limited(get(transfers)))
+}
+
+/// Transfers counted by status at the last audit.
+#[derive(Serialize)]
+struct TransferCounts {
+    #[serde(rename = "PENDING")]
+    pending: u64,
+    #[serde(rename = "SUCCESS")]
+    success: u64,
+    #[serde(rename = "FAILED")]
+    failed: u64,
+    counted_date: String,
+}
+
+#[derive(Serialize)]
+struct StatsView {
+    transfers: Option<TransferCounts>,
+    oldest_pending_age_seconds: Option<i64>,
+    queue: Option<crate::queue::QueueDepth>,
+    money_check: serde_json::Value,
 }
 
 async fn stats(
@@ -26,9 +49,9 @@ async fn stats(
     Verified(caller): Verified,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    operators::require_admin(&state, &caller).await?;
+    let operator = operators::operator(&state, &caller).await?;
     parse_page(query.as_deref(), &[])?;
-    let s = operators::stats(&state).await?;
+    let s = operators::stats(&state, &operator).await?;
     let money = s.money.as_ref().map(|m| {
         json!({
             "verdict": if m.holds() { "holds" } else { "broken" },
@@ -44,21 +67,19 @@ async fn stats(
             "checked_date": format_timestamp(m.checked_at),
         })
     });
-    let counts = s.money.as_ref().map(|m| {
-        json!({
-            "PENDING": m.transfers_pending,
-            "SUCCESS": m.transfers_success,
-            "FAILED": m.transfers_failed,
-            "counted_date": format_timestamp(m.checked_at),
-        })
+    let counts = s.money.as_ref().map(|m| TransferCounts {
+        pending: m.transfers_pending,
+        success: m.transfers_success,
+        failed: m.transfers_failed,
+        counted_date: format_timestamp(m.checked_at),
     });
-    let result = json!({
-        "transfers": counts,
-        "oldest_pending_age_seconds": s.oldest_pending_at.map(|t| (s.now - t).max(0) / 1000),
-        "queue": s.queue,
-        "money_check": money.unwrap_or_else(|| json!({"verdict": "unknown"})),
-    });
-    Ok(Json(json!({"status": "SUCCESS", "result": result})).into_response())
+    Ok(Success::ok(StatsView {
+        transfers: counts,
+        oldest_pending_age_seconds: s.oldest_pending_at.map(|t| (s.now - t).max(0) / 1000),
+        queue: s.queue,
+        money_check: money.unwrap_or_else(|| json!({"verdict": "unknown"})),
+    })
+    .into_response())
 }
 
 async fn transfers(
@@ -66,48 +87,15 @@ async fn transfers(
     Verified(caller): Verified,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    operators::require_admin(&state, &caller).await?;
+    let operator = operators::operator(&state, &caller).await?;
     let (page, rest) = parse_page(query.as_deref(), &["status"])?;
     let status = rest
         .iter()
         .find(|(k, _)| k == "status")
         .and_then(|(_, v)| TxStatus::parse(v))
         .ok_or_else(|| {
-            ApiError::validation(FieldErrors::from([(
-                "status".to_string(),
-                vec!["must be one of PENDING, SUCCESS, FAILED".to_string()],
-            )]))
+            ApiError::invalid_field("status", "must be one of PENDING, SUCCESS, FAILED")
         })?;
-    let user = caller.user_id().to_string();
-    let scope = format!("admin-transfers:{}", status.as_str());
-    let before = match &page.cursor {
-        None => None,
-        Some(c) => Some(
-            state
-                .cursor_key()
-                .open(c, &user, &scope)
-                .and_then(|p| {
-                    let (at, id) = p.split_once(':')?;
-                    Some(TransferPosition {
-                        created_at: at.parse().ok()?,
-                        transfer_id: id.to_string(),
-                    })
-                })
-                .ok_or_else(invalid_cursor)?,
-        ),
-    };
-    let (found, more) = operators::transfers(&state, status, before.as_ref(), page.limit).await?;
-    let next_cursor = match (more, found.last()) {
-        (true, Some(t)) => Some(state.cursor_key().seal(
-            &user,
-            &scope,
-            &format!("{}:{}", t.created_at, t.transfer_id),
-        )),
-        _ => None,
-    };
-    let result: Vec<Value> = found.iter().map(transfer_json).collect();
-    Ok(
-        Json(json!({"status": "SUCCESS", "next_cursor": next_cursor, "result": result}))
-            .into_response(),
-    )
+    let found = operators::transfers(&state, &operator, status, &page).await?;
+    Ok(List::of(&found, TransferView::from).into_response())
 }

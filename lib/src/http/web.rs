@@ -83,7 +83,7 @@ pub(super) fn not_modified(request: &HeaderMap, etag: &str) -> bool {
         })
 }
 
-pub(super) fn web_routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/",

@@ -33,6 +33,7 @@ pub enum RegisterError {
     Unexpected(#[from] anyhow::Error),
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn register(state: &AppState, reg: Registration) -> Result<UserRecord, RegisterError> {
     let hash = state.hasher().hash(reg.secret.expose()).await?;
     let now = now_millis();
@@ -90,6 +91,7 @@ pub enum LoginError {
 ///
 /// DynamoDB calls: the identifier's owner; the account with its two throttle records; the
 /// reservation; on success the new family together with the address's reset.
+#[tracing::instrument(skip_all)]
 pub async fn login(
     state: &AppState,
     creds: Credentials,
@@ -222,18 +224,15 @@ pub enum SecretError {
     /// The secret was changed by another request meanwhile.
     #[error("the account changed meanwhile")]
     Changed,
-}
-
-impl From<anyhow::Error> for SecretError {
-    fn from(e: anyhow::Error) -> Self {
-        Self::Refused(LoginError::Unexpected(e))
-    }
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
 }
 
 /// Changes the caller's secret after checking the current one (as a login does, counted
 /// toward the lockout); every other login of the account is revoked, the caller's stays.
 /// One read (the session, the account, its throttle), the attempt's reservation, then one
 /// atomic write: the secret, the throttle's reset and the revocations.
+#[tracing::instrument(skip_all)]
 pub async fn change_secret(
     state: &AppState,
     caller: &Caller,
@@ -288,18 +287,15 @@ pub enum CloseError {
     TransferPending,
     #[error("the account changed meanwhile")]
     Changed,
-}
-
-impl From<anyhow::Error> for CloseError {
-    fn from(e: anyhow::Error) -> Self {
-        Self::Refused(LoginError::Unexpected(e))
-    }
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
 }
 
 /// `DELETE /account`: after the secret is checked as a login checks it, the account closes
 /// if its balance is 0 and no transfer from or to it is pending (see
 /// `IdentityStore::close_account`). A refusal after a right secret resets the throttle as a
 /// successful login does.
+#[tracing::instrument(skip_all)]
 pub async fn close_account(
     state: &AppState,
     caller: &Caller,
@@ -352,6 +348,7 @@ pub enum AccountError {
 }
 
 /// The caller's account: one read with the session check.
+#[tracing::instrument(skip_all)]
 pub async fn account(state: &AppState, caller: &Caller) -> Result<UserRecord, AccountError> {
     match caller.load_account(state).await {
         Ok(account) => account.ok_or(AccountError::Gone),
@@ -369,7 +366,7 @@ pub enum IdentifierError {
     Taken(IdentifierKind),
     /// Removing it would leave the account without an identifier to log in with.
     #[error("one of username, email, phone_number must remain")]
-    LastIdentifier,
+    LastIdentifier(IdentifierKind),
     /// The login is no longer live, or its account no longer exists.
     #[error("Unauthenticated")]
     Gone,
@@ -395,6 +392,7 @@ pub struct IdentifierUpdate {
 /// alone can't redirect the account's reset codes). One read with the session check, the
 /// attempt's reservation, then one atomic write moving the identifier's claim with the
 /// throttle's reset. A changed or removed email or phone number is told at its old address.
+#[tracing::instrument(skip_all)]
 pub async fn change_identifier(
     state: &AppState,
     caller: &Caller,
@@ -417,7 +415,7 @@ pub async fn change_identifier(
     let refused = if *user.identifier(kind) == value {
         None
     } else if value.is_none() && user.identifiers().len() == 1 {
-        Some(IdentifierError::LastIdentifier)
+        Some(IdentifierError::LastIdentifier(kind))
     } else {
         use crate::store::ChangeIdentifierError as E;
         let release = reserved.release(state, false);
@@ -472,6 +470,7 @@ pub enum LookupError {
 /// the caller's limit, found or not. One read (the caller's session, the limit's record and
 /// the target: by id its account; by username or phone its identifier's owner, whose account
 /// is then a second read), then one write (the count).
+#[tracing::instrument(skip_all)]
 pub async fn lookup(
     state: &AppState,
     caller: &Caller,

@@ -1,9 +1,56 @@
 //! Each user's inventory of products: create, read, list, replace, delete.
 
 use crate::domain::{now_millis, UserId};
-use crate::service::sessions::{Caller, SessionError};
+use crate::paging::{InvalidCursor, Listing, Page, PageRequest};
+use crate::service::sessions::{Caller, Principal, SessionError};
 use crate::state::AppState;
-use crate::store::{Entity, EntityError, EntityFilter, Reads, StoreResult};
+use crate::store::{self, Entity, EntityFilter, Reads};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EntityError {
+    /// Another entity of the caller has this code.
+    #[error("code already used")]
+    CodeTaken,
+    /// No such entity of the caller's.
+    #[error("entity not found")]
+    NotFound,
+    /// The entity is at another version than the one the change was based on.
+    #[error("entity changed meanwhile")]
+    VersionConflict,
+    /// The caller's login is no longer live.
+    #[error("Unauthenticated")]
+    Unauthenticated,
+    #[error(transparent)]
+    InvalidCursor(#[from] InvalidCursor),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<store::EntityError> for EntityError {
+    fn from(e: store::EntityError) -> Self {
+        match e {
+            store::EntityError::CodeTaken => Self::CodeTaken,
+            store::EntityError::NotFound => Self::NotFound,
+            store::EntityError::VersionConflict => Self::VersionConflict,
+            store::EntityError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+impl From<SessionError> for EntityError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Unauthenticated => Self::Unauthenticated,
+            SessionError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+/// The path's entity id, lowercase; one that is not a UUID names no entity.
+fn entity_id(raw: Option<&str>) -> Option<String> {
+    raw.filter(|id| UserId::parse(id).is_ok())
+        .map(str::to_ascii_lowercase)
+}
 
 /// The mutable fields of an entity, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,11 +66,13 @@ pub struct EntityFields {
 /// changed the entity between our read and our write.
 const ATTEMPTS: usize = 5;
 
+#[tracing::instrument(skip_all)]
 pub async fn create(
     state: &AppState,
-    owner: UserId,
+    owner: &Principal,
     fields: EntityFields,
 ) -> Result<Entity, EntityError> {
+    let owner = owner.user_id;
     let now = now_millis();
     let entity = Entity {
         entity_id: uuid::Uuid::new_v4().to_string(),
@@ -41,36 +90,54 @@ pub async fn create(
     Ok(entity)
 }
 
-/// The caller's entity: one read with the session check.
+/// The caller's entity (`entity_id` as the path gives it): one read with the session check.
+#[tracing::instrument(skip_all)]
 pub async fn get(
     state: &AppState,
     caller: &Caller,
-    entity_id: &str,
-) -> Result<Option<Entity>, EntityError> {
+    entity_id: Option<&str>,
+) -> Result<Entity, EntityError> {
+    let Some(entity_id) = self::entity_id(entity_id) else {
+        caller.check(state).await?;
+        return Err(EntityError::NotFound);
+    };
+    read(state, caller, &entity_id).await
+}
+
+async fn read(state: &AppState, caller: &Caller, entity_id: &str) -> Result<Entity, EntityError> {
     let reads = Reads {
         entity: Some((caller.user_id(), entity_id.to_string())),
         ..Reads::default()
     };
-    let (_, snap) = caller.load(state, reads).await.map_err(|e| match e {
-        SessionError::Unauthenticated => EntityError::Unauthenticated,
-        SessionError::Unexpected(e) => EntityError::Unexpected(e),
-    })?;
-    Ok(snap.entity)
+    let (_, snap) = caller.load(state, reads).await?;
+    snap.entity.ok_or(EntityError::NotFound)
 }
 
-/// One page in code order, after the code `after`, and whether more follow.
+/// One page of the caller's entities matching `filter`, in code order. The session check and
+/// the page are read at once: one round trip of latency.
+#[tracing::instrument(skip_all, fields(limit = page.limit))]
 pub async fn list(
     state: &AppState,
-    owner: UserId,
+    caller: &Caller,
     filter: &EntityFilter,
-    after: Option<&str>,
-    limit: usize,
-) -> StoreResult<(Vec<Entity>, bool)> {
-    let rows = state
-        .store()
-        .list_entities(owner, filter, after, limit + 1)
-        .await?;
-    Ok(super::page_of(rows, limit))
+    page: &PageRequest,
+) -> Result<Page<Entity>, EntityError> {
+    // The cursor is bound to the user and the filters: it can't be replayed on another listing.
+    let scope = serde_json::json!(["entities", filter.kind, filter.code]).to_string();
+    let listing = Listing::new(state.cursor_key(), caller.user_id(), scope);
+    let after = listing.start(page, |p| Some(p.to_string()))?;
+    let (_, rows) = tokio::try_join!(
+        async { Ok::<_, EntityError>(caller.check(state).await?) },
+        async {
+            Ok::<_, EntityError>(
+                state
+                    .store()
+                    .list_entities(caller.user_id(), filter, after.as_deref(), page.limit + 1)
+                    .await?,
+            )
+        }
+    )?;
+    Ok(listing.page(rows, page.limit, |e| e.code.clone()))
 }
 
 /// Reads the entity (the first time with the session check, again after a lost race) and
@@ -83,14 +150,14 @@ async fn current(
     if_match: Option<u64>,
 ) -> Result<Entity, EntityError> {
     let entity = if first {
-        get(state, caller, entity_id).await?
+        read(state, caller, entity_id).await?
     } else {
         state
             .store()
             .get_entity(caller.user_id(), entity_id)
             .await?
+            .ok_or(EntityError::NotFound)?
     };
-    let entity = entity.ok_or(EntityError::NotFound)?;
     if if_match.is_some_and(|v| v != entity.version) {
         return Err(EntityError::VersionConflict);
     }
@@ -98,13 +165,19 @@ async fn current(
 }
 
 /// Replaces the mutable fields. With `if_match`, only if the entity is at that version.
+#[tracing::instrument(skip_all)]
 pub async fn replace(
     state: &AppState,
     caller: &Caller,
-    entity_id: &str,
+    entity_id: Option<&str>,
     fields: EntityFields,
     if_match: Option<u64>,
 ) -> Result<Entity, EntityError> {
+    let Some(entity_id) = self::entity_id(entity_id) else {
+        caller.check(state).await?;
+        return Err(EntityError::NotFound);
+    };
+    let entity_id = entity_id.as_str();
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -121,27 +194,35 @@ pub async fn replace(
         };
         match state.store().update_entity(&before, &after).await {
             Ok(()) => return Ok(after),
-            Err(EntityError::VersionConflict) if if_match.is_none() && attempt < ATTEMPTS => {}
-            Err(e) => return Err(e),
+            Err(store::EntityError::VersionConflict)
+                if if_match.is_none() && attempt < ATTEMPTS => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 /// Deletes the entity and answers it. With `if_match`, only if it is at that version.
+#[tracing::instrument(skip_all)]
 pub async fn delete(
     state: &AppState,
     caller: &Caller,
-    entity_id: &str,
+    entity_id: Option<&str>,
     if_match: Option<u64>,
 ) -> Result<Entity, EntityError> {
+    let Some(entity_id) = self::entity_id(entity_id) else {
+        caller.check(state).await?;
+        return Err(EntityError::NotFound);
+    };
+    let entity_id = entity_id.as_str();
     let mut attempt = 0;
     loop {
         attempt += 1;
         let entity = current(state, caller, attempt == 1, entity_id, if_match).await?;
         match state.store().delete_entity(&entity).await {
             Ok(()) => return Ok(entity),
-            Err(EntityError::VersionConflict) if if_match.is_none() && attempt < ATTEMPTS => {}
-            Err(e) => return Err(e),
+            Err(store::EntityError::VersionConflict)
+                if if_match.is_none() && attempt < ATTEMPTS => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -6,14 +6,8 @@ pub mod entities;
 pub(crate) mod lockout;
 pub mod notices;
 pub mod operators;
+pub mod pictures;
 pub mod resets;
 pub mod sessions;
 pub mod transfers;
 pub mod wallet;
-
-/// A page read as `limit + 1` rows: the first `limit`, and whether more follow.
-pub(crate) fn page_of<T>(mut rows: Vec<T>, limit: usize) -> (Vec<T>, bool) {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    (rows, more)
-}

@@ -10,6 +10,7 @@ use crate::store::UserRecord;
 /// Tells the old address or number of an email or phone number that it no longer names the
 /// account (`before` and `after` are the account around the change). A username change, or
 /// an identifier set where there was none, tells nobody.
+#[tracing::instrument(skip_all)]
 pub async fn identifier_changed(
     state: &AppState,
     before: &UserRecord,
@@ -39,6 +40,7 @@ pub async fn identifier_changed(
 }
 
 /// Tells the account's email, else its phone, that its secret changed (a change or a reset).
+#[tracing::instrument(skip_all)]
 pub async fn secret_changed(state: &AppState, user: &UserRecord) {
     if let Some((channel, to)) = destination(user, IdentifierKind::Email) {
         send(state, "secret_changed", user, channel, to, None).await;

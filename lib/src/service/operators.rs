@@ -1,10 +1,11 @@
 //! What operators see: transfers by status and the state of the money.
 
-use crate::domain::{now_millis, Millis};
+use crate::domain::{now_millis, Millis, UserId};
+use crate::paging::{InvalidCursor, Listing, Page, PageRequest};
 use crate::queue::QueueDepth;
 use crate::service::sessions::{Caller, SessionError};
 use crate::state::AppState;
-use crate::store::{MoneyCheck, Role, StoreResult, Transfer, TransferPosition, TxStatus};
+use crate::store::{MoneyCheck, Role, Store, Transfer, TransferPosition, TxStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -15,35 +16,56 @@ pub enum OperatorError {
     #[error("operators only")]
     Forbidden,
     #[error(transparent)]
+    InvalidCursor(#[from] InvalidCursor),
+    #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// A caller known to be an operator: what every operator's use case takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    user_id: UserId,
 }
 
 /// Operators are accounts with role `admin` (set only by the operator command): one read of
 /// the session and the account.
-pub async fn require_admin(state: &AppState, caller: &Caller) -> Result<(), OperatorError> {
+#[tracing::instrument(skip_all)]
+pub async fn operator(state: &AppState, caller: &Caller) -> Result<Operator, OperatorError> {
     let account = caller.load_account(state).await.map_err(|e| match e {
         SessionError::Unauthenticated => OperatorError::Unauthenticated,
         SessionError::Unexpected(e) => OperatorError::Unexpected(e),
     })?;
     match account {
         None => Err(OperatorError::Unauthenticated),
-        Some(u) if u.role == Role::Admin => Ok(()),
+        Some(u) if u.role == Role::Admin => Ok(Operator { user_id: u.user_id }),
         Some(_) => Err(OperatorError::Forbidden),
     }
 }
 
-/// One page of transfers with `status`, newest first, and whether more follow.
+/// One page of transfers with `status`, newest first (operators only).
+#[tracing::instrument(skip_all, fields(status = status.as_str(), limit = page.limit))]
 pub async fn transfers(
     state: &AppState,
+    operator: &Operator,
     status: TxStatus,
-    before: Option<&TransferPosition>,
-    limit: usize,
-) -> StoreResult<(Vec<Transfer>, bool)> {
+    page: &PageRequest,
+) -> Result<Page<Transfer>, OperatorError> {
+    let scope = format!("admin-transfers:{}", status.as_str());
+    let listing = Listing::new(state.cursor_key(), operator.user_id, scope);
+    let before = listing.start(page, |p| {
+        let (at, id) = p.split_once(':')?;
+        Some(TransferPosition {
+            created_at: at.parse().ok()?,
+            transfer_id: id.to_string(),
+        })
+    })?;
     let rows = state
         .store()
-        .list_transfers(status, before, limit + 1)
+        .list_transfers(status, before.as_ref(), page.limit + 1)
         .await?;
-    Ok(super::page_of(rows, limit))
+    Ok(listing.page(rows, page.limit, |t| {
+        format!("{}:{}", t.created_at, t.transfer_id)
+    }))
 }
 
 /// `GET /admin/stats`.
@@ -56,7 +78,9 @@ pub struct Stats {
     pub now: Millis,
 }
 
-pub async fn stats(state: &AppState) -> anyhow::Result<Stats> {
+/// The state of the transfers, the queue and the money (operators only).
+#[tracing::instrument(skip_all)]
+pub async fn stats(state: &AppState, _operator: &Operator) -> Result<Stats, OperatorError> {
     let now = now_millis();
     let (oldest, queue, money) = tokio::join!(
         state.store().oldest_pending(),
@@ -71,10 +95,10 @@ pub async fn stats(state: &AppState) -> anyhow::Result<Stats> {
     })
 }
 
-/// The scheduled audit on DynamoDB: checks, logs and stores the verdict.
-#[cfg(feature = "dynamodb")]
-pub async fn audit(store: &crate::store::DynamoStore) -> anyhow::Result<MoneyCheck> {
-    let check = store.audit(now_millis()).await?;
+/// The scheduled audit: checks the money and every ledger chain, logs and keeps the verdict.
+#[tracing::instrument(skip_all)]
+pub async fn audit(store: &dyn Store) -> anyhow::Result<MoneyCheck> {
+    let check = store.audit_and_keep(now_millis()).await?;
     if check.holds() {
         tracing::info!(
             accounts = check.accounts_checked,
@@ -90,6 +114,5 @@ pub async fn audit(store: &crate::store::DynamoStore) -> anyhow::Result<MoneyChe
             "money check BROKEN"
         );
     }
-    store.store_verdict(&check).await?;
     Ok(check)
 }

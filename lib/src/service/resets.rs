@@ -157,6 +157,7 @@ async fn count_try(state: &AppState, user: &UserRecord, found: &Found) -> anyhow
 /// `POST /password/forgot`: delivers a new code when `identifier` names an account that has
 /// an email or phone and has had fewer than 3 codes this hour; answers the same either way,
 /// after at least [`FORGOT_MIN_DURATION`]. A failed delivery is logged, not answered.
+#[tracing::instrument(skip_all)]
 pub async fn forgot(
     state: &AppState,
     identifier: &LoginIdentifier,
@@ -256,6 +257,7 @@ pub enum ResetError {
 /// conditional write), so however many arrive at once, at most [`MAX_CODE_FAILURES`] are
 /// checked against one code; the right one is used up by a second conditional write before
 /// the secret changes.
+#[tracing::instrument(skip_all)]
 pub async fn reset(
     state: &AppState,
     identifier: &LoginIdentifier,

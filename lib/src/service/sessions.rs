@@ -42,6 +42,7 @@ pub fn user_agent(raw: Option<&str>) -> Option<String> {
 }
 
 /// Starts a new family of `user` (as read: bound to its auth epoch) and issues its first pair.
+#[tracing::instrument(skip_all)]
 pub async fn start(state: &AppState, user: &UserRecord) -> anyhow::Result<TokenPair> {
     let session_id = uuid::Uuid::new_v4().to_string();
     let now = now_secs();
@@ -99,7 +100,7 @@ impl Caller {
 
     /// Reads `reads` and the caller's family in one round trip; `Unauthenticated` unless the
     /// family is live.
-    pub async fn load(
+    pub(crate) async fn load(
         &self,
         state: &AppState,
         mut reads: Reads,
@@ -119,7 +120,10 @@ impl Caller {
     }
 
     /// The caller's account, read with the family check.
-    pub async fn load_account(&self, state: &AppState) -> Result<Option<UserRecord>, SessionError> {
+    pub(crate) async fn load_account(
+        &self,
+        state: &AppState,
+    ) -> Result<Option<UserRecord>, SessionError> {
         let reads = Reads {
             account: Some(self.user_id),
             ..Reads::default()
@@ -128,7 +132,7 @@ impl Caller {
     }
 
     /// Checks the family alone.
-    pub async fn check(&self, state: &AppState) -> Result<Principal, SessionError> {
+    pub(crate) async fn check(&self, state: &AppState) -> Result<Principal, SessionError> {
         Ok(self.load(state, Reads::default()).await?.0)
     }
 }
@@ -138,6 +142,7 @@ impl Caller {
 /// in the same write (`release`). Nothing is written, and no pair is usable, when another
 /// attempt locked the throttle meanwhile or the account left that epoch (its secret changed,
 /// every login was ended, or it closed).
+#[tracing::instrument(skip_all)]
 pub async fn start_after_login(
     state: &AppState,
     user: &UserRecord,
@@ -171,11 +176,13 @@ pub async fn start_after_login(
 }
 
 /// Verifies an access token and that its family is live.
+#[tracing::instrument(skip_all)]
 pub async fn authenticate(state: &AppState, access_token: &str) -> Result<Principal, SessionError> {
     Caller::from_token(state, access_token)?.check(state).await
 }
 
 /// Exchanges a refresh token for a new pair; each refresh token is good once.
+#[tracing::instrument(skip_all)]
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair, SessionError> {
     let now = now_secs();
     let claims = state
@@ -225,6 +232,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair,
 }
 
 /// Revokes the caller's family.
+#[tracing::instrument(skip_all)]
 pub async fn logout(state: &AppState, principal: &Principal) -> Result<(), SessionError> {
     if state
         .store()
@@ -239,6 +247,7 @@ pub async fn logout(state: &AppState, principal: &Principal) -> Result<(), Sessi
 
 /// The caller's active logins, newest first, with the caller's own: one read, which is also
 /// the check that the caller's family is live.
+#[tracing::instrument(skip_all)]
 pub async fn list(
     state: &AppState,
     caller: &Caller,
@@ -258,21 +267,29 @@ pub async fn list(
 }
 
 /// Ends one of the caller's logins (the caller's own too); false when the caller has no
-/// active login by that id.
+/// active login by that id (`session_id` as the path gives it: anything but a UUID is none).
+#[tracing::instrument(skip_all)]
 pub async fn end(
     state: &AppState,
     caller: &Caller,
-    session_id: &str,
+    session_id: Option<&str>,
 ) -> Result<bool, SessionError> {
     let principal = caller.check(state).await?;
+    let Some(session_id) = session_id
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .map(|id| id.to_string())
+    else {
+        return Ok(false);
+    };
     Ok(state
         .store()
-        .revoke_session(principal.user_id, session_id, now_secs())
+        .revoke_session(principal.user_id, &session_id, now_secs())
         .await?)
 }
 
 /// Ends every login of the caller, this one included, and those still being made: the
 /// account moves to its next auth epoch in the write that revokes the listed logins.
+#[tracing::instrument(skip_all)]
 pub async fn logout_all(state: &AppState, caller: &Caller) -> Result<(), SessionError> {
     let (principal, sessions) = list(state, caller).await?;
     let ids: Vec<String> = sessions.into_iter().map(|s| s.session_id).collect();

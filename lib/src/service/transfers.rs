@@ -9,12 +9,14 @@ use crate::state::AppState;
 use crate::store::Settlement;
 
 /// Settles one transfer; a duplicate delivery is a no-op.
+#[tracing::instrument(skip_all)]
 pub async fn settle(state: &AppState, transfer_id: &str) -> anyhow::Result<Settlement> {
     settle_message(state, &TransferMessage::new(transfer_id)).await
 }
 
 /// Settles the transfer of a queue message, reading its recipient with it when the message
 /// names one.
+#[tracing::instrument(skip_all)]
 pub async fn settle_message(
     state: &AppState,
     message: &TransferMessage,
@@ -63,6 +65,7 @@ pub struct Received {
 /// and ends in the dead-letter queue). A transfer whose settlement still fails on its last
 /// delivery (`DOMPET_TRANSFER_MAX_RECEIVES`, the queue's own) is given up instead of going to
 /// the dead-letter queue ([`give_up`]).
+#[tracing::instrument(skip_all)]
 pub async fn settle_batch(state: &AppState, messages: Vec<Received>) -> Vec<String> {
     let last = state.config().transfer_max_receives;
     let settled = futures::future::join_all(messages.into_iter().map(|m| async move {
@@ -98,6 +101,7 @@ const SWEEP_PAGE: usize = 100;
 
 /// Enqueues again every transfer `PENDING` for longer than `age`, each once per run (a cursor
 /// over the pending index, one batch per page); returns how many.
+#[tracing::instrument(skip_all)]
 pub async fn sweep(state: &AppState, age: Duration) -> anyhow::Result<usize> {
     let before = now_millis() - age.as_millis() as i64;
     let mut count = 0;
@@ -124,6 +128,7 @@ pub async fn sweep(state: &AppState, age: Duration) -> anyhow::Result<usize> {
 /// Ends a transfer whose settlement failed on every delivery, exactly once as a settlement:
 /// `FAILED` with its sender refunded (its recipient is not credited), or, when even the refund
 /// can't be posted, `FAILED` with the money held in suspense. Nothing sends it again.
+#[tracing::instrument(skip_all)]
 pub async fn give_up(state: &AppState, transfer_id: &str) -> anyhow::Result<Settlement> {
     let outcome = state
         .store()
@@ -145,6 +150,7 @@ pub async fn give_up(state: &AppState, transfer_id: &str) -> anyhow::Result<Sett
 
 /// The standalone server's worker: settles each enqueued id; a failure is retried shortly, up
 /// to `DOMPET_TRANSFER_MAX_RECEIVES` tries in all, then the transfer is given up.
+#[tracing::instrument(skip_all)]
 pub async fn run_worker(state: AppState, mut receiver: TransferReceiver) {
     while let Some(mut message) = receiver.recv_message().await {
         let state = state.clone();
@@ -167,6 +173,7 @@ pub async fn run_worker(state: AppState, mut receiver: TransferReceiver) {
 }
 
 /// The standalone server's periodic sweep.
+#[tracing::instrument(skip_all)]
 pub async fn run_sweeper(state: AppState) {
     let mut tick = tokio::time::interval(state.config().sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -4,12 +4,13 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{now_millis, Amount, IdempotencyKey, Phone, UserId, Username};
 use crate::domain::{IdentifierKind, LoginIdentifier};
+use crate::paging::{InvalidCursor, Listing, Page, PageRequest};
 use crate::queue::TransferMessage;
 use crate::service::sessions::{Caller, Principal, SessionError};
 use crate::state::AppState;
 use crate::store::{
-    IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError, MoneyOp, MoneyOpKind, Reads,
-    Snapshot, Transfer,
+    IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError, MoneyOp, MoneyOpKind,
+    ProfileChanges, Reads, Snapshot, Transfer, UserRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,11 @@ pub enum WalletError {
     /// The caller's login is no longer live.
     #[error("Unauthenticated")]
     Unauthenticated,
+    /// No such transfer of the caller's.
+    #[error("The requested resource does not exist")]
+    NotFound,
+    #[error(transparent)]
+    InvalidCursor(#[from] InvalidCursor),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -164,6 +170,7 @@ fn new_op(
     })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn top_up(
     state: &AppState,
     caller: &Caller,
@@ -185,6 +192,7 @@ pub async fn top_up(
     apply(state, "topup", op, idempotency).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn pay(
     state: &AppState,
     caller: &Caller,
@@ -252,6 +260,7 @@ impl Recipient {
 /// Debits the sender, records the transfer `PENDING` and enqueues it for the worker. One
 /// read (session, account, key, and the recipient's identifier when named by one), then one
 /// write, which also checks that the recipient's account exists.
+#[tracing::instrument(skip_all)]
 pub async fn transfer(
     state: &AppState,
     caller: &Caller,
@@ -305,19 +314,63 @@ pub async fn transfer(
     Ok(applied)
 }
 
-/// A transfer as its sender or recipient may see it; anyone else gets `None`.
+/// A transfer as its sender or recipient may see it; `NotFound` for anyone else, and for a
+/// path id that is not a transfer's (once the caller's login is known to be live).
+#[tracing::instrument(skip_all)]
 pub async fn transfer_for(
     state: &AppState,
     caller: &Caller,
-    transfer_id: &str,
-) -> Result<Option<Transfer>, WalletError> {
+    transfer_id: Option<&str>,
+) -> Result<Transfer, WalletError> {
+    let Some(transfer_id) = transfer_id.filter(|id| UserId::parse(id).is_ok()) else {
+        caller.check(state).await?;
+        return Err(WalletError::NotFound);
+    };
     let reads = Reads {
         transfer: Some(transfer_id.to_string()),
         ..Reads::default()
     };
     let (who, snap) = caller.load(state, reads).await?;
     let viewer = who.user_id.to_string();
-    Ok(snap
-        .transfer
-        .filter(|t| t.from_user == viewer || t.to_user == viewer))
+    snap.transfer
+        .filter(|t| t.from_user == viewer || t.to_user == viewer)
+        .ok_or(WalletError::NotFound)
+}
+
+/// One page of the caller's ledger, newest first. The session check and the page are read
+/// at once: one round trip of latency.
+#[tracing::instrument(skip_all, fields(limit = page.limit))]
+pub async fn transactions(
+    state: &AppState,
+    caller: &Caller,
+    page: &PageRequest,
+) -> Result<Page<LedgerEntry>, WalletError> {
+    let listing = Listing::new(state.cursor_key(), caller.user_id(), "transactions");
+    let before = listing.start(page, |p| p.parse::<u64>().ok())?;
+    let (_, entries) = tokio::try_join!(
+        async { Ok::<_, WalletError>(caller.check(state).await?) },
+        async {
+            Ok::<_, WalletError>(
+                state
+                    .store()
+                    .list_entries(caller.user_id(), before, page.limit + 1)
+                    .await?,
+            )
+        }
+    )?;
+    Ok(listing.page(entries, page.limit, |e| e.seq.to_string()))
+}
+
+/// `PUT /profile`: the names and address of the caller's account.
+#[tracing::instrument(skip_all)]
+pub async fn update_profile(
+    state: &AppState,
+    who: &Principal,
+    changes: &ProfileChanges,
+) -> Result<UserRecord, WalletError> {
+    state
+        .store()
+        .update_profile(who.user_id, changes, now_millis())
+        .await?
+        .ok_or(WalletError::Unauthenticated)
 }

@@ -40,9 +40,6 @@ pub enum EntityError {
     /// The entity is at another version than the one the change was based on.
     #[error("entity changed meanwhile")]
     VersionConflict,
-    /// The caller's login is no longer live (found by the use case's first read).
-    #[error("Unauthenticated")]
-    Unauthenticated,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

@@ -63,6 +63,10 @@ pub trait OperatorStore: Send + Sync + 'static {
     /// The money check: computed now where the store can do it in one consistent read
     /// (SQLite), else the latest verdict of the audit (DynamoDB; `None` before the first).
     async fn money_check(&self, now: Millis) -> StoreResult<Option<MoneyCheck>>;
+    /// The scheduled audit: checks the money and every account's ledger chain and keeps the
+    /// verdict [`money_check`](Self::money_check) answers with (SQLite checks at every
+    /// `money_check`, so there the audit is that check).
+    async fn audit_and_keep(&self, now: Millis) -> StoreResult<MoneyCheck>;
     /// Operator action: gives the account named by `identifier` `role`; false when no
     /// account has it.
     async fn set_role(&self, identifier: &LoginIdentifier, role: Role) -> StoreResult<bool>;

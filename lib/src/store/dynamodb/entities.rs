@@ -66,6 +66,7 @@ fn put_at_version(
 
 #[async_trait]
 impl EntityStore for DynamoStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn create_entity(&self, entity: &Entity) -> Result<(), EntityError> {
         let mut tx = Transaction::default();
         tx.push(Action::Entity, put_new(&self.table, entity_item(entity))?);
@@ -79,6 +80,7 @@ impl EntityStore for DynamoStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_entity(&self, user: UserId, entity_id: &str) -> StoreResult<Option<Entity>> {
         self.get(user_pk(user), &entity_sk(entity_id))
             .await?
@@ -87,6 +89,7 @@ impl EntityStore for DynamoStore {
             .transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn list_entities(
         &self,
         user: UserId,
@@ -135,6 +138,7 @@ impl EntityStore for DynamoStore {
         out.items().iter().map(parse_entity).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn update_entity(&self, before: &Entity, after: &Entity) -> Result<(), EntityError> {
         let mut tx = Transaction::default();
         tx.push(
@@ -170,6 +174,7 @@ impl EntityStore for DynamoStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_entity(&self, entity: &Entity) -> Result<(), EntityError> {
         let values: Item = [(":v".to_string(), n(entity.version))].into();
         let mut tx = Transaction::default();

@@ -99,6 +99,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl IdentityStore for DynamoStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn create_user(&self, user: &UserRecord) -> Result<(), CreateUserError> {
         let mut tx = Transaction::default();
         tx.push(Action::User, put_new(&self.table, user_item(user))?);
@@ -126,6 +127,7 @@ impl IdentityStore for DynamoStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
         self.get(user_pk(id), PROFILE)
             .await?
@@ -134,6 +136,7 @@ impl IdentityStore for DynamoStore {
             .transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn find_user(&self, identifier: &LoginIdentifier) -> StoreResult<Option<UserRecord>> {
         let Some(guard) = self.get(guard_pk(identifier), GUARD).await? else {
             return Ok(None);
@@ -141,6 +144,7 @@ impl IdentityStore for DynamoStore {
         self.get_user(parse_guard(&guard)?).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn update_profile(
         &self,
         user: UserId,
@@ -186,6 +190,7 @@ impl IdentityStore for DynamoStore {
     /// One `TransactWriteItems`: the profile (conditional on every identifier as `seen`), the
     /// new identifier's guard (which must not exist), the old one's (which must be this
     /// account's) and the login throttle's reset together.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn change_identifier(
         &self,
         seen: &UserRecord,
@@ -276,6 +281,7 @@ impl IdentityStore for DynamoStore {
     /// The user's sessions by one `Query`, then one `TransactWriteItems`: the secret
     /// (conditional on the one `seen`), the throttle's reset and the revocation of up to 98
     /// logins; more logins are revoked 100 to a transaction after it.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn change_secret(
         &self,
         seen: &UserRecord,
@@ -388,6 +394,7 @@ impl IdentityStore for DynamoStore {
     /// balance 0), its guards, its throttle records and up to the first logins — and after it
     /// the rest: logins, entities and idempotency records deleted (`BatchWriteItem`), the
     /// remarks of its entries and of the transfers it sent removed (one `UpdateItem` each).
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn close_account(
         &self,
         seen: &UserRecord,
@@ -512,6 +519,7 @@ impl IdentityStore for DynamoStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_user(&self, user: UserId) -> StoreResult<bool> {
         let Some(record) = self.get_user(user).await? else {
             return Ok(false);

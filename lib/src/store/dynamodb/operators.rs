@@ -21,6 +21,14 @@ pub(super) const AUDIT_LATEST: &str = "LATEST";
 
 #[async_trait]
 impl OperatorStore for DynamoStore {
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn audit_and_keep(&self, now: Millis) -> StoreResult<MoneyCheck> {
+        let check = self.audit(now).await?;
+        self.store_verdict(&check).await?;
+        Ok(check)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn list_transfers(
         &self,
         status: TxStatus,
@@ -54,6 +62,7 @@ impl OperatorStore for DynamoStore {
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn oldest_pending(&self) -> StoreResult<Option<Millis>> {
         // The oldest of each shard's oldest: one Query per shard, concurrently.
         let queries = (0..PENDING_SHARDS).map(|shard| {
@@ -78,6 +87,7 @@ impl OperatorStore for DynamoStore {
         Ok(oldest)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn money_check(&self, _now: Millis) -> StoreResult<Option<MoneyCheck>> {
         match self.get(AUDIT_PK.to_string(), AUDIT_LATEST).await? {
             Some(item) => Ok(Some(
@@ -88,6 +98,7 @@ impl OperatorStore for DynamoStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn set_role(&self, identifier: &LoginIdentifier, role: Role) -> StoreResult<bool> {
         let Some(guard) = self.get(super::items::guard_pk(identifier), GUARD).await? else {
             return Ok(false);

@@ -21,6 +21,7 @@ const UNPROCESSED_ROUNDS: u32 = 8;
 
 #[async_trait]
 impl ReadStore for DynamoStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn read(&self, reads: &Reads, now: Millis) -> StoreResult<Snapshot> {
         let session = reads
             .session

@@ -48,6 +48,7 @@ fn parse_reset(it: &Item, now: Millis) -> anyhow::Result<Option<Versioned<ResetC
 
 #[async_trait]
 impl ResetStore for DynamoStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_reset(
         &self,
         user: UserId,
@@ -59,6 +60,7 @@ impl ResetStore for DynamoStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn put_reset(
         &self,
         user: UserId,

@@ -22,6 +22,7 @@ pub(super) const TRANSACTION_MAX: usize = 100;
 
 #[async_trait]
 impl SessionStore for DynamoStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn create_session(&self, session: &Session, _now_secs: i64) -> StoreResult<()> {
         self.client
             .put_item()
@@ -34,6 +35,7 @@ impl SessionStore for DynamoStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn create_session_releasing(
         &self,
         session: &Session,
@@ -65,6 +67,7 @@ impl SessionStore for DynamoStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn session_active(
         &self,
         user: UserId,
@@ -84,6 +87,7 @@ impl SessionStore for DynamoStore {
 
     /// One `TransactWriteItems`: the family's swap, conditional on the presented token and the
     /// family's epoch, and a check that the account is at that epoch.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn rotate_session(
         &self,
         user: UserId,
@@ -148,6 +152,7 @@ impl SessionStore for DynamoStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn revoke_session(
         &self,
         user: UserId,
@@ -177,6 +182,7 @@ impl SessionStore for DynamoStore {
     /// One consistent `Query` of the user's partition for its profile and its session items
     /// (the sort keys from `PROFILE` to the last `SESSION#`: only the reset record lies
     /// between).
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn list_sessions(&self, user: UserId, now_secs: i64) -> StoreResult<Vec<SessionInfo>> {
         let items = self.profile_and_sessions(user).await?;
         let profile = items.iter().find(|i| sk_of(i) == PROFILE);
@@ -192,6 +198,7 @@ impl SessionStore for DynamoStore {
 
     /// One `TransactWriteItems`: the epoch's advance and the first 99 revocations; the rest
     /// follow 100 to a transaction.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn end_every_login(
         &self,
         user: UserId,
@@ -228,6 +235,7 @@ impl SessionStore for DynamoStore {
     }
 
     /// One `TransactWriteItems` per hundred families.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn revoke_sessions(
         &self,
         user: UserId,

@@ -15,6 +15,7 @@ use crate::store::{
 
 #[async_trait]
 impl ThrottleStore for DynamoStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_throttle(
         &self,
         key: &str,
@@ -26,6 +27,7 @@ impl ThrottleStore for DynamoStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn put_throttle(
         &self,
         key: &str,
@@ -39,6 +41,7 @@ impl ThrottleStore for DynamoStore {
         self.put_versioned(item, expected, now, "throttle").await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn put_throttles(&self, writes: &[ThrottleWrite], now: Millis) -> StoreResult<bool> {
         if let [one] = writes {
             return self
@@ -59,6 +62,7 @@ impl ThrottleStore for DynamoStore {
         Ok(self.transact(&tx, "throttle").await?.is_ok())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn release_throttle(&self, release: &ThrottleRelease, now: Millis) -> StoreResult<bool> {
         let mut tx = Transaction::default();
         tx.push(

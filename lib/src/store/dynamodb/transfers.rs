@@ -55,16 +55,19 @@ enum Mode {
 
 #[async_trait]
 impl TransferStore for DynamoStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
         self.settle(transfer_id, None, now, Mode::Settle).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn give_up_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
         // An error (the store unavailable, the accounts too busy) is no reason to hold the
         // money: the message fails, and a later delivery gives it up again.
         self.settle(transfer_id, None, now, Mode::Refund).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn settle_transfer_to(
         &self,
         transfer_id: &str,
@@ -77,6 +80,7 @@ impl TransferStore for DynamoStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>> {
         Ok(self
             .get(transfer_pk(transfer_id), TRANSFER)
@@ -87,6 +91,7 @@ impl TransferStore for DynamoStore {
             .map(|(t, _)| t))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn pending_transfers(
         &self,
         created_before: Millis,

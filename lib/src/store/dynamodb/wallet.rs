@@ -17,6 +17,7 @@ use crate::store::{
 
 #[async_trait]
 impl WalletStore for DynamoStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn apply(
         &self,
         op: &MoneyOp,
@@ -94,6 +95,7 @@ impl WalletStore for DynamoStore {
         Err(MoneyError::Contention)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn idempotency_record(
         &self,
         user: UserId,
@@ -107,6 +109,7 @@ impl WalletStore for DynamoStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn list_entries(
         &self,
         user: UserId,

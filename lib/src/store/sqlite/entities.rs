@@ -76,6 +76,7 @@ pub(super) fn insert_entity(tx: &Connection, e: &Entity) -> rusqlite::Result<()>
 
 #[async_trait]
 impl EntityStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn create_entity(&self, entity: &Entity) -> Result<(), EntityError> {
         let e = entity.clone();
         self.write(move |tx| {
@@ -88,12 +89,14 @@ impl EntityStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_entity(&self, user: UserId, entity_id: &str) -> StoreResult<Option<Entity>> {
         let id = entity_id.to_string();
         self.read(move |c| Ok(select(c, &user.to_string(), &id)?))
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn list_entities(
         &self,
         user: UserId,
@@ -124,6 +127,7 @@ impl EntityStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn update_entity(&self, before: &Entity, after: &Entity) -> Result<(), EntityError> {
         let (expected, e) = (before.version, after.clone());
         self.write(move |tx| {
@@ -160,6 +164,7 @@ impl EntityStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_entity(&self, entity: &Entity) -> Result<(), EntityError> {
         let (user, id, expected) = (
             entity.user_id.to_string(),

@@ -122,6 +122,7 @@ pub(super) fn insert_user(tx: &Connection, u: &UserRecord) -> rusqlite::Result<(
 
 #[async_trait]
 impl IdentityStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn create_user(&self, user: &UserRecord) -> Result<(), CreateUserError> {
         let u = user.clone();
         self.write(move |tx| {
@@ -139,17 +140,20 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
         self.read(move |c| select_user(c, id).context("Failed to read a user"))
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn find_user(&self, identifier: &LoginIdentifier) -> StoreResult<Option<UserRecord>> {
         let id = identifier.clone();
         self.read(move |c| find_by_identifier(c, &id).context("Failed to look up a user"))
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn update_profile(
         &self,
         user: UserId,
@@ -187,6 +191,7 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn change_identifier(
         &self,
         seen: &UserRecord,
@@ -255,6 +260,7 @@ impl IdentityStore for SqliteStore {
         .await?
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn change_secret(
         &self,
         seen: &UserRecord,
@@ -320,6 +326,7 @@ impl IdentityStore for SqliteStore {
         })?
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn close_account(
         &self,
         seen: &UserRecord,
@@ -371,6 +378,7 @@ impl IdentityStore for SqliteStore {
         .await?
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_user(&self, user: UserId) -> StoreResult<bool> {
         self.write(move |tx| {
             let n = tx

@@ -15,6 +15,7 @@ use crate::store::{ReadStore, Reads, Snapshot, StoreResult};
 
 #[async_trait]
 impl ReadStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn read(&self, reads: &Reads, now: Millis) -> StoreResult<Snapshot> {
         let reads = reads.clone();
         self.read(move |c| {

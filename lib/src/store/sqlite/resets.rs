@@ -10,6 +10,7 @@ use crate::store::{ResetCode, ResetStore, StoreResult, Versioned};
 
 #[async_trait]
 impl ResetStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_reset(
         &self,
         user: UserId,
@@ -38,6 +39,7 @@ impl ResetStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn put_reset(
         &self,
         user: UserId,

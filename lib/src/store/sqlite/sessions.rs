@@ -80,11 +80,13 @@ pub(super) fn session_is_active(
 
 #[async_trait]
 impl SessionStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn create_session(&self, s: &Session, now_secs: i64) -> StoreResult<()> {
         let s = s.clone();
         self.write(move |tx| insert_session(tx, &s, now_secs)).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn create_session_releasing(
         &self,
         s: &Session,
@@ -108,6 +110,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn session_active(
         &self,
         user: UserId,
@@ -121,6 +124,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn rotate_session(
         &self,
         user: UserId,
@@ -173,6 +177,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn revoke_session(
         &self,
         user: UserId,
@@ -192,6 +197,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn list_sessions(&self, user: UserId, now_secs: i64) -> StoreResult<Vec<SessionInfo>> {
         self.read(move |c| {
             let mut statement = c.prepare_cached(
@@ -215,6 +221,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn end_every_login(
         &self,
         user: UserId,
@@ -235,6 +242,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn revoke_sessions(
         &self,
         user: UserId,

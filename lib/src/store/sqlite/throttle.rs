@@ -120,6 +120,7 @@ fn forget_expired(tx: &Connection, now: Millis) -> rusqlite::Result<()> {
 
 #[async_trait]
 impl ThrottleStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_throttle(
         &self,
         key: &str,
@@ -130,6 +131,7 @@ impl ThrottleStore for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn put_throttle(
         &self,
         key: &str,
@@ -147,6 +149,7 @@ impl ThrottleStore for SqliteStore {
         self.put_throttles(std::slice::from_ref(&write), now).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn put_throttles(&self, writes: &[ThrottleWrite], now: Millis) -> StoreResult<bool> {
         let writes = writes.to_vec();
         self.write(move |tx| {
@@ -167,6 +170,7 @@ impl ThrottleStore for SqliteStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn release_throttle(&self, release: &ThrottleRelease, now: Millis) -> StoreResult<bool> {
         let r = release.clone();
         self.write(move |tx| {

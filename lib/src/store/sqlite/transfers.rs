@@ -126,24 +126,28 @@ fn settle(tx: &Connection, id: &str, now: Millis, mode: Mode) -> anyhow::Result<
 
 #[async_trait]
 impl TransferStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
         let id = transfer_id.to_string();
         self.write(move |tx| settle(tx, &id, now, Mode::Settle))
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn give_up_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
         let id = transfer_id.to_string();
         self.write(move |tx| settle(tx, &id, now, Mode::Refund))
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_transfer(&self, transfer_id: &str) -> StoreResult<Option<Transfer>> {
         let id = transfer_id.to_string();
         self.read(move |c| select_transfer(c, &id).context("Failed to read a transfer"))
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn pending_transfers(
         &self,
         created_before: Millis,

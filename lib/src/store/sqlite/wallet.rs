@@ -106,6 +106,7 @@ pub(super) fn read_idempotency(
 
 #[async_trait]
 impl WalletStore for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn apply(
         &self,
         op: &MoneyOp,
@@ -144,6 +145,7 @@ impl WalletStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn idempotency_record(
         &self,
         user: UserId,
@@ -156,6 +158,7 @@ impl WalletStore for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn list_entries(
         &self,
         user: UserId,
