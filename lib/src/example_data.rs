@@ -15,7 +15,7 @@ use argon2::password_hash::SaltString;
 use sha2::{Digest, Sha256};
 
 use crate::auth::PasswordHasher;
-use crate::domain::{Millis, SecretKind, UserId};
+use crate::domain::{EntityId, Millis, SecretKind, UserId};
 use crate::store::{Entity, EntryKind, LedgerEntry, Role, Transfer, TxStatus, UserRecord};
 
 /// The table name the files are keyed by; loading into another table replaces it.
@@ -286,7 +286,7 @@ impl Book {
         account.balance = after;
         account.version += 1;
         let entry = LedgerEntry {
-            user_id: account.user_id.to_string(),
+            user_id: account.user_id,
             seq: account.version,
             kind,
             reference_id: reference_id.to_string(),
@@ -371,8 +371,8 @@ impl Book {
         self.transfers.push((
             Transfer {
                 transfer_id,
-                from_user: user_id(from).to_string(),
-                to_user: user_id(to).to_string(),
+                from_user: user_id(from),
+                to_user: user_id(to),
                 amount,
                 remarks: remarks.to_string(),
                 status: debit_status,
@@ -552,7 +552,7 @@ pub async fn generate(hasher: &PasswordHasher) -> anyhow::Result<Dataset> {
     for &(owner, code, kind, quantity, name, description, edits) in INVENTORY {
         let created_at = book.tick(11);
         entities.push(Entity {
-            entity_id: id(&format!("entity {owner} {code}")),
+            entity_id: EntityId::parse(&id(&format!("entity {owner} {code}"))).expect("a v4 UUID"),
             user_id: user_id(owner),
             code: code.to_string(),
             kind: kind.to_string(),

@@ -2,35 +2,64 @@ use std::fmt;
 
 use uuid::Uuid;
 
-/// A user's id: a UUID v4, written as a lower-case hyphenated string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UserId(Uuid);
+/// An id the service makes: a UUID v4, written as a lower-case hyphenated string. Parsed from
+/// a path or a stored record with [`parse`](UserId::parse): anything else names nothing.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
 
-impl UserId {
-    pub fn new() -> Self {
-        Self(Uuid::new_v4())
-    }
+        impl $name {
+            pub fn new() -> Self {
+                Self(Uuid::new_v4())
+            }
 
-    pub fn parse(s: &str) -> Result<Self, String> {
-        Uuid::parse_str(s)
-            .ok()
-            .filter(|u| u.get_version_num() == 4 && s.len() == 36)
-            .map(Self)
-            .ok_or_else(|| "must be a UUID".to_string())
-    }
+            /// A UUID v4 in its 36-character form, in either case.
+            pub fn parse(s: &str) -> Result<Self, String> {
+                Uuid::parse_str(s)
+                    .ok()
+                    .filter(|u| u.get_version_num() == 4 && s.len() == 36)
+                    .map(Self)
+                    .ok_or_else(|| "must be a UUID".to_string())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-impl Default for UserId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
+uuid_id!(
+    /// A user's id.
+    UserId
+);
+uuid_id!(
+    /// An entity's id.
+    EntityId
+);
 
 fn char_len(s: &str) -> usize {
     s.chars().count()

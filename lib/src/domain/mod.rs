@@ -7,8 +7,8 @@ mod time;
 
 pub use address::ClientAddress;
 pub use identity::{
-    Email, IdentifierKind, LoginIdentifier, OptionalText, Password, Phone, Pin, Secret, SecretKind,
-    UserId, Username,
+    Email, EntityId, IdentifierKind, LoginIdentifier, OptionalText, Password, Phone, Pin, Secret,
+    SecretKind, UserId, Username,
 };
 pub use money::{Amount, IdempotencyKey, MAX_AMOUNT};
 pub use time::{format_timestamp, now_millis, Millis};

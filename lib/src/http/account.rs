@@ -6,13 +6,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::Router;
 
+use super::auth::Verified;
 use super::client::Client;
 use super::credentials::{parse_new_secret, parse_presented_secret};
 use super::error::{ApiError, FieldErrors};
 use super::input::{Fields, JsonObject};
+use super::layers::limited;
 use super::response::Success;
 use super::views::{AccountView, RecipientView};
-use super::{limited, Verified};
 use crate::domain::{Email, IdentifierKind, Phone, Username};
 use crate::service::accounts::{self, IdentifierUpdate, SecretUpdate};
 use crate::service::wallet::Recipient;

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::limited;
+use super::layers::limited;
 use crate::state::AppState;
 
 /// The repository's `openapi.yaml`.

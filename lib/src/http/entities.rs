@@ -12,12 +12,13 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
 
+use super::auth::{Authenticated, Verified};
 use super::error::{ApiError, FieldErrors};
 use super::input::{Fields, JsonObject};
+use super::layers::limited;
 use super::paging::parse_page;
 use super::response::{List, Success};
 use super::views::EntityView;
-use super::{limited, Authenticated, Verified};
 use crate::service::entities::{self, EntityFields};
 use crate::state::AppState;
 use crate::store::{Entity, EntityFilter};

@@ -408,18 +408,19 @@ impl From<WalletError> for ApiError {
 
 impl From<EntityError> for ApiError {
     fn from(e: EntityError) -> Self {
+        use crate::store::EntityError as Refused;
         match e {
-            EntityError::CodeTaken => {
+            EntityError::Refused(Refused::CodeTaken) => {
                 Self::validation_conflict("code", "is already used by another of your entities")
             }
-            EntityError::NotFound => Self::not_found(),
-            EntityError::Unauthenticated => Self::unauthenticated(),
-            EntityError::VersionConflict => Self::new(
+            EntityError::Refused(Refused::NotFound) => Self::not_found(),
+            EntityError::Refused(Refused::VersionConflict) => Self::new(
                 ErrorCode::VersionConflict,
                 "The entity was changed by another request; read it again and retry",
             ),
+            EntityError::Refused(Refused::Unexpected(e)) => Self::internal(&e),
+            EntityError::Unauthenticated => Self::unauthenticated(),
             EntityError::InvalidCursor(_) => Self::invalid_cursor(),
-            EntityError::Unexpected(e) => Self::internal(&e),
         }
     }
 }

@@ -9,13 +9,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 
+use super::auth::{Authenticated, Verified};
 use super::client::Client;
 use super::credentials::{parse_one_identifier, parse_presented_secret};
 use super::error::ApiError;
 use super::input::{Fields, JsonObject, JsonOrForm};
+use super::layers::limited;
 use super::response::Success;
 use super::views::SessionView;
-use super::{limited, Authenticated, Verified};
 use crate::service::accounts::{self, Credentials};
 use crate::service::sessions;
 use crate::state::AppState;

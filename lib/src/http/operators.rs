@@ -8,11 +8,12 @@ use axum::Router;
 use serde::Serialize;
 use serde_json::json;
 
+use super::auth::Verified;
 use super::error::ApiError;
+use super::layers::limited;
 use super::paging::parse_page;
 use super::response::{List, Success};
 use super::views::TransferView;
-use super::{limited, Verified};
 use crate::domain::format_timestamp;
 use crate::service::operators;
 use crate::state::AppState;

@@ -10,7 +10,7 @@ use super::client::Client;
 use super::credentials::{parse_new_secret, parse_one_identifier};
 use super::error::ApiError;
 use super::input::{Fields, JsonObject};
-use super::limited;
+use super::layers::limited;
 use super::response::Success;
 use crate::service::resets;
 use crate::state::AppState;

@@ -13,10 +13,11 @@ use axum::routing::{delete, get, put};
 use axum::Router;
 use serde::Serialize;
 
+use super::auth::Verified;
 use super::error::ApiError;
+use super::layers::{limited, limited_to};
 use super::response::Success;
 use super::web::{etag, not_modified};
-use super::{limited, limited_to, Verified};
 use crate::pictures::MAX_PICTURE_BYTES;
 use crate::service::pictures;
 use crate::state::AppState;

@@ -8,7 +8,7 @@ use axum::Router;
 use super::credentials::parse_new_secret;
 use super::error::ApiError;
 use super::input::{Fields, JsonOrForm};
-use super::limited;
+use super::layers::limited;
 use super::response::Success;
 use super::views::RegisteredView;
 use crate::domain::{Email, Phone, Username};

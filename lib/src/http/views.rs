@@ -3,40 +3,8 @@
 
 use serde::Serialize;
 
-use crate::domain::format_timestamp;
+use crate::domain::{format_timestamp, EntityId, UserId};
 use crate::store::{Entity, EntryKind, LedgerEntry, SessionInfo, Transfer, UserRecord};
-
-/// The account as `GET /account` (and every identifier change) answers it.
-#[derive(Serialize)]
-pub(crate) struct AccountView<'a> {
-    user_id: String,
-    username: &'a Option<String>,
-    email: &'a Option<String>,
-    phone_number: &'a Option<String>,
-    first_name: &'a Option<String>,
-    last_name: &'a Option<String>,
-    address: &'a Option<String>,
-    balance: i64,
-    created_date: String,
-    updated_date: String,
-}
-
-impl<'a> From<&'a UserRecord> for AccountView<'a> {
-    fn from(u: &'a UserRecord) -> Self {
-        Self {
-            user_id: u.user_id.to_string(),
-            username: &u.username,
-            email: &u.email,
-            phone_number: &u.phone_number,
-            first_name: &u.first_name,
-            last_name: &u.last_name,
-            address: &u.address,
-            balance: u.balance,
-            created_date: format_timestamp(u.created_at),
-            updated_date: format_timestamp(u.updated_at),
-        }
-    }
-}
 
 /// A new account as `POST /register` answers it.
 #[derive(Serialize)]
@@ -62,6 +30,26 @@ impl<'a> From<&'a UserRecord> for RegisteredView<'a> {
             last_name: &u.last_name,
             address: &u.address,
             created_date: format_timestamp(u.created_at),
+        }
+    }
+}
+
+/// The account as `GET /account` (and every identifier change) answers it: as registered,
+/// with its balance and when it last changed.
+#[derive(Serialize)]
+pub(crate) struct AccountView<'a> {
+    #[serde(flatten)]
+    registered: RegisteredView<'a>,
+    balance: i64,
+    updated_date: String,
+}
+
+impl<'a> From<&'a UserRecord> for AccountView<'a> {
+    fn from(u: &'a UserRecord) -> Self {
+        Self {
+            registered: RegisteredView::from(u),
+            balance: u.balance,
+            updated_date: format_timestamp(u.updated_at),
         }
     }
 }
@@ -163,7 +151,7 @@ pub(crate) struct LedgerEntryView<'a> {
     #[serde(flatten)]
     reference: Reference<'a>,
     status: &'static str,
-    user_id: &'a str,
+    user_id: UserId,
     transaction_type: &'static str,
     amount: i64,
     remarks: &'a str,
@@ -177,7 +165,7 @@ impl<'a> From<&'a LedgerEntry> for LedgerEntryView<'a> {
         Self {
             reference: Reference::of(e),
             status: e.status.as_str(),
-            user_id: &e.user_id,
+            user_id: e.user_id,
             transaction_type: if e.kind.is_credit() {
                 "CREDIT"
             } else {
@@ -268,8 +256,8 @@ impl<'a> From<&'a LedgerEntry> for TransferSentView<'a> {
 #[derive(Serialize)]
 pub(crate) struct TransferView<'a> {
     transfer_id: &'a str,
-    from_user: &'a str,
-    to_user: &'a str,
+    from_user: UserId,
+    to_user: UserId,
     amount: i64,
     remarks: &'a str,
     transfer_status: &'static str,
@@ -281,8 +269,8 @@ impl<'a> From<&'a Transfer> for TransferView<'a> {
     fn from(t: &'a Transfer) -> Self {
         Self {
             transfer_id: &t.transfer_id,
-            from_user: &t.from_user,
-            to_user: &t.to_user,
+            from_user: t.from_user,
+            to_user: t.to_user,
             amount: t.amount,
             remarks: &t.remarks,
             transfer_status: t.status.as_str(),
@@ -295,7 +283,7 @@ impl<'a> From<&'a Transfer> for TransferView<'a> {
 /// An entity of the caller's inventory.
 #[derive(Serialize)]
 pub(crate) struct EntityView<'a> {
-    entity_id: &'a str,
+    entity_id: EntityId,
     code: &'a str,
     #[serde(rename = "type")]
     kind: &'a str,
@@ -310,7 +298,7 @@ pub(crate) struct EntityView<'a> {
 impl<'a> From<&'a Entity> for EntityView<'a> {
     fn from(e: &'a Entity) -> Self {
         Self {
-            entity_id: &e.entity_id,
+            entity_id: e.entity_id,
             code: &e.code,
             kind: &e.kind,
             quantity: e.quantity,

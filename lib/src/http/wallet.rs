@@ -8,14 +8,15 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use serde_json::json;
 
+use super::auth::{Authenticated, Verified};
 use super::error::ApiError;
 use super::input::{Fields, JsonObject};
+use super::layers::limited;
 use super::paging::parse_page;
 use super::response::{List, Success};
 use super::views::{
     LedgerEntryView, PaymentView, ProfileView, TopUpView, TransferSentView, TransferView,
 };
-use super::{limited, Authenticated, Verified};
 use crate::domain::{IdempotencyKey, OptionalText};
 use crate::service::wallet::{self, Applied, Idempotency, Recipient};
 use crate::state::AppState;

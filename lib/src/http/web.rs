@@ -21,7 +21,7 @@ use axum::Router;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use super::limited;
+use super::layers::limited;
 use crate::state::AppState;
 
 /// The policy of every page: scripts, styles, images and API calls from this origin only.

@@ -1,39 +1,33 @@
 //! Each user's inventory of products: create, read, list, replace, delete.
 
-use crate::domain::{now_millis, UserId};
+use crate::domain::{now_millis, EntityId};
 use crate::paging::{InvalidCursor, Listing, Page, PageRequest};
 use crate::service::sessions::{Caller, Principal, SessionError};
 use crate::state::AppState;
 use crate::store::{self, Entity, EntityFilter, Reads};
 
+/// What the store refuses (a taken code, no such entity of the caller's, another version),
+/// or the caller's login or cursor.
 #[derive(Debug, thiserror::Error)]
 pub enum EntityError {
-    /// Another entity of the caller has this code.
-    #[error("code already used")]
-    CodeTaken,
-    /// No such entity of the caller's.
-    #[error("entity not found")]
-    NotFound,
-    /// The entity is at another version than the one the change was based on.
-    #[error("entity changed meanwhile")]
-    VersionConflict,
+    #[error(transparent)]
+    Refused(#[from] store::EntityError),
     /// The caller's login is no longer live.
     #[error("Unauthenticated")]
     Unauthenticated,
     #[error(transparent)]
     InvalidCursor(#[from] InvalidCursor),
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
 }
 
-impl From<store::EntityError> for EntityError {
-    fn from(e: store::EntityError) -> Self {
-        match e {
-            store::EntityError::CodeTaken => Self::CodeTaken,
-            store::EntityError::NotFound => Self::NotFound,
-            store::EntityError::VersionConflict => Self::VersionConflict,
-            store::EntityError::Unexpected(e) => Self::Unexpected(e),
-        }
+impl EntityError {
+    fn not_found() -> Self {
+        Self::Refused(store::EntityError::NotFound)
+    }
+}
+
+impl From<anyhow::Error> for EntityError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Refused(store::EntityError::Unexpected(e))
     }
 }
 
@@ -41,15 +35,14 @@ impl From<SessionError> for EntityError {
     fn from(e: SessionError) -> Self {
         match e {
             SessionError::Unauthenticated => Self::Unauthenticated,
-            SessionError::Unexpected(e) => Self::Unexpected(e),
+            SessionError::Unexpected(e) => e.into(),
         }
     }
 }
 
-/// The path's entity id, lowercase; one that is not a UUID names no entity.
-fn entity_id(raw: Option<&str>) -> Option<String> {
-    raw.filter(|id| UserId::parse(id).is_ok())
-        .map(str::to_ascii_lowercase)
+/// The path's entity id; one that is not a UUID names no entity.
+fn entity_id(raw: Option<&str>) -> Option<EntityId> {
+    raw.and_then(|id| EntityId::parse(id).ok())
 }
 
 /// The mutable fields of an entity, validated.
@@ -75,7 +68,7 @@ pub async fn create(
     let owner = owner.user_id;
     let now = now_millis();
     let entity = Entity {
-        entity_id: uuid::Uuid::new_v4().to_string(),
+        entity_id: EntityId::new(),
         user_id: owner,
         code: fields.code,
         kind: fields.kind,
@@ -99,18 +92,22 @@ pub async fn get(
 ) -> Result<Entity, EntityError> {
     let Some(entity_id) = self::entity_id(entity_id) else {
         caller.check(state).await?;
-        return Err(EntityError::NotFound);
+        return Err(EntityError::not_found());
     };
-    read(state, caller, &entity_id).await
+    read(state, caller, entity_id).await
 }
 
-async fn read(state: &AppState, caller: &Caller, entity_id: &str) -> Result<Entity, EntityError> {
+async fn read(
+    state: &AppState,
+    caller: &Caller,
+    entity_id: EntityId,
+) -> Result<Entity, EntityError> {
     let reads = Reads {
-        entity: Some((caller.user_id(), entity_id.to_string())),
+        entity: Some((caller.user_id(), entity_id)),
         ..Reads::default()
     };
     let (_, snap) = caller.load(state, reads).await?;
-    snap.entity.ok_or(EntityError::NotFound)
+    snap.entity.ok_or_else(EntityError::not_found)
 }
 
 /// One page of the caller's entities matching `filter`, in code order. The session check and
@@ -146,7 +143,7 @@ async fn current(
     state: &AppState,
     caller: &Caller,
     first: bool,
-    entity_id: &str,
+    entity_id: EntityId,
     if_match: Option<u64>,
 ) -> Result<Entity, EntityError> {
     let entity = if first {
@@ -156,10 +153,10 @@ async fn current(
             .store()
             .get_entity(caller.user_id(), entity_id)
             .await?
-            .ok_or(EntityError::NotFound)?
+            .ok_or_else(EntityError::not_found)?
     };
     if if_match.is_some_and(|v| v != entity.version) {
-        return Err(EntityError::VersionConflict);
+        return Err(store::EntityError::VersionConflict.into());
     }
     Ok(entity)
 }
@@ -175,9 +172,8 @@ pub async fn replace(
 ) -> Result<Entity, EntityError> {
     let Some(entity_id) = self::entity_id(entity_id) else {
         caller.check(state).await?;
-        return Err(EntityError::NotFound);
+        return Err(EntityError::not_found());
     };
-    let entity_id = entity_id.as_str();
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -211,9 +207,8 @@ pub async fn delete(
 ) -> Result<Entity, EntityError> {
     let Some(entity_id) = self::entity_id(entity_id) else {
         caller.check(state).await?;
-        return Err(EntityError::NotFound);
+        return Err(EntityError::not_found());
     };
-    let entity_id = entity_id.as_str();
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -331,9 +331,8 @@ pub async fn transfer_for(
         ..Reads::default()
     };
     let (who, snap) = caller.load(state, reads).await?;
-    let viewer = who.user_id.to_string();
     snap.transfer
-        .filter(|t| t.from_user == viewer || t.to_user == viewer)
+        .filter(|t| t.from_user == who.user_id || t.to_user == who.user_id)
         .ok_or(WalletError::NotFound)
 }
 

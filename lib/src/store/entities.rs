@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::domain::{Millis, UserId};
+use crate::domain::{EntityId, Millis, UserId};
 
 /// One product of one user's inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entity {
-    pub entity_id: String,
+    pub entity_id: EntityId,
     pub user_id: UserId,
     /// Unique among the user's entities.
     pub code: String,
@@ -50,7 +50,7 @@ pub enum EntityError {
 pub trait EntityStore: Send + Sync + 'static {
     /// Stores a new entity (version 1); `CodeTaken` when the user has the code already.
     async fn create_entity(&self, entity: &Entity) -> Result<(), EntityError>;
-    async fn get_entity(&self, user: UserId, entity_id: &str) -> StoreResult<Option<Entity>>;
+    async fn get_entity(&self, user: UserId, entity_id: EntityId) -> StoreResult<Option<Entity>>;
     /// The user's entities matching `filter`, ordered by code, starting after the code
     /// `after`, at most `limit`.
     async fn list_entities(

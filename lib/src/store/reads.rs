@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::{Entity, IdempotencyRecord, StoreResult, Transfer, UserRecord, Versioned};
 use crate::auth::Throttle;
-use crate::domain::{LoginIdentifier, Millis, UserId};
+use crate::domain::{EntityId, LoginIdentifier, Millis, UserId};
 
 /// The items to read. Each is optional; ask only for what the request uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct Reads {
     /// Whose an identifier is.
     pub identifier: Option<LoginIdentifier>,
     /// (owner, entity id).
-    pub entity: Option<(UserId, String)>,
+    pub entity: Option<(UserId, EntityId)>,
     pub transfer: Option<String>,
     /// Throttle records, by key.
     pub throttles: Vec<String>,

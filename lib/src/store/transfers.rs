@@ -3,13 +3,13 @@
 use async_trait::async_trait;
 
 use super::{EntryKind, LedgerEntry, StoreResult, TxStatus};
-use crate::domain::Millis;
+use crate::domain::{Millis, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transfer {
     pub transfer_id: String,
-    pub from_user: String,
-    pub to_user: String,
+    pub from_user: UserId,
+    pub to_user: UserId,
     pub amount: i64,
     pub remarks: String,
     pub status: TxStatus,
@@ -37,7 +37,7 @@ impl Transfer {
             (EntryKind::TransferIn, &self.to_user)
         };
         Some(LedgerEntry {
-            user_id: account.clone(),
+            user_id: *account,
             seq: version + 1,
             kind,
             reference_id: self.transfer_id.clone(),

@@ -74,7 +74,7 @@ impl TxStatus {
 /// version after the change, so entries of an account are totally ordered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
-    pub user_id: String,
+    pub user_id: UserId,
     pub seq: u64,
     pub kind: EntryKind,
     /// The top-up, payment or transfer id.
@@ -111,8 +111,8 @@ impl MoneyOp {
         };
         Some(Transfer {
             transfer_id: self.reference_id.clone(),
-            from_user: self.user.to_string(),
-            to_user: to.to_string(),
+            from_user: self.user,
+            to_user: to,
             amount: self.amount,
             remarks: self.remarks.clone(),
             status: TxStatus::Pending,
@@ -142,7 +142,7 @@ impl MoneyOp {
             ),
         };
         Ok(LedgerEntry {
-            user_id: self.user.to_string(),
+            user_id: self.user,
             seq: version + 1,
             kind,
             reference_id: self.reference_id.clone(),

@@ -23,11 +23,11 @@ pub async fn entities_are_stored_read_and_owned_by_their_user(store: &dyn Store)
     let e = entity(&a, "SKU-1", "book", 3);
     store.create_entity(&e).await.unwrap();
     assert_eq!(
-        store.get_entity(a.user_id, &e.entity_id).await.unwrap(),
+        store.get_entity(a.user_id, e.entity_id).await.unwrap(),
         Some(e.clone())
     );
     assert_eq!(
-        store.get_entity(b.user_id, &e.entity_id).await.unwrap(),
+        store.get_entity(b.user_id, e.entity_id).await.unwrap(),
         None,
         "another user's entity does not exist for them"
     );
@@ -35,7 +35,7 @@ pub async fn entities_are_stored_read_and_owned_by_their_user(store: &dyn Store)
     bare.name = None;
     store.create_entity(&bare).await.unwrap();
     assert_eq!(
-        store.get_entity(a.user_id, &bare.entity_id).await.unwrap(),
+        store.get_entity(a.user_id, bare.entity_id).await.unwrap(),
         Some(bare)
     );
     // The same code for another user is fine.
@@ -57,7 +57,7 @@ pub async fn an_entity_code_is_unique_per_user(store: &dyn Store) {
         Err(EntityError::CodeTaken)
     ));
     assert_eq!(
-        store.get_entity(a.user_id, &again.entity_id).await.unwrap(),
+        store.get_entity(a.user_id, again.entity_id).await.unwrap(),
         None,
         "nothing written"
     );
@@ -93,7 +93,7 @@ pub async fn entity_updates_check_the_version_and_move_the_code(store: &dyn Stor
     });
     store.update_entity(&e, &renamed).await.unwrap();
     assert_eq!(
-        store.get_entity(a.user_id, &e.entity_id).await.unwrap(),
+        store.get_entity(a.user_id, e.entity_id).await.unwrap(),
         Some(renamed.clone())
     );
     // The old code is free again, the new one is taken.
@@ -118,7 +118,7 @@ pub async fn entity_updates_check_the_version_and_move_the_code(store: &dyn Stor
         Err(EntityError::CodeTaken)
     ));
     assert_eq!(
-        store.get_entity(a.user_id, &e.entity_id).await.unwrap(),
+        store.get_entity(a.user_id, e.entity_id).await.unwrap(),
         Some(renamed.clone())
     );
     // Gone: NotFound.
@@ -146,7 +146,7 @@ pub async fn concurrent_updates_of_one_version_succeed_once(store: &dyn Store) {
         .iter()
         .all(|r| matches!(r, Ok(()) | Err(EntityError::VersionConflict))));
     let stored = store
-        .get_entity(a.user_id, &e.entity_id)
+        .get_entity(a.user_id, e.entity_id)
         .await
         .unwrap()
         .unwrap();
@@ -165,7 +165,7 @@ pub async fn deleting_an_entity_frees_its_code_and_checks_the_version(store: &dy
     ));
     store.delete_entity(&newer).await.unwrap();
     assert_eq!(
-        store.get_entity(a.user_id, &e.entity_id).await.unwrap(),
+        store.get_entity(a.user_id, e.entity_id).await.unwrap(),
         None
     );
     assert!(matches!(

@@ -121,7 +121,7 @@ pub(crate) async fn assert_chain(store: &dyn Store, u: &UserRecord) {
 pub(crate) fn entity(owner: &UserRecord, code: &str, kind: &str, quantity: i64) -> Entity {
     let now = now_millis();
     Entity {
-        entity_id: uuid::Uuid::new_v4().to_string(),
+        entity_id: dompet::domain::EntityId::new(),
         user_id: owner.user_id,
         code: code.into(),
         kind: kind.into(),

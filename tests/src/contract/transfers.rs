@@ -26,7 +26,7 @@ pub async fn a_transfer_is_reserved_then_settled_exactly_once(store: &dyn Store)
         (pending.status, pending.settled_at),
         (TxStatus::Pending, None)
     );
-    assert_eq!(pending.to_user, to.user_id.to_string());
+    assert_eq!(pending.to_user, to.user_id);
     assert!(PendingPage::all(store, now_millis() + 1)
         .await
         .unwrap()

@@ -99,7 +99,9 @@ impl DynamoStore {
                 let fresh = self.get_transfer(id).await?;
                 moved |= fresh.as_ref().map(|t| t.status) != transfers.get(id).map(|t| t.status);
                 let accounts: Vec<String> = match (&fresh, transfers.get(id)) {
-                    (Some(t), _) | (None, Some(t)) => vec![t.from_user.clone(), t.to_user.clone()],
+                    (Some(t), _) | (None, Some(t)) => {
+                        vec![t.from_user.to_string(), t.to_user.to_string()]
+                    }
                     (None, None) => orphan_accounts(&snapshots, id),
                 };
                 match fresh {
@@ -170,7 +172,7 @@ impl DynamoStore {
         for id in stuck {
             let culprit = transfers
                 .get(&id)
-                .map(|t| t.from_user.clone())
+                .map(|t| t.from_user.to_string())
                 .unwrap_or_else(|| format!("transfer {id}"));
             if !check.broken_accounts.contains(&culprit) {
                 check.broken_accounts.push(culprit);
@@ -195,7 +197,7 @@ impl DynamoStore {
                     let entry = parse_entry(item)?;
                     scanned
                         .entries
-                        .entry(entry.user_id.clone())
+                        .entry(entry.user_id.to_string())
                         .or_default()
                         .push(entry);
                 } else if pk.starts_with("TRANSFER#") && sk == TRANSFER {

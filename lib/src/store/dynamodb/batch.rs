@@ -20,7 +20,7 @@ pub fn files(dataset: &Dataset) -> Vec<BatchFile> {
     let mut pending_in: BTreeMap<String, i64> = BTreeMap::new();
     for (t, _) in &dataset.transfers {
         if t.status == crate::store::TxStatus::Pending {
-            *pending_in.entry(t.to_user.clone()).or_default() += 1;
+            *pending_in.entry(t.to_user.to_string()).or_default() += 1;
         }
     }
     let accounts: Vec<Item> = dataset

@@ -10,7 +10,7 @@ use super::items::{
     n, parse_entity, put, put_new, s, user_pk, Action, Item, Transaction,
 };
 use super::{backoff, DynamoStore, CONFLICT_RETRIES};
-use crate::domain::UserId;
+use crate::domain::{EntityId, UserId};
 use crate::store::{Entity, EntityError, EntityFilter, EntityStore, StoreResult};
 
 impl DynamoStore {
@@ -41,7 +41,7 @@ impl DynamoStore {
 
     /// After a failed version condition: gone, or changed by someone else.
     async fn missing_or_changed(&self, e: &Entity) -> EntityError {
-        match self.get_entity(e.user_id, &e.entity_id).await {
+        match self.get_entity(e.user_id, e.entity_id).await {
             Ok(Some(_)) => EntityError::VersionConflict,
             Ok(None) => EntityError::NotFound,
             Err(err) => EntityError::Unexpected(err),
@@ -81,7 +81,7 @@ impl EntityStore for DynamoStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn get_entity(&self, user: UserId, entity_id: &str) -> StoreResult<Option<Entity>> {
+    async fn get_entity(&self, user: UserId, entity_id: EntityId) -> StoreResult<Option<Entity>> {
         self.get(user_pk(user), &entity_sk(entity_id))
             .await?
             .as_ref()
@@ -183,7 +183,7 @@ impl EntityStore for DynamoStore {
             delete_if(
                 &self.table,
                 user_pk(entity.user_id),
-                &entity_sk(&entity.entity_id),
+                &entity_sk(entity.entity_id),
                 Some(("attribute_exists(pk) AND version = :v", values)),
             )?,
         );

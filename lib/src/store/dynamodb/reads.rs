@@ -48,7 +48,7 @@ impl ReadStore for DynamoStore {
         let entity = reads
             .entity
             .as_ref()
-            .map(|(user, id)| (user_pk(user), entity_sk(id)));
+            .map(|(user, id)| (user_pk(user), entity_sk(*id)));
         let transfer = reads
             .transfer
             .as_ref()

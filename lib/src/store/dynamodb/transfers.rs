@@ -180,8 +180,8 @@ impl DynamoStore {
             if t.status != TxStatus::Pending {
                 return Ok(Settlement::AlreadySettled);
             }
-            let to = UserId::parse(&t.to_user).map_err(anyhow::Error::msg)?;
-            let from = UserId::parse(&t.from_user).map_err(anyhow::Error::msg)?;
+            let to = t.to_user;
+            let from = t.from_user;
             // The recipient's account as read with the transfer, when that was the right one.
             let read_with_transfer = match &recipient_key {
                 Some(key) if recipient == Some(to) => Some(found.remove(key)),
@@ -231,7 +231,7 @@ impl DynamoStore {
             );
             tx.push(
                 Action::SenderEntry,
-                entry_status_update(&self.table, &t.from_user, sender_seq, final_status)?,
+                entry_status_update(&self.table, t.from_user, sender_seq, final_status)?,
             );
             // A credited recipient no longer counts the transfer as pending (the sender's
             // entry says it is settled).

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::SqliteStore;
-use crate::domain::UserId;
+use crate::domain::{EntityId, UserId};
 use crate::store::{Entity, EntityError, EntityFilter, EntityStore, StoreResult};
 
 const COLUMNS: &str = "entity_id, user_id, code, type, quantity, name, description, version, \
@@ -35,13 +35,13 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Entity> {
 
 pub(super) fn select(
     c: &Connection,
-    user: &str,
-    entity_id: &str,
+    user: UserId,
+    entity_id: EntityId,
 ) -> rusqlite::Result<Option<Entity>> {
     c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM entities WHERE user_id = ?1 AND entity_id = ?2"
     ))?
-    .query_row([user, entity_id], from_row)
+    .query_row(params![user, entity_id], from_row)
     .optional()
 }
 
@@ -90,10 +90,8 @@ impl EntityStore for SqliteStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn get_entity(&self, user: UserId, entity_id: &str) -> StoreResult<Option<Entity>> {
-        let id = entity_id.to_string();
-        self.read(move |c| Ok(select(c, &user.to_string(), &id)?))
-            .await
+    async fn get_entity(&self, user: UserId, entity_id: EntityId) -> StoreResult<Option<Entity>> {
+        self.read(move |c| Ok(select(c, user, entity_id)?)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -132,7 +130,7 @@ impl EntityStore for SqliteStore {
         let (expected, e) = (before.version, after.clone());
         self.write(move |tx| {
             let user = e.user_id.to_string();
-            let current = select(tx, &user, &e.entity_id)
+            let current = select(tx, e.user_id, e.entity_id)
                 .context("Failed to read an entity")?
                 .ok_or(EntityError::NotFound)?;
             if current.version != expected {
@@ -166,11 +164,7 @@ impl EntityStore for SqliteStore {
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_entity(&self, entity: &Entity) -> Result<(), EntityError> {
-        let (user, id, expected) = (
-            entity.user_id.to_string(),
-            entity.entity_id.clone(),
-            entity.version as i64,
-        );
+        let (user, id, expected) = (entity.user_id, entity.entity_id, entity.version as i64);
         self.write(move |tx| {
             let deleted = tx
                 .prepare_cached(
@@ -183,7 +177,7 @@ impl EntityStore for SqliteStore {
                 return Ok(());
             }
             Err(
-                match select(tx, &user, &id).context("Failed to read an entity")? {
+                match select(tx, user, id).context("Failed to read an entity")? {
                     Some(_) => EntityError::VersionConflict,
                     None => EntityError::NotFound,
                 },

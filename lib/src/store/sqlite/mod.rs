@@ -27,6 +27,30 @@ use writer::Writer;
 
 use crate::example_data::Dataset;
 
+/// Ids are kept as their text; one that does not parse is a conversion failure, as for any
+/// column of the wrong type.
+macro_rules! id_column {
+    ($id:ty) => {
+        impl rusqlite::types::ToSql for $id {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.to_string().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $id {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                <$id>::parse(value.as_str()?)
+                    .map_err(|e| rusqlite::types::FromSqlError::Other(e.into()))
+            }
+        }
+    };
+}
+
+id_column!(crate::domain::UserId);
+id_column!(crate::domain::EntityId);
+
 /// Applied in order at open; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_users_logins_and_sessions.sql"),

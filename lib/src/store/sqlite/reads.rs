@@ -66,8 +66,7 @@ impl ReadStore for SqliteStore {
                     .map(|u| u.user_id);
             }
             if let Some((user, id)) = &reads.entity {
-                snap.entity = select_entity(&tx, &user.to_string(), id)
-                    .context("Failed to read an entity")?;
+                snap.entity = select_entity(&tx, *user, *id).context("Failed to read an entity")?;
             }
             if let Some(id) = &reads.transfer {
                 snap.transfer = select_transfer(&tx, id).context("Failed to read a transfer")?;

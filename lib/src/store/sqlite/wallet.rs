@@ -126,7 +126,7 @@ impl WalletStore for SqliteStore {
             let entry = op.entry(balance, version as u64)?;
             post_entry(tx, &entry).context("Failed to post the entry")?;
             if let Some(transfer) = op.pending_transfer() {
-                if account(tx, &transfer.to_user)
+                if account(tx, &transfer.to_user.to_string())
                     .context("Failed to read the recipient")?
                     .is_none()
                 {
