@@ -80,7 +80,7 @@ pub async fn sweep_transfers(state: &AppState) -> Result<Value, JobFailed> {
 /// shows.
 #[tracing::instrument(skip_all)]
 pub async fn audit(state: &AppState) -> Result<Value, JobFailed> {
-    let check = operators::audit(state.store())
+    let check = operators::audit_kept(state)
         .await
         .map_err(failed("AuditFailed"))?;
     Ok(json!({

@@ -15,10 +15,13 @@ pub mod lambda;
 pub mod paging;
 pub mod pictures;
 pub mod queue;
+#[allow(clippy::disallowed_methods)] // the use cases: the one place stores are reached
 pub mod service;
+#[allow(clippy::disallowed_methods)]
 pub mod state;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
+#[allow(clippy::disallowed_methods)]
 pub mod testing;
 
 pub use config::Config;

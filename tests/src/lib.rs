@@ -1,6 +1,9 @@
 //! Test support for dompet: a server on port 0 with a fresh store, DynamoDB Local provisioned
 //! on demand, and the store contract suite every adapter must pass.
 
+// Tests read the stores directly, to check what a request left behind.
+#![allow(clippy::disallowed_methods)]
+
 pub mod app;
 pub mod browser;
 pub mod calls;

@@ -95,10 +95,35 @@ pub async fn stats(state: &AppState, _operator: &Operator) -> Result<Stats, Oper
     })
 }
 
+/// The scheduled audit of the state's store (the `audit` function).
+pub async fn audit_kept(state: &AppState) -> anyhow::Result<MoneyCheck> {
+    audit(state.store()).await
+}
+
 /// The scheduled audit: checks the money and every ledger chain, logs and keeps the verdict.
 #[tracing::instrument(skip_all)]
 pub async fn audit(store: &dyn Store) -> anyhow::Result<MoneyCheck> {
-    let check = store.audit_and_keep(now_millis()).await?;
+    let now = now_millis();
+    // On DynamoDB a scan of the table, kept as the verdict `money_check` answers with; SQLite
+    // checks in one consistent read at every `money_check`, so there the audit is that check.
+    #[cfg(feature = "dynamodb")]
+    let audited = match store.as_dynamodb() {
+        Some(dynamo) => {
+            let check = dynamo.audit(now).await?;
+            dynamo.store_verdict(&check).await?;
+            Some(check)
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "dynamodb"))]
+    let audited = None;
+    let check = match audited {
+        Some(check) => check,
+        None => store
+            .money_check(now)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the store keeps no money check"))?,
+    };
     if check.holds() {
         tracing::info!(
             accounts = check.accounts_checked,

@@ -63,10 +63,13 @@ pub trait OperatorStore: Send + Sync + 'static {
     /// The money check: computed now where the store can do it in one consistent read
     /// (SQLite), else the latest verdict of the audit (DynamoDB; `None` before the first).
     async fn money_check(&self, now: Millis) -> StoreResult<Option<MoneyCheck>>;
-    /// The scheduled audit: checks the money and every account's ledger chain and keeps the
-    /// verdict [`money_check`](Self::money_check) answers with (SQLite checks at every
-    /// `money_check`, so there the audit is that check).
-    async fn audit_and_keep(&self, now: Millis) -> StoreResult<MoneyCheck>;
+    /// This store as the DynamoDB adapter, whose money check is the scheduled audit's kept
+    /// verdict (the audit's scan is not a method of the port: a method of a trait object is
+    /// linked into every function that holds one, and only `audit` runs it).
+    #[cfg(feature = "dynamodb")]
+    fn as_dynamodb(&self) -> Option<&super::DynamoStore> {
+        None
+    }
     /// Operator action: gives the account named by `identifier` `role`; false when no
     /// account has it.
     async fn set_role(&self, identifier: &LoginIdentifier, role: Role) -> StoreResult<bool>;

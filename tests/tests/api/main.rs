@@ -4,6 +4,9 @@
 //! a test is chosen by its path: `cargo test -p dompet-tests --test api identity_http::`,
 //! `… wallet_http::sqlite::`, `… functions::login::`.
 
+// Tests read the stores directly, to check what a request left behind.
+#![allow(clippy::disallowed_methods)]
+
 mod audit_dynamodb;
 mod browser;
 mod close_account_http;

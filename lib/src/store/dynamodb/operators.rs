@@ -21,11 +21,8 @@ pub(super) const AUDIT_LATEST: &str = "LATEST";
 
 #[async_trait]
 impl OperatorStore for DynamoStore {
-    #[tracing::instrument(level = "debug", skip_all)]
-    async fn audit_and_keep(&self, now: Millis) -> StoreResult<MoneyCheck> {
-        let check = self.audit(now).await?;
-        self.store_verdict(&check).await?;
-        Ok(check)
+    fn as_dynamodb(&self) -> Option<&DynamoStore> {
+        Some(self)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -15,13 +15,6 @@ use crate::store::{
 #[async_trait]
 impl OperatorStore for SqliteStore {
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn audit_and_keep(&self, now: Millis) -> StoreResult<MoneyCheck> {
-        self.money_check(now)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("SQLite answers every money check"))
-    }
-
-    #[tracing::instrument(level = "debug", skip_all)]
     async fn list_transfers(
         &self,
         status: TxStatus,
