@@ -64,7 +64,8 @@ async fn run_to_completion(req: Request, next: Next) -> Response {
     if req.method().is_safe() {
         return next.run(req).await;
     }
-    match tokio::spawn(next.run(req)).await {
+    // The task stays part of the request: its log lines, spans and error bodies name it.
+    match tokio::spawn(request_id::carried(next.run(req))).await {
         Ok(response) => response,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // Only a runtime shutting down cancels the task.
@@ -134,4 +135,64 @@ fn is_length_limit(err: &axum::Error) -> bool {
         source = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::routing::post;
+    use tower::ServiceExt;
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+    use tracing_subscriber::Layer;
+
+    use super::*;
+
+    /// An event's target and the names of the spans it is inside, outermost first.
+    type Scope = (String, Vec<String>);
+
+    /// Records every event's [`Scope`].
+    struct Scopes(Arc<Mutex<Vec<Scope>>>);
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Scopes {
+        fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+            let names = ctx
+                .event_scope(event)
+                .map(|scope| scope.from_root().map(|s| s.name().to_string()).collect())
+                .unwrap_or_default();
+            let target = event.metadata().target().to_string();
+            self.0.lock().unwrap().push((target, names));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_changes_data_runs_on_its_own_task_as_part_of_its_request() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Scopes(seen.clone()));
+        let _default = tracing::subscriber::set_default(subscriber);
+        let app = Router::new()
+            .route(
+                "/change",
+                post(|| async {
+                    tracing::info!(target: "handler", "changing");
+                    request_id::current().unwrap_or_default()
+                }),
+            )
+            .layer(middleware::from_fn(run_to_completion))
+            .layer(middleware::from_fn(request_id::middleware));
+        let request = Request::post("/change").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let header = response.headers()[request_id::HEADER].clone();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(body, header.as_bytes(), "the handler sees the request's id");
+        let seen = seen.lock().unwrap();
+        let (_, scope) = seen
+            .iter()
+            .find(|(target, _)| target == "handler")
+            .expect("the handler logged");
+        assert_eq!(scope, &["request"], "inside the request's span");
+    }
 }

@@ -20,6 +20,21 @@ tokio::task_local! {
     static CURRENT: String;
 }
 
+/// Runs `task` (a request's, on a task of its own) as part of the request this task handles:
+/// inside its span, with its id.
+pub(super) fn carried<F: std::future::Future>(
+    task: F,
+) -> impl std::future::Future<Output = F::Output> {
+    let id = current();
+    let task = task.in_current_span();
+    async move {
+        match id {
+            Some(id) => CURRENT.scope(id, task).await,
+            None => task.await,
+        }
+    }
+}
+
 /// The id of the request being handled on this task, if any.
 pub fn current() -> Option<String> {
     CURRENT.try_with(Clone::clone).ok()

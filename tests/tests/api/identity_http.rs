@@ -1189,6 +1189,17 @@ async fn every_response_carries_a_request_id_and_errors_name_it(store: Backend) 
         ok.body.get("request_id").is_none(),
         "successes keep their shape"
     );
+    // A request that changes data runs on a task of its own, still as part of its request.
+    let refused = app
+        .post_json("/login", &json!({"username": "nobody"}))
+        .await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.body["request_id"],
+        refused.headers["x-request-id"].to_str().unwrap(),
+        "{}",
+        refused.body
+    );
 }
 
 // ---------------------------------------------------------------- refresh and logout
