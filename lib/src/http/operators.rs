@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
-use serde_json::json;
 
 use super::auth::Verified;
 use super::error::ApiError;
@@ -37,12 +36,34 @@ struct TransferCounts {
     counted_date: String,
 }
 
+/// The latest money check, or `{"verdict": "unknown"}` before the first audit.
 #[derive(Serialize)]
-struct StatsView {
+#[serde(untagged)]
+enum MoneyCheckView<'a> {
+    Checked {
+        verdict: &'static str,
+        held: i64,
+        entered: i64,
+        balances: i64,
+        pending: i64,
+        suspense: i64,
+        top_ups: i64,
+        payments: i64,
+        accounts_checked: u64,
+        broken_accounts: &'a [String],
+        checked_date: String,
+    },
+    Unknown {
+        verdict: &'static str,
+    },
+}
+
+#[derive(Serialize)]
+struct StatsView<'a> {
     transfers: Option<TransferCounts>,
     oldest_pending_age_seconds: Option<i64>,
     queue: Option<crate::queue::QueueDepth>,
-    money_check: serde_json::Value,
+    money_check: MoneyCheckView<'a>,
 }
 
 async fn stats(
@@ -53,21 +74,24 @@ async fn stats(
     let operator = operators::operator(&state, &caller).await?;
     parse_page(query.as_deref(), &[])?;
     let s = operators::stats(&state, &operator).await?;
-    let money = s.money.as_ref().map(|m| {
-        json!({
-            "verdict": if m.holds() { "holds" } else { "broken" },
-            "held": m.held(),
-            "entered": m.entered(),
-            "balances": m.balances,
-            "pending": m.pending,
-            "suspense": m.suspense,
-            "top_ups": m.top_ups,
-            "payments": m.payments,
-            "accounts_checked": m.accounts_checked,
-            "broken_accounts": m.broken_accounts,
-            "checked_date": format_timestamp(m.checked_at),
-        })
-    });
+    let money = s
+        .money
+        .as_ref()
+        .map_or(MoneyCheckView::Unknown { verdict: "unknown" }, |m| {
+            MoneyCheckView::Checked {
+                verdict: if m.holds() { "holds" } else { "broken" },
+                held: m.held(),
+                entered: m.entered(),
+                balances: m.balances,
+                pending: m.pending,
+                suspense: m.suspense,
+                top_ups: m.top_ups,
+                payments: m.payments,
+                accounts_checked: m.accounts_checked,
+                broken_accounts: &m.broken_accounts,
+                checked_date: format_timestamp(m.checked_at),
+            }
+        });
     let counts = s.money.as_ref().map(|m| TransferCounts {
         pending: m.transfers_pending,
         success: m.transfers_success,
@@ -78,7 +102,7 @@ async fn stats(
         transfers: counts,
         oldest_pending_age_seconds: s.oldest_pending_at.map(|t| (s.now - t).max(0) / 1000),
         queue: s.queue,
-        money_check: money.unwrap_or_else(|| json!({"verdict": "unknown"})),
+        money_check: money,
     })
     .into_response())
 }

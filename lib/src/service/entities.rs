@@ -123,17 +123,14 @@ pub async fn list(
     let scope = serde_json::json!(["entities", filter.kind, filter.code]).to_string();
     let listing = Listing::new(state.cursor_key(), caller.user_id(), scope);
     let after = listing.start(page, |p| Some(p.to_string()))?;
-    let (_, rows) = tokio::try_join!(
-        async { Ok::<_, EntityError>(caller.check(state).await?) },
-        async {
-            Ok::<_, EntityError>(
-                state
-                    .store()
-                    .list_entities(caller.user_id(), filter, after.as_deref(), page.limit + 1)
-                    .await?,
-            )
-        }
-    )?;
+    let rows: Vec<Entity> = caller
+        .alongside::<_, EntityError>(
+            state,
+            state
+                .store()
+                .list_entities(caller.user_id(), filter, after.as_deref(), page.limit + 1),
+        )
+        .await?;
     Ok(listing.page(rows, page.limit, |e| e.code.clone()))
 }
 

@@ -5,8 +5,8 @@ use crate::auth::{TokenKind, TokenPair};
 use crate::domain::{now_millis, UserId};
 use crate::state::AppState;
 use crate::store::{
-    LoginWrite, Reads, Rotation, Session, SessionInfo, Snapshot, ThrottleRelease, UserRecord,
-    USER_AGENT_MAX,
+    LoginWrite, Reads, Rotation, Session, SessionInfo, Snapshot, StoreResult, ThrottleRelease,
+    UserRecord, USER_AGENT_MAX,
 };
 
 fn now_secs() -> i64 {
@@ -129,6 +129,18 @@ impl Caller {
             ..Reads::default()
         };
         Ok(self.load(state, reads).await?.1.account)
+    }
+
+    /// `read` (of the caller's own data, keyed by [`user_id`](Self::user_id)) and the family
+    /// check at once: one round trip of latency; `read`'s result only if the family is live.
+    pub(crate) async fn alongside<T, E: From<SessionError>>(
+        &self,
+        state: &AppState,
+        read: impl std::future::Future<Output = StoreResult<T>>,
+    ) -> Result<T, E> {
+        let (checked, read) = tokio::join!(self.check(state), read);
+        checked?;
+        Ok(read.map_err(SessionError::Unexpected)?)
     }
 
     /// Checks the family alone.

@@ -346,17 +346,14 @@ pub async fn transactions(
 ) -> Result<Page<LedgerEntry>, WalletError> {
     let listing = Listing::new(state.cursor_key(), caller.user_id(), "transactions");
     let before = listing.start(page, |p| p.parse::<u64>().ok())?;
-    let (_, entries) = tokio::try_join!(
-        async { Ok::<_, WalletError>(caller.check(state).await?) },
-        async {
-            Ok::<_, WalletError>(
-                state
-                    .store()
-                    .list_entries(caller.user_id(), before, page.limit + 1)
-                    .await?,
-            )
-        }
-    )?;
+    let entries: Vec<LedgerEntry> = caller
+        .alongside::<_, WalletError>(
+            state,
+            state
+                .store()
+                .list_entries(caller.user_id(), before, page.limit + 1),
+        )
+        .await?;
     Ok(listing.page(entries, page.limit, |e| e.seq.to_string()))
 }
 
