@@ -25,6 +25,14 @@ macro_rules! uuid_id {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::parse(s)
+            }
+        }
+
         impl Default for $name {
             fn default() -> Self {
                 Self::new()

@@ -40,9 +40,20 @@ impl From<SessionError> for EntityError {
     }
 }
 
-/// The path's entity id; one that is not a UUID names no entity.
-fn entity_id(raw: Option<&str>) -> Option<EntityId> {
-    raw.and_then(|id| EntityId::parse(id).ok())
+/// The path's entity id; one that is not a UUID names no entity (404, once the caller's login
+/// is known to be live: 401 comes first, as for every route).
+async fn path_id(
+    state: &AppState,
+    caller: &Caller,
+    raw: Option<&str>,
+) -> Result<EntityId, EntityError> {
+    match raw.and_then(|id| EntityId::parse(id).ok()) {
+        Some(id) => Ok(id),
+        None => {
+            caller.check(state).await?;
+            Err(EntityError::not_found())
+        }
+    }
 }
 
 /// The mutable fields of an entity, validated.
@@ -90,10 +101,7 @@ pub async fn get(
     caller: &Caller,
     entity_id: Option<&str>,
 ) -> Result<Entity, EntityError> {
-    let Some(entity_id) = self::entity_id(entity_id) else {
-        caller.check(state).await?;
-        return Err(EntityError::not_found());
-    };
+    let entity_id = path_id(state, caller, entity_id).await?;
     read(state, caller, entity_id).await
 }
 
@@ -167,10 +175,7 @@ pub async fn replace(
     fields: EntityFields,
     if_match: Option<u64>,
 ) -> Result<Entity, EntityError> {
-    let Some(entity_id) = self::entity_id(entity_id) else {
-        caller.check(state).await?;
-        return Err(EntityError::not_found());
-    };
+    let entity_id = path_id(state, caller, entity_id).await?;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -202,10 +207,7 @@ pub async fn delete(
     entity_id: Option<&str>,
     if_match: Option<u64>,
 ) -> Result<Entity, EntityError> {
-    let Some(entity_id) = self::entity_id(entity_id) else {
-        caller.check(state).await?;
-        return Err(EntityError::not_found());
-    };
+    let entity_id = path_id(state, caller, entity_id).await?;
     let mut attempt = 0;
     loop {
         attempt += 1;

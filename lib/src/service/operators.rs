@@ -103,27 +103,7 @@ pub async fn audit_kept(state: &AppState) -> anyhow::Result<MoneyCheck> {
 /// The scheduled audit: checks the money and every ledger chain, logs and keeps the verdict.
 #[tracing::instrument(skip_all)]
 pub async fn audit(store: &dyn Store) -> anyhow::Result<MoneyCheck> {
-    let now = now_millis();
-    // On DynamoDB a scan of the table, kept as the verdict `money_check` answers with; SQLite
-    // checks in one consistent read at every `money_check`, so there the audit is that check.
-    #[cfg(feature = "dynamodb")]
-    let audited = match store.as_dynamodb() {
-        Some(dynamo) => {
-            let check = dynamo.audit(now).await?;
-            dynamo.store_verdict(&check).await?;
-            Some(check)
-        }
-        None => None,
-    };
-    #[cfg(not(feature = "dynamodb"))]
-    let audited = None;
-    let check = match audited {
-        Some(check) => check,
-        None => store
-            .money_check(now)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("the store keeps no money check"))?,
-    };
+    let check = check_money(store, now_millis()).await?;
     if check.holds() {
         tracing::info!(
             accounts = check.accounts_checked,
@@ -140,4 +120,19 @@ pub async fn audit(store: &dyn Store) -> anyhow::Result<MoneyCheck> {
         );
     }
     Ok(check)
+}
+
+/// On DynamoDB a scan of the table, kept as the verdict `money_check` answers with; SQLite
+/// checks in one consistent read at every `money_check`, so there the audit is that check.
+async fn check_money(store: &dyn Store, now: Millis) -> anyhow::Result<MoneyCheck> {
+    #[cfg(feature = "dynamodb")]
+    if let Some(dynamo) = store.as_dynamodb() {
+        let check = dynamo.audit(now).await?;
+        dynamo.store_verdict(&check).await?;
+        return Ok(check);
+    }
+    store
+        .money_check(now)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the store keeps no money check"))
 }

@@ -9,7 +9,6 @@ use crate::state::AppState;
 use crate::store::Settlement;
 
 /// Settles one transfer; a duplicate delivery is a no-op.
-#[tracing::instrument(skip_all)]
 pub async fn settle(state: &AppState, transfer_id: &str) -> anyhow::Result<Settlement> {
     settle_message(state, &TransferMessage::new(transfer_id)).await
 }
@@ -150,7 +149,6 @@ pub async fn give_up(state: &AppState, transfer_id: &str) -> anyhow::Result<Sett
 
 /// The standalone server's worker: settles each enqueued id; a failure is retried shortly, up
 /// to `DOMPET_TRANSFER_MAX_RECEIVES` tries in all, then the transfer is given up.
-#[tracing::instrument(skip_all)]
 pub async fn run_worker(state: AppState, mut receiver: TransferReceiver) {
     while let Some(mut message) = receiver.recv_message().await {
         let state = state.clone();
@@ -173,7 +171,6 @@ pub async fn run_worker(state: AppState, mut receiver: TransferReceiver) {
 }
 
 /// The standalone server's periodic sweep.
-#[tracing::instrument(skip_all)]
 pub async fn run_sweeper(state: AppState) {
     let mut tick = tokio::time::interval(state.config().sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -129,7 +129,6 @@ impl EntityStore for SqliteStore {
     async fn update_entity(&self, before: &Entity, after: &Entity) -> Result<(), EntityError> {
         let (expected, e) = (before.version, after.clone());
         self.write(move |tx| {
-            let user = e.user_id.to_string();
             let current = select(tx, e.user_id, e.entity_id)
                 .context("Failed to read an entity")?
                 .ok_or(EntityError::NotFound)?;
@@ -146,7 +145,7 @@ impl EntityStore for SqliteStore {
             )
             .context("Failed to prepare an entity update")?
             .execute(params![
-                user,
+                e.user_id,
                 e.entity_id,
                 e.code,
                 e.kind,

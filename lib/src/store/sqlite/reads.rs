@@ -58,7 +58,7 @@ impl ReadStore for SqliteStore {
                 snap.other_account = select_user(&tx, user).context("Failed to read a user")?;
             }
             if let Some((user, scope, key)) = &reads.idempotency {
-                snap.idempotency = read_idempotency(&tx, &user.to_string(), scope, key, now)?;
+                snap.idempotency = read_idempotency(&tx, *user, scope, key, now)?;
             }
             if let Some(id) = &reads.identifier {
                 snap.identifier_owner = find_by_identifier(&tx, id)

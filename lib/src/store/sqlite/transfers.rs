@@ -88,18 +88,17 @@ fn settle(tx: &Connection, id: &str, now: Millis, mode: Mode) -> anyhow::Result<
         return Ok(Settlement::AlreadySettled);
     }
     let credit = match mode {
-        Mode::Settle => {
-            account(tx, &transfer.to_user.to_string())?.and_then(|(balance, version)| {
-                transfer.settlement_entry(false, balance, version as u64, now)
-            })
-        }
+        Mode::Settle => account(tx, transfer.to_user)?.and_then(|(balance, version)| {
+            transfer.settlement_entry(false, balance, version as u64, now)
+        }),
         Mode::Refund => None,
     };
-    let refund = || {
-        Ok::<_, rusqlite::Error>(account(tx, &transfer.from_user.to_string())?.and_then(
-            |(balance, version)| transfer.settlement_entry(true, balance, version as u64, now),
-        ))
-    };
+    let refund =
+        || {
+            Ok::<_, rusqlite::Error>(account(tx, transfer.from_user)?.and_then(
+                |(balance, version)| transfer.settlement_entry(true, balance, version as u64, now),
+            ))
+        };
     let (entry, outcome) = match credit {
         Some(entry) => (Some(entry), Settlement::Credited),
         None => match refund()? {

@@ -59,7 +59,7 @@ pub(super) fn insert_entry(tx: &Connection, e: &LedgerEntry) -> rusqlite::Result
 }
 
 /// Balance and version of an account, if it exists.
-pub(super) fn account(tx: &Connection, user: &str) -> rusqlite::Result<Option<(i64, i64)>> {
+pub(super) fn account(tx: &Connection, user: UserId) -> rusqlite::Result<Option<(i64, i64)>> {
     tx.prepare_cached("SELECT balance, version FROM users WHERE user_id = ?1")?
         .query_row([user], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
@@ -81,7 +81,7 @@ pub(super) fn post_entry(tx: &Connection, entry: &LedgerEntry) -> rusqlite::Resu
 
 pub(super) fn read_idempotency(
     c: &Connection,
-    user: &str,
+    user: UserId,
     scope: &str,
     key: &str,
     now: Millis,
@@ -114,19 +114,18 @@ impl WalletStore for SqliteStore {
     ) -> Result<LedgerEntry, MoneyError> {
         let (op, claim) = (op.clone(), claim.cloned());
         self.write(move |tx| {
-            let user = op.user.to_string();
             if let Some(c) = &claim {
-                if let Some(record) = read_idempotency(tx, &user, c.scope, &c.key, op.now)? {
+                if let Some(record) = read_idempotency(tx, op.user, c.scope, &c.key, op.now)? {
                     return Err(MoneyError::KeyUsed(Box::new(record)));
                 }
             }
-            let (balance, version) = account(tx, &user)
+            let (balance, version) = account(tx, op.user)
                 .context("Failed to read the balance")?
                 .ok_or(MoneyError::UserNotFound)?;
             let entry = op.entry(balance, version as u64)?;
             post_entry(tx, &entry).context("Failed to post the entry")?;
             if let Some(transfer) = op.pending_transfer() {
-                if account(tx, &transfer.to_user.to_string())
+                if account(tx, transfer.to_user)
                     .context("Failed to read the recipient")?
                     .is_none()
                 {
@@ -136,7 +135,7 @@ impl WalletStore for SqliteStore {
             }
             if let Some(c) = &claim {
                 tx.prepare_cached("INSERT OR REPLACE INTO idempotency (user_id, scope, key, request_hash, entry, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)").context("Failed to prepare the idempotency record")?.execute(params![user, c.scope, c.key, c.request_hash, serde_json::to_string(&entry).context("encode entry")?, c.expires_at],
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)").context("Failed to prepare the idempotency record")?.execute(params![op.user, c.scope, c.key, c.request_hash, serde_json::to_string(&entry).context("encode entry")?, c.expires_at],
                 )
                 .context("Failed to record the idempotency key")?;
             }
@@ -154,7 +153,7 @@ impl WalletStore for SqliteStore {
         now: Millis,
     ) -> StoreResult<Option<IdempotencyRecord>> {
         let (scope, key) = (scope.to_string(), key.to_string());
-        self.read(move |c| read_idempotency(c, &user.to_string(), &scope, &key, now))
+        self.read(move |c| read_idempotency(c, user, &scope, &key, now))
             .await
     }
 
@@ -171,7 +170,7 @@ impl WalletStore for SqliteStore {
             ))?;
             let before = before_seq.map_or(i64::MAX, |s| s as i64);
             let entries = stmt
-                .query_map(params![user.to_string(), before, limit as i64], entry_from_row)?
+                .query_map(params![user, before, limit as i64], entry_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(entries)
         })

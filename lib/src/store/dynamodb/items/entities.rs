@@ -37,8 +37,8 @@ pub(in crate::store::dynamodb) fn entity_item(e: &Entity) -> Item {
 pub(in crate::store::dynamodb) fn parse_entity(item: &Item) -> anyhow::Result<Entity> {
     let a = Attrs(item);
     Ok(Entity {
-        entity_id: a.entity_id("entity_id")?,
-        user_id: a.user_id("user_id")?,
+        entity_id: a.id("entity_id")?,
+        user_id: a.id("user_id")?,
         code: a.req_s("code")?,
         kind: a.req_s("type")?,
         quantity: a.num("quantity")?,

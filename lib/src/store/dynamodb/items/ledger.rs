@@ -30,7 +30,7 @@ pub(in crate::store::dynamodb) fn entry_item(e: &LedgerEntry) -> Item {
 pub(in crate::store::dynamodb) fn parse_entry(item: &Item) -> anyhow::Result<LedgerEntry> {
     let a = Attrs(item);
     Ok(LedgerEntry {
-        user_id: a.user_id("user_id")?,
+        user_id: a.id("user_id")?,
         seq: a.num("seq")?,
         kind: EntryKind::parse(&a.req_s("kind")?).context("bad entry kind")?,
         reference_id: a.req_s("reference_id")?,

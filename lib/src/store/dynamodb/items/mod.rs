@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use anyhow::Context;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::domain::{EntityId, Millis, UserId};
+use crate::domain::Millis;
 
 pub(in crate::store::dynamodb) use actions::*;
 pub(in crate::store::dynamodb) use entities::*;
@@ -98,13 +98,11 @@ impl Attrs<'_> {
             .unwrap_or(false)
     }
 
-    fn user_id(&self, name: &str) -> anyhow::Result<UserId> {
+    /// An id ([`UserId`](crate::domain::UserId), [`EntityId`](crate::domain::EntityId)) kept
+    /// as its text.
+    fn id<T: std::str::FromStr<Err = String>>(&self, name: &str) -> anyhow::Result<T> {
         let id = self.req_s(name)?;
-        UserId::parse(&id).map_err(|e| anyhow::anyhow!("bad {name} {id}: {e}"))
-    }
-
-    fn entity_id(&self, name: &str) -> anyhow::Result<EntityId> {
-        let id = self.req_s(name)?;
-        EntityId::parse(&id).map_err(|e| anyhow::anyhow!("bad {name} {id}: {e}"))
+        id.parse()
+            .map_err(|e| anyhow::anyhow!("bad {name} {id}: {e}"))
     }
 }

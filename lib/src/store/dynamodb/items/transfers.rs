@@ -51,8 +51,8 @@ pub(in crate::store::dynamodb) fn parse_transfer(item: &Item) -> anyhow::Result<
     Ok((
         Transfer {
             transfer_id: a.req_s("transfer_id")?,
-            from_user: a.user_id("from_user")?,
-            to_user: a.user_id("to_user")?,
+            from_user: a.id("from_user")?,
+            to_user: a.id("to_user")?,
             amount: a.num("amount")?,
             remarks: a.opt_s("remarks").unwrap_or_default(),
             status: TxStatus::parse(&a.req_s("status")?).context("bad transfer status")?,

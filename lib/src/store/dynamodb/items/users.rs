@@ -49,7 +49,7 @@ pub(in crate::store::dynamodb) fn user_item(u: &UserRecord) -> Item {
 pub(in crate::store::dynamodb) fn parse_user(item: &Item) -> anyhow::Result<UserRecord> {
     let a = Attrs(item);
     Ok(UserRecord {
-        user_id: a.user_id("user_id")?,
+        user_id: a.id("user_id")?,
         username: a.opt_s("username"),
         email: a.opt_s("email"),
         phone_number: a.opt_s("phone_number"),
@@ -229,5 +229,5 @@ pub(in crate::store::dynamodb) fn guard_item(id: &LoginIdentifier, user: UserId)
 
 /// The account a guard reserves its identifier for.
 pub(in crate::store::dynamodb) fn parse_guard(item: &Item) -> anyhow::Result<UserId> {
-    Attrs(item).user_id("user_id")
+    Attrs(item).id("user_id")
 }
