@@ -49,6 +49,10 @@ pub async fn settle_transfers(state: &AppState, event: SqsEvent) -> SqsBatchResp
                 .get("ApproximateReceiveCount")
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1),
+            sent_at: r
+                .attributes
+                .get("SentTimestamp")
+                .and_then(|t| t.parse().ok()),
             id: r.message_id.unwrap_or_default(),
             body: r.body.unwrap_or_default(),
         })
@@ -83,6 +87,7 @@ pub async fn audit(state: &AppState) -> Result<Value, JobFailed> {
     let check = operators::audit_kept(state)
         .await
         .map_err(failed("AuditFailed"))?;
+    crate::metrics::audit(check.holds(), check.broken_accounts.len());
     Ok(json!({
         "verdict": if check.holds() { "holds" } else { "broken" },
         "accounts_checked": check.accounts_checked,

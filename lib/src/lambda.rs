@@ -17,9 +17,17 @@ pub async fn run(function: &crate::http::Function) -> Result<(), lambda_http::Er
     serve(function.router(state)).await
 }
 
-/// Runs `router` as this Lambda function's handler.
+/// Runs `router` as this Lambda function's handler; the metrics a request recorded are
+/// written (Embedded Metric Format) once its response is ready.
 pub async fn serve(router: Router) -> Result<(), lambda_http::Error> {
-    lambda_http::run(with_gateway_request_id(router)).await
+    crate::metrics::emf::install();
+    let router = with_gateway_request_id(router).layer(axum::middleware::map_response(
+        |response: axum::response::Response| async {
+            crate::metrics::emf::flush();
+            response
+        },
+    ));
+    lambda_http::run(router).await
 }
 
 /// `router`, taking each request's id from API Gateway's request context.

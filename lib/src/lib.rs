@@ -12,6 +12,7 @@ pub mod http;
 pub mod jobs;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod metrics;
 pub mod paging;
 pub mod pictures;
 pub mod queue;
@@ -38,12 +39,37 @@ pub async fn aws_config() -> anyhow::Result<&'static aws_config::SdkConfig> {
         tokio::sync::OnceCell::const_new();
     CONFIG
         .get_or_try_init(|| async {
-            Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .http_client(aws_https_client()?)
-                .load()
-                .await)
+            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(aws_https_client()?);
+            if let Some(url) = endpoint_override(ENDPOINT_URL) {
+                loader = loader.endpoint_url(url);
+            }
+            Ok(loader.load().await)
         })
         .await
+}
+
+/// Where every AWS service is reached instead of its AWS endpoint: the variable `sam local`
+/// sets to a local emulator (moto's server). The SDK's own `AWS_ENDPOINT_URL` does the same, but
+/// `sam local` passes a function only the variables its template declares, and the template
+/// can't declare that one empty (the SDK warns about an empty URL at every start). Empty or
+/// unset (as in AWS): the services' own endpoints.
+#[cfg(feature = "aws")]
+pub const ENDPOINT_URL: &str = "DOMPET_ENDPOINT_URL";
+
+/// [`ENDPOINT_URL`] for DynamoDB alone (DynamoDB Local), as `AWS_ENDPOINT_URL_DYNAMODB` is to
+/// `AWS_ENDPOINT_URL`.
+#[cfg(feature = "aws")]
+pub const ENDPOINT_URL_DYNAMODB: &str = "DOMPET_ENDPOINT_URL_DYNAMODB";
+
+/// The value of an endpoint variable ([`ENDPOINT_URL`], [`ENDPOINT_URL_DYNAMODB`]), if set
+/// and not empty.
+#[cfg(feature = "aws")]
+pub fn endpoint_override(variable: &str) -> Option<String> {
+    std::env::var(variable)
+        .ok()
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
 }
 
 /// The root certificates of Amazon Trust Services, the CAs of every AWS service endpoint.
@@ -102,8 +128,21 @@ mod tests {
     }
 }
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`); no colours on Lambda, and one JSON
-/// object per line when the function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT=JSON`).
+/// The tracing level of a Lambda log level (`FATAL` has none of its own: `error`); `info` for
+/// anything else.
+fn lambda_log_level(level: &str) -> &'static str {
+    match level.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "WARN" => "warn",
+        "ERROR" | "FATAL" => "error",
+        _ => "info",
+    }
+}
+
+/// Logs to stdout; `RUST_LOG` filters, else the function's log level (`AWS_LAMBDA_LOG_LEVEL`,
+/// set by its logging configuration), else `info`; no colours on Lambda, and one JSON object
+/// per line when the function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT=JSON`).
 ///
 /// Every request has a span, every use case one inside it (`info`) and every store call one
 /// inside that (`debug`); none records a secret or a body. With `DOMPET_LOG_SPANS=1` each span
@@ -112,7 +151,10 @@ mod tests {
 pub fn init_tracing() {
     use tracing_subscriber::fmt::format::FmtSpan;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_default();
+        EnvFilter::new(lambda_log_level(&level))
+    });
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let spans = std::env::var("DOMPET_LOG_SPANS").is_ok_and(|v| v == "1");

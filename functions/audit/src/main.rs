@@ -6,10 +6,15 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     dompet::init_tracing();
+    dompet::metrics::emf::install();
     let state = dompet::AppState::from_env(dompet::Needs::VERIFY).await?;
     let state = &state;
     lambda_runtime::run(service_fn(
-        move |_: LambdaEvent<serde_json::Value>| async move { dompet::jobs::audit(state).await },
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            let outcome = dompet::jobs::audit(state).await;
+            dompet::metrics::emf::flush();
+            outcome
+        },
     ))
     .await
 }

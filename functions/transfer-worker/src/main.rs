@@ -7,10 +7,13 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     dompet::init_tracing();
+    dompet::metrics::emf::install();
     let state = dompet::AppState::from_env(dompet::Needs::VERIFY).await?;
     let state = &state;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(dompet::jobs::settle_transfers(state, event.payload).await)
+        let response = dompet::jobs::settle_transfers(state, event.payload).await;
+        dompet::metrics::emf::flush();
+        Ok::<_, Error>(response)
     }))
     .await
 }

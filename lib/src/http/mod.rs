@@ -19,6 +19,7 @@ mod operators;
 mod paging;
 mod password;
 mod pictures;
+pub mod probe;
 mod register;
 pub mod request_id;
 mod response;

@@ -52,6 +52,9 @@ pub struct TransferMessage {
     /// receives).
     #[serde(skip)]
     pub attempts: u32,
+    /// When the queue took it (SQS's `SentTimestamp`), milliseconds since the epoch, if known.
+    #[serde(skip)]
+    pub sent_at: Option<i64>,
 }
 
 impl TransferMessage {
@@ -61,6 +64,7 @@ impl TransferMessage {
             transfer_id: transfer_id.into(),
             to_user: None,
             attempts: 0,
+            sent_at: None,
         }
     }
 }

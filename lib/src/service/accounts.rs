@@ -5,6 +5,7 @@ use crate::domain::{
     now_millis, ClientAddress, Email, IdentifierKind, LoginIdentifier, Millis, Phone, Secret,
     SecretKind, UserId, Username,
 };
+use crate::metrics::{self, LoginOutcome};
 use crate::service::lockout;
 use crate::service::sessions::{self, Caller, SessionError};
 use crate::state::AppState;
@@ -93,6 +94,21 @@ pub enum LoginError {
 /// reservation; on success the new family together with the address's reset.
 #[tracing::instrument(skip_all)]
 pub async fn login(
+    state: &AppState,
+    creds: Credentials,
+    from: &ClientAddress,
+) -> Result<TokenPair, LoginError> {
+    let outcome = attempt_login(state, creds, from).await;
+    match &outcome {
+        Ok(_) => metrics::login(LoginOutcome::Succeeded),
+        Err(LoginError::InvalidCredentials) => metrics::login(LoginOutcome::Failed),
+        Err(LoginError::Locked { .. }) => metrics::login(LoginOutcome::Locked),
+        Err(LoginError::Unexpected(_)) => {}
+    }
+    outcome
+}
+
+async fn attempt_login(
     state: &AppState,
     creds: Credentials,
     from: &ClientAddress,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::domain::now_millis;
+use crate::metrics;
 use crate::queue::{TransferMessage, TransferReceiver};
 use crate::state::AppState;
 use crate::store::Settlement;
@@ -31,6 +32,7 @@ pub async fn settle_message(
         }
         None => state.store().settle_transfer(transfer_id, now).await?,
     };
+    record(outcome, message.sent_at);
     match outcome {
         Settlement::Credited => tracing::info!(transfer = transfer_id, "transfer settled"),
         Settlement::Refunded => tracing::warn!(
@@ -49,6 +51,17 @@ pub async fn settle_message(
     Ok(outcome)
 }
 
+/// Counts a settlement that ended a transfer, with the time since `sent_at` (when its message
+/// was enqueued) if known.
+fn record(outcome: Settlement, sent_at: Option<i64>) {
+    let lag = sent_at.map(|sent| now_millis() - sent);
+    match outcome {
+        Settlement::Credited => metrics::transfer_settled(true, lag),
+        Settlement::Refunded | Settlement::Suspended => metrics::transfer_settled(false, lag),
+        Settlement::AlreadySettled | Settlement::Unknown => {}
+    }
+}
+
 /// A message as the queue delivered it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
@@ -57,6 +70,8 @@ pub struct Received {
     /// How many times the queue has delivered it, this time included (SQS's
     /// `ApproximateReceiveCount`).
     pub receives: u32,
+    /// When the queue took it (SQS's `SentTimestamp`), milliseconds since the epoch.
+    pub sent_at: Option<i64>,
 }
 
 /// Settles a batch of queue messages concurrently; returns the ids of the messages that
@@ -69,13 +84,19 @@ pub async fn settle_batch(state: &AppState, messages: Vec<Received>) -> Vec<Stri
     let last = state.config().transfer_max_receives;
     let settled = futures::future::join_all(messages.into_iter().map(|m| async move {
         let result = match serde_json::from_str::<TransferMessage>(&m.body) {
-            Ok(message) => match settle_message(state, &message).await {
+            Ok(message) => {
+                let message = TransferMessage {
+                    sent_at: m.sent_at,
+                    ..message
+                };
+                match settle_message(state, &message).await {
                 Err(e) if m.receives >= last => {
                     tracing::error!(transfer = %message.transfer_id, error = ?e, receives = m.receives, "settlement failed on the last delivery");
                     give_up(state, &message.transfer_id).await.map(|_| ())
                 }
-                other => other.map(|_| ()),
-            },
+                    other => other.map(|_| ()),
+                }
+            }
             Err(e) => Err(anyhow::anyhow!(
                 "message {} is not a transfer message: {e}",
                 m.id
@@ -133,6 +154,7 @@ pub async fn give_up(state: &AppState, transfer_id: &str) -> anyhow::Result<Sett
         .store()
         .give_up_transfer(transfer_id, now_millis())
         .await?;
+    record(outcome, None);
     match outcome {
         Settlement::Refunded => tracing::error!(
             transfer = transfer_id,

@@ -1,5 +1,6 @@
 //! Top up, pay, transfer: each one atomic store write, optionally under an idempotency key.
 
+use crate::metrics;
 use sha2::{Digest, Sha256};
 
 use crate::domain::{now_millis, Amount, IdempotencyKey, Phone, UserId, Username};
@@ -87,11 +88,20 @@ async fn apply(
         request_hash: i.request_hash,
         expires_at: op.now + state.config().idempotency_ttl.as_millis() as i64,
     });
+    let kind = match op.kind {
+        MoneyOpKind::TopUp => "topup",
+        MoneyOpKind::Payment => "payment",
+        MoneyOpKind::Transfer { .. } => "transfer",
+    };
+    let amount = op.amount;
     match state.store().apply(&op, claim.as_ref()).await {
-        Ok(entry) => Ok(Applied {
-            entry,
-            replayed: false,
-        }),
+        Ok(entry) => {
+            metrics::money_moved(kind, amount);
+            Ok(Applied {
+                entry,
+                replayed: false,
+            })
+        }
         Err(MoneyError::KeyUsed(record)) => match &claim {
             Some(c) if c.request_hash == record.request_hash => Ok(Applied {
                 entry: record.entry,

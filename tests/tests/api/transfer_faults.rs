@@ -67,6 +67,7 @@ fn message(id: &str, n: usize) -> Received {
         id: format!("msg-{n}"),
         body: format!(r#"{{"transfer_id":"{id}"}}"#),
         receives: 1,
+        sent_at: None,
     }
 }
 
@@ -239,11 +240,13 @@ async fn poison_messages_are_reported_for_redelivery(store: Backend) {
                 id: "bad-1".into(),
                 body: "{}".into(),
                 receives: 5,
+                sent_at: None,
             },
             Received {
                 id: "bad-2".into(),
                 body: "not json".into(),
                 receives: 1,
+                sent_at: None,
             },
         ],
     )
@@ -389,6 +392,7 @@ async fn a_transfer_that_fails_on_every_delivery_is_given_up_on_the_last(backend
         id: format!("msg-{receives}"),
         body: format!(r#"{{"transfer_id":"{id}"}}"#),
         receives,
+        sent_at: None,
     };
     for receives in 1..5 {
         let failed = transfers::settle_batch(&state, vec![delivery(receives)]).await;

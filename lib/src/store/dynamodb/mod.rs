@@ -68,9 +68,13 @@ impl DynamoStore {
     }
 
     /// A client from the SDK's standard environment (region, credentials,
-    /// `AWS_ENDPOINT_URL_DYNAMODB`).
+    /// `AWS_ENDPOINT_URL_DYNAMODB`), or at [`crate::ENDPOINT_URL_DYNAMODB`] when that is set.
     pub async fn from_env(table: impl Into<String>) -> anyhow::Result<Self> {
-        Ok(Self::new(Client::new(crate::aws_config().await?), table))
+        let mut config = aws_sdk_dynamodb::config::Builder::from(crate::aws_config().await?);
+        if let Some(url) = crate::endpoint_override(crate::ENDPOINT_URL_DYNAMODB) {
+            config = config.endpoint_url(url);
+        }
+        Ok(Self::new(Client::from_conf(config.build()), table))
     }
 
     pub fn client(&self) -> &Client {

@@ -9,6 +9,7 @@ mod entities;
 mod login;
 mod password;
 mod pay;
+mod pre_traffic;
 mod profile;
 mod register;
 mod topup;

@@ -1,0 +1,196 @@
+//! The check a new version of an HTTP function passes before it takes traffic (the
+//! `pre-traffic` function, CodeDeploy's hook): a `GET` of every route of every function, as API
+//! Gateway would deliver it, without credentials. Nothing is written: a `GET` without a login
+//! reads at most the public documents. Every answer must be below 500 and, unless a success,
+//! dompet's error envelope; and the version must serve at least one of the routes (answer
+//! something other than the 404 every router gives a path it doesn't have).
+
+use serde_json::{json, Value};
+
+/// What is put where a route has a path parameter: an id that is well-formed and nobody's, or
+/// a file the web app has.
+fn argument(parameter: &str) -> &'static str {
+    match parameter {
+        "{file}" => "app.js",
+        _ => "00000000-0000-4000-8000-000000000000",
+    }
+}
+
+/// The paths of `function`'s routes, parameters filled in.
+pub fn paths_of(function: &super::Function) -> Vec<String> {
+    function
+        .paths
+        .iter()
+        .map(|path| {
+            path.split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') {
+                        argument(segment)
+                    } else {
+                        segment
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect()
+}
+
+/// The paths of every function's routes.
+pub fn paths() -> Vec<String> {
+    super::FUNCTIONS.iter().flat_map(paths_of).collect()
+}
+
+/// A `GET` of `path` as API Gateway's HTTP API (payload 2.0) delivers it to a function.
+pub fn event(path: &str) -> Value {
+    let now = chrono::Utc::now();
+    json!({
+        "version": "2.0",
+        "routeKey": format!("ANY {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "accept": "application/json",
+            "user-agent": "dompet-pre-traffic",
+            "x-forwarded-proto": "https"
+        },
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "pre-traffic",
+            "domainName": "pre-traffic.invalid",
+            "domainPrefix": "pre-traffic",
+            "http": {
+                "method": "GET",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "dompet-pre-traffic"
+            },
+            "requestId": format!("pre-traffic-{}", uuid::Uuid::new_v4()),
+            "routeKey": format!("ANY {path}"),
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+            "timeEpoch": now.timestamp_millis()
+        },
+        "isBase64Encoded": false
+    })
+}
+
+/// What an answer says about the version that gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It serves the route.
+    Served,
+    /// 404 `NOT_FOUND`: not one of its routes (or nothing there, which a `GET` without
+    /// credentials can't tell apart).
+    NotServed,
+}
+
+/// Judges the answer a version gave to [`event`]`(path)`: its status and body. `Err` says what
+/// is wrong with it.
+pub fn judge(path: &str, status: u16, body: &[u8]) -> Result<Verdict, String> {
+    if status >= 500 {
+        return Err(format!(
+            "GET {path}: {status}: {}",
+            String::from_utf8_lossy(body)
+        ));
+    }
+    if (200..300).contains(&status) {
+        return Ok(Verdict::Served);
+    }
+    let envelope: Value = serde_json::from_slice(body)
+        .map_err(|_| format!("GET {path}: {status} without dompet's error envelope"))?;
+    let code = envelope["code"].as_str();
+    if code.is_none() || envelope["message"].as_str().is_none() {
+        return Err(format!(
+            "GET {path}: {status} {envelope}: not dompet's error envelope"
+        ));
+    }
+    Ok(if status == 404 && code == Some("NOT_FOUND") {
+        Verdict::NotServed
+    } else {
+        Verdict::Served
+    })
+}
+
+/// The status and body of a function's answer as Lambda returns it to an invoker (API
+/// Gateway's response format: `statusCode`, `body`, `isBase64Encoded`).
+pub fn answer(payload: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    use base64::Engine;
+    let answer: Value = serde_json::from_slice(payload)
+        .map_err(|e| format!("the function's answer is not JSON: {e}"))?;
+    let status = answer["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .ok_or_else(|| format!("no statusCode in the function's answer: {answer}"))?;
+    let body = answer["body"].as_str().unwrap_or_default();
+    let body = if answer["isBase64Encoded"].as_bool() == Some(true) {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|e| format!("the answer's body is not base64: {e}"))?
+    } else {
+        body.as_bytes().to_vec()
+    };
+    Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(code: &str) -> Vec<u8> {
+        json!({"code": code, "message": "m", "request_id": "r"})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn a_5xx_or_an_answer_without_the_envelope_fails_the_version() {
+        assert!(judge("/account", 500, &envelope("INTERNAL")).is_err());
+        assert!(judge("/account", 502, b"Bad Gateway").is_err());
+        assert!(judge("/account", 401, b"<html>401</html>").is_err());
+        assert!(judge("/account", 403, br#"{"message": "Forbidden"}"#).is_err());
+    }
+
+    #[test]
+    fn the_routers_404_is_a_route_not_served_and_any_other_answer_one_served() {
+        assert_eq!(
+            judge("/x", 404, &envelope("NOT_FOUND")),
+            Ok(Verdict::NotServed)
+        );
+        assert_eq!(
+            judge("/account", 401, &envelope("UNAUTHENTICATED")),
+            Ok(Verdict::Served)
+        );
+        assert_eq!(
+            judge("/login", 405, &envelope("METHOD_NOT_ALLOWED")),
+            Ok(Verdict::Served)
+        );
+        assert_eq!(judge("/", 200, b"<!doctype html>"), Ok(Verdict::Served));
+    }
+
+    #[test]
+    fn the_answer_is_read_as_lambda_returns_it() {
+        let text = json!({"statusCode": 401, "body": "{}", "isBase64Encoded": false});
+        assert_eq!(
+            answer(text.to_string().as_bytes()),
+            Ok((401, b"{}".to_vec()))
+        );
+        let binary = json!({"statusCode": 200, "body": "iVBORw==", "isBase64Encoded": true});
+        assert_eq!(
+            answer(binary.to_string().as_bytes()),
+            Ok((200, vec![0x89, b'P', b'N', b'G']))
+        );
+        assert!(answer(br#"{"errorType": "Runtime.ExitError"}"#).is_err());
+    }
+
+    #[test]
+    fn every_route_is_probed_with_its_parameters_filled_in() {
+        let all = paths();
+        assert!(all.contains(&"/sessions/00000000-0000-4000-8000-000000000000".to_string()));
+        assert!(all.contains(&"/assets/app.js".to_string()));
+        assert!(all.iter().all(|p| !p.contains('{')), "{all:?}");
+        let routes: usize = super::super::FUNCTIONS.iter().map(|f| f.paths.len()).sum();
+        assert_eq!(all.len(), routes);
+    }
+}

@@ -1,0 +1,41 @@
+//! What the `pre-traffic` hook checks a new version with (`dompet::http::probe`), through each
+//! HTTP function as Lambda runs it: lambda_http's adapter, from API Gateway's event to the
+//! response Lambda returns to an invoker.
+
+use dompet::http::probe::{self, Verdict};
+use dompet::testing;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Context, LambdaEvent, Service};
+
+/// `GET path` through `router` as Lambda would run it: the status and body the hook reads.
+async fn answer(router: axum::Router, path: &str) -> (u16, Vec<u8>) {
+    let request: LambdaRequest = serde_json::from_value(probe::event(path)).expect("event parses");
+    let mut adapter = lambda_http::Adapter::from(router);
+    let response = adapter
+        .call(LambdaEvent::new(request, Context::default()))
+        .await
+        .unwrap();
+    probe::answer(&serde_json::to_vec(&response).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn every_function_serves_its_own_routes_and_no_other_and_none_fails_the_check() {
+    let state = testing::ephemeral().unwrap();
+    let every = probe::paths();
+    for function in dompet::http::FUNCTIONS {
+        let router = dompet::lambda::with_gateway_request_id(function.router(state.clone()));
+        let own = probe::paths_of(function);
+        for path in &every {
+            let (status, body) = answer(router.clone(), path).await;
+            let verdict = probe::judge(path, status, &body)
+                .unwrap_or_else(|e| panic!("function {}: {e}", function.name));
+            assert_eq!(
+                verdict == Verdict::Served,
+                own.contains(path),
+                "function {} GET {path}: {status} {}",
+                function.name,
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+}
