@@ -299,23 +299,38 @@ def main():
         fail("reset with a guessed code succeeded")
     expect("reset with a wrong code", s, p, 400, "INVALID_CODE")
 
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-    tail = chunk(b"IDAT", zlib.compress(b"\0\xff\0\0")) + chunk(b"IEND", b"")
-    png = head + tail
-    # A text chunk with a position: gone before the picture is stored.
-    sent = head + chunk(b"tEXt", b"Comment\0GPS 52.52N 13.40E") + tail
-    req = urllib.request.Request(BASE + "/account/picture", data=sent, method="PUT",
-                                 headers={"content-type": "image/png", "authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req, timeout=120) as r:
-        picture_url = json.loads(r.read())["result"]["picture_url"]
-    status, headers, raw = send(urllib.request.Request(BASE + picture_url, headers={"authorization": f"Bearer {token}"}))
-    if status != 200 or raw != png or headers["content-type"] != "image/png":
-        fail("the picture came back with its metadata, or changed")
-    CHECKS += 2
-    s, p = call("DELETE", "/account/picture", token=token)
-    expect("remove the picture", s, p, 200)
+    if os.environ.get("SMOKE_BINARY_BODIES", "1") == "0":
+        # What fronts the functions can't carry a binary request body (`sam local start-api`
+        # decodes every body as UTF-8 unless the API names binary media types, which an HTTP
+        # API has no setting for; API Gateway itself base64-encodes it). The route is still
+        # driven through it, and the upload itself is proven by the sample event under
+        # `sam local invoke` (account-picture.json, base64).
+        req = urllib.request.Request(BASE + "/account/picture", data=b"not a picture", method="PUT",
+                                     headers={"content-type": "text/plain", "authorization": f"Bearer {token}"})
+        status, _, raw = send(req)
+        if status != 415:
+            fail(f"PUT /account/picture as text/plain: {status} {raw[:200]!r}, expected 415")
+        s, p = call("GET", f"/users/{sender_id}/picture", token=token)
+        expect("no picture", s, p, 404, "NOT_FOUND")
+        CHECKS += 1
+    else:
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        tail = chunk(b"IDAT", zlib.compress(b"\0\xff\0\0")) + chunk(b"IEND", b"")
+        png = head + tail
+        # A text chunk with a position: gone before the picture is stored.
+        sent = head + chunk(b"tEXt", b"Comment\0GPS 52.52N 13.40E") + tail
+        req = urllib.request.Request(BASE + "/account/picture", data=sent, method="PUT",
+                                     headers={"content-type": "image/png", "authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            picture_url = json.loads(r.read())["result"]["picture_url"]
+        status, headers, raw = send(urllib.request.Request(BASE + picture_url, headers={"authorization": f"Bearer {token}"}))
+        if status != 200 or raw != png or headers["content-type"] != "image/png":
+            fail("the picture came back with its metadata, or changed")
+        CHECKS += 2
+        s, p = call("DELETE", "/account/picture", token=token)
+        expect("remove the picture", s, p, 200)
 
     leaving = "leaving" + uuid.uuid4().hex[:10]
     s, p = call("POST", "/register", {"username": leaving, "password": password})

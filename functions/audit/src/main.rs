@@ -1,6 +1,10 @@
 //! Lambda function `audit` (scheduled): checks the money and every ledger chain and keeps the
 //! verdict `GET /admin/stats` shows (`dompet::jobs::audit`).
 
+// The audit's future (a segmented Scan and the checks over it) is deeper than the compiler's
+// default limit for computing its layout when this package is built on its own.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]

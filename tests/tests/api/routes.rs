@@ -323,3 +323,31 @@ async fn openapi_yaml_describes_exactly_the_routes_and_methods_the_server_serves
         }
     }
 }
+
+/// The template's alarms and dashboard read the metrics the functions write (`dompet::metrics`,
+/// namespace `dompet`): a metric renamed on one side only would leave an alarm that never goes
+/// off.
+#[test]
+fn the_templates_metrics_are_the_ones_the_functions_write() {
+    let template = dompet::store::schema::TEMPLATE;
+    let mut named = std::collections::BTreeSet::new();
+    // The dashboard: ["dompet", "<Name>", ...].
+    for piece in template.split("[\"dompet\", \"").skip(1) {
+        named.insert(piece.split('"').next().unwrap().to_string());
+    }
+    // The alarms: `Namespace: dompet` then `MetricName: <Name>`.
+    let lines: Vec<&str> = template.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim() == format!("Namespace: {}", dompet::metrics::NAMESPACE) {
+            let name = lines[i + 1].trim().strip_prefix("MetricName: ");
+            named.insert(name.expect("MetricName after Namespace").to_string());
+        }
+    }
+    assert!(named.contains("AuditBroken") && named.len() >= 5, "{named:?}");
+    for name in &named {
+        assert!(
+            dompet::metrics::ALL.contains(&name.as_str()),
+            "template.yaml reads the metric {name}, which no function writes"
+        );
+    }
+}
