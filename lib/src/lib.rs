@@ -128,12 +128,14 @@ mod tests {
     }
 }
 
-/// The tracing level of a Lambda log level (`FATAL` has none of its own: `error`); `info` for
-/// anything else.
-fn lambda_log_level(level: &str) -> &'static str {
+/// The log filter of a Lambda log level (`AWS_LAMBDA_LOG_LEVEL`). `DEBUG` and `TRACE` are
+/// dompet's own (its spans and store calls): the Lambda runtime and the AWS SDK log whole events
+/// and request bodies (tokens, secrets, one-time codes) at those levels, so they stay at `info`.
+/// `FATAL` has no level of its own: `error`. Anything else: `info`.
+fn lambda_log_filter(level: &str) -> &'static str {
     match level.trim().to_ascii_uppercase().as_str() {
-        "TRACE" => "trace",
-        "DEBUG" => "debug",
+        "TRACE" => "info,dompet=trace",
+        "DEBUG" => "info,dompet=debug",
         "WARN" => "warn",
         "ERROR" | "FATAL" => "error",
         _ => "info",
@@ -141,7 +143,7 @@ fn lambda_log_level(level: &str) -> &'static str {
 }
 
 /// Logs to stdout; `RUST_LOG` filters, else the function's log level (`AWS_LAMBDA_LOG_LEVEL`,
-/// set by its logging configuration), else `info`; no colours on Lambda, and one JSON object
+/// set by its logging configuration: [`lambda_log_filter`]), else `info`; no colours on Lambda, and one JSON object
 /// per line when the function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT=JSON`).
 ///
 /// Every request has a span, every use case one inside it (`info`) and every store call one
@@ -153,7 +155,7 @@ pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_default();
-        EnvFilter::new(lambda_log_level(&level))
+        EnvFilter::new(lambda_log_filter(&level))
     });
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
@@ -168,9 +170,24 @@ pub fn init_tracing() {
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .with_span_list(false)
+            // Every span the line is in: the request's (with its request_id) on every line.
+            .with_span_list(true)
             .try_init()
     } else {
         builder.try_init()
     };
+}
+
+#[cfg(test)]
+mod log_level_tests {
+    #[test]
+    fn lambdas_debug_and_trace_levels_are_dompets_own() {
+        // The runtime logs whole events and the SDK request bodies at debug and trace: tokens,
+        // secrets and one-time codes.
+        assert_eq!(super::lambda_log_filter("TRACE"), "info,dompet=trace");
+        assert_eq!(super::lambda_log_filter("DEBUG"), "info,dompet=debug");
+        assert_eq!(super::lambda_log_filter("INFO"), "info");
+        assert_eq!(super::lambda_log_filter("FATAL"), "error");
+        assert_eq!(super::lambda_log_filter(""), "info");
+    }
 }

@@ -22,7 +22,8 @@ pub const KIND: &str = "Kind";
 pub const TRANSFERS_SETTLED: &str = "TransfersSettled";
 /// Transfers that ended `FAILED` (recipient gone, or given up after every delivery failed).
 pub const TRANSFERS_FAILED: &str = "TransfersFailed";
-/// From a transfer's enqueue (the message's `SentTimestamp`) to its settlement, milliseconds.
+/// From a transfer's enqueue (the message's `SentTimestamp`: its last, when the sweep sent it
+/// again) to the settlement that ended it, credited or `FAILED`, in milliseconds.
 pub const SETTLEMENT_LAG: &str = "SettlementLag";
 /// The audit's verdict: 1 when the money or a ledger chain is broken, 0 when it holds.
 pub const AUDIT_BROKEN: &str = "AuditBroken";

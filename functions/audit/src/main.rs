@@ -16,7 +16,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
             let outcome = dompet::jobs::audit(state).await;
-            dompet::metrics::emf::flush();
+            // A run that failed gives no verdict: the last one's gauges are not written again.
+            if outcome.is_ok() {
+                dompet::metrics::emf::flush();
+            }
             outcome
         },
     ))

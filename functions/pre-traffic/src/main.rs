@@ -1,7 +1,11 @@
 //! Lambda function `pre-traffic`: CodeDeploy's hook before a new version of an HTTP function
 //! takes traffic. It finds the version the deployment is about to shift to, invokes it with a
-//! `GET` of every route without credentials (`dompet::http::probe`: read-only), and reports
-//! `Succeeded` or `Failed` to CodeDeploy, which rolls the deployment back on `Failed`.
+//! `GET` of every route without credentials (`dompet::http::probe`: read-only), requires it to
+//! serve exactly its own function's routes (which function each deployed one is comes from
+//! `DOMPET_HOOK_FUNCTIONS`), and reports `Succeeded` or `Failed` to CodeDeploy, which rolls the
+//! deployment back on `Failed`.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context};
 use aws_sdk_codedeploy::types::LifecycleEventStatus;
@@ -21,15 +25,19 @@ struct HookEvent {
 struct Clients {
     deploy: aws_sdk_codedeploy::Client,
     lambda: aws_sdk_lambda::Client,
+    /// The HTTP functions by their deployed name.
+    targets: BTreeMap<String, &'static dompet::http::Function>,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     dompet::init_tracing();
     let config = dompet::aws_config().await?;
+    let targets = probe::targets(&std::env::var(probe::TARGETS).unwrap_or_default())?;
     let clients = Clients {
         deploy: aws_sdk_codedeploy::Client::new(config),
         lambda: aws_sdk_lambda::Client::new(config),
+        targets,
     };
     let clients = &clients;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<HookEvent>| async move {
@@ -99,9 +107,13 @@ async fn check(clients: &Clients, deployment_id: &str) -> anyhow::Result<usize> 
     Ok(checked)
 }
 
-/// Invokes `function`:`version` with [`probe::event`] of every path and judges each answer.
+/// Invokes `function`:`version` with [`probe::event`] of every path, judges each answer, and
+/// requires the routes it serves to be exactly its own.
 async fn check_version(clients: &Clients, function: &str, version: &str) -> anyhow::Result<()> {
-    let mut served = 0;
+    let Some(expected) = clients.targets.get(function) else {
+        bail!("{} does not name this function", probe::TARGETS);
+    };
+    let mut served = BTreeSet::new();
     for path in probe::paths() {
         let out = clients
             .lambda
@@ -124,11 +136,8 @@ async fn check_version(clients: &Clients, function: &str, version: &str) -> anyh
         let (status, body) = probe::answer(payload).map_err(anyhow::Error::msg)?;
         if probe::judge(&path, status, &body).map_err(anyhow::Error::msg)? == probe::Verdict::Served
         {
-            served += 1;
+            served.insert(path);
         }
     }
-    if served == 0 {
-        bail!("it serves none of the routes");
-    }
-    Ok(())
+    probe::serves_exactly(expected, &served).map_err(anyhow::Error::msg)
 }

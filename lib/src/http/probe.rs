@@ -2,10 +2,49 @@
 //! `pre-traffic` function, CodeDeploy's hook): a `GET` of every route of every function, as API
 //! Gateway would deliver it, without credentials. Nothing is written: a `GET` without a login
 //! reads at most the public documents. Every answer must be below 500 and, unless a success,
-//! dompet's error envelope; and the version must serve at least one of the routes (answer
-//! something other than the 404 every router gives a path it doesn't have).
+//! dompet's error envelope; and the version must serve exactly its own function's routes
+//! (answer them with something other than the 404 every router gives a path it doesn't have,
+//! and every other path with that 404).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
+
+/// The variable that tells the hook which function each deployed one is: `name=function-name`
+/// pairs, comma-separated (`login=dompet-LoginFunction-AbC,web=…`), written by the template.
+pub const TARGETS: &str = "DOMPET_HOOK_FUNCTIONS";
+
+/// The functions named by a [`TARGETS`] value, by their deployed (physical) name.
+pub fn targets(spec: &str) -> Result<BTreeMap<String, &'static super::Function>, String> {
+    let mut targets = BTreeMap::new();
+    for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, deployed) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{TARGETS}: {pair:?} is not name=function-name"))?;
+        let function = super::function(name.trim())
+            .ok_or_else(|| format!("{TARGETS}: no HTTP function is called {name:?}"))?;
+        targets.insert(deployed.trim().to_string(), function);
+    }
+    if targets.is_empty() {
+        return Err(format!("{TARGETS} names no function"));
+    }
+    Ok(targets)
+}
+
+/// Whether a version that served `served` (of [`paths`]) serves exactly `function`'s routes.
+pub fn serves_exactly(function: &super::Function, served: &BTreeSet<String>) -> Result<(), String> {
+    let own: BTreeSet<String> = paths_of(function).into_iter().collect();
+    let missing: Vec<&String> = own.difference(served).collect();
+    let foreign: Vec<&String> = served.difference(&own).collect();
+    if missing.is_empty() && foreign.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "not {}'s routes: it does not serve {missing:?}, and serves {foreign:?}",
+            function.name
+        ))
+    }
+}
 
 /// What is put where a route has a path parameter: an id that is well-formed and nobody's, or
 /// a file the web app has.
@@ -182,6 +221,33 @@ mod tests {
             Ok((200, vec![0x89, b'P', b'N', b'G']))
         );
         assert!(answer(br#"{"errorType": "Runtime.ExitError"}"#).is_err());
+    }
+
+    #[test]
+    fn the_hook_knows_each_deployed_function_by_name() {
+        let named = targets("login=stack-LoginFunction-A1, web=stack-WebFunction-B2").unwrap();
+        assert_eq!(named["stack-LoginFunction-A1"].name, "login");
+        assert_eq!(named["stack-WebFunction-B2"].name, "web");
+        assert!(targets("login").is_err());
+        assert!(targets("nobody=stack-X").is_err());
+        assert!(targets("").is_err());
+    }
+
+    #[test]
+    fn a_version_must_serve_its_own_routes_and_no_other() {
+        let login = super::super::function("login").unwrap();
+        let own: BTreeSet<String> = paths_of(login).into_iter().collect();
+        assert_eq!(serves_exactly(login, &own), Ok(()));
+        let mut fewer = own.clone();
+        fewer.remove("/logout");
+        assert!(serves_exactly(login, &fewer)
+            .unwrap_err()
+            .contains("/logout"));
+        let mut more = own.clone();
+        more.insert("/account".to_string());
+        assert!(serves_exactly(login, &more)
+            .unwrap_err()
+            .contains("/account"));
     }
 
     #[test]

@@ -92,7 +92,9 @@ pub async fn settle_batch(state: &AppState, messages: Vec<Received>) -> Vec<Stri
                 match settle_message(state, &message).await {
                 Err(e) if m.receives >= last => {
                     tracing::error!(transfer = %message.transfer_id, error = ?e, receives = m.receives, "settlement failed on the last delivery");
-                    give_up(state, &message.transfer_id).await.map(|_| ())
+                    give_up(state, &message.transfer_id, message.sent_at)
+                        .await
+                        .map(|_| ())
                 }
                     other => other.map(|_| ()),
                 }
@@ -149,12 +151,16 @@ pub async fn sweep(state: &AppState, age: Duration) -> anyhow::Result<usize> {
 /// `FAILED` with its sender refunded (its recipient is not credited), or, when even the refund
 /// can't be posted, `FAILED` with the money held in suspense. Nothing sends it again.
 #[tracing::instrument(skip_all)]
-pub async fn give_up(state: &AppState, transfer_id: &str) -> anyhow::Result<Settlement> {
+pub async fn give_up(
+    state: &AppState,
+    transfer_id: &str,
+    sent_at: Option<i64>,
+) -> anyhow::Result<Settlement> {
     let outcome = state
         .store()
         .give_up_transfer(transfer_id, now_millis())
         .await?;
-    record(outcome, None);
+    record(outcome, sent_at);
     match outcome {
         Settlement::Refunded => tracing::error!(
             transfer = transfer_id,
@@ -179,7 +185,7 @@ pub async fn run_worker(state: AppState, mut receiver: TransferReceiver) {
             if let Err(e) = settle_message(&state, &message).await {
                 if message.attempts >= state.config().transfer_max_receives {
                     tracing::error!(transfer = %message.transfer_id, error = ?e, "settlement failed on the last try");
-                    if let Err(e) = give_up(&state, &message.transfer_id).await {
+                    if let Err(e) = give_up(&state, &message.transfer_id, message.sent_at).await {
                         tracing::error!(transfer = %message.transfer_id, error = ?e, "giving up failed; the sweep sends it again");
                     }
                     return;

@@ -343,7 +343,10 @@ fn the_templates_metrics_are_the_ones_the_functions_write() {
             named.insert(name.expect("MetricName after Namespace").to_string());
         }
     }
-    assert!(named.contains("AuditBroken") && named.len() >= 5, "{named:?}");
+    assert!(
+        named.contains("AuditBroken") && named.len() >= 5,
+        "{named:?}"
+    );
     for name in &named {
         assert!(
             dompet::metrics::ALL.contains(&name.as_str()),
