@@ -158,13 +158,14 @@ def main():
     http("LoginFunction", "login", 401, "INVALID_CREDENTIALS", **{"rahasia-sekali": "salah-sekali"})
     expect_metric("login with a wrong password", "LoginFailures", 1)
     refreshed = result(http("LoginFunction", "token-refresh", 200, REFRESH_TOKEN=tokens["refresh_token"])[0])
+    if refreshed["refresh_token"] == tokens["refresh_token"]:
+        fail("token-refresh: the refresh token was not rotated")
     http("LoginFunction", "token-refresh", 401, "UNAUTHENTICATED", REFRESH_TOKEN=tokens["refresh_token"])
     recipient_token = result(http("LoginFunction", "token", 200)[0])["access_token"]
     http("LoginFunction", "logout", 200, ACCESS_TOKEN=recipient_token)
     http("AccountFunction", "account", 401, "UNAUTHENTICATED", ACCESS_TOKEN=recipient_token)
     recipient_token = result(http("LoginFunction", "token", 200)[0])["access_token"]
     access = result(http("LoginFunction", "login", 200)[0])["access_token"]
-    del refreshed
 
     # The account (account.rs).
     account = result(http("AccountFunction", "account", 200, ACCESS_TOKEN=access)[0])
