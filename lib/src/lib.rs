@@ -143,8 +143,9 @@ fn lambda_log_filter(level: &str) -> &'static str {
 }
 
 /// Logs to stdout; `RUST_LOG` filters, else the function's log level (`AWS_LAMBDA_LOG_LEVEL`,
-/// set by its logging configuration: [`lambda_log_filter`]), else `info`; no colours on Lambda, and one JSON object
-/// per line when the function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT=JSON`).
+/// set by its logging configuration: [`lambda_log_filter`]), else `info`; no colours on Lambda,
+/// and one JSON object per line when the function's log format is JSON
+/// (`AWS_LAMBDA_LOG_FORMAT=JSON`).
 ///
 /// Every request has a span, every use case one inside it (`info`) and every store call one
 /// inside that (`debug`); none records a secret or a body. With `DOMPET_LOG_SPANS=1` each span

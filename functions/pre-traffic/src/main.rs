@@ -5,7 +5,7 @@
 //! `DOMPET_HOOK_FUNCTIONS`), and reports `Succeeded` or `Failed` to CodeDeploy, which rolls the
 //! deployment back on `Failed`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use aws_sdk_codedeploy::types::LifecycleEventStatus;
@@ -113,7 +113,7 @@ async fn check_version(clients: &Clients, function: &str, version: &str) -> anyh
     let Some(expected) = clients.targets.get(function) else {
         bail!("{} does not name this function", probe::TARGETS);
     };
-    let mut served = BTreeSet::new();
+    let mut answers = Vec::new();
     for path in probe::paths() {
         let out = clients
             .lambda
@@ -134,10 +134,8 @@ async fn check_version(clients: &Clients, function: &str, version: &str) -> anyh
             );
         }
         let (status, body) = probe::answer(payload).map_err(anyhow::Error::msg)?;
-        if probe::judge(&path, status, &body).map_err(anyhow::Error::msg)? == probe::Verdict::Served
-        {
-            served.insert(path);
-        }
+        answers.push((path, status, body));
     }
+    let served = probe::served(answers).map_err(anyhow::Error::msg)?;
     probe::serves_exactly(expected, &served).map_err(anyhow::Error::msg)
 }

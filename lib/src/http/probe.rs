@@ -31,6 +31,20 @@ pub fn targets(spec: &str) -> Result<BTreeMap<String, &'static super::Function>,
     Ok(targets)
 }
 
+/// The paths a version serves, from its answers to [`event`] of each path (path, status,
+/// body); `Err` on the first answer [`judge`] refuses.
+pub fn served(
+    answers: impl IntoIterator<Item = (String, u16, Vec<u8>)>,
+) -> Result<BTreeSet<String>, String> {
+    let mut served = BTreeSet::new();
+    for (path, status, body) in answers {
+        if judge(&path, status, &body)? == Verdict::Served {
+            served.insert(path);
+        }
+    }
+    Ok(served)
+}
+
 /// Whether a version that served `served` (of [`paths`]) serves exactly `function`'s routes.
 pub fn serves_exactly(function: &super::Function, served: &BTreeSet<String>) -> Result<(), String> {
     let own: BTreeSet<String> = paths_of(function).into_iter().collect();

@@ -2,7 +2,7 @@
 //! HTTP function as Lambda runs it: lambda_http's adapter, from API Gateway's event to the
 //! response Lambda returns to an invoker.
 
-use dompet::http::probe::{self, Verdict};
+use dompet::http::probe;
 use dompet::testing;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent, Service};
@@ -18,20 +18,23 @@ async fn answer(router: axum::Router, path: &str) -> (u16, Vec<u8>) {
     probe::answer(&serde_json::to_vec(&response).unwrap()).unwrap()
 }
 
+/// Every path's answer from `router`, as the hook collects them.
+async fn answers(router: axum::Router) -> Vec<(String, u16, Vec<u8>)> {
+    let mut answers = Vec::new();
+    for path in probe::paths() {
+        let (status, body) = answer(router.clone(), &path).await;
+        answers.push((path, status, body));
+    }
+    answers
+}
+
 #[tokio::test]
 async fn every_function_serves_exactly_its_own_routes_and_none_fails_the_check() {
     let state = testing::ephemeral().unwrap();
     for function in dompet::http::FUNCTIONS {
         let router = dompet::lambda::with_gateway_request_id(function.router(state.clone()));
-        let mut served = std::collections::BTreeSet::new();
-        for path in probe::paths() {
-            let (status, body) = answer(router.clone(), &path).await;
-            let verdict = probe::judge(&path, status, &body)
-                .unwrap_or_else(|e| panic!("function {}: {e}", function.name));
-            if verdict == Verdict::Served {
-                served.insert(path);
-            }
-        }
+        let served = probe::served(answers(router).await)
+            .unwrap_or_else(|e| panic!("function {}: {e}", function.name));
         probe::serves_exactly(function, &served)
             .unwrap_or_else(|e| panic!("function {}: {e}", function.name));
     }
@@ -43,13 +46,7 @@ async fn a_version_wired_to_another_functions_routes_fails_the_check() {
     // routes are the wrong ones.
     let state = testing::ephemeral().unwrap();
     let router = dompet::lambda::with_gateway_request_id(dompet::http::LOGIN.router(state));
-    let mut served = std::collections::BTreeSet::new();
-    for path in probe::paths() {
-        let (status, body) = answer(router.clone(), &path).await;
-        if probe::judge(&path, status, &body).unwrap() == Verdict::Served {
-            served.insert(path);
-        }
-    }
+    let served = probe::served(answers(router).await).unwrap();
     let err = probe::serves_exactly(&dompet::http::ACCOUNT, &served).unwrap_err();
     assert!(err.contains("/account"), "{err}");
 }
