@@ -99,6 +99,14 @@ pub struct Config {
     /// `DOMPET_CURSOR_SECRET_FILE`: a file holding the cursor key (the server keeps one in
     /// `.dompet/`).
     pub cursor_secret_file: Option<PathBuf>,
+    /// `DOMPET_MFA_KEY`, or the contents of the file `DOMPET_MFA_KEY_FILE` (at least 32 bytes):
+    /// seals second-factor secrets at rest and keys the recovery codes' hashes. The hosts that
+    /// verify codes (login, account, pay, transfer) need it, and every one of them the same.
+    pub mfa_key: Option<SecretString>,
+    /// `DOMPET_MFA_KEY_FILE` (the server keeps one in `.dompet/`).
+    pub mfa_key_file: Option<PathBuf>,
+    /// `DOMPET_MFA_KEY_PARAMETER`: an SSM SecureString holding it, read at init.
+    pub mfa_key_parameter: Option<String>,
     /// `DOMPET_CORS_ORIGINS`: comma-separated exact origins (`https://app.example.com`) that
     /// browsers may call the API from; none by default.
     pub cors_origins: Vec<String>,
@@ -213,6 +221,9 @@ impl Config {
             cursor_secret: get("DOMPET_CURSOR_SECRET").map(SecretString),
             cursor_secret_file: get("DOMPET_CURSOR_SECRET_FILE").map(PathBuf::from),
             cursor_secret_parameter: get("DOMPET_CURSOR_SECRET_PARAMETER"),
+            mfa_key: get("DOMPET_MFA_KEY").map(SecretString),
+            mfa_key_file: get("DOMPET_MFA_KEY_FILE").map(PathBuf::from),
+            mfa_key_parameter: get("DOMPET_MFA_KEY_PARAMETER"),
             cors_origins: get("DOMPET_CORS_ORIGINS")
                 .map(|v| parse_origins(&v))
                 .transpose()?
@@ -368,9 +379,11 @@ mod tests {
                 "-----BEGIN PRIVATE KEY-----secret-key-material",
             ),
             ("DOMPET_CURSOR_SECRET", "cursor-secret-material"),
+            ("DOMPET_MFA_KEY", "mfa-key-material"),
         ])
         .unwrap();
         let printed = format!("{c:?}");
+        assert!(!printed.contains("mfa-key-material"), "{printed}");
         assert!(!printed.contains("secret-key-material"), "{printed}");
         assert!(!printed.contains("cursor-secret-material"), "{printed}");
         assert!(printed.contains("[redacted]"), "{printed}");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::auth::tokens::{Audience, PublicKey};
+use crate::auth::totp::FactorKey;
 use crate::auth::{KeyPair, LockoutPolicy, PasswordHasher, TokenIssuer, TokenVerifier};
 use crate::config::{Config, KeyConfig, StoreConfig};
 use crate::delivery::{Delivery, Outbox};
@@ -64,6 +65,11 @@ struct Inner {
     verifier: TokenVerifier,
     issuer: Option<TokenIssuer>,
     cursor_key: CursorKey,
+    /// The second factor's key, on hosts configured with one (see [`FactorKey`]).
+    factor_key: Option<FactorKey>,
+    /// Seconds added to the system clock where second-factor codes are checked: a test moves
+    /// this host's time to check codes of later steps without waiting for them.
+    code_clock_offset: std::sync::atomic::AtomicI64,
     delivery: Arc<dyn Delivery>,
     pictures: Arc<dyn PictureStore>,
     config: Config,
@@ -101,8 +107,11 @@ impl AppState {
             Keys::Verifying(public) => (public, None),
         };
         let cursor_key = cursor_key(config)?;
+        let factor_key = factor_key(config)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                factor_key,
+                code_clock_offset: Default::default(),
                 store,
                 queue,
                 hasher: PasswordHasher::default(),
@@ -125,6 +134,10 @@ impl AppState {
         if let (None, Some(name)) = (&config.cursor_secret, &config.cursor_secret_parameter) {
             let secret = read_ssm_secret(name, "DOMPET_CURSOR_SECRET_PARAMETER").await?;
             config.cursor_secret = Some(crate::config::SecretString::new(secret));
+        }
+        if let (None, Some(name)) = (&config.mfa_key, &config.mfa_key_parameter) {
+            let secret = read_ssm_secret(name, "DOMPET_MFA_KEY_PARAMETER").await?;
+            config.mfa_key = Some(crate::config::SecretString::new(secret));
         }
         let store = open_store(&config.store).await?;
         let keys = load_keys(&config.keys, needs.keys).await?;
@@ -245,6 +258,31 @@ impl AppState {
         )
     }
 
+    /// The second factor's key; an error on a host configured without one.
+    pub fn factor_key(&self) -> anyhow::Result<&FactorKey> {
+        self.inner.factor_key.as_ref().context(
+            "this host checks second-factor codes but has no key for them: set DOMPET_MFA_KEY, \
+             DOMPET_MFA_KEY_FILE or DOMPET_MFA_KEY_PARAMETER",
+        )
+    }
+
+    /// Now, in Unix seconds, as second-factor codes are checked (see [`Self::advance_code_clock`]).
+    pub fn code_clock(&self) -> u64 {
+        let offset = self
+            .inner
+            .code_clock_offset
+            .load(std::sync::atomic::Ordering::SeqCst);
+        (chrono::Utc::now().timestamp() + offset).max(0) as u64
+    }
+
+    /// Moves the time this host checks second-factor codes at by `secs` (tests: codes of later
+    /// steps without waiting 30 seconds for each).
+    pub fn advance_code_clock(&self, secs: i64) {
+        self.inner
+            .code_clock_offset
+            .fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn lockout(&self) -> &LockoutPolicy {
         &self.inner.config.lockout
     }
@@ -303,6 +341,21 @@ fn cursor_key(config: &Config) -> anyhow::Result<CursorKey> {
     let mut secret = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
     Ok(CursorKey::from_secret(&secret))
+}
+
+/// The second factor's key: the configured secret (at least 32 bytes), or none.
+fn factor_key(config: &Config) -> anyhow::Result<Option<FactorKey>> {
+    let material = match (&config.mfa_key, &config.mfa_key_file) {
+        (Some(secret), _) => secret.expose().as_bytes().to_vec(),
+        (None, Some(path)) => std::fs::read(path)
+            .with_context(|| format!("Failed to read DOMPET_MFA_KEY_FILE {}", path.display()))?,
+        (None, None) => return Ok(None),
+    };
+    anyhow::ensure!(
+        material.len() >= 32,
+        "the second factor's key (DOMPET_MFA_KEY) must hold at least 32 bytes"
+    );
+    Ok(Some(FactorKey::from_secret(&material)))
 }
 
 /// Loads the keys a host with `role` needs, failing with the variable to set.

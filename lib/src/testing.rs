@@ -59,14 +59,17 @@ pub async fn topped_up(state: &AppState, user: &UserRecord, amount: i64) -> anyh
 
 /// [`ephemeral_state`] with the default configuration, except that the files the state
 /// writes (outbox messages, pictures) go to a new temporary folder of its own, not to
-/// `.dompet/` under the current directory, which every test in the process would share.
+/// `.dompet/` under the current directory, which every test in the process would share; and
+/// second-factor secrets are sealed with a key of its own.
 pub fn ephemeral() -> anyhow::Result<AppState> {
     let files = std::env::temp_dir().join(format!("dompet-test-{}", uuid::Uuid::new_v4()));
     let dir = |name: &str| files.join(name).to_string_lossy().into_owned();
     let (outbox, pictures) = (dir("outbox"), dir("pictures"));
+    let mfa_key = uuid::Uuid::new_v4().to_string();
     ephemeral_state(&Config::from_lookup(|k| match k {
         "DOMPET_OUTBOX_DIR" => Some(outbox.clone()),
         "DOMPET_PICTURES_DIR" => Some(pictures.clone()),
+        "DOMPET_MFA_KEY" => Some(mfa_key.clone()),
         _ => None,
     })?)
 }
@@ -158,7 +161,11 @@ pub async fn transferred(
     let amount = crate::domain::Amount::new(amount).ok_or_else(|| anyhow::anyhow!("bad amount"))?;
     let to = wallet::Recipient::parse(recipient).map_err(anyhow::Error::msg)?;
     let caller = caller_for(state, sender).await?;
-    let applied = wallet::transfer(state, &caller, &to, amount, String::new(), None)
+    let step_up = wallet::StepUp {
+        presented: None,
+        from: crate::domain::ClientAddress::unknown(),
+    };
+    let applied = wallet::transfer(state, &caller, &to, amount, String::new(), None, &step_up)
         .await
         .map_err(|e| anyhow::anyhow!("transfer failed: {e}"))?;
     Ok(applied.entry.reference_id)

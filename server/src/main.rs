@@ -56,6 +56,13 @@ enum Command {
     },
     /// Load the example dataset (accounts, ledgers, transfers, entities; see the README) into
     /// an empty store chosen by --store/--db (DynamoDB: DOMPET_TABLE).
+    /// Remove the second factor of the account with this username, for an owner who lost both
+    /// the authenticator and the recovery codes (after checking who they are by other means):
+    /// every login of the account ends and its email or phone is told.
+    RemoveMfa {
+        /// The account's username (any case).
+        username: String,
+    },
     LoadExampleData {
         /// The folder of BatchWriteItem request files.
         #[arg(default_value = dompet::example_data::DEFAULT_DIR)]
@@ -97,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::LoadExampleData { dir }) => {
             return load_example_data(&config.store, dir).await
         }
+        Some(Command::RemoveMfa { username }) => return remove_mfa(&config, username).await,
         _ => {}
     }
     let keys = match (&config.store, &config.keys) {
@@ -109,7 +117,10 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
     if config.cursor_secret.is_none() && config.cursor_secret_file.is_none() {
-        config.cursor_secret_file = Some(local_cursor_secret(&cli.db)?);
+        config.cursor_secret_file = Some(local_secret(&cli.db, "cursor-secret")?);
+    }
+    if config.mfa_key.is_none() && config.mfa_key_file.is_none() {
+        config.mfa_key_file = Some(local_secret(&cli.db, "mfa-key")?);
     }
     if let (StoreConfig::DynamoDb { table }, true) = (&config.store, cli.create_table) {
         create_table_if_missing(table).await?;
@@ -146,11 +157,12 @@ fn local_dir(db: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// The key of pagination cursors kept beside the database (mode 0600), created on first start:
-/// random, so nobody can forge a cursor, and kept, so cursors survive a restart.
-fn local_cursor_secret(db: &Path) -> anyhow::Result<PathBuf> {
+/// A secret kept beside the database (mode 0600), created on first start: random, so nobody
+/// can forge a cursor or open a sealed second-factor secret, and kept, so both survive a
+/// restart (`cursor-secret`, `mfa-key`).
+fn local_secret(db: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let dir = local_dir(db);
-    let path = dir.join("cursor-secret");
+    let path = dir.join(name);
     if !path.exists() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("Failed to create {}", dir.display()))?;
@@ -158,7 +170,7 @@ fn local_cursor_secret(db: &Path) -> anyhow::Result<PathBuf> {
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         write_private(&path, &hex)?;
-        tracing::info!(path = %path.display(), "created a new cursor secret");
+        tracing::info!(path = %path.display(), "created a new {name}");
     }
     Ok(path)
 }
@@ -205,6 +217,35 @@ async fn create_admin(store: &StoreConfig, username: &str) -> anyhow::Result<()>
         anyhow::bail!("no account has the username {username}");
     }
     println!("{username} is now an operator (role admin)");
+    Ok(())
+}
+
+/// `dompet remove-mfa <username>`: the operator's removal of a second factor.
+async fn remove_mfa(config: &Config, username: &str) -> anyhow::Result<()> {
+    use dompet::domain::{IdentifierKind, LoginIdentifier};
+    let store = open_store(&config.store).await?;
+    let identifier = LoginIdentifier::new(IdentifierKind::Username, username);
+    let Some(user) = store.find_user(&identifier).await? else {
+        anyhow::bail!("no account has the username {username}");
+    };
+    let mut state = AppState::new(
+        store,
+        Arc::new(dompet::queue::NoQueue),
+        Keys::Signing(KeyPair::generate()),
+        config,
+    )?;
+    // The owner is told as the deployment tells them: by SES/SNS when it sends that way.
+    if let Some(from) = &config.email_from {
+        state = state.with_delivery(Arc::new(
+            dompet::delivery::AwsDelivery::from_env(from.clone(), config.sms_countries.clone())
+                .await?,
+        ));
+    }
+    if dompet::service::mfa::remove_by_operator(&state, user.user_id).await? {
+        println!("{username}: the second factor is removed and every login has ended");
+    } else {
+        println!("{username} has no second factor");
+    }
     Ok(())
 }
 

@@ -66,6 +66,9 @@ impl LoginGate {
     }
 }
 
+/// The second factor's key of every test host.
+pub const TEST_MFA_KEY: &str = "test key of the second factor, 32+ bytes long";
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -203,6 +206,10 @@ impl TestApp {
         // address it stands for with `X-Forwarded-For`.
         vars.entry("DOMPET_TRUSTED_PROXIES".to_string())
             .or_insert_with(|| "127.0.0.1".to_string());
+        // Every host of a test seals second-factor secrets with the same key, as a
+        // deployment's functions do.
+        vars.entry("DOMPET_MFA_KEY".to_string())
+            .or_insert_with(|| TEST_MFA_KEY.to_string());
         // Files the server writes go to a folder of this test's, unless it names one.
         let files = std::env::temp_dir().join(format!("dompet-test-{}", uuid::Uuid::new_v4()));
         for (var, name) in [

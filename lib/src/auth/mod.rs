@@ -3,6 +3,7 @@
 pub mod lockout;
 pub mod password;
 pub mod tokens;
+pub mod totp;
 
 pub use lockout::{LockoutPolicy, Throttle};
 pub use password::PasswordHasher;

@@ -24,6 +24,9 @@ pub const LEEWAY_SECS: u64 = 5;
 pub enum TokenKind {
     Access,
     Refresh,
+    /// Proof that a login's secret was right, to finish it with a second factor
+    /// (`POST /login/mfa`).
+    Mfa,
 }
 
 impl TokenKind {
@@ -31,6 +34,7 @@ impl TokenKind {
         match self {
             Self::Access => "at+jwt",
             Self::Refresh => "rt+jwt",
+            Self::Mfa => "mfa+jwt",
         }
     }
 }
@@ -53,6 +57,20 @@ pub struct Claims {
     /// is conditional on it in the same write that rotates the family.
     #[serde(default, rename = "aep")]
     pub auth_epoch: u64,
+    /// How the login authenticated (RFC 8176): `["pwd"]`, or `["pwd", "otp"]` after a second
+    /// factor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// An `mfa_token`'s client address: the one that presented the right secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+}
+
+impl Claims {
+    /// Whether the login passed a second factor.
+    pub fn mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == "otp")
+    }
 }
 
 impl Claims {
@@ -218,7 +236,7 @@ impl TokenVerifier {
     ) -> Result<Claims, TokenError> {
         let cached = match kind {
             TokenKind::Access => self.verified.get(token),
-            TokenKind::Refresh => None,
+            TokenKind::Refresh | TokenKind::Mfa => None,
         };
         let claims = match cached {
             Some(claims) => claims,
@@ -311,16 +329,47 @@ impl TokenIssuer {
         jsonwebtoken::encode(&header, claims, &self.key).context("Failed to sign a token")
     }
 
-    /// Signs the first pair of a new login `sid` of `user`, bound to the auth epoch `epoch`.
+    /// Signs the first pair of a new login `sid` of `user`, bound to the auth epoch `epoch`;
+    /// `mfa`: the login passed a second factor.
     pub fn issue(
         &self,
         user: UserId,
         sid: &str,
         epoch: u64,
         now_secs: i64,
+        mfa: bool,
     ) -> anyhow::Result<Issued> {
-        self.issue_for_login(user, sid, now_secs, epoch, now_secs)?
+        self.issue_for_login(user, sid, now_secs, epoch, now_secs, mfa)?
             .context("a new login has its whole lifetime ahead")
+    }
+
+    /// How long an `mfa_token` is good for.
+    pub const MFA_TOKEN_SECS: i64 = 300;
+
+    /// Signs an `mfa_token`: the secret of `user` was right at auth epoch `epoch`, from the
+    /// client address `addr`; the login it finishes will be `sid`.
+    pub fn issue_mfa(
+        &self,
+        user: UserId,
+        sid: &str,
+        epoch: u64,
+        addr: &str,
+        now_secs: i64,
+    ) -> anyhow::Result<String> {
+        let claims = Claims {
+            iss: self.aud.issuer.clone(),
+            aud: self.aud.audience.clone(),
+            sub: user.to_string(),
+            iat: now_secs,
+            exp: now_secs + Self::MFA_TOKEN_SECS,
+            jti: sid.to_string(),
+            sid: sid.to_string(),
+            auth_time: None,
+            auth_epoch: epoch,
+            amr: vec!["pwd".to_string()],
+            addr: Some(addr.to_string()),
+        };
+        self.sign(TokenKind::Mfa, &claims)
     }
 
     /// Signs a pair for the login `sid` that began at `auth_time`; `None` once the login has
@@ -332,6 +381,7 @@ impl TokenIssuer {
         auth_time: i64,
         epoch: u64,
         now_secs: i64,
+        mfa: bool,
     ) -> anyhow::Result<Option<Issued>> {
         let login_ends = auth_time.saturating_add(self.session_max_age.as_secs() as i64);
         if now_secs >= login_ends {
@@ -347,6 +397,12 @@ impl TokenIssuer {
             sid: sid.to_string(),
             auth_time: Some(auth_time),
             auth_epoch: epoch,
+            amr: if mfa {
+                vec!["pwd".to_string(), "otp".to_string()]
+            } else {
+                vec!["pwd".to_string()]
+            },
+            addr: None,
         };
         let access = claims(self.access_ttl);
         let refresh = claims(self.refresh_ttl);
@@ -391,10 +447,39 @@ mod tests {
     const NOW: i64 = 1_800_000_000;
 
     #[test]
+    fn amr_says_whether_a_second_factor_was_passed_and_mfa_tokens_are_their_own_kind() {
+        let (_, issuer, verifier) = setup();
+        let user = UserId::new();
+        let plain = issuer.issue(user, "a", 0, NOW, false).unwrap();
+        let access = verifier
+            .verify(&plain.pair.access_token, TokenKind::Access, NOW)
+            .unwrap();
+        assert_eq!(access.amr, ["pwd"]);
+        assert!(!access.mfa());
+        let stepped = issuer.issue(user, "b", 0, NOW, true).unwrap();
+        let refresh = verifier
+            .verify(&stepped.pair.refresh_token, TokenKind::Refresh, NOW)
+            .unwrap();
+        assert_eq!(refresh.amr, ["pwd", "otp"]);
+        let mfa = issuer.issue_mfa(user, "c", 3, "192.0.2.1", NOW).unwrap();
+        let claims = verifier.verify(&mfa, TokenKind::Mfa, NOW).unwrap();
+        assert_eq!((claims.sid.as_str(), claims.auth_epoch), ("c", 3));
+        assert_eq!(claims.addr.as_deref(), Some("192.0.2.1"));
+        assert!(verifier.verify(&mfa, TokenKind::Access, NOW).is_err());
+        assert!(verifier
+            .verify(&plain.pair.access_token, TokenKind::Mfa, NOW)
+            .is_err());
+        // Good for five minutes.
+        assert!(verifier
+            .verify(&mfa, TokenKind::Mfa, NOW + TokenIssuer::MFA_TOKEN_SECS + 10)
+            .is_err());
+    }
+
+    #[test]
     fn issued_tokens_verify_only_as_their_own_kind() {
         let (_, issuer, verifier) = setup();
         let user = UserId::new();
-        let issued = issuer.issue(user, "family", 0, NOW).unwrap();
+        let issued = issuer.issue(user, "family", 0, NOW, false).unwrap();
         let access = verifier
             .verify(&issued.pair.access_token, TokenKind::Access, NOW)
             .unwrap();
@@ -417,7 +502,7 @@ mod tests {
     fn expiry_is_checked_with_small_leeway() {
         let (_, issuer, verifier) = setup();
         let t = issuer
-            .issue(UserId::new(), "f", 0, NOW)
+            .issue(UserId::new(), "f", 0, NOW, false)
             .unwrap()
             .pair
             .access_token;
@@ -437,7 +522,7 @@ mod tests {
     fn a_remembered_token_is_checked_for_time_and_a_changed_one_is_verified_anew() {
         let (_, issuer, verifier) = setup();
         let t = issuer
-            .issue(UserId::new(), "f", 0, NOW)
+            .issue(UserId::new(), "f", 0, NOW, false)
             .unwrap()
             .pair
             .access_token;
@@ -467,7 +552,7 @@ mod tests {
         let max_age = 30 * 86_400;
         let near_end = NOW + max_age - 100;
         let late = issuer
-            .issue_for_login(UserId::new(), "f", NOW, 0, near_end)
+            .issue_for_login(UserId::new(), "f", NOW, 0, near_end, false)
             .unwrap()
             .expect("still inside the login's lifetime");
         let refresh = verifier
@@ -477,7 +562,7 @@ mod tests {
         assert_eq!(refresh.auth_time, Some(NOW));
         assert_eq!(late.pair.expires_in, 100);
         assert!(issuer
-            .issue_for_login(UserId::new(), "f", NOW, 0, NOW + max_age)
+            .issue_for_login(UserId::new(), "f", NOW, 0, NOW + max_age, false)
             .unwrap()
             .is_none());
     }
@@ -486,7 +571,7 @@ mod tests {
     fn another_key_issuer_or_audience_is_rejected() {
         let (_, issuer, _) = setup();
         let t = issuer
-            .issue(UserId::new(), "f", 0, NOW)
+            .issue(UserId::new(), "f", 0, NOW, false)
             .unwrap()
             .pair
             .access_token;
@@ -506,7 +591,7 @@ mod tests {
         )
         .unwrap();
         let t2 = issuer2
-            .issue(UserId::new(), "f", 0, NOW)
+            .issue(UserId::new(), "f", 0, NOW, false)
             .unwrap()
             .pair
             .access_token;
@@ -518,7 +603,7 @@ mod tests {
     fn alg_none_and_tampered_tokens_are_rejected() {
         let (_, issuer, verifier) = setup();
         let t = issuer
-            .issue(UserId::new(), "f", 0, NOW)
+            .issue(UserId::new(), "f", 0, NOW, false)
             .unwrap()
             .pair
             .access_token;

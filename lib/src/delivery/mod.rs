@@ -37,7 +37,8 @@ impl Channel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {
     /// What the message is for: `password_reset` (with a code), or a security notification:
-    /// `identifier_changed` (with the field), `secret_changed`.
+    /// `identifier_changed` (with the field), `secret_changed`, `mfa_enabled`, `mfa_disabled`,
+    /// `mfa_code_failures`.
     pub kind: &'static str,
     pub user_id: String,
     pub channel: Channel,
@@ -59,6 +60,9 @@ impl Message {
             "password_reset" => "dompet: your one-time code",
             "identifier_changed" => "dompet: your sign-in details changed",
             "secret_changed" => "dompet: your password or PIN changed",
+            "mfa_enabled" => "dompet: two-step sign-in turned on",
+            "mfa_disabled" => "dompet: two-step sign-in turned off",
+            "mfa_code_failures" => "dompet: wrong sign-in codes after your password",
             _ => "dompet: security notice",
         }
     }
@@ -84,6 +88,19 @@ impl Message {
             ),
             ("secret_changed", _, _) => {
                 format!("The password or PIN of your dompet account was changed. {not_you}")
+            }
+            ("mfa_enabled", _, _) => format!(
+                "Two-step sign-in is now on for your dompet account: signing in and moving \
+                 money ask for a code from your authenticator app. {not_you}"
+            ),
+            ("mfa_disabled", _, _) => {
+                format!("Two-step sign-in was turned off for your dompet account. {not_you}")
+            }
+            ("mfa_code_failures", _, _) => {
+                "Someone signed in to your dompet account with the right password or PIN, then \
+                 entered wrong codes. If this wasn't you, they know your password or PIN: \
+                 change it now."
+                    .to_string()
             }
             _ => format!("Something changed in your dompet account. {not_you}"),
         }

@@ -8,7 +8,7 @@ use axum::Router;
 
 use super::auth::Verified;
 use super::client::Client;
-use super::credentials::{parse_new_secret, parse_presented_secret};
+use super::credentials::{parse_new_secret, parse_presented_secret, parse_second_factor};
 use super::error::{ApiError, FieldErrors};
 use super::input::{Fields, JsonObject};
 use super::layers::limited;
@@ -36,8 +36,8 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// The account as `GET /account` answers it.
-fn account_response(user: &UserRecord) -> Response {
-    Success::ok(AccountView::from(user))
+fn account_response(user: &UserRecord, mfa: bool) -> Response {
+    Success::ok(AccountView::new(user, mfa))
         .with_message("akses sukses")
         .into_response()
 }
@@ -46,8 +46,8 @@ async fn account(
     State(state): State<AppState>,
     Verified(caller): Verified,
 ) -> Result<Response, ApiError> {
-    let user = accounts::account(&state, &caller).await?;
-    Ok(account_response(&user))
+    let (user, mfa) = accounts::account(&state, &caller).await?;
+    Ok(account_response(&user, mfa))
 }
 
 /// `PUT /account/username`, `/account/email`, `/account/phone_number`: `{"<field>": "new",
@@ -75,6 +75,7 @@ async fn change_identifier(
         f.error(field, "is required (null removes it)");
     }
     let current = parse_presented_secret(&mut f, ["current_password", "current_pin"]);
+    let second = parse_second_factor(&mut f);
     f.finish()?;
     let Some((current_kind, current)) = current else {
         return Err(ApiError::bad_request(
@@ -86,9 +87,10 @@ async fn change_identifier(
         value,
         current_kind,
         current,
+        second,
     };
-    let user = accounts::change_identifier(&state, &caller, update, &from).await?;
-    Ok(account_response(&user))
+    let (user, mfa) = accounts::change_identifier(&state, &caller, update, &from).await?;
+    Ok(account_response(&user, mfa))
 }
 
 /// `PUT /account/secret` `{"current_password"|"current_pin": …, "password"|"pin": …}`: a wrong
@@ -102,6 +104,7 @@ async fn change_secret(
     let mut f = Fields::new(body);
     let current = parse_presented_secret(&mut f, ["current_password", "current_pin"]);
     let new = parse_new_secret(&mut f);
+    let second = parse_second_factor(&mut f);
     f.finish()?;
     let (Some((current_kind, current)), Some(new)) = (current, new) else {
         return Err(ApiError::bad_request(
@@ -112,6 +115,7 @@ async fn change_secret(
         current_kind,
         current,
         new,
+        second,
     };
     accounts::change_secret(&state, &caller, update, &from).await?;
     Ok(Success::empty().into_response())
@@ -127,10 +131,11 @@ async fn close_account(
 ) -> Result<Response, ApiError> {
     let mut f = Fields::new(body);
     let secret = parse_presented_secret(&mut f, ["password", "pin"]);
+    let second = parse_second_factor(&mut f);
     f.finish()?;
     let (kind, secret) =
         secret.ok_or_else(|| ApiError::bad_request("exactly one of password, pin is required"))?;
-    accounts::close_account(&state, &caller, kind, &secret, &from).await?;
+    accounts::close_account(&state, &caller, kind, &secret, second.as_ref(), &from).await?;
     Ok(Success::empty().into_response())
 }
 

@@ -3,6 +3,31 @@
 
 use super::input::Fields;
 use crate::domain::{IdentifierKind, LoginIdentifier, Password, Pin, Secret, SecretKind};
+use crate::service::mfa::Presented;
+
+/// At most one of `otp` (6 digits) and `recovery_code`: the second factor a request presents
+/// (a failure is recorded in `f`). Step-up routes take it beside their own fields; the
+/// account's factor decides whether it is needed.
+pub(super) fn parse_second_factor(f: &mut Fields) -> Option<Presented> {
+    let both = f.given("otp") && f.given("recovery_code");
+    let otp = f.parse("otp", |s| {
+        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Presented::Otp(s.to_string()))
+        } else {
+            Err("must be the 6 digits your authenticator app shows".to_string())
+        }
+    });
+    let recovery = f.parse("recovery_code", |s| match s.chars().count() {
+        0 => Err("must not be empty".to_string()),
+        n if n > 64 => Err("must be at most 64 characters".to_string()),
+        _ => Ok(Presented::Recovery(s.to_string())),
+    });
+    if both {
+        f.error("_", "at most one of otp, recovery_code is allowed");
+        return None;
+    }
+    otp.or(recovery)
+}
 
 /// Exactly one of `password`, `pin` under registration's rules (a failure is recorded in `f`).
 pub(super) fn parse_new_secret(f: &mut Fields) -> Option<Secret> {

@@ -1,5 +1,6 @@
 //! The one place errors become HTTP responses, in the contract's envelope: every code the API
-//! answers is an [`ErrorCode`] with its status, and every use case's error becomes an
+//! answers is an [`ErrorCode`] with its status (`INVALID_CODE` is two of them: 400 for a reset
+//! or confirmation code, 401 for a second factor that authenticates), and every use case's error becomes an
 //! [`ApiError`] through a `From` below, so a handler ends in `?`.
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use crate::service::accounts::{
     LOOKUPS_PER_WINDOW,
 };
 use crate::service::entities::EntityError;
+use crate::service::mfa::MfaError;
 use crate::service::operators::OperatorError;
 use crate::service::pictures::PictureError;
 use crate::service::resets::ResetError;
@@ -48,6 +50,11 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     TooManyAttempts,
+    /// The account's second factor is needed too (401).
+    MfaRequired,
+    /// A wrong or used second-factor code where one authenticates (401 `INVALID_CODE`).
+    InvalidSecondFactor,
+    MfaAlreadyEnabled,
     Internal,
 }
 
@@ -58,12 +65,16 @@ impl ErrorCode {
             ValidationError | InvalidCursor | InvalidCode | InsufficientBalance | SelfTransfer => {
                 StatusCode::BAD_REQUEST
             }
-            Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Unauthenticated | InvalidCredentials | MfaRequired | InvalidSecondFactor => {
+                StatusCode::UNAUTHORIZED
+            }
             Forbidden => StatusCode::FORBIDDEN,
             NotFound | UserNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AlreadyExists | AlreadyRegistered | IdempotencyKeyReused | ConcurrentUpdate
-            | VersionConflict | BalanceNotZero | TransferPending => StatusCode::CONFLICT,
+            | VersionConflict | BalanceNotZero | TransferPending | MfaAlreadyEnabled => {
+                StatusCode::CONFLICT
+            }
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
@@ -96,6 +107,9 @@ impl ErrorCode {
             PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             TooManyAttempts => "TOO_MANY_ATTEMPTS",
+            MfaRequired => "MFA_REQUIRED",
+            InvalidSecondFactor => "INVALID_CODE",
+            MfaAlreadyEnabled => "MFA_ALREADY_ENABLED",
             Internal => "INTERNAL",
         }
     }
@@ -107,6 +121,8 @@ pub struct ApiError {
     pub message: String,
     pub errors: Option<FieldErrors>,
     pub retry_after: Option<u64>,
+    /// With `MFA_REQUIRED` at login: the token `POST /login/mfa` finishes the login with.
+    pub mfa_token: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -116,6 +132,8 @@ struct Envelope<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a FieldErrors>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
 }
@@ -127,6 +145,7 @@ impl ApiError {
             message: message.into(),
             errors: None,
             retry_after: None,
+            mfa_token: None,
         }
     }
 
@@ -246,6 +265,7 @@ impl IntoResponse for ApiError {
             code: self.code.as_str(),
             message: &self.message,
             errors: self.errors.as_ref(),
+            mfa_token: self.mfa_token.as_deref(),
             request_id: super::request_id::current(),
         };
         let mut response = (self.status(), Json(body)).into_response();
@@ -286,7 +306,41 @@ impl From<LoginError> for ApiError {
                 Self::new(ErrorCode::InvalidCredentials, "Invalid credentials")
             }
             LoginError::Locked { retry_after } => Self::too_many_attempts(retry_after),
+            LoginError::MfaRequired { mfa_token } => {
+                let message = match mfa_token {
+                    Some(_) => "Enter a code from your authenticator app to finish logging in",
+                    None => {
+                        "A code from your authenticator app (otp) or a recovery code is required"
+                    }
+                };
+                Self {
+                    mfa_token,
+                    ..Self::new(ErrorCode::MfaRequired, message)
+                }
+            }
+            LoginError::InvalidCode => Self::new(
+                ErrorCode::InvalidSecondFactor,
+                "The code is wrong or was already used",
+            ),
+            LoginError::MfaTokenInvalid => Self::unauthenticated(),
             LoginError::Unexpected(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<MfaError> for ApiError {
+    fn from(e: MfaError) -> Self {
+        let message = e.to_string();
+        match e {
+            MfaError::Refused(e) => e.into(),
+            MfaError::Gone => Self::unauthenticated(),
+            MfaError::AlreadyEnabled => Self::new(ErrorCode::MfaAlreadyEnabled, message),
+            MfaError::NotEnabled => Self::new(ErrorCode::NotFound, message),
+            MfaError::WrongConfirmation => Self::new(ErrorCode::InvalidCode, message),
+            MfaError::Changed => {
+                Self::concurrent_update("The account was changed by another request; try again")
+            }
+            MfaError::Unexpected(e) => Self::internal(&e),
         }
     }
 }
@@ -401,6 +455,7 @@ impl From<WalletError> for ApiError {
             WalletError::AccountUnavailable | WalletError::Unauthenticated => {
                 Self::unauthenticated()
             }
+            WalletError::Refused(e) => e.into(),
             WalletError::Unexpected(e) => Self::internal(&e),
         }
     }

@@ -1,4 +1,4 @@
-//! Function `login`: `POST /login`, `/token`, `/token/refresh`, `/logout`, `/logout/all`,
+//! Function `login`: `POST /login`, `/login/mfa`, `/token`, `/token/refresh`, `/logout`, `/logout/all`,
 //! `GET /sessions`, `DELETE /sessions/{session_id}`.
 
 use axum::extract::rejection::PathRejection;
@@ -11,19 +11,20 @@ use axum::Router;
 
 use super::auth::{Authenticated, Verified};
 use super::client::Client;
-use super::credentials::{parse_one_identifier, parse_presented_secret};
+use super::credentials::{parse_one_identifier, parse_presented_secret, parse_second_factor};
 use super::error::ApiError;
 use super::input::{Fields, JsonObject, JsonOrForm};
 use super::layers::limited;
 use super::response::Success;
 use super::views::SessionView;
 use crate::service::accounts::{self, Credentials};
-use crate::service::sessions;
+use crate::service::{mfa, sessions};
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", limited(post(login)))
+        .route("/login/mfa", limited(post(login_mfa)))
         .route("/token", limited(post(login)))
         .route("/token/refresh", limited(post(refresh)))
         .route("/logout", limited(post(logout)))
@@ -63,6 +64,43 @@ async fn login(
     let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
     let credentials = parse_credentials(body, agent)?;
     let pair = accounts::login(&state, credentials, &from).await?;
+    Ok(Success::ok(pair).into_response())
+}
+
+/// `POST /login/mfa` `{"mfa_token": …, "otp"|"recovery_code": …}`: the second step of a login
+/// whose secret was right; tokens as `POST /login` answers them.
+async fn login_mfa(
+    State(state): State<AppState>,
+    Client(from): Client,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let mut f = Fields::new(body);
+    let token = f.required("mfa_token", |s| match s.len() {
+        0 => Err("must not be empty".to_string()),
+        n if n > 4096 => Err("is not an mfa_token".to_string()),
+        _ => Ok(s.to_string()),
+    });
+    let given = f.given("otp") || f.given("recovery_code");
+    let presented = parse_second_factor(&mut f);
+    if !given {
+        f.error("_", "exactly one of otp, recovery_code is required");
+    }
+    f.finish()?;
+    let (Some(token), Some(presented)) = (token, presented) else {
+        return Err(ApiError::bad_request(
+            "mfa_token and one of otp, recovery_code are required",
+        ));
+    };
+    let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+    let pair = mfa::login(
+        &state,
+        &token,
+        &presented,
+        sessions::user_agent(agent),
+        &from,
+    )
+    .await?;
     Ok(Success::ok(pair).into_response())
 }
 

@@ -15,6 +15,7 @@ mod error;
 mod input;
 mod layers;
 mod login;
+mod mfa;
 mod operators;
 mod paging;
 mod password;
@@ -72,6 +73,7 @@ pub const LOGIN: Function = Function {
     name: "login",
     paths: &[
         "/login",
+        "/login/mfa",
         "/token",
         "/token/refresh",
         "/logout",
@@ -94,9 +96,15 @@ pub const ACCOUNT: Function = Function {
         "/account/picture",
         "/users/lookup",
         "/users/{user_id}/picture",
+        "/mfa/totp",
+        "/mfa/totp/confirm",
     ],
     needs: Needs::VERIFY,
-    routes: || account::routes().merge(pictures::routes()),
+    routes: || {
+        account::routes()
+            .merge(pictures::routes())
+            .merge(mfa::routes())
+    },
 };
 
 pub const WEB: Function = Function {

@@ -42,14 +42,17 @@ pub(crate) struct AccountView<'a> {
     registered: RegisteredView<'a>,
     balance: i64,
     updated_date: String,
+    /// Whether a second factor is active.
+    mfa: bool,
 }
 
-impl<'a> From<&'a UserRecord> for AccountView<'a> {
-    fn from(u: &'a UserRecord) -> Self {
+impl<'a> AccountView<'a> {
+    pub fn new(u: &'a UserRecord, mfa: bool) -> Self {
         Self {
             registered: RegisteredView::from(u),
             balance: u.balance,
             updated_date: format_timestamp(u.updated_at),
+            mfa,
         }
     }
 }
@@ -107,6 +110,8 @@ pub(crate) struct SessionView<'a> {
     last_used_date: String,
     user_agent: &'a Option<String>,
     current: bool,
+    /// The login passed a second factor.
+    mfa: bool,
 }
 
 impl<'a> SessionView<'a> {
@@ -117,6 +122,7 @@ impl<'a> SessionView<'a> {
             last_used_date: format_timestamp(s.last_used_at * 1000),
             user_agent: &s.user_agent,
             current: s.session_id == current_session,
+            mfa: s.mfa,
         }
     }
 }

@@ -9,6 +9,8 @@ use axum::Router;
 use serde_json::json;
 
 use super::auth::{Authenticated, Verified};
+use super::client::Client;
+use super::credentials::parse_second_factor;
 use super::error::ApiError;
 use super::input::{Fields, JsonObject};
 use super::layers::limited;
@@ -18,7 +20,7 @@ use super::views::{
     LedgerEntryView, PaymentView, ProfileView, TopUpView, TransferSentView, TransferView,
 };
 use crate::domain::{IdempotencyKey, OptionalText};
-use crate::service::wallet::{self, Applied, Idempotency, Recipient};
+use crate::service::wallet::{self, Applied, Idempotency, Recipient, StepUp};
 use crate::state::AppState;
 use crate::store::ProfileChanges;
 
@@ -85,6 +87,7 @@ async fn topup(
 async fn pay(
     State(state): State<AppState>,
     Verified(caller): Verified,
+    Client(from): Client,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
@@ -92,17 +95,22 @@ async fn pay(
     let key = idempotency_key(&headers, &mut f);
     let amount = f.amount("amount");
     let remarks = remarks(&mut f);
+    // Not part of what an Idempotency-Key compares: a retry answers as recorded without one.
+    let presented = parse_second_factor(&mut f);
     f.finish()?;
+    let step_up = StepUp { presented, from };
     let amount = amount.ok_or_else(|| ApiError::bad_request("amount is required"))?;
     let idem =
         key.map(|k| Idempotency::new(k, &json!({"amount": amount.get(), "remarks": remarks})));
-    let Applied { entry, .. } = wallet::pay(&state, &caller, amount, remarks, idem).await?;
+    let Applied { entry, .. } =
+        wallet::pay(&state, &caller, amount, remarks, idem, &step_up).await?;
     Ok(Success::ok(PaymentView::from(&entry)).into_response())
 }
 
 async fn transfer(
     State(state): State<AppState>,
     Verified(caller): Verified,
+    Client(from): Client,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
@@ -111,7 +119,9 @@ async fn transfer(
     let recipient = f.required("target_user", Recipient::parse);
     let amount = f.amount("amount");
     let remarks = remarks(&mut f);
+    let presented = parse_second_factor(&mut f);
     f.finish()?;
+    let step_up = StepUp { presented, from };
     let (recipient, amount) = recipient
         .zip(amount)
         .ok_or_else(|| ApiError::bad_request("target_user and amount are required"))?;
@@ -122,7 +132,7 @@ async fn transfer(
         )
     });
     let Applied { entry, .. } =
-        wallet::transfer(&state, &caller, &recipient, amount, remarks, idem).await?;
+        wallet::transfer(&state, &caller, &recipient, amount, remarks, idem, &step_up).await?;
     Ok(Success::accepted(TransferSentView::from(&entry)).into_response())
 }
 

@@ -7,6 +7,7 @@ use crate::domain::{
 };
 use crate::metrics::{self, LoginOutcome};
 use crate::service::lockout;
+use crate::service::mfa::Presented;
 use crate::service::sessions::{self, Caller, SessionError};
 use crate::state::AppState;
 use crate::store::{
@@ -77,6 +78,16 @@ pub enum LoginError {
     InvalidCredentials,
     #[error("Too many failed attempts")]
     Locked { retry_after: u64 },
+    /// The secret was right; the account's second factor is needed too. A login answers with
+    /// an `mfa_token` for `POST /login/mfa`; a step-up asks for `otp` or `recovery_code`.
+    #[error("A code from your authenticator app is required")]
+    MfaRequired { mfa_token: Option<String> },
+    /// A wrong, used or expired second-factor code (counted toward the lockout).
+    #[error("The code is wrong or was already used")]
+    InvalidCode,
+    /// An `mfa_token` that is not (or no longer) good for a login.
+    #[error("Unauthenticated")]
+    MfaTokenInvalid,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -103,7 +114,12 @@ pub async fn login(
         Ok(_) => metrics::login(LoginOutcome::Succeeded),
         Err(LoginError::InvalidCredentials) => metrics::login(LoginOutcome::Failed),
         Err(LoginError::Locked { .. }) => metrics::login(LoginOutcome::Locked),
-        Err(LoginError::Unexpected(_)) => {}
+        Err(
+            LoginError::Unexpected(_)
+            | LoginError::MfaRequired { .. }
+            | LoginError::InvalidCode
+            | LoginError::MfaTokenInvalid,
+        ) => {}
     }
     outcome
 }
@@ -135,6 +151,7 @@ async fn attempt_login(
         .read(
             &Reads {
                 account: first.identifier_owner,
+                factor: first.identifier_owner,
                 throttles: keys.to_vec(),
                 ..Reads::default()
             },
@@ -142,6 +159,7 @@ async fn attempt_login(
         )
         .await
         .map_err(|e| e.context("Failed to read the account"))?;
+    let second_factor = super::mfa::active(&second).is_some();
     let user = second.account;
     let gen = user.as_ref().map_or(0, lockout::secret_gen);
     let reserved = lockout::reserve(state, &keys, gen, &second.throttles).await?;
@@ -152,15 +170,33 @@ async fn attempt_login(
         .map(|u| u.secret_hash.as_str());
     let verified = state.hasher().verify(&creds.secret, stored).await?;
     match user {
+        // The secret alone logs in no account with a second factor: the attempt stays counted
+        // until a code finishes it (`POST /login/mfa`, bound to this address and epoch).
+        Some(user) if verified && second_factor => {
+            let sid = uuid::Uuid::new_v4().to_string();
+            let token = state.issuer()?.issue_mfa(
+                user.user_id,
+                &sid,
+                user.auth_epoch,
+                &from.to_string(),
+                chrono::Utc::now().timestamp(),
+            )?;
+            Err(LoginError::MfaRequired {
+                mfa_token: Some(token),
+            })
+        }
         Some(user) if verified => {
             let agent = creds.user_agent.clone();
             let release = reserved.release(state, true);
-            match sessions::start_after_login(state, &user, agent, &release).await? {
+            match sessions::start_after_login(state, &user, agent, &release, None).await? {
                 (LoginWrite::Started, pair) => Ok(pair),
                 (LoginWrite::Locked, _) => Err(lockout::locked_now(state, &reserved.key).await),
                 // The secret verified is no longer the account's, or its logins were ended
                 // after it was read: this login ends with them.
                 (LoginWrite::EpochMoved, _) => Err(LoginError::InvalidCredentials),
+                (LoginWrite::CodeUsed | LoginWrite::Duplicate, _) => {
+                    Err(anyhow::anyhow!("a login without a second factor used a code").into())
+                }
             }
         }
         // The failure was counted when the attempt was reserved.
@@ -169,15 +205,18 @@ async fn attempt_login(
 }
 
 /// A secret an authenticated user presented again, accepted: who asked, their account as
-/// read, and the attempt reserved for it (for the write that resets it).
-struct Rechecked {
-    principal: sessions::Principal,
-    user: UserRecord,
-    reserved: lockout::Reserved,
+/// read, the attempt reserved for it (for the write that resets it), the account's second
+/// factor, and the code the request passed it with (to use up in its write).
+pub(crate) struct Rechecked {
+    pub principal: sessions::Principal,
+    pub user: UserRecord,
+    pub reserved: lockout::Reserved,
+    pub factor: Option<crate::store::Factor>,
+    pub stepped: Option<crate::store::CodeUse>,
 }
 
 /// Why a secret presented again was not accepted.
-enum RecheckError {
+pub(crate) enum RecheckError {
     /// The login is no longer live, or its account no longer exists.
     Gone,
     /// The secret is wrong (counted toward the lockout), or the account is locked.
@@ -188,35 +227,56 @@ enum RecheckError {
 /// secret, or to close the account) as a login checks it, from the caller's address. One read
 /// (the session, the account and its throttle records), then the attempt is reserved (a
 /// locked address is refused unverified); a wrong secret, or one of the other kind, is a
-/// counted failure.
-async fn recheck_secret(
+/// counted failure. With `step_up` and an active second factor, `presented` is then checked on
+/// the same reservation (api.md's order: the secret, then the second factor).
+pub(crate) async fn recheck_secret(
     state: &AppState,
     caller: &Caller,
     kind: SecretKind,
     secret: &str,
     from: &ClientAddress,
+    step_up: Option<Option<&Presented>>,
 ) -> Result<Rechecked, RecheckError> {
+    let presented = step_up.flatten();
     let keys = lockout::Keys::account(caller.user_id(), from);
-    let reads = Reads {
+    let mut reads = Reads {
         account: Some(caller.user_id()),
         throttles: keys.to_vec(),
         ..Reads::default()
     };
+    super::mfa::add_reads(&mut reads, caller.user_id(), from, presented);
     let (principal, snap) = caller.load(state, reads).await.map_err(|e| match e {
         SessionError::Unauthenticated => RecheckError::Gone,
         SessionError::Unexpected(e) => RecheckError::Refused(e.into()),
     })?;
-    let user = snap.account.ok_or(RecheckError::Gone)?;
+    let user = snap.account.clone().ok_or(RecheckError::Gone)?;
     let reserved = lockout::reserve(state, &keys, lockout::secret_gen(&user), &snap.throttles)
         .await
         .map_err(RecheckError::Refused)?;
     let stored = (user.secret_kind == kind).then_some(user.secret_hash.as_str());
     match state.hasher().verify(secret, stored).await {
-        Ok(true) => Ok(Rechecked {
-            principal,
-            user,
-            reserved,
-        }),
+        Ok(true) => {
+            let stepped = match step_up {
+                Some(presented) => super::mfa::step_up(
+                    state,
+                    &user,
+                    &snap,
+                    presented,
+                    from,
+                    Some(reserved.clone()),
+                )
+                .await
+                .map_err(RecheckError::Refused)?,
+                None => None,
+            };
+            Ok(Rechecked {
+                principal,
+                user,
+                reserved,
+                factor: snap.factor.clone(),
+                stepped: stepped.map(|s| s.code),
+            })
+        }
         Ok(false) => Err(RecheckError::Refused(LoginError::InvalidCredentials)),
         Err(e) => Err(RecheckError::Refused(e.into())),
     }
@@ -227,6 +287,8 @@ pub struct SecretUpdate {
     pub current_kind: SecretKind,
     pub current: String,
     pub new: Secret,
+    /// The second factor, when the account has one.
+    pub second: Option<Presented>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -259,19 +321,30 @@ pub async fn change_secret(
         principal,
         user,
         reserved,
-    } = recheck_secret(state, caller, update.current_kind, &update.current, from)
-        .await
-        .map_err(|e| match e {
-            RecheckError::Gone => SecretError::Gone,
-            RecheckError::Refused(e) => SecretError::Refused(e),
-        })?;
+        stepped,
+        ..
+    } = recheck_secret(
+        state,
+        caller,
+        update.current_kind,
+        &update.current,
+        from,
+        Some(update.second.as_ref()),
+    )
+    .await
+    .map_err(|e| match e {
+        RecheckError::Gone => SecretError::Gone,
+        RecheckError::Refused(e) => SecretError::Refused(e),
+    })?;
     let hash = state.hasher().hash(update.new.expose()).await?;
     let release = reserved.release(state, false);
+    let factor = stepped.map(crate::store::FactorChange::Use);
     let change = SecretChange {
         kind: update.new.kind(),
         hash: &hash,
         keep_session: Some(&principal.session_id),
         release: Some(&release),
+        factor: factor.as_ref(),
     };
     match state
         .store()
@@ -286,6 +359,7 @@ pub async fn change_secret(
             lockout::locked_now(state, &reserved.key).await,
         )),
         Err(ChangeSecretError::Changed) => Err(SecretError::Changed),
+        Err(ChangeSecretError::CodeUsed) => Err(SecretError::Refused(LoginError::InvalidCode)),
         Err(ChangeSecretError::Unexpected(e)) => Err(e.into()),
     }
 }
@@ -317,9 +391,15 @@ pub async fn close_account(
     caller: &Caller,
     kind: SecretKind,
     secret: &str,
+    second: Option<&Presented>,
     from: &ClientAddress,
 ) -> Result<(), CloseError> {
-    let Rechecked { user, reserved, .. } = recheck_secret(state, caller, kind, secret, from)
+    let Rechecked {
+        user,
+        reserved,
+        stepped,
+        ..
+    } = recheck_secret(state, caller, kind, secret, from, Some(second))
         .await
         .map_err(|e| match e {
             RecheckError::Gone => CloseError::Gone,
@@ -333,7 +413,11 @@ pub async fn close_account(
             lockout::Keys::account(user.user_id, from).ceiling,
             lookup_throttle_key(user.user_id),
         ];
-        match state.store().close_account(&user, &keys).await {
+        match state
+            .store()
+            .close_account(&user, &keys, stepped.as_ref())
+            .await
+        {
             Ok(()) => {
                 // The account is gone: its picture goes after it.
                 if let Err(e) = state.pictures().delete(user.user_id).await {
@@ -344,6 +428,9 @@ pub async fn close_account(
             Err(CloseAccountError::BalanceNotZero) => CloseError::BalanceNotZero,
             Err(CloseAccountError::TransferPending) => CloseError::TransferPending,
             Err(CloseAccountError::Changed) => CloseError::Changed,
+            Err(CloseAccountError::CodeUsed) => {
+                return Err(CloseError::Refused(LoginError::InvalidCode))
+            }
             Err(CloseAccountError::Unexpected(e)) => return Err(e.into()),
         }
     };
@@ -363,11 +450,23 @@ pub enum AccountError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// The caller's account: one read with the session check.
+/// The caller's account, and whether its second factor is active: one read with the session
+/// check.
 #[tracing::instrument(skip_all)]
-pub async fn account(state: &AppState, caller: &Caller) -> Result<UserRecord, AccountError> {
-    match caller.load_account(state).await {
-        Ok(account) => account.ok_or(AccountError::Gone),
+pub async fn account(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<(UserRecord, bool), AccountError> {
+    let reads = Reads {
+        account: Some(caller.user_id()),
+        factor: Some(caller.user_id()),
+        ..Reads::default()
+    };
+    match caller.load(state, reads).await {
+        Ok((_, snap)) => {
+            let mfa = super::mfa::active(&snap).is_some();
+            snap.account.map(|a| (a, mfa)).ok_or(AccountError::Gone)
+        }
         Err(SessionError::Unauthenticated) => Err(AccountError::Gone),
         Err(SessionError::Unexpected(e)) => Err(AccountError::Unexpected(e)),
     }
@@ -400,6 +499,8 @@ pub struct IdentifierUpdate {
     pub value: Option<String>,
     pub current_kind: SecretKind,
     pub current: String,
+    /// The second factor, when the account has one.
+    pub second: Option<Presented>,
 }
 
 /// `PUT /account/{username,email,phone_number}`: sets or (with `None`) removes one identifier
@@ -414,20 +515,34 @@ pub async fn change_identifier(
     caller: &Caller,
     update: IdentifierUpdate,
     from: &ClientAddress,
-) -> Result<UserRecord, IdentifierError> {
+) -> Result<(UserRecord, bool), IdentifierError> {
     let IdentifierUpdate {
         kind,
         value,
         current_kind,
         current,
+        second,
     } = update;
-    let Rechecked { user, reserved, .. } =
-        recheck_secret(state, caller, current_kind, &current, from)
-            .await
-            .map_err(|e| match e {
-                RecheckError::Gone => IdentifierError::Gone,
-                RecheckError::Refused(e) => IdentifierError::Refused(e),
-            })?;
+    let Rechecked {
+        user,
+        reserved,
+        stepped,
+        factor,
+        ..
+    } = recheck_secret(
+        state,
+        caller,
+        current_kind,
+        &current,
+        from,
+        Some(second.as_ref()),
+    )
+    .await
+    .map_err(|e| match e {
+        RecheckError::Gone => IdentifierError::Gone,
+        RecheckError::Refused(e) => IdentifierError::Refused(e),
+    })?;
+    let mfa = factor.is_some_and(|f| f.active);
     let refused = if *user.identifier(kind) == value {
         None
     } else if value.is_none() && user.identifiers().len() == 1 {
@@ -437,15 +552,25 @@ pub async fn change_identifier(
         let release = reserved.release(state, false);
         match state
             .store()
-            .change_identifier(&user, kind, value.as_deref(), Some(&release), now_millis())
+            .change_identifier(
+                &user,
+                kind,
+                value.as_deref(),
+                Some(&release),
+                stepped.as_ref(),
+                now_millis(),
+            )
             .await
         {
             Ok(changed) => {
                 super::notices::identifier_changed(state, &user, &changed, kind).await;
-                return Ok(changed);
+                return Ok((changed, mfa));
             }
             Err(E::Taken(kind)) => Some(IdentifierError::Taken(kind)),
             Err(E::Changed) => Some(IdentifierError::Changed),
+            Err(E::CodeUsed) => {
+                return Err(IdentifierError::Refused(LoginError::InvalidCode));
+            }
             Err(E::Locked) => {
                 return Err(IdentifierError::Refused(
                     lockout::locked_now(state, &reserved.key).await,
@@ -461,7 +586,7 @@ pub async fn change_identifier(
         .await?;
     match refused {
         Some(e) => Err(e),
-        None => Ok(user),
+        None => Ok((user, mfa)),
     }
 }
 

@@ -194,8 +194,8 @@ pub(crate) async fn reserve_pair(
 }
 
 /// Counts one more on `key` (read as `seen`) as a count of at most `limit` per window of
-/// `window_ms` from its first count (the record lives as long as its window); `Err` with the
-/// seconds until the window ends when it is full. Every write is conditional; a lost race
+/// `window_ms` from its first count (the record lives as long as its window): the count this
+/// one is, or `Err` with the seconds until the window ends when it is full. Every write is conditional; a lost race
 /// reads again. (Recipient lookups per user, reset codes per client address.)
 pub(crate) async fn count_in_window(
     state: &AppState,
@@ -203,7 +203,7 @@ pub(crate) async fn count_in_window(
     seen: Option<Versioned<Throttle>>,
     limit: u32,
     window_ms: Millis,
-) -> anyhow::Result<Result<(), u64>> {
+) -> anyhow::Result<Result<u32, u64>> {
     let mut seen = Some(seen);
     for _ in 0..WRITE_ATTEMPTS {
         let now = now_millis();
@@ -226,7 +226,7 @@ pub(crate) async fn count_in_window(
             expires_at: next.locked_until,
         };
         if state.store().put_throttles(&[write], now).await? {
-            return Ok(Ok(()));
+            return Ok(Ok(next.failures));
         }
     }
     anyhow::bail!("the count {key} kept changing under concurrent requests")

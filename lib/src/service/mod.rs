@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod entities;
 pub(crate) mod lockout;
+pub mod mfa;
 pub mod notices;
 pub mod operators;
 pub mod pictures;

@@ -47,6 +47,15 @@ pub async fn secret_changed(state: &AppState, user: &UserRecord) {
     }
 }
 
+/// Tells the account's email, else its phone, about its second factor: `mfa_enabled`,
+/// `mfa_disabled`, or `mfa_code_failures` (wrong codes after the right secret: someone has it).
+#[tracing::instrument(skip_all)]
+pub async fn second_factor(state: &AppState, user: &UserRecord, kind: &'static str) {
+    if let Some((channel, to)) = destination(user, IdentifierKind::Email) {
+        send(state, kind, user, channel, to, None).await;
+    }
+}
+
 /// Where a message for an account goes: the identifier `asked` when it is an email or phone
 /// the account has, else the email, else the phone (reset codes go where they were asked by).
 pub(crate) fn destination(user: &UserRecord, asked: IdentifierKind) -> Option<(Channel, String)> {

@@ -312,6 +312,7 @@ async fn try_code(
             hash: &new_hash,
             keep_session: None,
             release: None,
+            factor: None,
         };
         match store.change_secret(&seen, &change, now_millis()).await {
             Ok(user) => {
@@ -321,6 +322,7 @@ async fn try_code(
             // The secret changed since the read: the reset still wins.
             Err(ChangeSecretError::Changed) => user = store.get_user(owner).await?,
             Err(ChangeSecretError::Locked) => unreachable!("no throttle to release"),
+            Err(ChangeSecretError::CodeUsed) => unreachable!("no second-factor change"),
             Err(ChangeSecretError::Unexpected(e)) => return Err(e.into()),
         }
     }

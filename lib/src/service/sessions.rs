@@ -5,8 +5,8 @@ use crate::auth::{TokenKind, TokenPair};
 use crate::domain::{now_millis, UserId};
 use crate::state::AppState;
 use crate::store::{
-    LoginWrite, Reads, Rotation, Session, SessionInfo, Snapshot, StoreResult, ThrottleRelease,
-    UserRecord, USER_AGENT_MAX,
+    CodeUse, LoginWrite, Reads, Rotation, Session, SessionInfo, Snapshot, StoreResult,
+    ThrottleRelease, UserRecord, USER_AGENT_MAX,
 };
 
 fn now_secs() -> i64 {
@@ -48,7 +48,7 @@ pub async fn start(state: &AppState, user: &UserRecord) -> anyhow::Result<TokenP
     let now = now_secs();
     let issued = state
         .issuer()?
-        .issue(user.user_id, &session_id, user.auth_epoch, now)?;
+        .issue(user.user_id, &session_id, user.auth_epoch, now, false)?;
     state
         .store()
         .create_session(
@@ -61,6 +61,7 @@ pub async fn start(state: &AppState, user: &UserRecord) -> anyhow::Result<TokenP
                 created_at: now,
                 user_agent: None,
                 auth_epoch: user.auth_epoch,
+                mfa: false,
             },
             now,
         )
@@ -149,6 +150,13 @@ impl Caller {
     }
 }
 
+/// The second factor a login passed: the id the login takes (its `mfa_token`'s, so a token
+/// starts one login) and the code to use up with it.
+pub struct SecondFactor<'a> {
+    pub session_id: &'a str,
+    pub code: &'a CodeUse,
+}
+
 /// Starts a new family for a login whose secret was just verified against `user` as read,
 /// bound to the auth epoch read with the secret, and resets the throttle the attempt reserved
 /// in the same write (`release`). Nothing is written, and no pair is usable, when another
@@ -160,14 +168,19 @@ pub async fn start_after_login(
     user: &UserRecord,
     user_agent: Option<String>,
     release: &ThrottleRelease,
+    second: Option<SecondFactor<'_>>,
 ) -> anyhow::Result<(LoginWrite, TokenPair)> {
-    let session_id = uuid::Uuid::new_v4().to_string();
+    let session_id = match &second {
+        Some(second) => second.session_id.to_string(),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
     let now = now_millis();
     let issued = state.issuer()?.issue(
         user.user_id,
         &session_id,
         user.auth_epoch,
         now.div_euclid(1000),
+        second.is_some(),
     )?;
     let session = Session {
         session_id,
@@ -178,11 +191,12 @@ pub async fn start_after_login(
         created_at: now.div_euclid(1000),
         user_agent,
         auth_epoch: user.auth_epoch,
+        mfa: second.is_some(),
     };
     state.login_write_pause().await;
     let written = state
         .store()
-        .create_session_releasing(&session, release, now)
+        .create_session_releasing(&session, release, second.map(|s| s.code), now)
         .await?;
     Ok((written, issued.pair))
 }
@@ -210,10 +224,14 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair,
     // that kept it): the second try is at the epoch the store reported.
     for _ in 0..2 {
         // Past its absolute lifetime a login is over, however active it has been.
-        let Some(issued) =
-            state
-                .issuer()?
-                .issue_for_login(user_id, &claims.sid, auth_time, epoch, now)?
+        let Some(issued) = state.issuer()?.issue_for_login(
+            user_id,
+            &claims.sid,
+            auth_time,
+            epoch,
+            now,
+            claims.mfa(),
+        )?
         else {
             return Err(SessionError::Unauthenticated);
         };

@@ -3,10 +3,13 @@
 use crate::metrics;
 use sha2::{Digest, Sha256};
 
+use crate::domain::ClientAddress;
 use crate::domain::{now_millis, Amount, IdempotencyKey, Phone, UserId, Username};
 use crate::domain::{IdentifierKind, LoginIdentifier};
 use crate::paging::{InvalidCursor, Listing, Page, PageRequest};
 use crate::queue::TransferMessage;
+use crate::service::accounts::LoginError;
+use crate::service::mfa::{self, Presented};
 use crate::service::sessions::{Caller, Principal, SessionError};
 use crate::state::AppState;
 use crate::store::{
@@ -35,6 +38,9 @@ pub enum WalletError {
     /// The caller's login is no longer live.
     #[error("Unauthenticated")]
     Unauthenticated,
+    /// The second factor is missing or wrong, or the address is locked.
+    #[error(transparent)]
+    Refused(#[from] crate::service::accounts::LoginError),
     /// No such transfer of the caller's.
     #[error("The requested resource does not exist")]
     NotFound,
@@ -114,6 +120,7 @@ async fn apply(
         Err(MoneyError::Overflow) => Err(WalletError::BalanceOverflow),
         Err(MoneyError::UserNotFound) => Err(WalletError::AccountUnavailable),
         Err(MoneyError::RecipientNotFound) => Err(WalletError::RecipientNotFound),
+        Err(MoneyError::CodeUsed) => Err(LoginError::InvalidCode.into()),
         Err(MoneyError::Unexpected(e)) => Err(e.into()),
     }
 }
@@ -134,27 +141,77 @@ fn replay(
     }
 }
 
-/// The first read of a money request, with the caller's session: the account and the key's
-/// record. Answers a replay, or the operation on the account as read.
+/// What a payment or transfer is stepped up with, and where the request comes from.
+pub struct StepUp {
+    pub presented: Option<Presented>,
+    pub from: ClientAddress,
+}
+
+/// The first read of a money request, with the caller's session: the account, the key's
+/// record, and what a step-up needs (the factor, and with a code the lockout's records).
+/// Answers a replay, or the operation on the account as read.
 async fn first_read(
     state: &AppState,
     caller: &Caller,
     scope: &'static str,
     idempotency: Option<&Idempotency>,
     recipient: Option<&Recipient>,
+    step_up: Option<&StepUp>,
 ) -> Result<(Principal, Snapshot, Option<Applied>), WalletError> {
     let user = caller.user_id();
     let (other_account, identifier) = recipient.map_or((None, None), Recipient::reads);
-    let reads = Reads {
+    let mut reads = Reads {
         account: Some(user),
         other_account,
         idempotency: idempotency.map(|i| (user, scope, i.key.as_str().to_string())),
         identifier,
         ..Reads::default()
     };
+    if let Some(s) = step_up {
+        mfa::add_reads(&mut reads, user, &s.from, s.presented.as_ref());
+    }
     let (principal, mut snap) = caller.load(state, reads).await?;
     let replayed = replay(snap.idempotency.take(), idempotency)?;
     Ok((principal, snap, replayed))
+}
+
+/// The step-up of a money request, after a replay was answered: nothing without an active
+/// factor; else the code, checked and counted.
+async fn stepped_up(
+    state: &AppState,
+    snap: &Snapshot,
+    step_up: &StepUp,
+) -> Result<Option<mfa::SteppedUp>, WalletError> {
+    let account = snap
+        .account
+        .as_ref()
+        .ok_or(WalletError::AccountUnavailable)?;
+    Ok(mfa::step_up(
+        state,
+        account,
+        snap,
+        step_up.presented.as_ref(),
+        &step_up.from,
+        None,
+    )
+    .await?)
+}
+
+/// Applies `op` used up the step-up's code; a right code's reservation is reset unless its
+/// use lost a race.
+async fn apply_stepped(
+    state: &AppState,
+    scope: &'static str,
+    mut op: MoneyOp,
+    idempotency: Option<Idempotency>,
+    stepped: Option<mfa::SteppedUp>,
+) -> Result<Applied, WalletError> {
+    op.code = stepped.as_ref().map(|s| s.code.clone());
+    let applied = apply(state, scope, op, idempotency).await;
+    if !matches!(applied, Err(WalletError::Refused(_))) {
+        mfa::passed(state, stepped.as_ref()).await;
+    }
+    applied
 }
 
 /// A new operation with a fresh reference id, dated now, on the account as `snap` read it.
@@ -177,6 +234,7 @@ fn new_op(
         remarks,
         now: now_millis(),
         seen: Some((account.balance, account.version)),
+        code: None,
     })
 }
 
@@ -188,7 +246,7 @@ pub async fn top_up(
     idempotency: Option<Idempotency>,
 ) -> Result<Applied, WalletError> {
     let (who, snap, replayed) =
-        first_read(state, caller, "topup", idempotency.as_ref(), None).await?;
+        first_read(state, caller, "topup", idempotency.as_ref(), None, None).await?;
     if let Some(replayed) = replayed {
         return Ok(replayed);
     }
@@ -209,14 +267,23 @@ pub async fn pay(
     amount: Amount,
     remarks: String,
     idempotency: Option<Idempotency>,
+    step_up: &StepUp,
 ) -> Result<Applied, WalletError> {
-    let (who, snap, replayed) =
-        first_read(state, caller, "pay", idempotency.as_ref(), None).await?;
+    let (who, snap, replayed) = first_read(
+        state,
+        caller,
+        "pay",
+        idempotency.as_ref(),
+        None,
+        Some(step_up),
+    )
+    .await?;
     if let Some(replayed) = replayed {
         return Ok(replayed);
     }
+    let stepped = stepped_up(state, &snap, step_up).await?;
     let op = new_op(who.user_id, MoneyOpKind::Payment, amount, remarks, &snap)?;
-    apply(state, "pay", op, idempotency).await
+    apply_stepped(state, "pay", op, idempotency, stepped).await
 }
 
 /// How a transfer names its recipient: a user id, a username or a phone number.
@@ -278,6 +345,7 @@ pub async fn transfer(
     amount: Amount,
     remarks: String,
     idempotency: Option<Idempotency>,
+    step_up: &StepUp,
 ) -> Result<Applied, WalletError> {
     let (who, snap, replayed) = first_read(
         state,
@@ -285,32 +353,45 @@ pub async fn transfer(
         "transfer",
         idempotency.as_ref(),
         Some(recipient),
+        Some(step_up),
     )
     .await?;
     // A replay answers what the original did, even if the recipient has gone since.
     if let Some(replayed) = replayed {
         return Ok(replayed);
     }
+    // The second factor comes before the recipient and the balance (api.md's order).
+    let stepped = stepped_up(state, &snap, step_up).await?;
     // An unknown recipient is reported before the balance is looked at, whatever names it;
     // the write checks again that the account still exists.
     let to = match recipient {
-        Recipient::Id(id) if snap.other_account.is_some() => *id,
-        Recipient::Id(_) => return Err(WalletError::RecipientNotFound),
-        _ => snap
-            .identifier_owner
-            .ok_or(WalletError::RecipientNotFound)?,
-    };
-    if to == who.user_id {
-        return Err(WalletError::SelfTransfer);
+        Recipient::Id(id) if snap.other_account.is_some() => Ok(*id),
+        Recipient::Id(_) => Err(WalletError::RecipientNotFound),
+        _ => snap.identifier_owner.ok_or(WalletError::RecipientNotFound),
     }
-    let op = new_op(
-        who.user_id,
-        MoneyOpKind::Transfer { to },
-        amount,
-        remarks,
-        &snap,
-    )?;
-    let applied = apply(state, "transfer", op, idempotency).await?;
+    .and_then(|to| match to == who.user_id {
+        true => Err(WalletError::SelfTransfer),
+        false => Ok(to),
+    })
+    .and_then(|to| {
+        new_op(
+            who.user_id,
+            MoneyOpKind::Transfer { to },
+            amount,
+            remarks,
+            &snap,
+        )
+        .map(|op| (to, op))
+    });
+    let (to, op) = match to {
+        Ok(found) => found,
+        Err(e) => {
+            // Refused after a right code: its reservation is reset, the code stays unused.
+            mfa::passed(state, stepped.as_ref()).await;
+            return Err(e);
+        }
+    };
+    let applied = apply_stepped(state, "transfer", op, idempotency, stepped).await?;
     if !applied.replayed {
         // The debit is recorded; if this fails the sweep enqueues the transfer later.
         let message = TransferMessage {

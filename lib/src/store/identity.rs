@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{StoreResult, ThrottleRelease};
+use super::{CodeUse, FactorChange, StoreResult, ThrottleRelease};
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
 
 /// An account as stored.
@@ -109,6 +109,9 @@ pub enum ChangeIdentifierError {
     /// Another attempt locked the login throttle the change was to reset.
     #[error("the login is locked")]
     Locked,
+    /// The second-factor code was used meanwhile.
+    #[error("the code was already used")]
+    CodeUsed,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -121,6 +124,9 @@ pub enum ChangeSecretError {
     /// Another attempt locked the login throttle the change was to reset.
     #[error("the login is locked")]
     Locked,
+    /// The second-factor code was used meanwhile, or the factor changed.
+    #[error("the code was already used")]
+    CodeUsed,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -134,6 +140,9 @@ pub enum CloseAccountError {
     /// The account moved on since it was read (money moved, or it is gone).
     #[error("the account changed meanwhile")]
     Changed,
+    /// The second-factor code was used meanwhile.
+    #[error("the code was already used")]
+    CodeUsed,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -150,6 +159,10 @@ pub struct SecretChange<'a> {
     /// The reset of the login throttle that verifying the current secret reserved, unless
     /// another attempt locked it meanwhile.
     pub release: Option<&'a ThrottleRelease>,
+    /// A change to the second factor in the same write: a code used up, the factor activated or
+    /// removed (confirming and removing a factor end the other logins as a secret change does,
+    /// with the secret unchanged).
+    pub factor: Option<&'a FactorChange>,
 }
 
 /// Fields of `PUT /profile`: `None` leaves a field, `Some(None)` clears it.
@@ -185,13 +198,15 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// `Changed` when any identifier of the account differs from `seen` by then. The login
     /// throttle reserved when the current secret was checked is reset (`release`) in the same
     /// write, unless another attempt locked it meanwhile
-    /// (`Locked`: nothing is written).
+    /// (`Locked`: nothing is written). `code`, the second factor the change was stepped up
+    /// with, is used up in the same write (`CodeUsed` when it was used meanwhile).
     async fn change_identifier(
         &self,
         seen: &UserRecord,
         kind: IdentifierKind,
         value: Option<&str>,
         release: Option<&ThrottleRelease>,
+        code: Option<&CodeUse>,
         now: Millis,
     ) -> Result<UserRecord, ChangeIdentifierError>;
 
@@ -214,11 +229,13 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// with its logins and the throttle records `throttle_keys`; then deletes its entities and
     /// idempotency records. Its ledger entries and transfers stay (the other party's history
     /// and the money check depend on them) with the remarks it wrote removed: its own entries'
-    /// and those of the transfers it sent.
+    /// and those of the transfers it sent. Its second factor goes in the atomic write, which
+    /// uses `code` up.
     async fn close_account(
         &self,
         seen: &UserRecord,
         throttle_keys: &[String],
+        code: Option<&CodeUse>,
     ) -> Result<(), CloseAccountError>;
 
     /// Operator action: removes an account and frees its identifiers. Its transfers still

@@ -1,7 +1,7 @@
 //! The storage port, shaped by the use cases, and its adapters.
 //!
 //! The port is one trait per aggregate ([`IdentityStore`], [`ThrottleStore`], [`SessionStore`],
-//! [`WalletStore`], [`TransferStore`], [`EntityStore`], [`OperatorStore`], [`ResetStore`]), plus [`ReadStore`]:
+//! [`WalletStore`], [`TransferStore`], [`EntityStore`], [`OperatorStore`], [`ResetStore`], [`FactorStore`]), plus [`ReadStore`]:
 //! what one request reads, in one round trip. [`Store`] is all of them, what an adapter
 //! implements and what the application holds. Each adapter is a folder with one file per aggregate.
 //!
@@ -10,6 +10,7 @@
 //! transaction, or a DynamoDB conditional write / `TransactWriteItems`.
 
 mod entities;
+mod factors;
 mod identity;
 mod operators;
 mod reads;
@@ -29,6 +30,7 @@ pub mod sqlite;
 #[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoStore;
 pub use entities::*;
+pub use factors::*;
 pub use identity::*;
 pub use operators::*;
 pub use reads::*;
@@ -52,6 +54,7 @@ pub trait Store:
     + EntityStore
     + OperatorStore
     + ResetStore
+    + FactorStore
     + ReadStore
 {
 }
@@ -65,6 +68,7 @@ impl<T> Store for T where
         + EntityStore
         + OperatorStore
         + ResetStore
+        + FactorStore
         + ReadStore
 {
 }

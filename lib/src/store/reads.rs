@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::{Entity, IdempotencyRecord, StoreResult, Transfer, UserRecord, Versioned};
+use super::{Entity, Factor, IdempotencyRecord, StoreResult, Transfer, UserRecord, Versioned};
 use crate::auth::Throttle;
 use crate::domain::{EntityId, LoginIdentifier, Millis, UserId};
 
@@ -28,6 +28,10 @@ pub struct Reads {
     pub transfer: Option<String>,
     /// Throttle records, by key.
     pub throttles: Vec<String>,
+    /// An account's second factor.
+    pub factor: Option<UserId>,
+    /// An account's recovery code hashes.
+    pub recovery_codes: Option<UserId>,
 }
 
 /// What [`Reads`] found, as of one moment per item (DynamoDB's batch reads are each
@@ -46,6 +50,10 @@ pub struct Snapshot {
     pub transfer: Option<Transfer>,
     /// The throttle records asked for, unless absent or expired, by key.
     pub throttles: HashMap<String, Versioned<Throttle>>,
+    /// [`Reads::factor`], when the account has one (pending or active).
+    pub factor: Option<Factor>,
+    /// [`Reads::recovery_codes`]: the hashes of the codes not yet used.
+    pub recovery_codes: Vec<String>,
 }
 
 #[async_trait]

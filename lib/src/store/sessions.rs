@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
-use super::ThrottleRelease;
+use super::{CodeUse, ThrottleRelease};
 use crate::domain::{Millis, UserId};
 
 /// A refresh family: one login and every token rotated from it.
@@ -23,6 +23,8 @@ pub struct Session {
     /// The account's auth epoch this login is bound to: it is live only while the account is
     /// at the same epoch (see `UserRecord::auth_epoch`).
     pub auth_epoch: u64,
+    /// The login passed a second factor.
+    pub mfa: bool,
 }
 
 /// How much of a `User-Agent` a session keeps.
@@ -37,6 +39,8 @@ pub struct SessionInfo {
     /// The last login or refresh, in seconds since the epoch.
     pub last_used_at: i64,
     pub user_agent: Option<String>,
+    /// The login passed a second factor.
+    pub mfa: bool,
 }
 
 /// What recording a verified login came to.
@@ -49,6 +53,10 @@ pub enum LoginWrite {
     /// The account left the auth epoch the secret was verified at (its secret changed, every
     /// login was ended, or it closed): nothing was written.
     EpochMoved,
+    /// The second-factor code was used meanwhile: nothing was written.
+    CodeUsed,
+    /// A login by this id exists already (its `mfa_token` was used): nothing was written.
+    Duplicate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,11 +82,13 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Records the family of a login whose secret was just verified at the account's auth
     /// epoch `session.auth_epoch` and, in the same atomic write, resets the login throttle
     /// that the attempt reserved (`release`) — unless another attempt has locked it since, or
-    /// the account is no longer at that epoch: then nothing is written.
+    /// the account is no longer at that epoch: then nothing is written. `code`, the second
+    /// factor the login passed, is used up in the same write.
     async fn create_session_releasing(
         &self,
         session: &Session,
         release: &ThrottleRelease,
+        code: Option<&CodeUse>,
         now: Millis,
     ) -> StoreResult<LoginWrite>;
 

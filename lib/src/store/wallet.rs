@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{StoreResult, Transfer};
+use super::{CodeUse, StoreResult, Transfer};
 use crate::domain::{Millis, UserId};
 
 /// What moved an account's money.
@@ -101,6 +101,8 @@ pub struct MoneyOp {
     /// store that reads before it writes (DynamoDB) writes on them first instead of reading
     /// again. A stale pair costs nothing but a retry: every write is conditional on the version.
     pub seen: Option<(i64, u64)>,
+    /// The second-factor code the request was stepped up with, used up by this write.
+    pub code: Option<CodeUse>,
 }
 
 impl MoneyOp {
@@ -199,6 +201,9 @@ pub enum MoneyError {
     /// A transfer's recipient has no account (checked in the same atomic write).
     #[error("recipient not found")]
     RecipientNotFound,
+    /// The second-factor code was used meanwhile: nothing moved.
+    #[error("the code was already used")]
+    CodeUsed,
     /// The balance would leave the representable range.
     #[error("balance out of range")]
     Overflow,

@@ -195,6 +195,7 @@ pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
             IdentifierKind::Username,
             Some(&moved),
             None,
+            None,
             now_millis(),
         )
         .await
@@ -213,6 +214,7 @@ pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
             &u,
             IdentifierKind::Username,
             Some(&format!("{name}y")),
+            None,
             None,
             now_millis(),
         )
@@ -236,6 +238,7 @@ pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
             IdentifierKind::Username,
             other.username.as_deref(),
             None,
+            None,
             now_millis(),
         )
         .await;
@@ -256,6 +259,7 @@ pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
             IdentifierKind::Email,
             Some(&email),
             None,
+            None,
             now_millis(),
         )
         .await
@@ -266,7 +270,14 @@ pub async fn identifier_changes_move_the_claim_atomically(store: &dyn Store) {
         u.user_id
     );
     let without = store
-        .change_identifier(&with_email, IdentifierKind::Email, None, None, now_millis())
+        .change_identifier(
+            &with_email,
+            IdentifierKind::Email,
+            None,
+            None,
+            None,
+            now_millis(),
+        )
         .await
         .unwrap();
     assert_eq!(without.email, None);
@@ -295,6 +306,7 @@ pub async fn secret_changes_check_the_secret_reset_the_throttle_and_revoke_other
         created_at: now,
         user_agent: None,
         auth_epoch: 0,
+        mfa: false,
     };
     // More logins than one DynamoDB transaction holds.
     let mine: Vec<Session> = (0..130).map(|_| login(u.user_id)).collect();
@@ -332,6 +344,7 @@ pub async fn secret_changes_check_the_secret_reset_the_throttle_and_revoke_other
             state: Throttle::default(),
             expires_at: now_millis() + 60_000,
         }),
+        factor: None,
     };
     let refused = store.change_secret(&u, &change, now_millis()).await;
     assert!(
@@ -394,6 +407,7 @@ pub async fn secret_changes_check_the_secret_reset_the_throttle_and_revoke_other
                 hash: "$argon2id$stale",
                 keep_session: None,
                 release: None,
+                factor: None,
             },
             now_millis(),
         )
@@ -413,6 +427,7 @@ pub async fn secret_changes_check_the_secret_reset_the_throttle_and_revoke_other
                 hash: "$argon2id$third",
                 keep_session: None,
                 release: None,
+                factor: None,
             },
             now_millis(),
         )
@@ -490,6 +505,7 @@ pub async fn closing_an_account_keeps_its_ledger_and_frees_everything_else(store
                     created_at: now,
                     user_agent: None,
                     auth_epoch: 0,
+                    mfa: false,
                 },
                 now,
             )
@@ -499,7 +515,7 @@ pub async fn closing_an_account_keeps_its_ledger_and_frees_everything_else(store
     // A transfer still pending either way refuses; so does a stale version, and money left.
     let seen = store.get_user(u.user_id).await.unwrap().unwrap();
     assert_eq!(seen.balance, 0);
-    let refused = store.close_account(&seen, &keys).await;
+    let refused = store.close_account(&seen, &keys, None).await;
     assert!(
         matches!(refused, Err(CloseAccountError::TransferPending)),
         "{refused:?}"
@@ -508,7 +524,7 @@ pub async fn closing_an_account_keeps_its_ledger_and_frees_everything_else(store
         .settle_transfer(&sent.reference_id, now_millis())
         .await
         .unwrap();
-    let refused = store.close_account(&seen, &keys).await;
+    let refused = store.close_account(&seen, &keys, None).await;
     assert!(
         matches!(refused, Err(CloseAccountError::TransferPending)),
         "the incoming one: {refused:?}"
@@ -517,7 +533,7 @@ pub async fn closing_an_account_keeps_its_ledger_and_frees_everything_else(store
         .settle_transfer(&back.reference_id, now_millis())
         .await
         .unwrap();
-    let refused = store.close_account(&seen, &keys).await;
+    let refused = store.close_account(&seen, &keys, None).await;
     assert!(
         matches!(refused, Err(CloseAccountError::BalanceNotZero)),
         "credited since it was read: {refused:?}"
@@ -526,7 +542,7 @@ pub async fn closing_an_account_keeps_its_ledger_and_frees_everything_else(store
         .apply(&op(&u, MoneyOpKind::Payment, 1_000), None)
         .await
         .unwrap();
-    let refused = store.close_account(&seen, &keys).await;
+    let refused = store.close_account(&seen, &keys, None).await;
     assert!(
         matches!(refused, Err(CloseAccountError::Changed)),
         "a stale version: {refused:?}"
@@ -537,7 +553,7 @@ pub async fn closing_an_account_keeps_its_ledger_and_frees_everything_else(store
     );
 
     let seen = store.get_user(u.user_id).await.unwrap().unwrap();
-    store.close_account(&seen, &keys).await.unwrap();
+    store.close_account(&seen, &keys, None).await.unwrap();
     assert!(store.get_user(u.user_id).await.unwrap().is_none());
     for identifier in u.identifiers() {
         assert!(store.find_user(&identifier).await.unwrap().is_none());

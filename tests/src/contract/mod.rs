@@ -78,6 +78,7 @@ pub fn op(user: &UserRecord, kind: MoneyOpKind, amount: i64) -> MoneyOp {
         remarks: "contract".into(),
         now: now_millis(),
         seen: None,
+        code: None,
     }
 }
 

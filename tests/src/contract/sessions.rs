@@ -17,6 +17,7 @@ async fn session_of(store: &dyn Store) -> Session {
         created_at: now_secs(),
         user_agent: None,
         auth_epoch: 0,
+        mfa: false,
     };
     store.create_session(&s, now_secs()).await.unwrap();
     s
@@ -35,6 +36,7 @@ pub async fn long_lived_sessions_survive_later_logins(store: &dyn Store) {
         created_at: now,
         user_agent: None,
         auth_epoch: 0,
+        mfa: false,
     };
     // Refresh lifetimes may be configured over a month.
     let long = session(now + 90 * 86_400);
@@ -184,6 +186,7 @@ pub async fn sessions_are_listed_newest_first_and_revoked_together(store: &dyn S
         created_at,
         user_agent: agent.map(str::to_string),
         auth_epoch: 0,
+        mfa: false,
     };
     let oldest = login(u.user_id, now - 300, Some("curl/8.5.0"));
     let middle = login(u.user_id, now - 200, None);
@@ -221,12 +224,14 @@ pub async fn sessions_are_listed_newest_first_and_revoked_together(store: &dyn S
                 created_at: now - 100,
                 last_used_at: now - 100,
                 user_agent: Some("Mozilla/5.0".into()),
+                mfa: false,
             },
             SessionInfo {
                 session_id: oldest.session_id.clone(),
                 created_at: now - 300,
                 last_used_at: now,
                 user_agent: Some("curl/8.5.0".into()),
+                mfa: false,
             },
         ]
     );

@@ -1410,7 +1410,7 @@ async fn expired_tokens_and_tokens_from_another_key_are_401(store: Backend) {
         .state
         .issuer()
         .unwrap()
-        .issue(user, &sid, 0, long_ago)
+        .issue(user, &sid, 0, long_ago, false)
         .unwrap()
         .pair
         .access_token;
@@ -1422,7 +1422,7 @@ async fn expired_tokens_and_tokens_from_another_key_are_401(store: Backend) {
     let foreign = stranger
         .issuer()
         .unwrap()
-        .issue(user, &sid, 0, chrono::Utc::now().timestamp())
+        .issue(user, &sid, 0, chrono::Utc::now().timestamp(), false)
         .unwrap()
         .pair
         .access_token;

@@ -16,6 +16,7 @@ mod example_data;
 mod functions;
 mod identifiers_http;
 mod identity_http;
+mod mfa_http;
 mod money_invariant;
 mod operators_http;
 mod password_reset_http;

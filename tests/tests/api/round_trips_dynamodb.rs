@@ -488,6 +488,90 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
         &["BatchGetItem", "PutItem", "Query", "TransactWriteItems"],
     );
 
+    // The second factor: what a code costs.
+    use dompet::auth::totp::Authenticator;
+    app.register(json!({"username": "totp", "password": "rahasia-sekali"}))
+        .await
+        .assert_success(201);
+    let (stepped, _) = app
+        .tokens(json!({"username": "totp", "password": "rahasia-sekali"}))
+        .await;
+    m.calls.take();
+    let post = |path: &'static str, body: serde_json::Value| {
+        let stepped = stepped.clone();
+        let app = &app;
+        async move { app.post_authed(path, &stepped, &body, None).await }
+    };
+    let enrolled = post("/mfa/totp", json!({"password": "rahasia-sekali"})).await;
+    m.expect(
+        "`POST /mfa/totp` (the secret checked, then the pending factor)",
+        &enrolled,
+        200,
+        &["BatchGetItem", "PutItem", "TransactWriteItems", "PutItem"],
+    );
+    let authenticator =
+        Authenticator::from_base32(enrolled.body["result"]["secret"].as_str().unwrap(), "t")
+            .unwrap();
+    let code = || {
+        app.state.advance_code_clock(30);
+        authenticator.code_at(app.state.code_clock())
+    };
+    let confirmed = post("/mfa/totp/confirm", json!({"code": code()})).await;
+    // The read, the reservation, the logins to end, then one transaction: the factor active,
+    // the recovery codes, the reservation's reset, the epoch and the other logins' ends.
+    m.expect(
+        "`POST /mfa/totp/confirm`",
+        &confirmed,
+        200,
+        &["BatchGetItem", "PutItem", "Query", "TransactWriteItems"],
+    );
+    let first = app
+        .login(json!({"username": "totp", "password": "rahasia-sekali"}))
+        .await;
+    m.expect(
+        "`POST /login` (the right secret, a second factor to come)",
+        &first,
+        401,
+        &["BatchGetItem", "BatchGetItem", "PutItem"],
+    );
+    let second = app
+        .post_json(
+            "/login/mfa",
+            &json!({"mfa_token": first.body["mfa_token"], "otp": code()}),
+        )
+        .await;
+    // One read (the account, its factor, the address's records and the token's count), the
+    // reservation, the token's count, then the login with the code's use and the reset.
+    m.expect(
+        "`POST /login/mfa`",
+        &second,
+        200,
+        &["BatchGetItem", "PutItem", "PutItem", "TransactWriteItems"],
+    );
+    app.topup(&stepped, 10_000).await.assert_success(200);
+    m.calls.take();
+    let paid = post("/pay", json!({"amount": 1_000, "otp": code()})).await;
+    // The usual read (with the factor and the address's records), the reservation, the money
+    // transaction with the code's use, then the reservation's reset.
+    m.expect(
+        "`POST /pay` with a code",
+        &paid,
+        200,
+        &[
+            "BatchGetItem",
+            "PutItem",
+            "TransactWriteItems",
+            "TransactWriteItems",
+        ],
+    );
+    let refused = post("/pay", json!({"amount": 1_000})).await;
+    m.expect(
+        "`POST /pay` without the code a factor asks for",
+        &refused,
+        401,
+        &["BatchGetItem"],
+    );
+
     println!("| route | reads | writes | capacity units | calls |\n|---|---|---|---|---|");
     for r in &m.rows {
         println!("{r}");

@@ -63,9 +63,11 @@ async fn the_user_sees_each_login_newest_first_with_its_client(store: Backend) {
     for s in listed {
         assert_eq!(
             s.as_object().unwrap().len(),
-            5,
+            6,
             "exactly the contract's fields: {s}"
         );
+        // None of these logins passed a second factor (the account has none).
+        assert_eq!(s["mfa"], false);
         assert!(uuid::Uuid::parse_str(s["session_id"].as_str().unwrap()).is_ok());
         assert_eq!(s["created_date"].as_str().unwrap().len(), 19);
         assert_eq!(s["last_used_date"], s["created_date"]);

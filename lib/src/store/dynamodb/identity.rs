@@ -9,18 +9,19 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 
 use super::items::{
-    condition_failed, delete, delete_if, entry_sk, epoch_condition, guard_item, guard_pk, item, n,
-    parse_entry, parse_guard, parse_user, pending_transfers, put_new, s, session_revocation,
-    session_sk, throttle_pk, throttle_release, transfer_pk, user_item, user_pk, Action, Attrs,
-    Item, Transaction, GUARD, PROFILE, THROTTLE, TRANSFER,
+    code_use, condition_failed, delete, delete_if, entry_sk, epoch_condition, factor_change,
+    factor_removal, guard_item, guard_pk, item, n, parse_entry, parse_guard, parse_user,
+    pending_transfers, put_new, s, session_revocation, session_sk, throttle_pk, throttle_release,
+    transfer_pk, user_item, user_pk, Action, Attrs, Item, Transaction, GUARD, PROFILE, THROTTLE,
+    TRANSFER,
 };
 use super::sessions::TRANSACTION_MAX;
 use super::{backoff, DynamoStore, SortKeys, CONFLICT_RETRIES};
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, UserId};
 use crate::store::{
-    ChangeIdentifierError, ChangeSecretError, CloseAccountError, CreateUserError, EntryKind,
-    IdentityStore, ProfileChanges, SecretChange, SessionStore, StoreResult, ThrottleRelease,
-    TxStatus, UserRecord,
+    ChangeIdentifierError, ChangeSecretError, CloseAccountError, CodeUse, CreateUserError,
+    EntryKind, IdentityStore, ProfileChanges, SecretChange, SessionStore, StoreResult,
+    ThrottleRelease, TxStatus, UserRecord,
 };
 
 /// At most this many items per `BatchWriteItem`, and writes in flight at once.
@@ -197,6 +198,7 @@ impl IdentityStore for DynamoStore {
         kind: IdentifierKind,
         value: Option<&str>,
         release: Option<&ThrottleRelease>,
+        code: Option<&CodeUse>,
         now: Millis,
     ) -> Result<UserRecord, ChangeIdentifierError> {
         let field = kind.field();
@@ -265,6 +267,10 @@ impl IdentityStore for DynamoStore {
                 throttle_release(&self.table, release, now)?,
             );
         }
+        if let Some(code) = code {
+            let (action, write) = code_use(&self.table, seen.user_id, code)?;
+            tx.push(action, write);
+        }
         match self.transact(&tx, "change identifier").await? {
             Ok(()) => Ok(seen.with_identifier(kind, value, now)),
             Err(cancelled) if cancelled.failed(Action::Guard(kind)) => {
@@ -272,6 +278,11 @@ impl IdentityStore for DynamoStore {
             }
             Err(cancelled) if cancelled.failed(Action::Throttle) => {
                 Err(ChangeIdentifierError::Locked)
+            }
+            Err(cancelled)
+                if cancelled.failed(Action::Factor) || cancelled.failed(Action::Recovery) =>
+            {
+                Err(ChangeIdentifierError::CodeUsed)
             }
             // The profile or the old guard moved on, or a concurrent transaction touched them.
             Err(_) => Err(ChangeIdentifierError::Changed),
@@ -354,6 +365,11 @@ impl IdentityStore for DynamoStore {
                     TransactWriteItem::builder().update(kept.clone()).build(),
                 );
             }
+            if let Some(factor) = change.factor {
+                for (action, write) in factor_change(&self.table, seen.user_id, factor, now)? {
+                    tx.push(action, write);
+                }
+            }
             let first = others.len().min(TRANSACTION_MAX - tx.len());
             for sid in &others[..first] {
                 tx.push(
@@ -373,6 +389,9 @@ impl IdentityStore for DynamoStore {
                     return Ok(user);
                 }
                 Err(c) if c.failed(Action::Throttle) => return Err(ChangeSecretError::Locked),
+                Err(c) if c.failed(Action::Factor) || c.failed(Action::Recovery) => {
+                    return Err(ChangeSecretError::CodeUsed)
+                }
                 Err(c) if c.failed(Action::User) || c.failed(Action::KeptSession) => {
                     return Err(ChangeSecretError::Changed)
                 }
@@ -399,6 +418,7 @@ impl IdentityStore for DynamoStore {
         &self,
         seen: &UserRecord,
         throttle_keys: &[String],
+        code: Option<&CodeUse>,
     ) -> Result<(), CloseAccountError> {
         let me = seen.user_id.to_string();
         let items = self
@@ -463,6 +483,11 @@ impl IdentityStore for DynamoStore {
                 delete(&self.table, throttle_pk(key), THROTTLE)?,
             );
         }
+        // The code it was stepped up with, used up with it; its factor goes with the rest.
+        if let Some(code) = code {
+            let (action, write) = code_use(&self.table, seen.user_id, code)?;
+            tx.push(action, write);
+        }
         // Deleted after the account: its logins (the first ones with it), entities and
         // idempotency records; its entries keep their place without remarks.
         let mut to_delete = Vec::new();
@@ -489,6 +514,9 @@ impl IdentityStore for DynamoStore {
         }
         match self.transact(&tx, "close account").await? {
             Ok(()) => {}
+            Err(c) if c.failed(Action::Factor) || c.failed(Action::Recovery) => {
+                return Err(CloseAccountError::CodeUsed)
+            }
             Err(c) if c.failed(Action::User) => {
                 return Err(match self.get(user_pk(seen.user_id), PROFILE).await? {
                     Some(now) if parse_user(&now)?.balance != 0 => {
@@ -528,6 +556,9 @@ impl IdentityStore for DynamoStore {
         tx.push(Action::Delete, delete(&self.table, user_pk(user), PROFILE)?);
         for id in record.identifiers() {
             tx.push(Action::Delete, delete(&self.table, guard_pk(&id), GUARD)?);
+        }
+        for (action, write) in factor_removal(&self.table, user)? {
+            tx.push(action, write);
         }
         self.transact(&tx, "delete user")
             .await?

@@ -19,6 +19,7 @@
 mod audit;
 pub mod batch;
 mod entities;
+mod factors;
 mod identity;
 mod items;
 mod operators;

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use super::items::{
-    entity_sk, guard_pk, idem_sk, parse_entity, parse_guard, parse_idempotency, parse_throttle,
-    parse_transfer, parse_user, s, session_live, session_sk, throttle_pk, transfer_pk, user_pk,
-    Item, GUARD, PROFILE, THROTTLE, TRANSFER,
+    entity_sk, guard_pk, idem_sk, parse_entity, parse_factor, parse_guard, parse_idempotency,
+    parse_recovery_codes, parse_throttle, parse_transfer, parse_user, s, session_live, session_sk,
+    throttle_pk, transfer_pk, user_pk, Item, FACTOR, GUARD, PROFILE, RECOVERY, THROTTLE, TRANSFER,
 };
 use super::{backoff, DynamoStore};
 use crate::domain::Millis;
@@ -53,6 +53,10 @@ impl ReadStore for DynamoStore {
             .transfer
             .as_ref()
             .map(|id| (transfer_pk(id), TRANSFER.to_string()));
+        let factor = reads.factor.map(|u| (user_pk(u), FACTOR.to_string()));
+        let recovery = reads
+            .recovery_codes
+            .map(|u| (user_pk(u), RECOVERY.to_string()));
         let throttles: Vec<Option<(String, String)>> = reads
             .throttles
             .iter()
@@ -67,6 +71,8 @@ impl ReadStore for DynamoStore {
             &identifier,
             &entity,
             &transfer,
+            &factor,
+            &recovery,
         ]
         .into_iter()
         .chain(&throttles)
@@ -105,6 +111,10 @@ impl ReadStore for DynamoStore {
                 }
                 found
             },
+            factor: item(&factor).map(parse_factor).transpose()?,
+            recovery_codes: item(&recovery)
+                .map(parse_recovery_codes)
+                .unwrap_or_default(),
         })
     }
 }

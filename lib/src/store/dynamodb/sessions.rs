@@ -7,14 +7,14 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::items::{
-    account_at_epoch, auth_epoch, condition_failed, epoch_advance, epoch_condition, n,
+    account_at_epoch, auth_epoch, code_use, condition_failed, epoch_advance, epoch_condition, n,
     parse_session_info, put_new, s, session_active, session_item, session_live, session_revocation,
     session_sk, throttle_release, user_pk, Action, Attrs, Item, Transaction, PROFILE,
 };
 use super::{backoff, DynamoStore, SortKeys, CONFLICT_RETRIES};
 use crate::domain::{Millis, UserId};
 use crate::store::{
-    LoginWrite, Rotation, Session, SessionInfo, SessionStore, StoreResult, ThrottleRelease,
+    CodeUse, LoginWrite, Rotation, Session, SessionInfo, SessionStore, StoreResult, ThrottleRelease,
 };
 
 /// At most this many writes go into one `TransactWriteItems`.
@@ -40,9 +40,14 @@ impl SessionStore for DynamoStore {
         &self,
         session: &Session,
         release: &ThrottleRelease,
+        code: Option<&CodeUse>,
         now: Millis,
     ) -> StoreResult<LoginWrite> {
         let mut tx = Transaction::default();
+        if let Some(code) = code {
+            let (action, write) = code_use(&self.table, session.user_id, code)?;
+            tx.push(action, write);
+        }
         tx.push(
             Action::Throttle,
             throttle_release(&self.table, release, now)?,
@@ -63,6 +68,12 @@ impl SessionStore for DynamoStore {
             Ok(()) => Ok(LoginWrite::Started),
             Err(cancelled) if cancelled.failed(Action::Throttle) => Ok(LoginWrite::Locked),
             Err(cancelled) if cancelled.failed(Action::Epoch) => Ok(LoginWrite::EpochMoved),
+            Err(cancelled) if cancelled.failed(Action::Session) => Ok(LoginWrite::Duplicate),
+            Err(cancelled)
+                if cancelled.failed(Action::Factor) || cancelled.failed(Action::Recovery) =>
+            {
+                Ok(LoginWrite::CodeUsed)
+            }
             Err(cancelled) => Err(anyhow::anyhow!("login cancelled: {cancelled}")),
         }
     }

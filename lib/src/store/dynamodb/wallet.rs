@@ -4,9 +4,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 
 use super::items::{
-    balance_update_counting, entry_item, entry_sk, idem_sk, idempotency_item, parse_balance,
-    parse_entry, parse_idempotency, pending_in_update, put_idempotency, put_new, s, transfer_item,
-    user_pk, Action, Transaction,
+    balance_update_counting, code_use, entry_item, entry_sk, idem_sk, idempotency_item,
+    parse_balance, parse_entry, parse_idempotency, pending_in_update, put_idempotency, put_new, s,
+    transfer_item, user_pk, Action, Transaction,
 };
 use super::{backoff, DynamoStore};
 use crate::domain::{Millis, UserId};
@@ -62,6 +62,10 @@ impl WalletStore for DynamoStore {
                 // pending).
                 tx.push(Action::Recipient, pending_in_update(&self.table, to, 1)?);
             }
+            if let Some(code) = &op.code {
+                let (action, write) = code_use(&self.table, op.user, code)?;
+                tx.push(action, write);
+            }
             if let Some(c) = claim {
                 let record = idempotency_item(op.user, c, &entry)?;
                 tx.push(
@@ -80,6 +84,9 @@ impl WalletStore for DynamoStore {
             }
             if cancelled.failed(Action::Recipient) {
                 return Err(MoneyError::RecipientNotFound);
+            }
+            if cancelled.failed(Action::Factor) || cancelled.failed(Action::Recovery) {
+                return Err(MoneyError::CodeUsed);
             }
             if cancelled.failed(Action::Balance) {
                 // The version moved: the failed condition returned the account as it is now.

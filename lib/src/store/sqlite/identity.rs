@@ -7,8 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::SqliteStore;
 use crate::domain::{IdentifierKind, LoginIdentifier, Millis, SecretKind, UserId};
 use crate::store::{
-    ChangeIdentifierError, ChangeSecretError, CloseAccountError, CreateUserError, IdentityStore,
-    ProfileChanges, Role, SecretChange, StoreResult, ThrottleRelease, UserRecord,
+    ChangeIdentifierError, ChangeSecretError, CloseAccountError, CodeUse, CreateUserError,
+    IdentityStore, ProfileChanges, Role, SecretChange, StoreResult, ThrottleRelease, UserRecord,
 };
 
 pub(super) const USER_COLUMNS: &str =
@@ -198,10 +198,11 @@ impl IdentityStore for SqliteStore {
         kind: IdentifierKind,
         value: Option<&str>,
         release: Option<&ThrottleRelease>,
+        code: Option<&CodeUse>,
         now: Millis,
     ) -> Result<UserRecord, ChangeIdentifierError> {
         let (seen, value) = (seen.clone(), value.map(str::to_string));
-        let release = release.cloned();
+        let (release, code) = (release.cloned(), code.cloned());
         self.write(move |tx| {
             let id = seen.user_id.to_string();
             let current: Option<(Option<String>, Option<String>, Option<String>)> = tx
@@ -255,9 +256,19 @@ impl IdentityStore for SqliteStore {
                     ))?
                     .execute(params![id, value, now])?,
             };
+            if let Some(code) = &code {
+                if !super::factors::use_code(tx, seen.user_id, code)? {
+                    // An error rolls the change and the throttle's reset back.
+                    anyhow::bail!(ChangeIdentifierError::CodeUsed);
+                }
+            }
             Ok::<_, anyhow::Error>(Ok(seen.with_identifier(kind, value.as_deref(), now)))
         })
-        .await?
+        .await
+        .or_else(|e| match e.downcast::<ChangeIdentifierError>() {
+            Ok(e) => Ok(Err(e)),
+            Err(e) => Err(ChangeIdentifierError::Unexpected(e)),
+        })?
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -271,6 +282,7 @@ impl IdentityStore for SqliteStore {
         let (kind, hash) = (change.kind, change.hash.to_string());
         let keep = change.keep_session.map(str::to_string);
         let release = change.release.cloned();
+        let factor = change.factor.cloned();
         self.write(move |tx| {
             if let Some(r) = &release {
                 if !super::throttle::release(tx, r, now)? {
@@ -314,6 +326,11 @@ impl IdentityStore for SqliteStore {
                  AND session_id IS NOT ?2",
             )?
             .execute(params![id, keep])?;
+            if let Some(factor) = &factor {
+                if !super::factors::apply(tx, seen.user_id, factor, now)? {
+                    anyhow::bail!(ChangeSecretError::CodeUsed);
+                }
+            }
             let mut user = seen.clone();
             (user.secret_kind, user.secret_hash, user.updated_at) = (kind, hash, now);
             user.auth_epoch = next_epoch;
@@ -331,8 +348,9 @@ impl IdentityStore for SqliteStore {
         &self,
         seen: &UserRecord,
         throttle_keys: &[String],
+        code: Option<&CodeUse>,
     ) -> Result<(), CloseAccountError> {
-        let (seen, keys) = (seen.clone(), throttle_keys.to_vec());
+        let (seen, keys, code) = (seen.clone(), throttle_keys.to_vec(), code.cloned());
         self.write(move |tx| {
             let id = seen.user_id.to_string();
             let now: Option<(i64, i64)> = tx
@@ -358,6 +376,13 @@ impl IdentityStore for SqliteStore {
             if pending {
                 return Ok(Err(CloseAccountError::TransferPending));
             }
+            if let Some(code) = &code {
+                // Nothing is written before this.
+                if !super::factors::use_code(tx, seen.user_id, code)? {
+                    return Ok(Err(CloseAccountError::CodeUsed));
+                }
+            }
+            super::factors::remove(tx, seen.user_id)?;
             for statement in [
                 "UPDATE entries SET remarks = '' WHERE user_id = ?1",
                 "UPDATE transfers SET remarks = '' WHERE from_user = ?1",
@@ -381,6 +406,7 @@ impl IdentityStore for SqliteStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn delete_user(&self, user: UserId) -> StoreResult<bool> {
         self.write(move |tx| {
+            super::factors::remove(tx, user)?;
             let n = tx
                 .prepare_cached("DELETE FROM users WHERE user_id = ?1")?
                 .execute([user.to_string()])?;

@@ -7,6 +7,7 @@
 //! `entities`.
 
 mod entities;
+mod factors;
 mod identity;
 mod operators;
 mod reads;
@@ -63,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_reset_codes.sql"),
     include_str!("migrations/0009_auth_epochs.sql"),
     include_str!("migrations/0010_throttle_per_address.sql"),
+    include_str!("migrations/0011_second_factor.sql"),
 ];
 
 #[derive(Clone)]

@@ -4,6 +4,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 
 use super::entities::select as select_entity;
+use super::factors::{select_factor, select_recovery_codes};
 use super::identity::{find_by_identifier, select_user, select_user_with_session};
 use super::sessions::session_is_active;
 use super::throttle::select_throttle;
@@ -28,18 +29,28 @@ impl ReadStore for SqliteStore {
                 entity: None,
                 transfer: None,
                 throttles,
+                factor,
+                recovery_codes: None,
             } = &reads
             {
-                if session_user == user && throttles.is_empty() {
+                if session_user == user && throttles.is_empty() && factor.is_none_or(|f| f == *user)
+                {
                     // An authenticated read of the caller's account (`GET /account`, a replay):
                     // one statement, a snapshot by itself.
                     if let Some((account, active)) =
                         select_user_with_session(c, *user, sid, now.div_euclid(1000))
                             .context("Failed to read a user")?
                     {
+                        let factor = match factor {
+                            Some(user) => {
+                                select_factor(c, *user).context("Failed to read a factor")?
+                            }
+                            None => None,
+                        };
                         return Ok(Snapshot {
                             session_active: active,
                             account: Some(account),
+                            factor,
                             ..Snapshot::default()
                         });
                     }
@@ -77,6 +88,13 @@ impl ReadStore for SqliteStore {
                 {
                     snap.throttles.insert(key.clone(), found);
                 }
+            }
+            if let Some(user) = reads.factor {
+                snap.factor = select_factor(&tx, user).context("Failed to read a factor")?;
+            }
+            if let Some(user) = reads.recovery_codes {
+                snap.recovery_codes =
+                    select_recovery_codes(&tx, user).context("Failed to read recovery codes")?;
             }
             Ok(snap)
         })

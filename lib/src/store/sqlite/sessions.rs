@@ -8,15 +8,15 @@ use super::throttle;
 use super::SqliteStore;
 use crate::domain::{Millis, UserId};
 use crate::store::{
-    LoginWrite, Rotation, Session, SessionInfo, SessionStore, StoreResult, ThrottleRelease,
+    CodeUse, LoginWrite, Rotation, Session, SessionInfo, SessionStore, StoreResult, ThrottleRelease,
 };
 
 /// Records a family, forgetting the ones expired at `now_secs` (they are inactive already).
 fn insert_session(tx: &Connection, s: &Session, now_secs: i64) -> anyhow::Result<()> {
     tx.prepare_cached(
         "INSERT INTO sessions (session_id, user_id, refresh_jti, revoked, expires_at, \
-         created_at, last_used_at, user_agent, auth_epoch) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
+         created_at, last_used_at, user_agent, auth_epoch, mfa) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         s.session_id,
@@ -27,12 +27,18 @@ fn insert_session(tx: &Connection, s: &Session, now_secs: i64) -> anyhow::Result
         s.created_at,
         s.user_agent,
         s.auth_epoch as i64,
+        s.mfa,
     ])
     .context("Failed to create a session")?;
     tx.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
         .execute([now_secs])?;
     Ok(())
 }
+
+/// A login write refused after part of it was written: the error rolls that part back.
+#[derive(Debug, thiserror::Error)]
+#[error("login refused: {0:?}")]
+struct Refused(LoginWrite);
 
 /// Revokes the families `sessions` of `user` still active at `now_secs`; returns how many.
 fn revoke_listed(
@@ -91,9 +97,10 @@ impl SessionStore for SqliteStore {
         &self,
         s: &Session,
         release: &ThrottleRelease,
+        code: Option<&CodeUse>,
         now: Millis,
     ) -> StoreResult<LoginWrite> {
-        let (s, r) = (s.clone(), release.clone());
+        let (s, r, code) = (s.clone(), release.clone(), code.cloned());
         self.write(move |tx| {
             // Only while the account is at the epoch its secret was verified at: a secret
             // change, a reset, logging out everywhere or closing that committed first leaves
@@ -104,10 +111,28 @@ impl SessionStore for SqliteStore {
             if !throttle::release(tx, &r, now).context("Failed to reset login throttle")? {
                 return Ok(LoginWrite::Locked);
             }
+            let exists = tx
+                .prepare_cached("SELECT 1 FROM sessions WHERE session_id = ?1")?
+                .query_row([&s.session_id], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if exists {
+                anyhow::bail!(Refused(LoginWrite::Duplicate));
+            }
+            if let Some(code) = &code {
+                if !super::factors::use_code(tx, s.user_id, code)? {
+                    // Rolls the throttle's reset back.
+                    anyhow::bail!(Refused(LoginWrite::CodeUsed));
+                }
+            }
             insert_session(tx, &s, now.div_euclid(1000))?;
             Ok::<_, anyhow::Error>(LoginWrite::Started)
         })
         .await
+        .or_else(|e| match e.downcast::<Refused>() {
+            Ok(Refused(refused)) => Ok(refused),
+            Err(e) => Err(e),
+        })
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -201,7 +226,7 @@ impl SessionStore for SqliteStore {
     async fn list_sessions(&self, user: UserId, now_secs: i64) -> StoreResult<Vec<SessionInfo>> {
         self.read(move |c| {
             let mut statement = c.prepare_cached(
-                "SELECT session_id, sessions.created_at, last_used_at, user_agent \
+                "SELECT session_id, sessions.created_at, last_used_at, user_agent, mfa \
                  FROM sessions JOIN users USING (user_id) \
                  WHERE user_id = ?1 AND revoked = 0 AND expires_at > ?2 \
                  AND sessions.auth_epoch = users.auth_epoch \
@@ -213,6 +238,7 @@ impl SessionStore for SqliteStore {
                     created_at: r.get(1)?,
                     last_used_at: r.get(2)?,
                     user_agent: r.get(3)?,
+                    mfa: r.get(4)?,
                 })
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()

@@ -139,6 +139,13 @@ impl WalletStore for SqliteStore {
                 )
                 .context("Failed to record the idempotency key")?;
             }
+            if let Some(code) = &op.code {
+                if !super::factors::use_code(tx, op.user, code)
+                    .context("Failed to use the second-factor code")?
+                {
+                    return Err(MoneyError::CodeUsed);
+                }
+            }
             Ok(entry)
         })
         .await

@@ -148,3 +148,73 @@ async fn the_sample_events_list_end_one_and_end_every_session() {
         assert_eq!(status, 401);
     }
 }
+
+#[tokio::test]
+async fn the_sample_events_enrol_a_factor_log_in_in_two_steps_and_remove_it() {
+    use dompet::auth::totp::Authenticator;
+    let state = testing::ephemeral().unwrap();
+    let (_, token) = testing::user_with_token(&state, "guntur").await.unwrap();
+    let account = dompet::http::ACCOUNT.router(state.clone());
+    let login = dompet::http::LOGIN.router(state.clone());
+    let with =
+        |json: &str, code: &str| event(json, &[("ACCESS_TOKEN", &token), ("OTP_CODE", code)]);
+
+    let (status, body) = testing::call(
+        account.clone(),
+        with(include_str!("../../../../events/mfa-totp.json"), ""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let app = Authenticator::from_base32(body["result"]["secret"].as_str().unwrap(), "t").unwrap();
+    let code = |state: &dompet::AppState| {
+        state.advance_code_clock(30);
+        app.code_at(state.code_clock())
+    };
+    let (status, body) = testing::call(
+        account.clone(),
+        with(
+            include_str!("../../../../events/mfa-totp-confirm.json"),
+            &code(&state),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"]["recovery_codes"].as_array().unwrap().len(),
+        10
+    );
+
+    let (status, body) = testing::call(
+        login.clone(),
+        event(include_str!("../../../../events/login.json"), &[]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["code"], "MFA_REQUIRED", "{body}");
+    let mfa_token = body["mfa_token"].as_str().unwrap().to_string();
+    let (status, body) = testing::call(
+        login,
+        event(
+            include_str!("../../../../events/login-mfa.json"),
+            &[("MFA_TOKEN", &mfa_token), ("OTP_CODE", &code(&state))],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["token_type"], "Bearer");
+
+    let (status, body) = testing::call(
+        account,
+        with(
+            include_str!("../../../../events/mfa-totp-delete.json"),
+            &code(&state),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+}

@@ -119,6 +119,10 @@ pub(in crate::store::dynamodb) enum Action {
     Entity,
     /// The claim of an entity's code.
     EntityCode,
+    /// An account's second factor (its authenticator).
+    Factor,
+    /// An account's recovery codes.
+    Recovery,
 }
 
 /// The writes of one `TransactWriteItems`, each named by its action.

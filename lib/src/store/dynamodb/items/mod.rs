@@ -14,12 +14,14 @@
 //! - `ledger`: the ledger entry and idempotency record items;
 //! - `transfers`: the transfer item, its order key and settlement;
 //! - `entities`: the entity item and its code reservation;
+//! - `factors`: the second factor's items (the authenticator and the recovery codes);
 //! - `actions`: generic puts and deletes, and the named actions of a [`Transaction`].
 //!
 //! Everything is re-exported here, so the rest of the store names it `items::...`.
 
 mod actions;
 mod entities;
+mod factors;
 mod keys;
 mod ledger;
 mod sessions;
@@ -36,6 +38,7 @@ use crate::domain::Millis;
 
 pub(in crate::store::dynamodb) use actions::*;
 pub(in crate::store::dynamodb) use entities::*;
+pub(in crate::store::dynamodb) use factors::*;
 pub(in crate::store::dynamodb) use keys::*;
 pub(in crate::store::dynamodb) use ledger::*;
 pub(in crate::store::dynamodb) use sessions::*;

@@ -20,6 +20,7 @@ pub(in crate::store::dynamodb) fn session_item(session: &Session) -> Item {
         ("created_at", n(session.created_at)),
         ("last_used_at", n(session.created_at)),
         ("auth_epoch", n(session.auth_epoch)),
+        ("mfa", AttributeValue::Bool(session.mfa)),
     ]);
     if let Some(agent) = &session.user_agent {
         item.insert("user_agent".to_string(), s(agent));
@@ -37,6 +38,7 @@ pub(in crate::store::dynamodb) fn parse_session_info(item: &Item) -> anyhow::Res
         created_at: a.opt_num("created_at").unwrap_or(0),
         last_used_at: a.opt_num("last_used_at").unwrap_or(0),
         user_agent: a.opt_s("user_agent"),
+        mfa: a.bool("mfa"),
     })
 }
 
