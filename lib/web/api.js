@@ -12,7 +12,15 @@ export class ApiError extends Error {
     this.status = status;
     this.code = (body && body.code) || "NETWORK";
     this.errors = (body && body.errors) || {};
+    /** With MFA_REQUIRED at login: the token that finishes it with a code. */
+    this.mfaToken = (body && body.mfa_token) || null;
   }
+}
+
+/** A code typed as the second factor: six digits from the app, else a recovery code. */
+export function codeField(value) {
+  const v = value.trim();
+  return /^[0-9]{6}$/.test(v) ? ["otp", v] : ["recovery_code", v];
 }
 
 /** Splits an identifier typed into one box into the field the API expects. */
@@ -108,8 +116,15 @@ export function createSession(storageKey, onSignedOut) {
     send,
     /** Whether this tab holds a login (it may still need a refresh). */
     hasLogin: () => access !== null || sessionStorage.getItem(storageKey) !== null,
+    /** Logs in; with a second factor this throws MFA_REQUIRED carrying `mfaToken`. */
     async login(fields) {
       const { body } = await send("POST", "/login", fields);
+      keep(body.result);
+    },
+    /** The second step of a login: the `mfa_token` and a code (or a recovery code). */
+    async loginWithCode(mfaToken, code) {
+      const [field, value] = codeField(code);
+      const { body } = await send("POST", "/login/mfa", { mfa_token: mfaToken, [field]: value });
       keep(body.result);
     },
     /** Resumes this tab's login after a reload. */
@@ -124,9 +139,20 @@ export function createSession(storageKey, onSignedOut) {
   };
 }
 
-/** Wires a login form (fields `identifier` and `secret`) to `session`; `then` runs after a
- * successful login. Errors appear next to the field they concern. */
-export function loginForm(form, session, then) {
+/** Wires a login form (fields `identifier` and `secret`) and its second step (`codeForm`, a
+ * field `code`: shown when the account asks for a second factor) to `session`; `then` runs
+ * after a successful login. Errors appear next to the field they concern. */
+export function loginForm(form, session, then, codeForm) {
+  let mfaToken = null;
+  const restart = (message) => {
+    mfaToken = null;
+    codeForm.reset();
+    clearErrors(codeForm);
+    codeForm.hidden = true;
+    form.hidden = false;
+    form.querySelector(".error[data-for='_']").textContent = message || "";
+    form.identifier.focus();
+  };
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
@@ -138,11 +164,36 @@ export function loginForm(form, session, then) {
         form.reset();
         then();
       } catch (e) {
+        if (e.code === "MFA_REQUIRED" && e.mfaToken) {
+          mfaToken = e.mfaToken;
+          form.reset();
+          form.hidden = true;
+          codeForm.hidden = false;
+          codeForm.code.focus();
+          return;
+        }
         showErrors(form, e, { INVALID_CREDENTIALS: "secret", TOO_MANY_ATTEMPTS: "_" },
           { username: "identifier", email: "identifier", phone_number: "identifier", password: "secret", pin: "secret" });
       }
     });
   });
+  codeForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(codeForm);
+    await busy(codeForm, async () => {
+      try {
+        await session.loginWithCode(mfaToken, codeForm.code.value);
+        restart("");
+        then();
+      } catch (e) {
+        // The token is used up, expired or no longer good: the login starts again.
+        if (e.code === "UNAUTHENTICATED") restart("That sign-in took too long or too many codes; log in again.");
+        else showErrors(codeForm, e, { INVALID_CODE: "code", TOO_MANY_ATTEMPTS: "_" },
+          { otp: "code", recovery_code: "code" });
+      }
+    });
+  });
+  codeForm.querySelector("[data-action='restart']").addEventListener("click", () => restart(""));
 }
 
 /** Shows an API error's message next to the field it concerns (or the form's general slot). */

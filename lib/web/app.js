@@ -3,7 +3,7 @@
 // hash (#/login, #/account, ...); every request goes through api.js.
 
 import {
-  createSession, loginForm, showErrors, clearErrors, busy, rupiah, amount, row,
+  createSession, loginForm, showErrors, clearErrors, busy, rupiah, amount, row, codeField, secretField,
 } from "./api.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -58,7 +58,7 @@ const LOADERS = {
 loginForm($("#login-form"), session, () => {
   notify("");
   go("account");
-});
+}, $("#login-mfa-form"));
 
 $("#register-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -126,6 +126,9 @@ async function loadAccount() {
     $("#account-address").textContent = account.address ?? "—";
     $("#account-id").textContent = account.user_id;
     $("#account-created").textContent = account.created_date;
+    $("#account-mfa").textContent = account.mfa ? "On" : "Off";
+    for (const field of document.querySelectorAll(".step-up")) field.hidden = !account.mfa;
+    showFactor();
     card.classList.add("granted");
   } finally {
     card.setAttribute("aria-busy", "false");
@@ -146,6 +149,11 @@ function moneyForm(selector, path, fields, describe, codeFields) {
     const result = $(".result", form);
     result.textContent = "";
     const body = fields(form);
+    // With a second factor on, the code from the app (or a recovery code) goes with it.
+    if (form.code && form.code.value.trim()) {
+      const [field, value] = codeField(form.code.value);
+      body[field] = value;
+    }
     await busy(form, async () => {
       try {
         const { body: reply } = await session.call("POST", path, body, { "Idempotency-Key": idempotencyKey() });
@@ -154,7 +162,9 @@ function moneyForm(selector, path, fields, describe, codeFields) {
         $("#wallet-balance").textContent = rupiah(reply.result.balance_after);
         if (path === "/transfer") followTransfer(reply.result.transfer_id);
       } catch (e) {
-        showErrors(form, e, codeFields);
+        if (e.code === "MFA_REQUIRED") $(".step-up", form).hidden = false;
+        showErrors(form, e, { ...codeFields, MFA_REQUIRED: "code", INVALID_CODE: "code" },
+          { otp: "code", recovery_code: "code" });
       }
     });
   });
@@ -200,6 +210,109 @@ async function followTransfer(id) {
   }
   status.textContent = "The transfer is still PENDING; its status is under Transactions.";
 }
+
+// ---- the second factor ----
+
+/** Which part of the two-step sign-in card shows: the set-up form or the turn-off form, unless
+ * a set-up is under way (its QR code, then the recovery codes shown once). */
+function showFactor() {
+  if (!$("#mfa-confirm-form").hidden || !$("#mfa-recovery").hidden) return;
+  $("#mfa-status").textContent = account.mfa
+    ? "On: logging in and moving money ask for a code from your authenticator app."
+    : "Off: your password or PIN alone logs in.";
+  $("#mfa-enrol-form").hidden = account.mfa;
+  $("#mfa-disable-form").hidden = !account.mfa;
+}
+
+$("#mfa-enrol-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const [secretName, secret] = secretField(form.secret.value);
+  await busy(form, async () => {
+    try {
+      const { body } = await session.call("POST", "/mfa/totp", { [secretName]: secret });
+      form.reset();
+      const svg = new DOMParser().parseFromString(body.result.qr_svg, "image/svg+xml").documentElement;
+      svg.setAttribute("aria-hidden", "true");
+      $("#mfa-qr").replaceChildren(svg);
+      $("#mfa-secret").textContent = body.result.secret.replace(/(.{4})/g, "$1 ").trim();
+      $("#mfa-uri").textContent = body.result.otpauth_uri;
+      form.hidden = true;
+      $("#mfa-status").textContent = "Almost there: add the key to your app, then enter the code it shows.";
+      $("#mfa-confirm-form").hidden = false;
+      $("#mfa-confirm-code").focus();
+    } catch (e) {
+      showErrors(form, e, { INVALID_CREDENTIALS: "secret", TOO_MANY_ATTEMPTS: "_", MFA_ALREADY_ENABLED: "_" },
+        { password: "secret", pin: "secret" });
+    }
+  });
+});
+
+$("#mfa-confirm-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  await busy(form, async () => {
+    try {
+      const { body } = await session.call("POST", "/mfa/totp/confirm", { code: form.code.value.trim() });
+      form.reset();
+      form.hidden = true;
+      $("#mfa-qr").replaceChildren();
+      const list = $("#mfa-recovery-codes");
+      list.replaceChildren(...body.result.recovery_codes.map((code) => {
+        const li = document.createElement("li");
+        li.textContent = code;
+        return li;
+      }));
+      $("#mfa-status").textContent = "Two-step sign-in is on. Your other logins have ended.";
+      $("#account-mfa").textContent = "On";
+      $("#mfa-copied").textContent = "";
+      $("#mfa-recovery").hidden = false;
+      $("#mfa-copy").focus();
+    } catch (e) {
+      showErrors(form, e, { INVALID_CODE: "code", TOO_MANY_ATTEMPTS: "_" });
+    }
+  });
+});
+
+$("#mfa-copy").addEventListener("click", async () => {
+  const codes = [...document.querySelectorAll("#mfa-recovery-codes li")].map((li) => li.textContent);
+  try {
+    await navigator.clipboard.writeText(codes.join("\n"));
+    $("#mfa-copied").textContent = "Copied. Keep them somewhere safe, away from your phone.";
+  } catch (e) {
+    // No clipboard (a browser setting): select the list for the user to copy.
+    getSelection().selectAllChildren($("#mfa-recovery-codes"));
+    $("#mfa-copied").textContent = "Selected: copy them with your keyboard or menu.";
+  }
+});
+
+$("#mfa-saved").addEventListener("click", async () => {
+  $("#mfa-recovery-codes").replaceChildren();
+  $("#mfa-recovery").hidden = true;
+  await loadAccount();
+  $("#mfa-disable-secret").focus();
+});
+
+$("#mfa-disable-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const [secretName, secret] = secretField(form.secret.value);
+  const [codeName, code] = codeField(form.code.value);
+  await busy(form, async () => {
+    try {
+      await session.call("DELETE", "/mfa/totp", { [secretName]: secret, [codeName]: code });
+      form.reset();
+      await loadAccount();
+      $("#mfa-status").textContent = "Two-step sign-in is off. Your other logins have ended.";
+    } catch (e) {
+      showErrors(form, e, { INVALID_CREDENTIALS: "secret", INVALID_CODE: "code", MFA_REQUIRED: "code", TOO_MANY_ATTEMPTS: "_" },
+        { password: "secret", pin: "secret", otp: "code", recovery_code: "code" });
+    }
+  });
+});
 
 // ---- transactions ----
 

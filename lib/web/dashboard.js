@@ -31,7 +31,7 @@ function signedOut(message) {
 loginForm($("#login-form"), session, () => {
   notify("");
   start();
-});
+}, $("#login-mfa-form"));
 
 $("#logout").addEventListener("click", async () => {
   clearTimeout(timer);

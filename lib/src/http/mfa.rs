@@ -39,6 +39,7 @@ async fn enrol(
     Ok(Success::ok(json!({
         "secret": enrolment.secret,
         "otpauth_uri": enrolment.otpauth_uri,
+        "qr_svg": enrolment.qr_svg,
     }))
     .into_response())
 }

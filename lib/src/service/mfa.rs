@@ -185,6 +185,20 @@ impl From<SessionError> for MfaError {
 pub struct Enrolment {
     pub secret: String,
     pub otpauth_uri: String,
+    /// `otpauth_uri` as a QR code, an SVG document (for the web app, whose CSP allows no
+    /// third-party script to draw one).
+    pub qr_svg: String,
+}
+
+/// `uri` as a QR code in SVG: medium error correction, a quiet zone, at least 200 px.
+fn qr_svg(uri: &str) -> anyhow::Result<String> {
+    let code = qrcode::QrCode::with_error_correction_level(uri, qrcode::EcLevel::M)
+        .map_err(|e| anyhow::anyhow!("Failed to draw the enrolment's QR code: {e}"))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build())
 }
 
 /// `POST /mfa/totp`: after the current secret (checked as a login checks it), a new random
@@ -236,6 +250,7 @@ pub async fn enrol(
     }
     Ok(Enrolment {
         secret: authenticator.secret_base32(),
+        qr_svg: qr_svg(&uri)?,
         otpauth_uri: uri,
     })
 }

@@ -573,4 +573,159 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
     eprintln!("screenshots in {}", shots.display());
 }
 
-dompet_tests::both_stores!(the_web_app_and_dashboard_work_in_chromium);
+/// The second factor in the browser: turned on from the account page (the QR code drawn, the
+/// code computed from the key the page shows), recovery codes shown once, a payment asking for
+/// a code, the login's second step (a wrong code, then a recovery code, from the keyboard), and
+/// turning it off.
+async fn the_second_factor_works_in_chromium(store: Backend) {
+    use dompet::auth::totp::Authenticator;
+    let Some((driver, chromium)) = binaries_or_skip("the_second_factor_works_in_chromium") else {
+        return;
+    };
+    let app = TestApp::spawn(store).await;
+    let (_, token, _) = app.signed_up("dewi", "rahasia-dewi").await;
+    app.topup(&token, 100_000).await.assert_success(200);
+    let label = match store {
+        Backend::Sqlite => "sqlite",
+        Backend::DynamoDb => "dynamodb",
+    };
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("screenshots")
+        .join(label);
+    let browser = Browser::start(&driver, &chromium, WIDE.0, WIDE.1, shots.clone())
+        .await
+        .expect("headless Chromium");
+    browser.goto(&app.url("/")).await.unwrap();
+    log_in(&browser, "dewi", "rahasia-dewi").await;
+    browser.wait_text("#account-mfa", "Off").await.unwrap();
+
+    // Turn it on: the password, then the key as a QR code and as text.
+    browser
+        .fill("#mfa-enrol-secret", "rahasia-dewi")
+        .await
+        .unwrap();
+    browser
+        .click("#mfa-enrol-form button[type='submit']")
+        .await
+        .unwrap();
+    browser.find("#mfa-qr svg").await.unwrap();
+    let secret = browser.text("#mfa-secret").await.unwrap().replace(' ', "");
+    assert_eq!(secret.len(), 32, "{secret}");
+    let uri = browser
+        .eval(
+            "return document.querySelector('#mfa-uri').textContent",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert!(
+        uri.as_str().unwrap().contains(&format!("secret={secret}")),
+        "{uri}"
+    );
+    capture(&browser, "mfa-enrol").await;
+    let authenticator = Authenticator::from_base32(&secret, "dewi").unwrap();
+    let code = || {
+        app.state.advance_code_clock(30);
+        authenticator.code_at(app.state.code_clock())
+    };
+    browser.fill("#mfa-confirm-code", &code()).await.unwrap();
+    browser.press_enter("#mfa-confirm-code").await.unwrap();
+    browser
+        .wait_until(
+            "ten recovery codes",
+            "return document.querySelectorAll('#mfa-recovery-codes li').length === 10",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    let recovery = browser
+        .eval(
+            "return [...document.querySelectorAll('#mfa-recovery-codes li')].map(li => li.textContent)",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    let recovery: Vec<String> = serde_json::from_value(recovery).unwrap();
+    capture(&browser, "mfa-recovery-codes").await;
+    browser.click("#mfa-saved").await.unwrap();
+    browser.wait_text("#account-mfa", "On").await.unwrap();
+    // Shown once: gone from the page.
+    assert_eq!(
+        browser
+            .eval(
+                "return document.querySelectorAll('#mfa-recovery-codes li').length",
+                json!([])
+            )
+            .await
+            .unwrap(),
+        json!(0)
+    );
+    // The enrolling login stays; the one the test made through the API has ended.
+    app.get_with_token("/account", &token)
+        .await
+        .assert_error(401, "UNAUTHENTICATED");
+
+    // A payment asks for a code.
+    browser.click("a[href='#/wallet']").await.unwrap();
+    browser.find("#pay-code").await.unwrap();
+    browser.fill("#pay-amount", "10000").await.unwrap();
+    browser
+        .click("#pay-form button[type='submit']")
+        .await
+        .unwrap();
+    browser
+        .wait_text("#pay-form .error[data-for='code']", "code")
+        .await
+        .unwrap();
+    browser.fill("#pay-code", &code()).await.unwrap();
+    browser
+        .click("#pay-form button[type='submit']")
+        .await
+        .unwrap();
+    browser
+        .wait_text("#pay-form .result", "Paid Rp 10.000")
+        .await
+        .unwrap();
+    capture(&browser, "wallet-step-up").await;
+
+    // Logging in is two steps: a wrong code is explained, a recovery code gets in.
+    log_out(&browser).await;
+    log_in(&browser, "dewi", "rahasia-dewi").await;
+    browser
+        .find("#login-mfa-form:not([hidden]) #login-code")
+        .await
+        .unwrap();
+    capture(&browser, "login-code").await;
+    browser.fill("#login-code", "000000").await.unwrap();
+    browser.press_enter("#login-code").await.unwrap();
+    browser
+        .wait_text("#login-mfa-form .error[data-for='code']", "wrong")
+        .await
+        .unwrap();
+    browser.fill("#login-code", &recovery[0]).await.unwrap();
+    browser.press_enter("#login-code").await.unwrap();
+    browser
+        .wait_text("#account-message", "akses sukses")
+        .await
+        .unwrap();
+
+    // Turn it off with the password and a code.
+    browser
+        .fill("#mfa-disable-secret", "rahasia-dewi")
+        .await
+        .unwrap();
+    browser.fill("#mfa-disable-code", &code()).await.unwrap();
+    browser
+        .click("#mfa-disable-form button[type='submit']")
+        .await
+        .unwrap();
+    browser.wait_text("#account-mfa", "Off").await.unwrap();
+    browser.find("#mfa-enrol-form:not([hidden])").await.unwrap();
+    assert_console_clean(&browser, &[401]).await;
+    browser.quit().await;
+}
+
+dompet_tests::both_stores!(
+    the_web_app_and_dashboard_work_in_chromium,
+    the_second_factor_works_in_chromium,
+);
