@@ -20,7 +20,9 @@ export class ApiError extends Error {
 /** A code typed as the second factor: six digits from the app, else a recovery code. */
 export function codeField(value) {
   const v = value.trim();
-  return /^[0-9]{6}$/.test(v) ? ["otp", v] : ["recovery_code", v];
+  // Apps show "123 456"; recovery codes have letters.
+  const digits = v.replace(/[\s-]/g, "");
+  return /^[0-9]{6}$/.test(digits) ? ["otp", digits] : ["recovery_code", v];
 }
 
 /** Splits an identifier typed into one box into the field the API expects. */

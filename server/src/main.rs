@@ -54,15 +54,15 @@ enum Command {
         /// The account's username (any case).
         username: String,
     },
+    /// Remove the second factor of an account, for an owner who lost both the authenticator
+    /// and the recovery codes (after checking who they are by other means): every login of the
+    /// account ends and its email or phone is told.
+    RemoveMfa {
+        /// The account's username (any case), email or phone number.
+        identifier: String,
+    },
     /// Load the example dataset (accounts, ledgers, transfers, entities; see the README) into
     /// an empty store chosen by --store/--db (DynamoDB: DOMPET_TABLE).
-    /// Remove the second factor of the account with this username, for an owner who lost both
-    /// the authenticator and the recovery codes (after checking who they are by other means):
-    /// every login of the account ends and its email or phone is told.
-    RemoveMfa {
-        /// The account's username (any case).
-        username: String,
-    },
     LoadExampleData {
         /// The folder of BatchWriteItem request files.
         #[arg(default_value = dompet::example_data::DEFAULT_DIR)]
@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::LoadExampleData { dir }) => {
             return load_example_data(&config.store, dir).await
         }
-        Some(Command::RemoveMfa { username }) => return remove_mfa(&config, username).await,
+        Some(Command::RemoveMfa { identifier }) => return remove_mfa(&config, identifier).await,
         _ => {}
     }
     let keys = match (&config.store, &config.keys) {
@@ -220,13 +220,25 @@ async fn create_admin(store: &StoreConfig, username: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `dompet remove-mfa <username>`: the operator's removal of a second factor.
+/// `dompet remove-mfa <username|email|phone>`: the operator's removal of a second factor.
 async fn remove_mfa(config: &Config, username: &str) -> anyhow::Result<()> {
     use dompet::domain::{IdentifierKind, LoginIdentifier};
     let store = open_store(&config.store).await?;
-    let identifier = LoginIdentifier::new(IdentifierKind::Username, username);
+    // As the web app reads one box: an email has an @, a phone number is digits.
+    let kind = if username.contains('@') {
+        IdentifierKind::Email
+    } else if username
+        .trim_start_matches('+')
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+    {
+        IdentifierKind::Phone
+    } else {
+        IdentifierKind::Username
+    };
+    let identifier = LoginIdentifier::new(kind, username);
     let Some(user) = store.find_user(&identifier).await? else {
-        anyhow::bail!("no account has the username {username}");
+        anyhow::bail!("no account has the {} {username}", kind.field());
     };
     let mut state = AppState::new(
         store,

@@ -358,7 +358,14 @@ pub async fn change_secret(
         Err(ChangeSecretError::Locked) => Err(SecretError::Refused(
             lockout::locked_now(state, &reserved.key).await,
         )),
-        Err(ChangeSecretError::Changed) => Err(SecretError::Changed),
+        Err(ChangeSecretError::Changed) => {
+            // The secret (and the code) were right: the reservation is reset as theirs is.
+            state
+                .store()
+                .release_throttle(&release, now_millis())
+                .await?;
+            Err(SecretError::Changed)
+        }
         Err(ChangeSecretError::CodeUsed) => Err(SecretError::Refused(LoginError::InvalidCode)),
         Err(ChangeSecretError::Unexpected(e)) => Err(e.into()),
     }

@@ -31,8 +31,25 @@ pub enum Presented {
 
 /// How many codes one `mfa_token` may try.
 pub const MFA_TOKEN_CODES: u32 = 5;
-/// After this many wrong codes on one `mfa_token` the owner is told.
+/// After this many wrong codes following a right secret within [`CODE_FAILURES_WINDOW_MS`],
+/// across logins and step-ups, the owner is told (once per window).
 pub const CODE_FAILURES_NOTICE: u32 = 3;
+/// The window wrong codes after a right secret are counted in.
+pub const CODE_FAILURES_WINDOW_MS: i64 = 3_600_000;
+
+/// A wrong code presented after the right secret of `user` (someone has the secret): counted
+/// per account; the [`CODE_FAILURES_NOTICE`]th of a window tells the owner. Never fails the
+/// request it is counted for.
+pub(crate) async fn wrong_code_after_secret(state: &AppState, user: &UserRecord) {
+    let key = format!("mfa-failures:{}", user.user_id);
+    match lockout::count_in_window(state, &key, None, u32::MAX, CODE_FAILURES_WINDOW_MS).await {
+        Ok(Ok(CODE_FAILURES_NOTICE)) => {
+            super::notices::second_factor(state, user, "mfa_code_failures").await
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(user = %user.user_id, error = ?e, "wrong codes not counted"),
+    }
+}
 
 /// Adds what checking a second factor for `user` needs to a request's first read: the factor,
 /// and when a code is presented, the lockout records of the address (and the recovery codes).
@@ -111,6 +128,7 @@ pub(crate) async fn step_up(
     let Some(presented) = presented else {
         return Err(LoginError::MfaRequired { mfa_token: None });
     };
+    let after_secret = reserved.is_some();
     let reserved = match reserved {
         Some(reserved) => reserved,
         None => {
@@ -126,7 +144,12 @@ pub(crate) async fn step_up(
         presented,
     )? {
         Some(code) => Ok(Some(SteppedUp { code, reserved })),
-        None => Err(LoginError::InvalidCode),
+        None => {
+            if after_secret {
+                wrong_code_after_secret(state, account).await;
+            }
+            Err(LoginError::InvalidCode)
+        }
     }
 }
 
@@ -213,6 +236,11 @@ pub async fn enrol(
 ) -> Result<Enrolment, MfaError> {
     let rechecked = recheck_secret(state, caller, kind, secret, from, None).await?;
     let user = &rechecked.user;
+    // With a factor active the secret alone resets no count (as at login): the reservation
+    // stays counted.
+    if rechecked.factor.as_ref().is_some_and(|f| f.active) {
+        return Err(MfaError::AlreadyEnabled);
+    }
     let released = state
         .store()
         .release_throttle(&rechecked.reserved.release(state, false), now_millis())
@@ -221,9 +249,6 @@ pub async fn enrol(
         return Err(MfaError::Refused(
             lockout::locked_now(state, &rechecked.reserved.key).await,
         ));
-    }
-    if rechecked.factor.as_ref().is_some_and(|f| f.active) {
-        return Err(MfaError::AlreadyEnabled);
     }
     let raw = Authenticator::new_secret();
     let sealed = state.factor_key()?.seal(&user.user_id.to_string(), &raw)?;
@@ -373,7 +398,14 @@ async fn end_other_logins(
             lockout::locked_now(state, reserved_key).await,
         )),
         Err(ChangeSecretError::CodeUsed) => Err(MfaError::Refused(LoginError::InvalidCode)),
-        Err(ChangeSecretError::Changed) => Err(MfaError::Changed),
+        Err(ChangeSecretError::Changed) => {
+            // The secret and the code were right: the reservation is reset as theirs is.
+            state
+                .store()
+                .release_throttle(release, now_millis())
+                .await?;
+            Err(MfaError::Changed)
+        }
         Err(ChangeSecretError::Unexpected(e)) => Err(e.into()),
     }
 }
@@ -383,7 +415,7 @@ async fn end_other_logins(
 /// at the auth epoch it was issued at. The code is checked on a reservation of the address's
 /// lockout (429 wins once it is locked); a right code starts the login in one write with the
 /// code's use, the reset of the address's count, and the token's use (the login's id is the
-/// token's). After [`CODE_FAILURES_NOTICE`] wrong codes on one token the owner is told.
+/// token's). Wrong codes are counted toward telling the owner (see [`wrong_code_after_secret`]).
 ///
 /// DynamoDB calls: one `BatchGetItem` (the account, its factor, the address's two lockout
 /// records and the token's count, and the recovery codes when one is presented), the
@@ -427,7 +459,7 @@ pub async fn login(
     let reserved =
         lockout::reserve(state, &keys, lockout::secret_gen(&user), &snap.throttles).await?;
     let window = crate::auth::TokenIssuer::MFA_TOKEN_SECS * 1000;
-    let tried = lockout::count_in_window(
+    lockout::count_in_window(
         state,
         &token_key,
         snap.throttles.get(&token_key).copied(),
@@ -437,9 +469,7 @@ pub async fn login(
     .await?
     .map_err(|_| LoginError::MfaTokenInvalid)?;
     let Some(code) = check(state, user_id, &factor, &snap.recovery_codes, presented)? else {
-        if tried == CODE_FAILURES_NOTICE {
-            super::notices::second_factor(state, &user, "mfa_code_failures").await;
-        }
+        wrong_code_after_secret(state, &user).await;
         return Err(LoginError::InvalidCode);
     };
     let release = reserved.release(state, true);

@@ -847,7 +847,100 @@ async fn a_password_reset_keeps_the_factor_and_an_operator_removes_it(store: Bac
     let _ = std::fs::remove_dir_all(&outbox);
 }
 
+/// Wrong codes after the right secret tell the owner once, however the guesser spreads them
+/// over logins and step-ups; and the right secret alone never resets the count the wrong codes
+/// built (a `POST /mfa/totp` while a factor is active answers 409 and stays counted).
+async fn wrong_codes_after_the_right_secret_are_told_and_stay_counted(store: Backend) {
+    let long_lock = [
+        ("DOMPET_LOCKOUT_SECS", "60"),
+        ("DOMPET_LOCKOUT_MAX_SECS", "120"),
+    ];
+    let (app, outbox) = spawn(store, &long_lock).await;
+    let e = enrolled_on(app, outbox, "guntur").await;
+    let app = &e.app;
+    let notices = || {
+        kinds(&e.outbox)
+            .into_iter()
+            .filter(|k| k == "mfa_code_failures")
+            .count()
+    };
+    // Two logins, a wrong code on each: not yet.
+    for _ in 0..2 {
+        let token = first_step(app, "192.0.2.80").await;
+        second_step(
+            app,
+            "192.0.2.80",
+            json!({"mfa_token": token, "otp": "000000"}),
+        )
+        .await
+        .assert_error(401, "INVALID_CODE");
+    }
+    assert_eq!(notices(), 0);
+    // The third, a step-up after the right password: the owner is told, once.
+    send(
+        app,
+        Method::DELETE,
+        "/mfa/totp",
+        &e.token,
+        json!({"password": PASSWORD, "otp": "000000"}),
+    )
+    .await
+    .assert_error(401, "INVALID_CODE");
+    assert_eq!(notices(), 1, "{:?}", kinds(&e.outbox));
+    send(
+        app,
+        Method::DELETE,
+        "/mfa/totp",
+        &e.token,
+        json!({"password": PASSWORD, "otp": "000000"}),
+    )
+    .await
+    .assert_error(401, "INVALID_CODE");
+    assert_eq!(notices(), 1);
+    // From this address (127.0.0.1) two wrong codes are counted; the right password alone
+    // (a set-up refused while one is active) is a third, never a reset.
+    send(
+        app,
+        Method::POST,
+        "/mfa/totp",
+        &e.token,
+        json!({"password": PASSWORD}),
+    )
+    .await
+    .assert_error(409, "MFA_ALREADY_ENABLED");
+    send(
+        app,
+        Method::DELETE,
+        "/mfa/totp",
+        &e.token,
+        json!({"password": PASSWORD, "otp": "000000"}),
+    )
+    .await
+    .assert_error(401, "INVALID_CODE");
+    // The fifth locks the address: even the right code is refused now.
+    send(
+        app,
+        Method::DELETE,
+        "/mfa/totp",
+        &e.token,
+        json!({"password": PASSWORD, "otp": "111111"}),
+    )
+    .await
+    .assert_error(401, "INVALID_CODE");
+    send(
+        app,
+        Method::DELETE,
+        "/mfa/totp",
+        &e.token,
+        json!({"password": PASSWORD, "otp": next_code(app, &e.secret)}),
+    )
+    .await
+    .assert_error(429, "TOO_MANY_ATTEMPTS");
+    let _ = std::fs::remove_dir_all(&e.outbox);
+}
+
 dompet_tests::both_stores!(
+    wrong_codes_after_the_right_secret_are_told_and_stay_counted,
     enrol_confirm_and_log_in_in_two_steps,
     recovery_codes_stand_in_for_a_code_once_each,
     an_mfa_token_is_bound_to_its_address_epoch_and_five_codes,

@@ -12,16 +12,16 @@ use super::items::{
     code_use, condition_failed, delete, delete_if, entry_sk, epoch_condition, factor_change,
     factor_removal, guard_item, guard_pk, item, n, parse_entry, parse_guard, parse_user,
     pending_transfers, put_new, s, session_revocation, session_sk, throttle_pk, throttle_release,
-    transfer_pk, user_item, user_pk, Action, Attrs, Item, Transaction, GUARD, PROFILE, THROTTLE,
-    TRANSFER,
+    transfer_pk, user_item, user_pk, Action, Attrs, Item, Transaction, FACTOR, GUARD, PROFILE,
+    RECOVERY, THROTTLE, TRANSFER,
 };
 use super::sessions::TRANSACTION_MAX;
 use super::{backoff, DynamoStore, SortKeys, CONFLICT_RETRIES};
-use crate::domain::{IdentifierKind, LoginIdentifier, Millis, UserId};
+use crate::domain::{now_millis, IdentifierKind, LoginIdentifier, Millis, UserId};
 use crate::store::{
     ChangeIdentifierError, ChangeSecretError, CloseAccountError, CodeUse, CreateUserError,
-    EntryKind, IdentityStore, ProfileChanges, SecretChange, SessionStore, StoreResult,
-    ThrottleRelease, TxStatus, UserRecord,
+    EntryKind, FactorChange, IdentityStore, ProfileChanges, SecretChange, SessionStore,
+    StoreResult, ThrottleRelease, TxStatus, UserRecord,
 };
 
 /// At most this many items per `BatchWriteItem`, and writes in flight at once.
@@ -483,9 +483,10 @@ impl IdentityStore for DynamoStore {
                 delete(&self.table, throttle_pk(key), THROTTLE)?,
             );
         }
-        // The code it was stepped up with, used up with it; its factor goes with the rest.
-        if let Some(code) = code {
-            let (action, write) = code_use(&self.table, seen.user_id, code)?;
+        // Its factor and recovery codes go in the same write, on the condition that the code
+        // it was stepped up with is still unused.
+        let removal = FactorChange::Remove(code.cloned());
+        for (action, write) in factor_change(&self.table, seen.user_id, &removal, now_millis())? {
             tx.push(action, write);
         }
         // Deleted after the account: its logins (the first ones with it), entities and
@@ -496,7 +497,7 @@ impl IdentityStore for DynamoStore {
             let key = sk(it)?;
             if key.starts_with("TX#") {
                 entries.push(parse_entry(it)?);
-            } else if key != PROFILE {
+            } else if ![PROFILE, FACTOR, RECOVERY].contains(&key.as_str()) {
                 to_delete.push(key);
             }
         }

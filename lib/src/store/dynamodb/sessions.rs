@@ -191,8 +191,8 @@ impl SessionStore for DynamoStore {
     }
 
     /// One consistent `Query` of the user's partition for its profile and its session items
-    /// (the sort keys from `PROFILE` to the last `SESSION#`: only the reset record lies
-    /// between).
+    /// (the sort keys from `PROFILE` to the last `SESSION#`: only the reset record and the
+    /// recovery codes lie between, and are skipped).
     #[tracing::instrument(level = "debug", skip_all)]
     async fn list_sessions(&self, user: UserId, now_secs: i64) -> StoreResult<Vec<SessionInfo>> {
         let items = self.profile_and_sessions(user).await?;
