@@ -562,9 +562,25 @@ async fn money_moves_only_with_a_code_and_a_replay_needs_none(store: Backend) {
     )
     .await
     .assert_error(401, "INVALID_CODE");
-    transfer(json!({"target_user": "pratiwi", "amount": 30_000, "recovery_code": e.recovery[0]}))
-        .await
-        .assert_success(202);
+    let sent = app
+        .post_authed(
+            "/transfer",
+            &e.token,
+            &json!({"target_user": "pratiwi", "amount": 30_000, "recovery_code": e.recovery[0]}),
+            Some("transfer-1"),
+        )
+        .await;
+    let transfer_id = sent.assert_success(202)["transfer_id"].clone();
+    // Retried after a timeout: the recorded answer without a code, and no second transfer.
+    let again = app
+        .post_authed(
+            "/transfer",
+            &e.token,
+            &json!({"target_user": "pratiwi", "amount": 30_000}),
+            Some("transfer-1"),
+        )
+        .await;
+    assert_eq!(again.assert_success(202)["transfer_id"], transfer_id);
     transfer(json!({"target_user": "pratiwi", "amount": 30_000, "recovery_code": e.recovery[0]}))
         .await
         .assert_error(401, "INVALID_CODE");
