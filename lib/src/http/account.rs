@@ -8,7 +8,9 @@ use axum::Router;
 
 use super::auth::Verified;
 use super::client::Client;
-use super::credentials::{parse_new_secret, parse_presented_secret, parse_second_factor};
+use super::credentials::{
+    parse_new_secret, parse_presented_secret, parse_second_factor, parse_secret_and_code,
+};
 use super::error::{ApiError, FieldErrors};
 use super::input::{Fields, JsonObject};
 use super::layers::limited;
@@ -129,12 +131,7 @@ async fn close_account(
     Client(from): Client,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let mut f = Fields::new(body);
-    let secret = parse_presented_secret(&mut f, ["password", "pin"]);
-    let second = parse_second_factor(&mut f);
-    f.finish()?;
-    let (kind, secret) =
-        secret.ok_or_else(|| ApiError::bad_request("exactly one of password, pin is required"))?;
+    let (kind, secret, second) = parse_secret_and_code(body)?;
     accounts::close_account(&state, &caller, kind, &secret, second.as_ref(), &from).await?;
     Ok(Success::empty().into_response())
 }

@@ -1,6 +1,7 @@
 //! The fields that name an account and present or set its secret, shared by registration,
 //! login, the account's changes and the reset.
 
+use super::error::ApiError;
 use super::input::Fields;
 use crate::domain::{IdentifierKind, LoginIdentifier, Password, Pin, Secret, SecretKind};
 use crate::service::mfa::Presented;
@@ -10,13 +11,7 @@ use crate::service::mfa::Presented;
 /// account's factor decides whether it is needed.
 pub(super) fn parse_second_factor(f: &mut Fields) -> Option<Presented> {
     let both = f.given("otp") && f.given("recovery_code");
-    let otp = f.parse("otp", |s| {
-        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Presented::Otp(s.to_string()))
-        } else {
-            Err("must be the 6 digits your authenticator app shows".to_string())
-        }
-    });
+    let otp = f.parse("otp", |s| six_digits(s).map(Presented::Otp));
     let recovery = f.parse("recovery_code", |s| match s.chars().count() {
         0 => Err("must not be empty".to_string()),
         n if n > 64 => Err("must be at most 64 characters".to_string()),
@@ -27,6 +22,29 @@ pub(super) fn parse_second_factor(f: &mut Fields) -> Option<Presented> {
         return None;
     }
     otp.or(recovery)
+}
+
+/// A code from an authenticator app: exactly 6 ASCII digits.
+pub(super) fn six_digits(s: &str) -> Result<String, String> {
+    if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err("must be the 6 digits your authenticator app shows".to_string())
+    }
+}
+
+/// A body of exactly one of `password`, `pin` (the account's current secret) and, with a
+/// second factor on, `otp` or `recovery_code`: closing the account, removing the factor.
+pub(super) fn parse_secret_and_code(
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<(SecretKind, String, Option<Presented>), ApiError> {
+    let mut f = Fields::new(body);
+    let secret = parse_presented_secret(&mut f, ["password", "pin"]);
+    let second = parse_second_factor(&mut f);
+    f.finish()?;
+    let (kind, secret) =
+        secret.ok_or_else(|| ApiError::bad_request("exactly one of password, pin is required"))?;
+    Ok((kind, secret, second))
 }
 
 /// Exactly one of `password`, `pin` under registration's rules (a failure is recorded in `f`).

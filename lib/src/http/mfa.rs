@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::auth::Verified;
 use super::client::Client;
-use super::credentials::{parse_presented_secret, parse_second_factor};
+use super::credentials::{parse_presented_secret, parse_secret_and_code, six_digits};
 use super::error::ApiError;
 use super::input::{Fields, JsonObject};
 use super::layers::limited;
@@ -53,13 +53,7 @@ async fn confirm(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     let mut f = Fields::new(body);
-    let code = f.required("code", |s| {
-        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(s.to_string())
-        } else {
-            Err("must be the 6 digits your authenticator app shows".to_string())
-        }
-    });
+    let code = f.required("code", six_digits);
     f.finish()?;
     let code = code.ok_or_else(|| ApiError::bad_request("code is required"))?;
     let codes = mfa::confirm(&state, &caller, &code, &from).await?;
@@ -74,12 +68,7 @@ async fn disable(
     Client(from): Client,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let mut f = Fields::new(body);
-    let secret = parse_presented_secret(&mut f, ["password", "pin"]);
-    let second = parse_second_factor(&mut f);
-    f.finish()?;
-    let (kind, secret) =
-        secret.ok_or_else(|| ApiError::bad_request("exactly one of password, pin is required"))?;
+    let (kind, secret, second) = parse_secret_and_code(body)?;
     mfa::disable(&state, &caller, kind, &secret, second.as_ref(), &from).await?;
     Ok(Success::empty().into_response())
 }

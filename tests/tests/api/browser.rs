@@ -70,6 +70,25 @@ async fn capture(browser: &Browser, name: &str) {
     browser.resize(WIDE.0, WIDE.1).await.unwrap();
 }
 
+/// Headless Chromium at the wide size, capturing into `target/tmp/screenshots/<store>/`.
+async fn start_browser(
+    driver: &std::path::Path,
+    chromium: &std::path::Path,
+    store: Backend,
+) -> (Browser, PathBuf) {
+    let label = match store {
+        Backend::Sqlite => "sqlite",
+        Backend::DynamoDb => "dynamodb",
+    };
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("screenshots")
+        .join(label);
+    let browser = Browser::start(driver, chromium, WIDE.0, WIDE.1, shots.clone())
+        .await
+        .expect("headless Chromium");
+    (browser, shots)
+}
+
 /// Registers through the form; the app logs the new account in and shows its page.
 async fn register_in_browser(browser: &Browser, fields: &[(&str, &str)], pin: bool) {
     browser.click("a[href='#/register']").await.unwrap();
@@ -184,16 +203,7 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
         assert_eq!(again.status(), 304, "{path} revalidates");
     }
 
-    let label = match store {
-        Backend::Sqlite => "sqlite",
-        Backend::DynamoDb => "dynamodb",
-    };
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("screenshots")
-        .join(label);
-    let browser = Browser::start(&driver, &chromium, WIDE.0, WIDE.1, shots.clone())
-        .await
-        .expect("headless Chromium");
+    let (browser, shots) = start_browser(&driver, &chromium, store).await;
 
     // The recipient registers with phone + PIN, sees the cat, logs out.
     browser.goto(&app.url("/")).await.unwrap();
@@ -585,16 +595,7 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
     let app = TestApp::spawn(store).await;
     let (_, token, _) = app.signed_up("dewi", "rahasia-dewi").await;
     app.topup(&token, 100_000).await.assert_success(200);
-    let label = match store {
-        Backend::Sqlite => "sqlite",
-        Backend::DynamoDb => "dynamodb",
-    };
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("screenshots")
-        .join(label);
-    let browser = Browser::start(&driver, &chromium, WIDE.0, WIDE.1, shots.clone())
-        .await
-        .expect("headless Chromium");
+    let (browser, _) = start_browser(&driver, &chromium, store).await;
     browser.goto(&app.url("/")).await.unwrap();
     log_in(&browser, "dewi", "rahasia-dewi").await;
     browser.wait_text("#account-mfa", "Off").await.unwrap();
