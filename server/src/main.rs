@@ -240,11 +240,14 @@ async fn remove_mfa(config: &Config, username: &str) -> anyhow::Result<()> {
     let Some(user) = store.find_user(&identifier).await? else {
         anyhow::bail!("no account has the {} {username}", kind.field());
     };
+    // The command issues no token and pages nothing: keys of its own.
+    let mut config = config.clone();
+    config.cursor_secret = Some(dompet::config::SecretString::new(random_secret()));
     let mut state = AppState::new(
         store,
         Arc::new(dompet::queue::NoQueue),
         Keys::Signing(KeyPair::generate()),
-        config,
+        &config,
     )?;
     // The owner is told as the deployment tells them: by SES/SNS when it sends that way.
     if let Some(from) = &config.email_from {
@@ -259,6 +262,13 @@ async fn remove_mfa(config: &Config, username: &str) -> anyhow::Result<()> {
         println!("{username} has no second factor");
     }
     Ok(())
+}
+
+/// 32 random bytes in hex.
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `dompet load-example-data [dir]`: the same files `aws dynamodb batch-write-item` loads.
