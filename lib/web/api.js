@@ -131,6 +131,8 @@ export function createSession(storageKey, onSignedOut) {
     },
     /** Resumes this tab's login after a reload. */
     resume: () => refresh(),
+    /** Forgets this tab's tokens (after the server ended the login: logout everywhere, closing). */
+    forget,
     async logout() {
       try {
         if (access || sessionStorage.getItem(storageKey)) await call("POST", "/logout");

@@ -51,6 +51,7 @@ const LOADERS = {
   transactions: () => loadTransactions(true),
   profile: loadProfile,
   entities: () => loadEntities(true),
+  security: () => Promise.all([loadAccount(), loadSessions()]),
 };
 
 // ---- log in, register, log out ----
@@ -310,6 +311,140 @@ $("#mfa-disable-form").addEventListener("submit", async (event) => {
     } catch (e) {
       showErrors(form, e, { INVALID_CREDENTIALS: "secret", INVALID_CODE: "code", MFA_REQUIRED: "code", TOO_MANY_ATTEMPTS: "_" },
         { password: "secret", pin: "secret", otp: "code", recovery_code: "code" });
+    }
+  });
+});
+
+// ---- security: logins, sign-in details, closing ----
+
+/** The code of a form's step-up field, if one was typed, added to `body`. */
+function withCode(form, body) {
+  if (form.code && form.code.value.trim()) {
+    const [field, value] = codeField(form.code.value);
+    body[field] = value;
+  }
+  return body;
+}
+
+/** Errors of a form that checks the current secret (field `current`) and a step-up code. */
+function showSecretErrors(form, e, more = {}, aliases = {}) {
+  if (e.code === "MFA_REQUIRED") $(".step-up", form).hidden = false;
+  showErrors(form, e, { INVALID_CREDENTIALS: "current", MFA_REQUIRED: "code", INVALID_CODE: "code", TOO_MANY_ATTEMPTS: "_", ...more },
+    { current_password: "current", current_pin: "current", password: "current", pin: "current", otp: "code", recovery_code: "code", ...aliases });
+}
+
+async function loadSessions() {
+  const rows = $("#session-rows");
+  const wrap = rows.closest(".table-wrap");
+  wrap.setAttribute("aria-busy", "true");
+  try {
+    const { body } = await session.call("GET", "/sessions");
+    rows.replaceChildren(...body.result.map((s) => {
+      let action;
+      if (s.current) {
+        action = document.createTextNode("This one");
+      } else {
+        action = document.createElement("button");
+        action.type = "button";
+        action.className = "secondary";
+        action.textContent = "End";
+        action.setAttribute("aria-label", `End the login of ${s.created_date}`);
+        action.addEventListener("click", async () => {
+          action.disabled = true;
+          try {
+            await session.call("DELETE", `/sessions/${s.session_id}`);
+            $("#sessions-result").textContent = `Ended the login of ${s.created_date}.`;
+            await loadSessions();
+          } catch (e) {
+            $("#sessions-result").textContent = e.message;
+            action.disabled = false;
+          }
+        });
+      }
+      const tr = row([s.created_date, s.last_used_date, s.user_agent ?? "—", s.mfa ? "Yes" : "No", action]);
+      tr.dataset.session = s.session_id;
+      return tr;
+    }));
+  } finally {
+    wrap.setAttribute("aria-busy", "false");
+  }
+}
+
+$("#logout-all").addEventListener("click", async () => {
+  const button = $("#logout-all");
+  button.disabled = true;
+  try {
+    await session.call("POST", "/logout/all");
+    session.forget();
+    account = null;
+    notify("Every login of yours has ended, this one too.");
+    go("login");
+  } catch (e) {
+    $("#sessions-result").textContent = e.message;
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$("#identifier-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const result = $(".result", form);
+  result.textContent = "";
+  const field = form.field.value;
+  const [secretName, secret] = secretField(form.current.value);
+  const body = withCode(form, { [field]: form.value.value.trim() || null, [`current_${secretName}`]: secret });
+  await busy(form, async () => {
+    try {
+      const { body: reply } = await session.call("PUT", `/account/${field}`, body);
+      form.reset();
+      const now = reply.result[field];
+      result.textContent = now ? `Saved: ${now}.` : "Removed.";
+      loadAccount().catch(() => {});
+    } catch (e) {
+      showSecretErrors(form, e, { ALREADY_REGISTERED: "value", CONCURRENT_UPDATE: "_" },
+        { username: "value", email: "value", phone_number: "value" });
+    }
+  });
+});
+
+$("#secret-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const result = $(".result", form);
+  result.textContent = "";
+  const [currentName, current] = secretField(form.current.value);
+  const body = withCode(form, { [`current_${currentName}`]: current, [form.secret_kind.value]: form.secret.value });
+  await busy(form, async () => {
+    try {
+      await session.call("PUT", "/account/secret", body);
+      form.reset();
+      result.textContent = "Changed. Every other login of yours has ended.";
+      loadSessions().catch(() => {});
+    } catch (e) {
+      // Here `password` and `pin` name the new secret.
+      showSecretErrors(form, e, { CONCURRENT_UPDATE: "_" }, { password: "secret", pin: "secret" });
+    }
+  });
+});
+
+$("#close-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const [secretName, secret] = secretField(form.current.value);
+  const body = withCode(form, { [secretName]: secret });
+  await busy(form, async () => {
+    try {
+      await session.call("DELETE", "/account", body);
+      session.forget();
+      account = null;
+      notify("Your account is closed. Thank you for using dompet.");
+      go("login");
+    } catch (e) {
+      showSecretErrors(form, e, { BALANCE_NOT_ZERO: "_", TRANSFER_PENDING: "_", CONCURRENT_UPDATE: "_" });
     }
   });
 });

@@ -584,9 +584,10 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
 }
 
 /// The second factor in the browser: turned on from the account page (the QR code drawn, the
-/// code computed from the key the page shows), recovery codes shown once, a payment asking for
-/// a code, the login's second step (a wrong code, then a recovery code, from the keyboard), and
-/// turning it off.
+/// code computed from the key the page shows), recovery codes shown once, a payment, an email
+/// change, a password change and closing asking for a code, the logins listed and one ended, the
+/// login's second step (a wrong code, then a recovery code, from the keyboard), turning it off,
+/// and logging out everywhere.
 async fn the_second_factor_works_in_chromium(store: Backend) {
     use dompet::auth::totp::Authenticator;
     let Some((driver, chromium)) = binaries_or_skip("the_second_factor_works_in_chromium") else {
@@ -689,9 +690,96 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
         .unwrap();
     capture(&browser, "wallet-step-up").await;
 
+    // Sign-in details ask for the password and a code: the email, then the password.
+    browser.click("a[href='#/security']").await.unwrap();
+    browser.wait_text("#session-rows", "This one").await.unwrap();
+    browser
+        .fill("#identifier-value", "dewi@example.com")
+        .await
+        .unwrap();
+    browser
+        .fill("#identifier-current", "rahasia-dewi")
+        .await
+        .unwrap();
+    browser
+        .click("#identifier-form button[type='submit']")
+        .await
+        .unwrap();
+    browser
+        .wait_text("#identifier-form .error[data-for='code']", "code")
+        .await
+        .unwrap();
+    browser.fill("#identifier-code", &code()).await.unwrap();
+    browser
+        .click("#identifier-form button[type='submit']")
+        .await
+        .unwrap();
+    browser
+        .wait_text("#identifier-form .result", "dewi@example.com")
+        .await
+        .unwrap();
+    browser.fill("#secret-current", "rahasia-dewi").await.unwrap();
+    browser.fill("#secret-new", "rahasia-dewi-baru").await.unwrap();
+    browser.fill("#secret-code", &code()).await.unwrap();
+    browser
+        .click("#secret-form button[type='submit']")
+        .await
+        .unwrap();
+    browser
+        .wait_text("#secret-form .result", "Changed")
+        .await
+        .unwrap();
+    // Closing is refused while money is left, after the password and the code, and says why.
+    browser
+        .fill("#close-current", "rahasia-dewi-baru")
+        .await
+        .unwrap();
+    browser.fill("#close-code", &code()).await.unwrap();
+    browser
+        .click("#close-form button[type='submit']")
+        .await
+        .unwrap();
+    browser
+        .wait_text("#close-form .error[data-for='_']", "balance")
+        .await
+        .unwrap();
+    // A login made elsewhere (two steps through the API) is listed, and ended from here.
+    let first = app
+        .login(json!({"username": "dewi", "password": "rahasia-dewi-baru"}))
+        .await;
+    let elsewhere = app
+        .post_json(
+            "/login/mfa",
+            &json!({"mfa_token": first.body["mfa_token"], "otp": code()}),
+        )
+        .await;
+    let elsewhere = elsewhere.assert_success(200)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    browser.click("a[href='#/account']").await.unwrap();
+    browser.click("a[href='#/security']").await.unwrap();
+    browser
+        .wait_until(
+            "two logins listed",
+            "return document.querySelectorAll('#session-rows tr').length === 2",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    capture(&browser, "security").await;
+    browser.click("#session-rows button").await.unwrap();
+    browser
+        .wait_text("#sessions-result", "Ended")
+        .await
+        .unwrap();
+    app.get_with_token("/account", &elsewhere)
+        .await
+        .assert_error(401, "UNAUTHENTICATED");
+
     // Logging in is two steps: a wrong code is explained, a recovery code gets in.
     log_out(&browser).await;
-    log_in(&browser, "dewi", "rahasia-dewi").await;
+    log_in(&browser, "dewi", "rahasia-dewi-baru").await;
     browser
         .find("#login-mfa-form:not([hidden]) #login-code")
         .await
@@ -712,7 +800,7 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
 
     // Turn it off with the password and a code.
     browser
-        .fill("#mfa-disable-secret", "rahasia-dewi")
+        .fill("#mfa-disable-secret", "rahasia-dewi-baru")
         .await
         .unwrap();
     browser.fill("#mfa-disable-code", &code()).await.unwrap();
@@ -722,7 +810,13 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
         .unwrap();
     browser.wait_text("#account-mfa", "Off").await.unwrap();
     browser.find("#mfa-enrol-form:not([hidden])").await.unwrap();
-    assert_console_clean(&browser, &[401]).await;
+    // Log out everywhere: this login too.
+    browser.click("a[href='#/security']").await.unwrap();
+    browser.wait_text("#session-rows", "This one").await.unwrap();
+    browser.click("#logout-all").await.unwrap();
+    browser.find("#login-form").await.unwrap();
+    browser.wait_text("#notice", "ended").await.unwrap();
+    assert_console_clean(&browser, &[401, 409]).await;
     browser.quit().await;
 }
 
