@@ -692,7 +692,10 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
 
     // Sign-in details ask for the password and a code: the email, then the password.
     browser.click("a[href='#/security']").await.unwrap();
-    browser.wait_text("#session-rows", "This one").await.unwrap();
+    browser
+        .wait_text("#session-rows", "This one")
+        .await
+        .unwrap();
     browser
         .fill("#identifier-value", "dewi@example.com")
         .await
@@ -718,8 +721,14 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
         .wait_text("#identifier-form .result", "dewi@example.com")
         .await
         .unwrap();
-    browser.fill("#secret-current", "rahasia-dewi").await.unwrap();
-    browser.fill("#secret-new", "rahasia-dewi-baru").await.unwrap();
+    browser
+        .fill("#secret-current", "rahasia-dewi")
+        .await
+        .unwrap();
+    browser
+        .fill("#secret-new", "rahasia-dewi-baru")
+        .await
+        .unwrap();
     browser.fill("#secret-code", &code()).await.unwrap();
     browser
         .click("#secret-form button[type='submit']")
@@ -812,7 +821,10 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
     browser.find("#mfa-enrol-form:not([hidden])").await.unwrap();
     // Log out everywhere: this login too.
     browser.click("a[href='#/security']").await.unwrap();
-    browser.wait_text("#session-rows", "This one").await.unwrap();
+    browser
+        .wait_text("#session-rows", "This one")
+        .await
+        .unwrap();
     browser.click("#logout-all").await.unwrap();
     browser.find("#login-form").await.unwrap();
     browser.wait_text("#notice", "ended").await.unwrap();
