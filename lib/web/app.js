@@ -4,6 +4,7 @@
 
 import {
   createSession, loginForm, showErrors, clearErrors, busy, rupiah, amount, row, codeField, secretField,
+  identifierField,
 } from "./api.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -11,7 +12,7 @@ const session = createSession("dompet.app.refresh", (message) => {
   notify(message);
   go("login");
 });
-const PUBLIC_VIEWS = ["login", "register"];
+const PUBLIC_VIEWS = ["login", "register", "forgot"];
 let account = null;
 
 function notify(message) {
@@ -142,7 +143,7 @@ function idempotencyKey() {
   return crypto.randomUUID();
 }
 
-function moneyForm(selector, path, fields, describe, codeFields) {
+function moneyForm(selector, path, fields, describe, codeFields, confirm) {
   $(selector).addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.target;
@@ -154,6 +155,15 @@ function moneyForm(selector, path, fields, describe, codeFields) {
     if (form.code && form.code.value.trim()) {
       const [field, value] = codeField(form.code.value);
       body[field] = value;
+    }
+    if (confirm) {
+      // Asked before the form goes busy: the question is the one live part of it.
+      try {
+        if (!(await confirm(form, body))) return;
+      } catch (e) {
+        showErrors(form, e, codeFields);
+        return;
+      }
     }
     await busy(form, async () => {
       try {
@@ -181,7 +191,32 @@ moneyForm("#pay-form", "/pay", (f) => ({ amount: amount(f.amount.value), remarks
 moneyForm("#transfer-form", "/transfer",
   (f) => ({ target_user: f.target_user.value.trim(), amount: amount(f.amount.value), remarks: f.remarks.value }),
   (r) => `Sent ${rupiah(r.amount)}: ${r.transfer_status}.`,
-  { INSUFFICIENT_BALANCE: "amount", USER_NOT_FOUND: "target_user", SELF_TRANSFER: "target_user" });
+  { INSUFFICIENT_BALANCE: "amount", USER_NOT_FOUND: "target_user", SELF_TRANSFER: "target_user" },
+  confirmRecipient);
+
+/** Before a transfer: whom it reaches (`GET /users/lookup`), asked and answered on the page.
+ * Resolves true to send, false to change it; throws the lookup's error (unknown recipient). */
+async function confirmRecipient(form, body) {
+  const { body: found } = await session.call("GET", `/users/lookup?${new URLSearchParams({ target: body.target_user })}`);
+  const who = found.result.display_name
+    ? `${found.result.display_name}${found.result.username ? ` (${found.result.username})` : ""}`
+    : (found.result.username ?? body.target_user);
+  const panel = $("#transfer-confirm");
+  $("#transfer-question").textContent = typeof body.amount === "number"
+    ? `Send ${rupiah(body.amount)} to ${who}?` : `Send to ${who}?`;
+  panel.hidden = false;
+  $("#transfer-yes").focus();
+  return new Promise((resolve) => {
+    const answer = (yes) => () => {
+      panel.hidden = true;
+      $("#transfer-yes").onclick = null;
+      $("#transfer-no").onclick = null;
+      resolve(yes);
+    };
+    $("#transfer-yes").onclick = answer(true);
+    $("#transfer-no").onclick = answer(false);
+  });
+}
 
 /** Shows a transfer's status until the worker settles it. */
 async function followTransfer(id) {
@@ -311,6 +346,58 @@ $("#mfa-disable-form").addEventListener("submit", async (event) => {
     } catch (e) {
       showErrors(form, e, { INVALID_CREDENTIALS: "secret", INVALID_CODE: "code", MFA_REQUIRED: "code", TOO_MANY_ATTEMPTS: "_" },
         { password: "secret", pin: "secret", otp: "code", recovery_code: "code" });
+    }
+  });
+});
+
+// ---- a forgotten password or PIN ----
+
+let resetFor = null;
+
+$("#forgot-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const [field, value] = identifierField(form.identifier.value);
+  await busy(form, async () => {
+    try {
+      await session.send("POST", "/password/forgot", { [field]: value });
+      resetFor = { [field]: value };
+      // The same words whether or not the account exists.
+      $("#reset-sent").textContent = "If an account has that username, email or phone number, a code is on its way to its email or phone. It works once, for 15 minutes.";
+      $("#reset-form").hidden = false;
+      $("#reset-code").focus();
+    } catch (e) {
+      showErrors(form, e, { TOO_MANY_ATTEMPTS: "_" },
+        { username: "identifier", email: "identifier", phone_number: "identifier" });
+    }
+  });
+});
+
+$("#reset-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const kind = form.secret_kind.value;
+  const secret = form.secret.value;
+  await busy(form, async () => {
+    try {
+      await session.send("POST", "/password/reset", { ...resetFor, code: form.code.value.trim(), [kind]: secret });
+      const login = { ...resetFor, [kind]: secret };
+      form.reset();
+      form.hidden = true;
+      $("#forgot-form").reset();
+      try {
+        await session.login(login);
+        notify("Your new secret is set and every other login has ended.");
+        go("account");
+      } catch (e) {
+        // A second factor: the login page asks for its code.
+        notify("Your new secret is set: log in with it.");
+        go("login");
+      }
+    } catch (e) {
+      showErrors(form, e, { INVALID_CODE: "code", TOO_MANY_ATTEMPTS: "_" }, { password: "secret", pin: "secret" });
     }
   });
 });

@@ -169,7 +169,8 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
             (Arc::new(table.clone()), Some(table))
         }
     };
-    let app = TestApp::spawn_on(shared, &[]).await;
+    let outbox = std::env::temp_dir().join(format!("dompet-outbox-{}", uuid::Uuid::new_v4()));
+    let app = TestApp::spawn_on(shared, &[("DOMPET_OUTBOX_DIR", outbox.to_str().unwrap())]).await;
     let (_, _, _) = app.signed_up("operator", "rahasia-operator").await;
     let operator = LoginIdentifier::new(IdentifierKind::Username, "operator");
     assert!(app
@@ -212,7 +213,7 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
     browser.click("a[href='#/register']").await.unwrap();
     browser.find("#register-form").await.unwrap();
     capture(&browser, "register").await;
-    browser.click("a[href='#/login']").await.unwrap();
+    browser.click("#view-register a[href='#/login']").await.unwrap();
     register_in_browser(
         &browser,
         &[("phone_number", "0811255502"), ("secret", "246810")],
@@ -321,6 +322,34 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
         .click("#transfer-form button[type='submit']")
         .await
         .unwrap();
+    // Whom it reaches is asked first; "No" sends nothing, "Yes" sends it.
+    browser
+        .wait_text("#transfer-question", "Send Rp 30.000 to 0811255502?")
+        .await
+        .unwrap();
+    capture(&browser, "wallet-confirm").await;
+    browser.click("#transfer-no").await.unwrap();
+    assert_eq!(
+        app.all_transactions(
+            &app.tokens(json!({"username": "sari", "password": "rahasia-sari"}))
+                .await
+                .0
+        )
+        .await
+        .iter()
+        .filter(|t| t["transfer_id"].is_string())
+        .count(),
+        0
+    );
+    browser
+        .click("#transfer-form button[type='submit']")
+        .await
+        .unwrap();
+    browser
+        .wait_text("#transfer-question", "0811255502")
+        .await
+        .unwrap();
+    browser.click("#transfer-yes").await.unwrap();
     browser
         .wait_text("#transfer-status", "settled: SUCCESS")
         .await
@@ -578,8 +607,52 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
         .wait_text("#notice", "not an operator")
         .await
         .unwrap();
-    assert_console_clean(&browser, &[403]).await;
+
+    // A forgotten password: a code by email (read from the outbox), a new password, logged in.
+    browser.goto(&app.url("/")).await.unwrap();
+    browser.click("a[href='#/forgot']").await.unwrap();
+    browser
+        .fill("#forgot-identifier", "sari@example.com")
+        .await
+        .unwrap();
+    browser.press_enter("#forgot-identifier").await.unwrap();
+    browser
+        .wait_text("#reset-sent", "If an account has that")
+        .await
+        .unwrap();
+    capture(&browser, "forgot").await;
+    let code = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .map(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).unwrap())
+        .find(|m| m["kind"] == "password_reset")
+        .expect("a reset code in the outbox")["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    browser.fill("#reset-code", "000000").await.unwrap();
+    browser
+        .fill("#reset-secret", "rahasia-sari-baru")
+        .await
+        .unwrap();
+    browser.press_enter("#reset-secret").await.unwrap();
+    browser
+        .wait_text("#reset-form .error[data-for='code']", "code")
+        .await
+        .unwrap();
+    browser.fill("#reset-code", &code).await.unwrap();
+    browser
+        .fill("#reset-secret", "rahasia-sari-baru")
+        .await
+        .unwrap();
+    browser.press_enter("#reset-secret").await.unwrap();
+    browser
+        .wait_text("#account-message", "akses sukses")
+        .await
+        .unwrap();
+    assert_console_clean(&browser, &[400, 403]).await;
     browser.quit().await;
+    let _ = std::fs::remove_dir_all(&outbox);
     eprintln!("screenshots in {}", shots.display());
 }
 
