@@ -213,7 +213,10 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
     browser.click("a[href='#/register']").await.unwrap();
     browser.find("#register-form").await.unwrap();
     capture(&browser, "register").await;
-    browser.click("#view-register a[href='#/login']").await.unwrap();
+    browser
+        .click("#view-register a[href='#/login']")
+        .await
+        .unwrap();
     register_in_browser(
         &browser,
         &[("phone_number", "0811255502"), ("secret", "246810")],
