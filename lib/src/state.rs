@@ -65,8 +65,10 @@ struct Inner {
     verifier: TokenVerifier,
     issuer: Option<TokenIssuer>,
     cursor_key: CursorKey,
-    /// The second factor's key, on hosts configured with one (see [`FactorKey`]).
-    factor_key: Option<FactorKey>,
+    /// The second factor's key (see [`FactorKey`]): set at start from the environment or a
+    /// file; from SSM (`DOMPET_MFA_KEY_PARAMETER`) on the first code checked, so a cold start
+    /// of a money function pays no SSM call for requests that carry no code.
+    factor_key: tokio::sync::OnceCell<FactorKey>,
     /// Seconds added to the system clock where second-factor codes are checked: a test moves
     /// this host's time to check codes of later steps without waiting for them.
     code_clock_offset: std::sync::atomic::AtomicI64,
@@ -107,7 +109,7 @@ impl AppState {
             Keys::Verifying(public) => (public, None),
         };
         let cursor_key = cursor_key(config)?;
-        let factor_key = factor_key(config)?;
+        let factor_key = tokio::sync::OnceCell::new_with(factor_key(config)?);
         Ok(Self {
             inner: Arc::new(Inner {
                 factor_key,
@@ -134,10 +136,6 @@ impl AppState {
         if let (None, Some(name)) = (&config.cursor_secret, &config.cursor_secret_parameter) {
             let secret = read_ssm_secret(name, "DOMPET_CURSOR_SECRET_PARAMETER").await?;
             config.cursor_secret = Some(crate::config::SecretString::new(secret));
-        }
-        if let (None, Some(name)) = (&config.mfa_key, &config.mfa_key_parameter) {
-            let secret = read_ssm_secret(name, "DOMPET_MFA_KEY_PARAMETER").await?;
-            config.mfa_key = Some(crate::config::SecretString::new(secret));
         }
         let store = open_store(&config.store).await?;
         let keys = load_keys(&config.keys, needs.keys).await?;
@@ -258,12 +256,20 @@ impl AppState {
         )
     }
 
-    /// The second factor's key; an error on a host configured without one.
-    pub fn factor_key(&self) -> anyhow::Result<&FactorKey> {
-        self.inner.factor_key.as_ref().context(
-            "this host checks second-factor codes but has no key for them: set DOMPET_MFA_KEY, \
-             DOMPET_MFA_KEY_FILE or DOMPET_MFA_KEY_PARAMETER",
-        )
+    /// The second factor's key, read from SSM the first time one is needed; an error on a
+    /// host configured without one.
+    pub async fn factor_key(&self) -> anyhow::Result<&FactorKey> {
+        self.inner
+            .factor_key
+            .get_or_try_init(|| async {
+                let name = self.inner.config.mfa_key_parameter.as_ref().context(
+                    "this host checks second-factor codes but has no key for them: set \
+                     DOMPET_MFA_KEY, DOMPET_MFA_KEY_FILE or DOMPET_MFA_KEY_PARAMETER",
+                )?;
+                let secret = read_ssm_secret(name, "DOMPET_MFA_KEY_PARAMETER").await?;
+                factor_key_of(secret.as_bytes())
+            })
+            .await
     }
 
     /// Now, in Unix seconds, as second-factor codes are checked (see [`Self::advance_code_clock`]).
@@ -351,11 +357,16 @@ fn factor_key(config: &Config) -> anyhow::Result<Option<FactorKey>> {
             .with_context(|| format!("Failed to read DOMPET_MFA_KEY_FILE {}", path.display()))?,
         (None, None) => return Ok(None),
     };
+    factor_key_of(&material).map(Some)
+}
+
+/// The key of `material`, which must hold at least 32 bytes.
+fn factor_key_of(material: &[u8]) -> anyhow::Result<FactorKey> {
     anyhow::ensure!(
         material.len() >= 32,
         "the second factor's key (DOMPET_MFA_KEY) must hold at least 32 bytes"
     );
-    Ok(Some(FactorKey::from_secret(&material)))
+    Ok(FactorKey::from_secret(material))
 }
 
 /// Loads the keys a host with `role` needs, failing with the variable to set.

@@ -79,14 +79,14 @@ pub(crate) fn active(snap: &Snapshot) -> Option<&Factor> {
 
 /// The use of `presented` if it is a right, unused code of `factor` (active or pending);
 /// `None` when it is wrong or used.
-pub(crate) fn check(
+pub(crate) async fn check(
     state: &AppState,
     user: UserId,
     factor: &Factor,
     recovery: &[String],
     presented: &Presented,
 ) -> anyhow::Result<Option<CodeUse>> {
-    let key = state.factor_key()?;
+    let key = state.factor_key().await?;
     match presented {
         Presented::Otp(code) => {
             let secret = key.open(&user.to_string(), &factor.sealed_secret)?;
@@ -142,7 +142,9 @@ pub(crate) async fn step_up(
         factor,
         &snap.recovery_codes,
         presented,
-    )? {
+    )
+    .await?
+    {
         Some(code) => Ok(Some(SteppedUp { code, reserved })),
         None => {
             if after_secret {
@@ -251,7 +253,10 @@ pub async fn enrol(
         ));
     }
     let raw = Authenticator::new_secret();
-    let sealed = state.factor_key()?.seal(&user.user_id.to_string(), &raw)?;
+    let sealed = state
+        .factor_key()
+        .await?
+        .seal(&user.user_id.to_string(), &raw)?;
     let label = user
         .username
         .clone()
@@ -308,11 +313,12 @@ pub async fn confirm(
         .await
         .map_err(MfaError::Refused)?;
     let presented = Presented::Otp(code.to_string());
-    let Some(CodeUse::Totp { step }) = check(state, user.user_id, &factor, &[], &presented)? else {
+    let Some(CodeUse::Totp { step }) = check(state, user.user_id, &factor, &[], &presented).await?
+    else {
         return Err(MfaError::WrongConfirmation);
     };
     let codes = totp::new_recovery_codes();
-    let key = state.factor_key()?;
+    let key = state.factor_key().await?;
     let change = FactorChange::Activate {
         sealed_secret: factor.sealed_secret.clone(),
         step,
@@ -381,13 +387,7 @@ async fn end_other_logins(
     change: &FactorChange,
     reserved_key: &str,
 ) -> Result<(), MfaError> {
-    let secret = SecretChange {
-        kind: user.secret_kind,
-        hash: &user.secret_hash,
-        keep_session: Some(keep_session),
-        release: Some(release),
-        factor: Some(change),
-    };
+    let secret = SecretChange::keeping_secret(user, Some(keep_session), Some(release), change);
     match state
         .store()
         .change_secret(user, &secret, now_millis())
@@ -468,7 +468,7 @@ pub async fn login(
     )
     .await?
     .map_err(|_| LoginError::MfaTokenInvalid)?;
-    let Some(code) = check(state, user_id, &factor, &snap.recovery_codes, presented)? else {
+    let Some(code) = check(state, user_id, &factor, &snap.recovery_codes, presented).await? else {
         wrong_code_after_secret(state, &user).await;
         return Err(LoginError::InvalidCode);
     };
@@ -500,13 +500,7 @@ pub async fn remove_by_operator(state: &AppState, user: UserId) -> anyhow::Resul
         return Ok(false);
     };
     let change = FactorChange::Remove(None);
-    let secret = SecretChange {
-        kind: account.secret_kind,
-        hash: &account.secret_hash,
-        keep_session: None,
-        release: None,
-        factor: Some(&change),
-    };
+    let secret = SecretChange::keeping_secret(&account, None, None, &change);
     state
         .store()
         .change_secret(&account, &secret, now_millis())

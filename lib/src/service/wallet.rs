@@ -362,27 +362,7 @@ pub async fn transfer(
     }
     // The second factor comes before the recipient and the balance (api.md's order).
     let stepped = stepped_up(state, &snap, step_up).await?;
-    // An unknown recipient is reported before the balance is looked at, whatever names it;
-    // the write checks again that the account still exists.
-    let to = match recipient {
-        Recipient::Id(id) if snap.other_account.is_some() => Ok(*id),
-        Recipient::Id(_) => Err(WalletError::RecipientNotFound),
-        _ => snap.identifier_owner.ok_or(WalletError::RecipientNotFound),
-    }
-    .and_then(|to| match to == who.user_id {
-        true => Err(WalletError::SelfTransfer),
-        false => Ok(to),
-    })
-    .and_then(|to| {
-        new_op(
-            who.user_id,
-            MoneyOpKind::Transfer { to },
-            amount,
-            remarks,
-            &snap,
-        )
-        .map(|op| (to, op))
-    });
+    let to = transfer_op(who.user_id, recipient, &snap, amount, remarks);
     let (to, op) = match to {
         Ok(found) => found,
         Err(e) => {
@@ -403,6 +383,30 @@ pub async fn transfer(
         }
     }
     Ok(applied)
+}
+
+/// The recipient of a transfer from `from` and its operation, on the accounts as `snap` read
+/// them. An unknown recipient is reported before the balance is looked at, whatever names it;
+/// the write checks again that the account still exists.
+fn transfer_op(
+    from: UserId,
+    recipient: &Recipient,
+    snap: &Snapshot,
+    amount: Amount,
+    remarks: String,
+) -> Result<(UserId, MoneyOp), WalletError> {
+    let to = match recipient {
+        Recipient::Id(id) if snap.other_account.is_some() => *id,
+        Recipient::Id(_) => return Err(WalletError::RecipientNotFound),
+        _ => snap
+            .identifier_owner
+            .ok_or(WalletError::RecipientNotFound)?,
+    };
+    if to == from {
+        return Err(WalletError::SelfTransfer);
+    }
+    let op = new_op(from, MoneyOpKind::Transfer { to }, amount, remarks, snap)?;
+    Ok((to, op))
 }
 
 /// A transfer as its sender or recipient may see it; `NotFound` for anyone else, and for a

@@ -165,6 +165,25 @@ pub struct SecretChange<'a> {
     pub factor: Option<&'a FactorChange>,
 }
 
+impl<'a> SecretChange<'a> {
+    /// A change to the second factor of `user` that ends its other logins as a secret change
+    /// does, with the secret as it is (confirming, removing a factor).
+    pub fn keeping_secret(
+        user: &'a UserRecord,
+        keep_session: Option<&'a str>,
+        release: Option<&'a ThrottleRelease>,
+        factor: &'a FactorChange,
+    ) -> Self {
+        Self {
+            kind: user.secret_kind,
+            hash: &user.secret_hash,
+            keep_session,
+            release,
+            factor: Some(factor),
+        }
+    }
+}
+
 /// Fields of `PUT /profile`: `None` leaves a field, `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProfileChanges {
