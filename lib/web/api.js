@@ -6,14 +6,23 @@
 // 401; one refresh at a time (refresh tokens are single-use: two concurrent refreshes with the
 // same token would revoke the whole login).
 
+// Errors are shown in the app's words (i18n.js), next to the field they concern.
+
+import { t, say, sayWith, plain, errorText, fieldText } from "./i18n.js";
+
+export { rupiah } from "./i18n.js";
+
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = null) {
     super((body && body.message) || `Request failed (${status})`);
     this.status = status;
     this.code = (body && body.code) || "NETWORK";
     this.errors = (body && body.errors) || {};
     /** With MFA_REQUIRED at login: the token that finishes it with a code. */
     this.mfaToken = (body && body.mfa_token) || null;
+    /** With 429: the seconds to wait (`Retry-After`). */
+    this.retryAfter = retryAfter;
+    if (!body || !body.code) this.code = status === 0 ? "NETWORK" : "HTTP";
   }
 }
 
@@ -58,9 +67,14 @@ export function createSession(storageKey, onSignedOut) {
     sessionStorage.removeItem(storageKey);
   }
 
-  async function send(method, path, body, headers) {
-    const init = { method, headers: { Accept: "application/json", ...headers } };
-    if (body !== undefined) {
+  /** A request: `body` is sent as JSON, or as itself when a Blob (a picture, with its type);
+   * with `bytes` the answer is the body's Blob rather than its JSON. */
+  async function send(method, path, body, headers, bytes = false) {
+    const init = { method, headers: { Accept: bytes ? "*/*" : "application/json", ...headers } };
+    if (body instanceof Blob) {
+      init.headers["Content-Type"] = body.type;
+      init.body = body;
+    } else if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
@@ -68,8 +82,9 @@ export function createSession(storageKey, onSignedOut) {
     try {
       response = await fetch(path, init);
     } catch (e) {
-      throw new ApiError(0, { message: "The server can't be reached; check your connection and try again." });
+      throw new ApiError(0, null);
     }
+    if (bytes && response.ok) return { blob: await response.blob(), headers: response.headers, status: response.status };
     const text = await response.text();
     let json = null;
     try {
@@ -77,20 +92,20 @@ export function createSession(storageKey, onSignedOut) {
     } catch (e) {
       json = null;
     }
-    if (!response.ok) throw new ApiError(response.status, json);
+    if (!response.ok) throw new ApiError(response.status, json, Number(response.headers.get("Retry-After")) || null);
     return { body: json, headers: response.headers, status: response.status };
   }
 
   async function doRefresh() {
     const token = sessionStorage.getItem(storageKey);
-    if (!token) throw new ApiError(401, { code: "UNAUTHENTICATED", message: "Please log in." });
+    if (!token) throw new ApiError(401, { code: "UNAUTHENTICATED", message: "Please log in" });
     try {
       const { body } = await send("POST", "/token/refresh", { refresh_token: token });
       keep(body.result);
     } catch (e) {
       if (e.status === 401 || e.status === 400) {
         forget();
-        onSignedOut("Your session has ended; please log in again.");
+        onSignedOut("session.ended");
       }
       throw e;
     }
@@ -102,20 +117,29 @@ export function createSession(storageKey, onSignedOut) {
   }
 
   /** An authenticated call: refreshes first when no access token is held, and once on a 401. */
-  async function call(method, path, body, headers = {}) {
+  async function call(method, path, body, headers = {}, bytes = false) {
     if (!access) await refresh();
     try {
-      return await send(method, path, body, { ...headers, Authorization: `Bearer ${access}` });
+      return await send(method, path, body, { ...headers, Authorization: `Bearer ${access}` }, bytes);
     } catch (e) {
       if (e.status !== 401) throw e;
       await refresh();
-      return send(method, path, body, { ...headers, Authorization: `Bearer ${access}` });
+      return send(method, path, body, { ...headers, Authorization: `Bearer ${access}` }, bytes);
     }
   }
 
   return {
     call,
     send,
+    /** An authenticated GET of bytes (a picture): its Blob, or null when there is none (404). */
+    async blob(path) {
+      try {
+        return (await call("GET", path, undefined, {}, true)).blob;
+      } catch (e) {
+        if (e.status === 404) return null;
+        throw e;
+      }
+    },
     /** Whether this tab holds a login (it may still need a refresh). */
     hasLogin: () => access !== null || sessionStorage.getItem(storageKey) !== null,
     /** Logs in; with a second factor this throws MFA_REQUIRED carrying `mfaToken`. */
@@ -145,16 +169,17 @@ export function createSession(storageKey, onSignedOut) {
 
 /** Wires a login form (fields `identifier` and `secret`) and its second step (`codeForm`, a
  * field `code`: shown when the account asks for a second factor) to `session`; `then` runs
- * after a successful login. Errors appear next to the field they concern. */
+ * after a successful login. Errors appear next to the field they concern. The code field has
+ * the focus when the second step shows, so the keyboard alone finishes the login. */
 export function loginForm(form, session, then, codeForm) {
   let mfaToken = null;
-  const restart = (message) => {
+  const restart = (messageKey) => {
     mfaToken = null;
     codeForm.reset();
     clearErrors(codeForm);
     codeForm.hidden = true;
     form.hidden = false;
-    form.querySelector(".error[data-for='_']").textContent = message || "";
+    if (messageKey) say(form.querySelector(".error[data-for='_']"), messageKey);
     form.identifier.focus();
   };
   form.addEventListener("submit", async (event) => {
@@ -187,35 +212,45 @@ export function loginForm(form, session, then, codeForm) {
     await busy(codeForm, async () => {
       try {
         await session.loginWithCode(mfaToken, codeForm.code.value);
-        restart("");
+        restart(null);
         then();
       } catch (e) {
         // The token is used up, expired or no longer good: the login starts again.
-        if (e.code === "UNAUTHENTICATED") restart("That sign-in took too long or too many codes; log in again.");
-        else showErrors(codeForm, e, { INVALID_CODE: "code", TOO_MANY_ATTEMPTS: "_" },
-          { otp: "code", recovery_code: "code" });
+        if (e.code === "UNAUTHENTICATED") restart("login.restart");
+        else {
+          showErrors(codeForm, e, { INVALID_CODE: "code", TOO_MANY_ATTEMPTS: "_" },
+            { otp: "code", recovery_code: "code" });
+          // A code is tried once: the field is emptied for the next (the focus stays in it).
+          codeForm.code.value = "";
+        }
       }
     });
   });
-  codeForm.querySelector("[data-action='restart']").addEventListener("click", () => restart(""));
+  codeForm.querySelector("[data-action='restart']").addEventListener("click", () => restart(null));
 }
 
-/** Shows an API error's message next to the field it concerns (or the form's general slot). */
+/** Shows an API error in the app's words next to the field it concerns (or in the form's
+ * general slot): `errors` of a 400 field by field, otherwise the code's message where
+ * `fieldOfCode` (a map or a function of the error) places it. */
 export function showErrors(form, error, fieldOfCode = {}, aliases = {}) {
   clearErrors(form);
   const slot = (name) => form.querySelector(`.error[data-for="${name}"]`) || form.querySelector('.error[data-for="_"]');
   const fields = Object.entries(error.errors || {});
   if (fields.length) {
+    const bySlot = new Map();
     for (const [name, messages] of fields) {
       const field = aliases[name] || name;
       const target = slot(field);
-      target.textContent = [target.textContent, ...messages.map((m) => capitalise(`${label(name)} ${m}`))]
-        .filter(Boolean).join(" ");
+      if (!bySlot.has(target)) bySlot.set(target, []);
+      bySlot.get(target).push(...messages.map((m) => [name, m]));
       markInvalid(form, field);
+    }
+    for (const [target, messages] of bySlot) {
+      sayWith(target, () => messages.map(([name, m]) => fieldText(name, m)).join(" "));
     }
   } else {
     const field = typeof fieldOfCode === "function" ? fieldOfCode(error) : fieldOfCode[error.code];
-    slot(field || "_").textContent = error.message;
+    sayWith(slot(field || "_"), () => errorText(error));
     if (field) markInvalid(form, field);
   }
   const first = form.querySelector('[aria-invalid="true"]');
@@ -223,7 +258,7 @@ export function showErrors(form, error, fieldOfCode = {}, aliases = {}) {
 }
 
 export function clearErrors(form) {
-  form.querySelectorAll(".error").forEach((e) => { e.textContent = ""; });
+  form.querySelectorAll(".error").forEach((e) => plain(e, ""));
   form.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"));
 }
 
@@ -232,34 +267,22 @@ function markInvalid(form, field) {
   if (input) input.setAttribute("aria-invalid", "true");
 }
 
-function label(field) {
-  return field === "_" ? "" : field.replace(/_/g, " ");
-}
-
-function capitalise(s) {
-  const t = s.trim();
-  return t.charAt(0).toUpperCase() + t.slice(1);
-}
-
 /** Runs `work` with the form's submit button disabled and marked busy. */
 export async function busy(form, work) {
   const button = form.querySelector('button[type="submit"]');
   const text = button.textContent;
   button.disabled = true;
   form.setAttribute("aria-busy", "true");
-  button.textContent = "Working…";
+  const working = t("working");
+  button.textContent = working;
   try {
     return await work();
   } finally {
     button.disabled = false;
     form.removeAttribute("aria-busy");
     // Unless the work relabelled the button (an edit form back to "Create").
-    if (button.textContent === "Working…") button.textContent = text;
+    if (button.textContent === working) button.textContent = text;
   }
-}
-
-export function rupiah(n) {
-  return `Rp ${Number(n).toLocaleString("id-ID")}`;
 }
 
 /** A whole number typed plainly or with thousands separators (1.000.000); anything else is

@@ -1,22 +1,35 @@
-// The dompet web app: register, log in, the account with its cat, top up, pay, transfer (with
-// the transfer's live status), transactions, profile and entities. Views are chosen by the URL's
-// hash (#/login, #/account, ...); every request goes through api.js.
+// The dompet web app: register, log in (with its second step), a forgotten password or PIN,
+// the account with its cat, picture and two-step sign-in, top up, pay, transfer (the recipient
+// confirmed first, then the transfer's live status), transactions, profile, security (logins,
+// sign-in details, closing) and entities, in Bahasa Indonesia or English. Views are chosen by
+// the URL's hash (#/login, #/account, ...); every request goes through api.js, every word
+// through i18n.js.
 
 import {
-  createSession, loginForm, showErrors, clearErrors, busy, rupiah, amount, row, codeField, secretField,
+  createSession, loginForm, showErrors, clearErrors, busy, amount, row, codeField, secretField,
   identifierField,
 } from "./api.js";
+import {
+  t, say, sayWith, sayAttribute, plain, rupiah, when, day, errorText, wireLanguageSwitch, onLanguageChange,
+} from "./i18n.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
-const session = createSession("dompet.app.refresh", (message) => {
-  notify(message);
+const session = createSession("dompet.app.refresh", (messageKey) => {
+  notify(messageKey);
   go("login");
 });
 const PUBLIC_VIEWS = ["login", "register", "forgot"];
 let account = null;
 
-function notify(message) {
-  $("#notice").textContent = message || "";
+/** The notice above the views: a key of i18n.js, or nothing. */
+function notify(messageKey, params) {
+  if (messageKey) say($("#notice"), messageKey, params);
+  else plain($("#notice"), "");
+}
+
+/** A notice with the app's words for an API error. */
+function notifyError(e) {
+  sayWith($("#notice"), () => errorText(e));
 }
 
 function go(view) {
@@ -35,19 +48,31 @@ async function show(view) {
     if (link.getAttribute("href") === `#/${view}`) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  document.title = `${$(`#view-${view} h1`).textContent} · dompet`;
+  current = view;
+  document.title = t("title", { view: $(`#view-${view} h1`).textContent });
   const load = LOADERS[view];
   if (load) {
     try {
       await load();
     } catch (e) {
-      if (e.status !== 401) notify(e.message);
+      if (e.status !== 401) notifyError(e);
     }
   }
 }
 
+let current = null;
+
+// A switched language: the page's words are rewritten by i18n.js; the view shows its data again
+// (amounts and dates written the new way).
+onLanguageChange(() => {
+  if (current) show(current);
+});
+
 const LOADERS = {
-  account: loadAccount,
+  account: async () => {
+    await loadAccount();
+    await loadPicture();
+  },
   wallet: loadAccount,
   transactions: () => loadTransactions(true),
   profile: loadProfile,
@@ -79,7 +104,7 @@ $("#register-form").addEventListener("submit", async (event) => {
         : body.email ? ["email", body.email] : ["phone_number", body.phone_number];
       await session.login({ [idField]: id, [form.secret_kind.value]: form.secret.value });
       form.reset();
-      notify("Welcome to dompet: your account is ready.");
+      notify("notice.welcome");
       go("account");
     } catch (e) {
       showErrors(form, e, alreadyRegistered, { password: "secret", pin: "secret" });
@@ -105,7 +130,7 @@ $("#logout").addEventListener("click", async () => {
   } finally {
     button.disabled = false;
     account = null;
-    notify("You have logged out.");
+    notify("notice.logged_out");
     go("login");
   }
 });
@@ -118,17 +143,18 @@ async function loadAccount() {
   try {
     const { body } = await session.call("GET", "/account");
     account = body.result;
-    $("#account-message").textContent = body.message;
-    $("#account-balance").textContent = rupiah(account.balance);
-    $("#wallet-balance").textContent = rupiah(account.balance);
-    $("#account-username").textContent = account.username ?? "—";
-    $("#account-email").textContent = account.email ?? "—";
-    $("#account-phone").textContent = account.phone_number ?? "—";
-    $("#account-name").textContent = [account.first_name, account.last_name].filter(Boolean).join(" ") || "—";
-    $("#account-address").textContent = account.address ?? "—";
-    $("#account-id").textContent = account.user_id;
-    $("#account-created").textContent = account.created_date;
-    $("#account-mfa").textContent = account.mfa ? "On" : "Off";
+    // The API's own greeting ("akses sukses"), as it says it.
+    plain($("#account-message"), body.message);
+    plain($("#account-balance"), rupiah(account.balance));
+    plain($("#wallet-balance"), rupiah(account.balance));
+    plain($("#account-username"), account.username ?? "—");
+    plain($("#account-email"), account.email ?? "—");
+    plain($("#account-phone"), account.phone_number ?? "—");
+    plain($("#account-name"), [account.first_name, account.last_name].filter(Boolean).join(" ") || "—");
+    plain($("#account-address"), account.address ?? "—");
+    plain($("#account-id"), account.user_id);
+    plain($("#account-created"), day(account.created_date));
+    say($("#account-mfa"), account.mfa ? "account.mfa_on" : "account.mfa_off");
     for (const field of document.querySelectorAll(".step-up")) field.hidden = !account.mfa;
     showFactor();
     card.classList.add("granted");
@@ -149,7 +175,7 @@ function moneyForm(selector, path, fields, describe, codeFields, confirm) {
     const form = event.target;
     clearErrors(form);
     const result = $(".result", form);
-    result.textContent = "";
+    plain(result, "");
     const body = fields(form);
     // With a second factor on, the code from the app (or a recovery code) goes with it.
     if (form.code && form.code.value.trim()) {
@@ -168,9 +194,9 @@ function moneyForm(selector, path, fields, describe, codeFields, confirm) {
     await busy(form, async () => {
       try {
         const { body: reply } = await session.call("POST", path, body, { "Idempotency-Key": idempotencyKey() });
-        result.textContent = describe(reply.result);
+        say(result, ...describe(reply.result));
         form.reset();
-        $("#wallet-balance").textContent = rupiah(reply.result.balance_after);
+        plain($("#wallet-balance"), rupiah(reply.result.balance_after));
         if (path === "/transfer") followTransfer(reply.result.transfer_id);
       } catch (e) {
         if (e.code === "MFA_REQUIRED") $(".step-up", form).hidden = false;
@@ -182,28 +208,32 @@ function moneyForm(selector, path, fields, describe, codeFields, confirm) {
 }
 
 moneyForm("#topup-form", "/topup", (f) => ({ amount: amount(f.amount.value) }),
-  (r) => `Topped up ${rupiah(r.amount_top_up)}. Balance ${rupiah(r.balance_after)}.`, {});
+  (r) => ["topup.done", { amount: r.amount_top_up, balance: r.balance_after }], {});
 
 moneyForm("#pay-form", "/pay", (f) => ({ amount: amount(f.amount.value), remarks: f.remarks.value }),
-  (r) => `Paid ${rupiah(r.amount)}. Balance ${rupiah(r.balance_after)}.`,
+  (r) => ["pay.done", { amount: r.amount, balance: r.balance_after }],
   { INSUFFICIENT_BALANCE: "amount" });
 
 moneyForm("#transfer-form", "/transfer",
   (f) => ({ target_user: f.target_user.value.trim(), amount: amount(f.amount.value), remarks: f.remarks.value }),
-  (r) => `Sent ${rupiah(r.amount)}: ${r.transfer_status}.`,
+  (r) => ["transfer.sent", { amount: r.amount, status: r.transfer_status }],
   { INSUFFICIENT_BALANCE: "amount", USER_NOT_FOUND: "target_user", SELF_TRANSFER: "target_user" },
   confirmRecipient);
 
-/** Before a transfer: whom it reaches (`GET /users/lookup`), asked and answered on the page.
- * Resolves true to send, false to change it; throws the lookup's error (unknown recipient). */
+/** Before a transfer: whom it reaches (`GET /users/lookup`, and their picture when they have
+ * one), asked and answered on the page. Resolves true to send, false to change it; throws the
+ * lookup's error (unknown recipient). The "Yes" button has the focus: Enter sends. */
 async function confirmRecipient(form, body) {
   const { body: found } = await session.call("GET", `/users/lookup?${new URLSearchParams({ target: body.target_user })}`);
   const who = found.result.display_name
     ? `${found.result.display_name}${found.result.username ? ` (${found.result.username})` : ""}`
     : (found.result.username ?? body.target_user);
   const panel = $("#transfer-confirm");
-  $("#transfer-question").textContent = typeof body.amount === "number"
-    ? `Send ${rupiah(body.amount)} to ${who}?` : `Send to ${who}?`;
+  if (typeof body.amount === "number") say($("#transfer-question"), "transfer.question", { amount: body.amount, who });
+  else say($("#transfer-question"), "transfer.question_no_amount", { who });
+  const picture = $("#transfer-picture");
+  picture.hidden = true;
+  showPicture(picture, found.result.user_id, "picture.of", { name: who }).catch(() => {});
   panel.hidden = false;
   $("#transfer-yes").focus();
   return new Promise((resolve) => {
@@ -211,6 +241,7 @@ async function confirmRecipient(form, body) {
       panel.hidden = true;
       $("#transfer-yes").onclick = null;
       $("#transfer-no").onclick = null;
+      if (!yes) form.target_user.focus();
       resolve(yes);
     };
     $("#transfer-yes").onclick = answer(true);
@@ -230,22 +261,139 @@ async function followTransfer(id) {
     try {
       ({ body: { result: transfer } } = await session.call("GET", `/transfer/${id}`));
     } catch (e) {
-      status.textContent = `Transfer status unknown: ${e.message}`;
+      sayWith(status, () => t("transfer.unknown", { message: errorText(e) }));
       return;
     }
     status.dataset.status = transfer.transfer_status;
     if (transfer.transfer_status === "PENDING") {
-      status.textContent = `Sent ${rupiah(transfer.amount)}: PENDING, waiting to be credited…`;
+      say(status, "transfer.pending", { amount: transfer.amount });
       continue;
     }
-    status.textContent = transfer.transfer_status === "SUCCESS"
-      ? `Transfer of ${rupiah(transfer.amount)} settled: SUCCESS on ${transfer.settled_date}.`
-      : `Transfer of ${rupiah(transfer.amount)} FAILED; the money is back in your balance.`;
+    if (transfer.transfer_status === "SUCCESS") {
+      say(status, "transfer.settled", { amount: transfer.amount, date: transfer.settled_date });
+    } else {
+      say(status, "transfer.failed", { amount: transfer.amount });
+    }
     loadAccount().catch(() => {});
     return;
   }
-  status.textContent = "The transfer is still PENDING; its status is under Transactions.";
+  say(status, "transfer.still_pending");
 }
+
+// ---- the profile picture ----
+
+const MAX_PICTURE_BYTES = 1024 * 1024;
+const PICTURE_TYPES = ["image/png", "image/jpeg", "image/webp"];
+/** The object URL each <img> shows, released when it shows another. */
+const objectUrls = new Map();
+
+/** Shows `blob` in `img` (through an object URL: pictures need the bearer token, so they are
+ * fetched, not linked), or hides it when there is none. */
+function setImage(img, blob) {
+  const old = objectUrls.get(img);
+  if (old) URL.revokeObjectURL(old);
+  objectUrls.delete(img);
+  if (blob) {
+    const url = URL.createObjectURL(blob);
+    objectUrls.set(img, url);
+    img.src = url;
+  } else {
+    img.removeAttribute("src");
+  }
+  img.hidden = !blob;
+}
+
+/** Shows a user's picture in `img`, described by `altKey`; hidden when they have none. */
+async function showPicture(img, userId, altKey, params) {
+  const blob = await session.blob(`/users/${encodeURIComponent(userId)}/picture`);
+  if (altKey) sayAttribute(img, "alt", altKey, params);
+  setImage(img, blob);
+  return blob !== null;
+}
+
+async function loadPicture() {
+  if (!account) return;
+  const has = await showPicture($("#picture-current"), account.user_id);
+  $("#picture-none").hidden = has;
+  $("#picture-remove").hidden = !has;
+}
+
+/** What is wrong with a chosen file, as a key of i18n.js (the server checks it again). */
+function pictureProblem(file) {
+  if (!file) return ["picture.choose"];
+  if (!PICTURE_TYPES.includes(file.type)) return ["picture.wrong_type"];
+  if (file.size > MAX_PICTURE_BYTES) {
+    return ["picture.too_large", { size: `${(file.size / (1024 * 1024)).toFixed(1)} MB` }];
+  }
+  return null;
+}
+
+function clearPreview() {
+  setImage($("#picture-preview"), null);
+  $("#picture-preview-wrap").hidden = true;
+}
+
+$("#picture-file").addEventListener("change", () => {
+  const form = $("#picture-form");
+  clearErrors(form);
+  plain($(".result", form), "");
+  const file = $("#picture-file").files[0];
+  const problem = file && pictureProblem(file);
+  if (!file || problem) {
+    clearPreview();
+    if (problem) {
+      say($(".error[data-for='picture']", form), ...problem);
+      $("#picture-file").setAttribute("aria-invalid", "true");
+    }
+    return;
+  }
+  setImage($("#picture-preview"), file);
+  $("#picture-preview-wrap").hidden = false;
+});
+
+$("#picture-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const result = $(".result", form);
+  plain(result, "");
+  const file = form.picture.files[0];
+  const problem = pictureProblem(file);
+  if (problem) {
+    say($(".error[data-for='picture']", form), ...problem);
+    form.picture.setAttribute("aria-invalid", "true");
+    form.picture.focus();
+    return;
+  }
+  await busy(form, async () => {
+    try {
+      await session.call("PUT", "/account/picture", file);
+      form.reset();
+      clearPreview();
+      say(result, "picture.uploaded");
+      await loadPicture();
+    } catch (e) {
+      showErrors(form, e, { UNSUPPORTED_MEDIA_TYPE: "picture", PAYLOAD_TOO_LARGE: "picture", VALIDATION_ERROR: "picture" });
+    }
+  });
+});
+
+$("#picture-remove").addEventListener("click", async () => {
+  const form = $("#picture-form");
+  const button = $("#picture-remove");
+  clearErrors(form);
+  button.disabled = true;
+  try {
+    await session.call("DELETE", "/account/picture");
+    say($(".result", form), "picture.removed");
+    await loadPicture();
+    form.picture.focus();
+  } catch (e) {
+    showErrors(form, e);
+  } finally {
+    button.disabled = false;
+  }
+});
 
 // ---- the second factor ----
 
@@ -253,9 +401,7 @@ async function followTransfer(id) {
  * a set-up is under way (its QR code, then the recovery codes shown once). */
 function showFactor() {
   if (!$("#mfa-confirm-form").hidden || !$("#mfa-recovery").hidden) return;
-  $("#mfa-status").textContent = account.mfa
-    ? "On: logging in and moving money ask for a code from your authenticator app."
-    : "Off: your password or PIN alone logs in.";
+  say($("#mfa-status"), account.mfa ? "mfa.on" : "mfa.off");
   $("#mfa-enrol-form").hidden = account.mfa;
   $("#mfa-disable-form").hidden = !account.mfa;
 }
@@ -275,7 +421,7 @@ $("#mfa-enrol-form").addEventListener("submit", async (event) => {
       $("#mfa-secret").textContent = body.result.secret.replace(/(.{4})/g, "$1 ").trim();
       $("#mfa-uri").textContent = body.result.otpauth_uri;
       form.hidden = true;
-      $("#mfa-status").textContent = "Almost there: add the key to your app, then enter the code it shows.";
+      say($("#mfa-status"), "mfa.almost");
       $("#mfa-confirm-form").hidden = false;
       $("#mfa-confirm-code").focus();
     } catch (e) {
@@ -301,9 +447,9 @@ $("#mfa-confirm-form").addEventListener("submit", async (event) => {
         li.textContent = code;
         return li;
       }));
-      $("#mfa-status").textContent = "Two-step sign-in is on. Your other logins have ended.";
-      $("#account-mfa").textContent = "On";
-      $("#mfa-copied").textContent = "";
+      say($("#mfa-status"), "mfa.enabled");
+      say($("#account-mfa"), "account.mfa_on");
+      plain($("#mfa-copied"), "");
       $("#mfa-recovery").hidden = false;
       $("#mfa-copy").focus();
     } catch (e) {
@@ -316,11 +462,11 @@ $("#mfa-copy").addEventListener("click", async () => {
   const codes = [...document.querySelectorAll("#mfa-recovery-codes li")].map((li) => li.textContent);
   try {
     await navigator.clipboard.writeText(codes.join("\n"));
-    $("#mfa-copied").textContent = "Copied. Keep them somewhere safe, away from your phone.";
+    say($("#mfa-copied"), "mfa.copied");
   } catch (e) {
     // No clipboard (a browser setting): select the list for the user to copy.
     getSelection().selectAllChildren($("#mfa-recovery-codes"));
-    $("#mfa-copied").textContent = "Selected: copy them with your keyboard or menu.";
+    say($("#mfa-copied"), "mfa.selected");
   }
 });
 
@@ -342,7 +488,7 @@ $("#mfa-disable-form").addEventListener("submit", async (event) => {
       await session.call("DELETE", "/mfa/totp", { [secretName]: secret, [codeName]: code });
       form.reset();
       await loadAccount();
-      $("#mfa-status").textContent = "Two-step sign-in is off. Your other logins have ended.";
+      say($("#mfa-status"), "mfa.disabled");
     } catch (e) {
       showErrors(form, e, { INVALID_CREDENTIALS: "secret", INVALID_CODE: "code", MFA_REQUIRED: "code", TOO_MANY_ATTEMPTS: "_" },
         { password: "secret", pin: "secret", otp: "code", recovery_code: "code" });
@@ -364,7 +510,7 @@ $("#forgot-form").addEventListener("submit", async (event) => {
       await session.send("POST", "/password/forgot", { [field]: value });
       resetFor = { [field]: value };
       // The same words whether or not the account exists.
-      $("#reset-sent").textContent = "If an account has that username, email or phone number, a code is on its way to its email or phone. It works once, for 15 minutes.";
+      say($("#reset-sent"), "reset.sent");
       $("#reset-form").hidden = false;
       $("#reset-code").focus();
     } catch (e) {
@@ -389,11 +535,11 @@ $("#reset-form").addEventListener("submit", async (event) => {
       $("#forgot-form").reset();
       try {
         await session.login(login);
-        notify("Your new secret is set and every other login has ended.");
+        notify("notice.reset_done");
         go("account");
       } catch (e) {
         // A second factor: the login page asks for its code.
-        notify("Your new secret is set: log in with it.");
+        notify("notice.reset_login");
         go("login");
       }
     } catch (e) {
@@ -429,27 +575,29 @@ async function loadSessions() {
     rows.replaceChildren(...body.result.map((s) => {
       let action;
       if (s.current) {
-        action = document.createTextNode("This one");
+        action = document.createTextNode(t("sessions.this_one"));
       } else {
         action = document.createElement("button");
         action.type = "button";
         action.className = "secondary";
-        action.textContent = "End";
-        action.setAttribute("aria-label", `End the login of ${s.created_date}`);
+        action.textContent = t("sessions.end");
+        action.setAttribute("aria-label", t("sessions.end_label", { date: s.created_date }));
         action.addEventListener("click", async () => {
           action.disabled = true;
           try {
             await session.call("DELETE", `/sessions/${s.session_id}`);
-            $("#sessions-result").textContent = `Ended the login of ${s.created_date}.`;
+            say($("#sessions-result"), "sessions.ended", { date: s.created_date });
             await loadSessions();
           } catch (e) {
-            $("#sessions-result").textContent = e.message;
+            sayWith($("#sessions-result"), () => errorText(e));
             action.disabled = false;
           }
         });
       }
-      const tr = row([s.created_date, s.last_used_date, s.user_agent ?? "—", s.mfa ? "Yes" : "No", action]);
+      const tr = row([when(s.created_date), when(s.last_used_date), s.user_agent ?? "—",
+        t(s.mfa ? "sessions.yes" : "sessions.no"), action]);
       tr.dataset.session = s.session_id;
+      tr.dataset.created = s.created_date;
       return tr;
     }));
   } finally {
@@ -464,10 +612,10 @@ $("#logout-all").addEventListener("click", async () => {
     await session.call("POST", "/logout/all");
     session.forget();
     account = null;
-    notify("Every login of yours has ended, this one too.");
+    notify("notice.logged_out_everywhere");
     go("login");
   } catch (e) {
-    $("#sessions-result").textContent = e.message;
+    sayWith($("#sessions-result"), () => errorText(e));
   } finally {
     button.disabled = false;
   }
@@ -478,7 +626,7 @@ $("#identifier-form").addEventListener("submit", async (event) => {
   const form = event.target;
   clearErrors(form);
   const result = $(".result", form);
-  result.textContent = "";
+  plain(result, "");
   const field = form.field.value;
   const [secretName, secret] = secretField(form.current.value);
   const body = withCode(form, { [field]: form.value.value.trim() || null, [`current_${secretName}`]: secret });
@@ -487,7 +635,8 @@ $("#identifier-form").addEventListener("submit", async (event) => {
       const { body: reply } = await session.call("PUT", `/account/${field}`, body);
       form.reset();
       const now = reply.result[field];
-      result.textContent = now ? `Saved: ${now}.` : "Removed.";
+      if (now) say(result, "identifier.saved", { value: now });
+      else say(result, "identifier.removed");
       loadAccount().catch(() => {});
     } catch (e) {
       showSecretErrors(form, e, { ALREADY_REGISTERED: "value", CONCURRENT_UPDATE: "_" },
@@ -501,14 +650,14 @@ $("#secret-form").addEventListener("submit", async (event) => {
   const form = event.target;
   clearErrors(form);
   const result = $(".result", form);
-  result.textContent = "";
+  plain(result, "");
   const [currentName, current] = secretField(form.current.value);
   const body = withCode(form, { [`current_${currentName}`]: current, [form.secret_kind.value]: form.secret.value });
   await busy(form, async () => {
     try {
       await session.call("PUT", "/account/secret", body);
       form.reset();
-      result.textContent = "Changed. Every other login of yours has ended.";
+      say(result, "secret.changed");
       loadSessions().catch(() => {});
     } catch (e) {
       // Here `password` and `pin` name the new secret.
@@ -528,7 +677,7 @@ $("#close-form").addEventListener("submit", async (event) => {
       await session.call("DELETE", "/account", body);
       session.forget();
       account = null;
-      notify("Your account is closed. Thank you for using dompet.");
+      notify("notice.closed");
       go("login");
     } catch (e) {
       showSecretErrors(form, e, { BALANCE_NOT_ZERO: "_", TRANSFER_PENDING: "_", CONCURRENT_UPDATE: "_" });
@@ -547,23 +696,24 @@ async function loadTransactions(fresh) {
   if (fresh) txCursor = null;
   wrap.setAttribute("aria-busy", "true");
   more.disabled = true;
-  $("#tx-error").textContent = "";
+  plain($("#tx-error"), "");
   try {
     const query = new URLSearchParams({ limit: "10" });
     if (txCursor) query.set("cursor", txCursor);
     const { body } = await session.call("GET", `/transactions?${query}`);
     if (fresh) rows.replaceChildren();
-    for (const t of body.result) {
-      const kind = t.transfer_id ? (t.transaction_type === "CREDIT" ? "Transfer in" : "Transfer out")
-        : t.payment_id ? "Payment" : "Top up";
-      const sign = t.transaction_type === "CREDIT" ? "+" : "−";
-      rows.append(row([t.created_date, kind, `${sign} ${rupiah(t.amount)}`, t.status, t.remarks, rupiah(t.balance_after)]));
+    for (const tx of body.result) {
+      const kind = tx.transfer_id ? (tx.transaction_type === "CREDIT" ? "tx.transfer_in" : "tx.transfer_out")
+        : tx.payment_id ? "tx.payment" : "tx.topup";
+      const sign = tx.transaction_type === "CREDIT" ? "+" : "−";
+      rows.append(row([when(tx.created_date), t(kind), `${sign} ${rupiah(tx.amount)}`, t(`status.${tx.status}`),
+        tx.remarks, rupiah(tx.balance_after)]));
     }
-    if (fresh && !body.result.length) rows.append(row(["No transactions yet.", "", "", "", "", ""]));
+    if (fresh && !body.result.length) rows.append(row([t("tx.none"), "", "", "", "", ""]));
     txCursor = body.next_cursor;
     more.hidden = !txCursor;
   } catch (e) {
-    $("#tx-error").textContent = e.message;
+    sayWith($("#tx-error"), () => errorText(e));
   } finally {
     wrap.setAttribute("aria-busy", "false");
     more.disabled = false;
@@ -587,7 +737,7 @@ $("#profile-form").addEventListener("submit", async (event) => {
   const form = event.target;
   clearErrors(form);
   const result = $(".result", form);
-  result.textContent = "";
+  plain(result, "");
   const body = {};
   for (const name of ["first_name", "last_name", "address"]) {
     const v = form[name].value.trim();
@@ -596,7 +746,7 @@ $("#profile-form").addEventListener("submit", async (event) => {
   await busy(form, async () => {
     try {
       const { body: reply } = await session.call("PUT", "/profile", body);
-      result.textContent = `Saved on ${reply.result.updated_date}.`;
+      say(result, "profile.saved", { date: reply.result.updated_date });
     } catch (e) {
       showErrors(form, e);
     }
@@ -622,7 +772,7 @@ async function loadEntities(fresh) {
     const { body } = await session.call("GET", `/entities?${query}`);
     if (fresh) rows.replaceChildren();
     for (const e of body.result) rows.append(entityRow(e));
-    if (fresh && !body.result.length) rows.append(row(["No entities.", "", "", "", "", ""]));
+    if (fresh && !body.result.length) rows.append(row([t("entities.none"), "", "", "", "", ""]));
     entityCursor = body.next_cursor;
     more.hidden = !entityCursor;
     clearErrors(filterForm);
@@ -640,14 +790,14 @@ function entityRow(entity) {
   const edit = document.createElement("button");
   edit.type = "button";
   edit.className = "secondary";
-  edit.textContent = "Edit";
-  edit.setAttribute("aria-label", `Edit ${entity.code}`);
+  edit.textContent = t("entities.edit");
+  edit.setAttribute("aria-label", t("entities.edit_label", { code: entity.code }));
   edit.addEventListener("click", () => editEntity(entity));
   const remove = document.createElement("button");
   remove.type = "button";
   remove.className = "danger";
-  remove.textContent = "Delete";
-  remove.setAttribute("aria-label", `Delete ${entity.code}`);
+  remove.textContent = t("entities.delete");
+  remove.setAttribute("aria-label", t("entities.delete_label", { code: entity.code }));
   remove.addEventListener("click", () => deleteEntity(entity, remove));
   actions.append(edit, remove);
   const tr = row([entity.code, entity.type, entity.name ?? "", String(entity.quantity), String(entity.version), actions]);
@@ -659,25 +809,25 @@ function entityRow(entity) {
 async function deleteEntity(entity, button) {
   if (button.dataset.armed !== "yes") {
     button.dataset.armed = "yes";
-    button.textContent = "Confirm delete";
+    button.textContent = t("entities.confirm_delete");
     setTimeout(() => {
       button.dataset.armed = "";
-      button.textContent = "Delete";
+      button.textContent = t("entities.delete");
     }, 5000);
     return;
   }
   button.disabled = true;
-  button.textContent = "Deleting…";
+  button.textContent = t("entities.deleting");
   const result = $("#entity-form .result");
   try {
     await session.call("DELETE", `/entities/${entity.entity_id}`);
-    result.textContent = `Deleted ${entity.code}.`;
+    say(result, "entities.deleted", { code: entity.code });
     if ($("#entity-form").entity_id.value === entity.entity_id) resetEntityForm();
     await loadEntities(true);
   } catch (e) {
-    result.textContent = e.message;
+    sayWith(result, () => errorText(e));
     button.disabled = false;
-    button.textContent = "Delete";
+    button.textContent = t("entities.delete");
   }
 }
 
@@ -691,11 +841,11 @@ function editEntity(entity) {
   form.quantity.value = entity.quantity;
   form.name.value = entity.name ?? "";
   form.description.value = entity.description ?? "";
-  $("#entity-form-title").textContent = `Edit ${entity.code} (version ${entity.version})`;
-  $("#entity-save").textContent = "Save changes";
+  say($("#entity-form-title"), "entities.edit_title", { code: entity.code, version: entity.version });
+  say($("#entity-save"), "entities.save_changes");
   $("#entity-cancel").hidden = false;
   $("#entity-reload").hidden = true;
-  $(".result", form).textContent = "";
+  plain($(".result", form), "");
   form.code.focus();
 }
 
@@ -705,8 +855,8 @@ function resetEntityForm() {
   form.entity_id.value = "";
   form.version.value = "";
   clearErrors(form);
-  $("#entity-form-title").textContent = "New entity";
-  $("#entity-save").textContent = "Create";
+  say($("#entity-form-title"), "entities.new_title");
+  say($("#entity-save"), "entities.create");
   $("#entity-cancel").hidden = true;
   $("#entity-reload").hidden = true;
 }
@@ -718,9 +868,9 @@ $("#entity-reload").addEventListener("click", async () => {
   try {
     const { body } = await session.call("GET", `/entities/${form.entity_id.value}`);
     editEntity(body.result);
-    $(".result", form).textContent = `Loaded version ${body.result.version}; make your change again.`;
+    say($(".result", form), "entities.loaded", { version: body.result.version });
   } catch (e) {
-    $(".result", form).textContent = e.message;
+    sayWith($(".result", form), () => errorText(e));
   }
 });
 
@@ -740,7 +890,7 @@ $("#entity-form").addEventListener("submit", async (event) => {
   const form = event.target;
   clearErrors(form);
   const result = $(".result", form);
-  result.textContent = "";
+  plain(result, "");
   const id = form.entity_id.value;
   const body = {
     code: form.code.value.trim(),
@@ -753,14 +903,13 @@ $("#entity-form").addEventListener("submit", async (event) => {
     try {
       if (id) {
         const { body: reply } = await session.call("PUT", `/entities/${id}`, body, { "If-Match": form.version.value });
-        result.textContent = `Saved ${reply.result.code}: version ${reply.result.version}.`;
+        resetEntityForm();
+        say(result, "entities.saved", { code: reply.result.code, version: reply.result.version });
       } else {
         const { body: reply } = await session.call("POST", "/entities", body);
-        result.textContent = `Created ${reply.result.code}.`;
+        resetEntityForm();
+        say(result, "entities.created", { code: reply.result.code });
       }
-      const message = result.textContent;
-      resetEntityForm();
-      result.textContent = message;
       await loadEntities(true);
     } catch (e) {
       if (e.code === "VERSION_CONFLICT") $("#entity-reload").hidden = false;
@@ -772,6 +921,7 @@ $("#entity-form").addEventListener("submit", async (event) => {
 // ---- start ----
 
 window.addEventListener("hashchange", () => show(location.hash.replace(/^#\//, "")));
+wireLanguageSwitch();
 
 (async () => {
   if (session.hasLogin()) {

@@ -1,19 +1,24 @@
 // The operators' dashboard: counts of background transfers per status, the oldest pending age,
 // the queue and its dead-letter queue, the money check, transfers settled per minute and a
 // table of recent transfers; refreshed every few seconds from /admin/stats and
-// /admin/transfers without reloading the page.
+// /admin/transfers without reloading the page. In Bahasa Indonesia or English (i18n.js).
 
-import { createSession, loginForm, rupiah, row } from "./api.js";
+import { createSession, loginForm, row } from "./api.js";
+import {
+  t, say, sayWith, plain, rupiah, number, when, errorText, wireLanguageSwitch, onLanguageChange,
+} from "./i18n.js";
 
 const $ = (selector) => document.querySelector(selector);
 const REFRESH_MS = 5000;
 const STATUSES = ["PENDING", "SUCCESS", "FAILED"];
 let timer = null;
 
-const session = createSession("dompet.dashboard.refresh", (message) => signedOut(message));
+const session = createSession("dompet.dashboard.refresh", (messageKey) => signedOut(messageKey));
 
-function notify(message) {
-  $("#notice").textContent = message || "";
+/** The notice above the views: a key of i18n.js, or nothing. */
+function notify(messageKey) {
+  if (messageKey) say($("#notice"), messageKey);
+  else plain($("#notice"), "");
 }
 
 function view(name) {
@@ -40,7 +45,7 @@ $("#logout").addEventListener("click", async () => {
   } catch (e) {
     // Forgotten either way.
   }
-  signedOut("You have logged out.");
+  signedOut("notice.logged_out");
 });
 
 $("#status").addEventListener("change", () => refresh());
@@ -56,16 +61,17 @@ async function refresh() {
     const [stats, transfers] = await Promise.all([session.call("GET", "/admin/stats"), loadTransfers()]);
     showStats(stats.body.result);
     showTransfers(transfers);
-    $("#board-error").textContent = "";
-    $("#updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    plain($("#board-error"), "");
+    const at = new Date().toISOString();
+    say($("#updated"), "dash.updated", { time: at });
   } catch (e) {
     if (e.status === 403) {
       await session.logout().catch(() => {});
-      signedOut("This account is not an operator's.");
+      signedOut("dash.not_operator");
       return;
     }
     if (e.status === 401) return; // the session ended: the login form is showing
-    $("#board-error").textContent = `Could not refresh: ${e.message}`;
+    sayWith($("#board-error"), () => t("dash.refresh_failed", { message: errorText(e) }));
   } finally {
     $("#tiles").setAttribute("aria-busy", "false");
     $(".table-wrap").setAttribute("aria-busy", "false");
@@ -87,32 +93,34 @@ async function loadTransfers() {
 }
 
 function showStats(s) {
-  for (const status of STATUSES) $(`#count-${status}`).textContent = s.transfers ? String(s.transfers[status]) : "–";
-  $("#oldest").textContent = s.oldest_pending_age_seconds == null ? "none" : duration(s.oldest_pending_age_seconds);
+  for (const status of STATUSES) plain($(`#count-${status}`), s.transfers ? number(s.transfers[status]) : "–");
+  if (s.oldest_pending_age_seconds == null) say($("#oldest"), "dash.none");
+  else sayWith($("#oldest"), () => duration(s.oldest_pending_age_seconds));
   if (s.queue) {
-    $("#queue").textContent = `${s.queue.waiting} / ${s.queue.in_flight ?? "–"}`;
-    $("#dead-letter").textContent = s.queue.dead_letter == null ? "none" : String(s.queue.dead_letter);
+    plain($("#queue"), `${number(s.queue.waiting)} / ${s.queue.in_flight == null ? "–" : number(s.queue.in_flight)}`);
+    if (s.queue.dead_letter == null) say($("#dead-letter"), "dash.none");
+    else plain($("#dead-letter"), number(s.queue.dead_letter));
   } else {
-    $("#queue").textContent = "in process";
-    $("#dead-letter").textContent = "none";
+    say($("#queue"), "dash.in_process");
+    say($("#dead-letter"), "dash.none");
   }
   const m = s.money_check;
   const verdict = $("#money-verdict");
-  verdict.textContent = m.verdict;
+  say(verdict, `dash.${m.verdict}`);
   verdict.className = m.verdict === "holds" ? "ok" : m.verdict === "broken" ? "bad" : "";
-  $("#money-detail").textContent = m.checked_date
-    ? ` held ${rupiah(m.held)} = balances + pending; entered ${rupiah(m.entered)} = top-ups − payments · checked ${m.checked_date} UTC`
-    : "";
+  if (m.checked_date) say($("#money-detail"), "dash.money_detail", { held: m.held, entered: m.entered, date: m.checked_date });
+  else plain($("#money-detail"), "");
 }
 
 function showTransfers({ shown, settled }) {
   const rows = $("#transfer-rows");
-  rows.replaceChildren(...shown.map((t) => {
-    const tr = row([t.created_date, t.transfer_status, rupiah(t.amount), short(t.from_user), short(t.to_user), t.settled_date ?? "", t.transfer_id]);
-    tr.dataset.transferId = t.transfer_id;
+  rows.replaceChildren(...shown.map((x) => {
+    const tr = row([when(x.created_date), t(`status.${x.transfer_status}`), rupiah(x.amount), short(x.from_user),
+      short(x.to_user), x.settled_date ? when(x.settled_date) : "", x.transfer_id]);
+    tr.dataset.transferId = x.transfer_id;
     return tr;
   }));
-  if (!shown.length) rows.append(row(["No transfers.", "", "", "", "", "", ""]));
+  if (!shown.length) rows.append(row([t("dash.no_transfers"), "", "", "", "", "", ""]));
   chart(settled);
 }
 
@@ -140,7 +148,7 @@ function chart(settled) {
     rect.setAttribute("height", String(h));
     rect.setAttribute("class", "bar");
     const title = document.createElementNS(ns, "title");
-    title.textContent = `${n} settled ${minutes - 1 - i} min ago`;
+    title.textContent = t("dash.bar", { n, ago: minutes - 1 - i });
     rect.append(title);
     return rect;
   });
@@ -152,18 +160,25 @@ function chart(settled) {
   axis.setAttribute("class", "axis");
   svg.replaceChildren(...bars, axis);
   const total = counts.reduce((a, b) => a + b, 0);
-  $("#chart-note").textContent = `${total} settled in the last ${minutes} minutes (of the newest ${settled.length} settled transfers); busiest minute ${max === 1 && total === 0 ? 0 : max}.`;
+  say($("#chart-note"), "dash.chart_note", { total, minutes, newest: settled.length, max: max === 1 && total === 0 ? 0 : max });
 }
 
 function duration(seconds) {
-  if (seconds < 60) return `${seconds} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+  const [s, min, h] = [t("unit.s"), t("unit.min"), t("unit.h")];
+  if (seconds < 60) return `${seconds} ${s}`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} ${min} ${seconds % 60} ${s}`;
+  return `${Math.floor(seconds / 3600)} ${h} ${Math.floor((seconds % 3600) / 60)} ${min}`;
 }
 
 function short(id) {
   return id ? `${id.slice(0, 8)}…` : "";
 }
+
+wireLanguageSwitch();
+// A switched language: the board is drawn again at once (its rows and chart in the new words).
+onLanguageChange(() => {
+  if (!$("#view-board").hidden) refresh();
+});
 
 (async () => {
   if (session.hasLogin()) {

@@ -5,6 +5,9 @@
 //! chromium-driver`; `scripts/install-chromium` does it); nothing is downloaded at run time.
 //! `CHROMEDRIVER` and `CHROME_BIN` override the paths. Without them a test skips with a message,
 //! unless `DOMPET_REQUIRE_BROWSER` is set (CI sets it), where it fails.
+//!
+//! Accessibility is audited with axe-core (npm `axe-core`, installed into `.cache/axe-core/` on
+//! first use like DynamoDB Local) run inside the page: [`Browser::axe`].
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -54,6 +57,33 @@ pub fn binaries_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
     }
 }
 
+/// The npm package of the accessibility engine.
+const AXE_PACKAGE: &str = "axe-core@4";
+
+/// The WCAG rules audited: 2.0 and 2.1, levels A and AA.
+const AXE_TAGS: [&str; 4] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+
+/// `axe.min.js`, installed on first use.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = crate::npm::install("axe-core", AXE_PACKAGE, |dir| {
+            let path = dir.join("node_modules/axe-core/axe.min.js");
+            path.is_file().then_some(path)
+        });
+        std::fs::read_to_string(&path).expect("read axe.min.js")
+    })
+}
+
+/// The language and time zone the browser runs with, as a user's machine would set them.
+#[derive(Debug, Clone, Copy)]
+pub struct Locale {
+    /// A BCP 47 tag (`en-US`, `id-ID`): `navigator.language` and `Accept-Language`.
+    pub language: &'static str,
+    /// An IANA zone (`UTC`, `Asia/Jakarta`): the zone `Date` and `Intl` use.
+    pub time_zone: &'static str,
+}
+
 /// A running `chromedriver` and one browser session; both end when it is dropped.
 pub struct Browser {
     driver: Child,
@@ -67,8 +97,8 @@ impl Browser {
     pub async fn start(
         driver: &Path,
         browser: &Path,
-        width: u32,
-        height: u32,
+        (width, height): (u32, u32),
+        locale: Locale,
         screenshots: PathBuf,
     ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -76,6 +106,8 @@ impl Browser {
             .port();
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
+            // The browser inherits the zone, as it would the machine's.
+            .env("TZ", locale.time_zone)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             // Its own process group, so the browsers it starts end with it.
@@ -110,7 +142,9 @@ impl Browser {
                 "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                          "--disable-background-networking", "--disable-gpu",
                          "--no-first-run", "--disable-extensions",
+                         format!("--lang={}", locale.language),
                          format!("--window-size={width},{height}")],
+                "prefs": {"intl.accept_languages": locale.language},
             },
             "goog:loggingPrefs": {"browser": "ALL"},
             "timeouts": {"pageLoad": 30000, "script": 30000, "implicit": 0},
@@ -162,6 +196,127 @@ impl Browser {
     pub async fn eval(&self, script: &str, args: Value) -> anyhow::Result<Value> {
         self.post("/execute/sync", json!({"script": script, "args": args}))
             .await
+    }
+
+    /// Runs `script` (a function body whose last argument is the callback to call with the
+    /// result) in the page and waits for its result.
+    pub async fn eval_async(&self, script: &str, args: Value) -> anyhow::Result<Value> {
+        self.post("/execute/async", json!({"script": script, "args": args}))
+            .await
+    }
+
+    /// The WCAG 2.0/2.1 A and AA violations axe-core finds in what the page shows now, each
+    /// as `rule (impact): help [selectors of up to 5 nodes]`.
+    pub async fn axe(&self) -> anyhow::Result<Vec<String>> {
+        if self.eval("return typeof window.axe", json!([])).await? != "object" {
+            self.eval(axe_source(), json!([])).await?;
+        }
+        let found = self
+            .eval_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {runOnly: {type: 'tag', values: arguments[0]},
+                                    resultTypes: ['violations']})
+                   .then(r => done(r.violations.map(v => `${v.id} (${v.impact}): ${v.help} `
+                        + JSON.stringify(v.nodes.slice(0, 5).map(n => n.target.join(' '))))))
+                   .catch(e => done([`axe failed: ${e}`]));",
+                json!([AXE_TAGS]),
+            )
+            .await?;
+        Ok(serde_json::from_value(found)?)
+    }
+
+    /// Types `text` as key presses into whatever has the focus (the keyboard alone; WebDriver's
+    /// key codes such as `\u{E004}` Tab and `\u{E007}` Enter included).
+    pub async fn keys(&self, text: &str) -> anyhow::Result<()> {
+        let mut actions = Vec::new();
+        for c in text.chars() {
+            actions.push(json!({"type": "keyDown", "value": c.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": c.to_string()}));
+        }
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await?;
+        self.command(reqwest::Method::DELETE, "/actions", json!({}))
+            .await
+            .map(drop)
+    }
+
+    /// Presses Tab until the focused element matches `css`, at most `most` times; fails when
+    /// it never gets there (the element is out of the keyboard's reach).
+    pub async fn tab_to(&self, css: &str, most: usize) -> anyhow::Result<()> {
+        let focused =
+            "return document.activeElement && document.activeElement.matches(arguments[0])";
+        for _ in 0..most {
+            if self.eval(focused, json!([css])).await? == true {
+                return Ok(());
+            }
+            self.keys("\u{E004}").await?;
+        }
+        if self.eval(focused, json!([css])).await? == true {
+            return Ok(());
+        }
+        let at = self
+            .eval(
+                "const e = document.activeElement; return e ? e.outerHTML.slice(0, 120) : null",
+                json!([]),
+            )
+            .await?;
+        bail!("{most} presses of Tab never reached {css}; the focus is on {at}")
+    }
+
+    /// Whether the focused element matches `css`.
+    pub async fn focused(&self, css: &str) -> anyhow::Result<bool> {
+        Ok(self
+            .eval(
+                "return !!document.activeElement && document.activeElement.matches(arguments[0])",
+                json!([css]),
+            )
+            .await?
+            == true)
+    }
+
+    /// Chooses the file at `path` in the file input `css`.
+    pub async fn upload(&self, css: &str, path: &Path) -> anyhow::Result<()> {
+        let id = self.find(css).await?;
+        let path = path.to_str().context("a UTF-8 path")?;
+        self.post(&format!("/element/{id}/value"), json!({"text": path}))
+            .await
+            .map(drop)
+    }
+
+    /// Opens a new tab (its own `sessionStorage`: its own login) and switches to it; returns
+    /// the handle of the tab it left.
+    pub async fn new_tab(&self) -> anyhow::Result<String> {
+        let left = self
+            .command(reqwest::Method::GET, "/window", Value::Null)
+            .await?;
+        let opened = self.post("/window/new", json!({"type": "tab"})).await?;
+        self.switch_to(opened["handle"].as_str().context("a handle")?)
+            .await?;
+        Ok(left.as_str().context("a handle")?.to_string())
+    }
+
+    /// The current tab's handle.
+    pub async fn handle(&self) -> anyhow::Result<String> {
+        let v = self
+            .command(reqwest::Method::GET, "/window", Value::Null)
+            .await?;
+        Ok(v.as_str().context("a handle")?.to_string())
+    }
+
+    pub async fn switch_to(&self, handle: &str) -> anyhow::Result<()> {
+        self.post("/window", json!({"handle": handle}))
+            .await
+            .map(drop)
+    }
+
+    /// Closes the current tab and switches to `then`.
+    pub async fn close_tab(&self, then: &str) -> anyhow::Result<()> {
+        self.command(reqwest::Method::DELETE, "/window", json!({}))
+            .await?;
+        self.switch_to(then).await
     }
 
     /// The element `css` selects, waiting until it exists and is displayed.

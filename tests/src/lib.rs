@@ -11,6 +11,7 @@ pub mod contract;
 pub mod dynamodb_local;
 pub mod local_server;
 pub mod moto;
+pub mod npm;
 
 pub use app::{Reply, TestApp};
 

@@ -24,9 +24,11 @@ use super::error::ApiError;
 use super::layers::limited;
 use crate::state::AppState;
 
-/// The policy of every page: scripts, styles, images and API calls from this origin only.
+/// The policy of every page: scripts, styles, images and API calls from this origin only. Images
+/// may also be `blob:` URLs: pictures need the bearer token, so the app fetches them and shows
+/// the bytes it holds (and a chosen file's preview) through object URLs it made itself.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+    style-src 'self'; img-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
 
 struct File {
@@ -52,6 +54,8 @@ static FILES: &[File] = &[
     file!("app.js", "text/javascript; charset=utf-8"),
     file!("api.js", "text/javascript; charset=utf-8"),
     file!("dashboard.js", "text/javascript; charset=utf-8"),
+    file!("i18n.js", "text/javascript; charset=utf-8"),
+    file!("text.js", "text/javascript; charset=utf-8"),
     file!("app.css", "text/css; charset=utf-8"),
     file!("cat.svg", "image/svg+xml"),
 ];
