@@ -338,6 +338,8 @@ $("#picture-file").addEventListener("change", () => {
   clearErrors(form);
   plain($(".result", form), "");
   const file = $("#picture-file").files[0];
+  if (file) sayWith($("#picture-file-name"), () => file.name);
+  else say($("#picture-file-name"), "picture.no_file");
   const problem = file && pictureProblem(file);
   if (!file || problem) {
     clearPreview();
@@ -370,6 +372,7 @@ $("#picture-form").addEventListener("submit", async (event) => {
       await session.call("PUT", "/account/picture", file);
       form.reset();
       clearPreview();
+      say($("#picture-file-name"), "picture.no_file");
       say(result, "picture.uploaded");
       await loadPicture();
     } catch (e) {

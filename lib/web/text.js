@@ -76,6 +76,8 @@ export const PAGE_TEXT = {
     "picture.preview_alt": "Preview of the chosen picture",
     "picture.preview_caption": "Preview: not saved yet",
     "picture.upload": "Upload",
+    "picture.browse": "Choose a file",
+    "picture.no_file": "No file chosen",
     "picture.remove": "Remove the picture",
 
     "mfa.title": "Two-step sign-in",
@@ -242,6 +244,8 @@ export const PAGE_TEXT = {
     "picture.preview_alt": "Pratinjau foto yang dipilih",
     "picture.preview_caption": "Pratinjau: belum disimpan",
     "picture.upload": "Unggah",
+    "picture.browse": "Pilih berkas",
+    "picture.no_file": "Belum ada berkas yang dipilih",
     "picture.remove": "Hapus foto",
 
     "mfa.title": "Verifikasi dua langkah",

@@ -277,9 +277,13 @@ impl Browser {
             == true)
     }
 
-    /// Chooses the file at `path` in the file input `css`.
+    /// Chooses the file at `path` in the file input `css` (which may be drawn transparent
+    /// under a button of the page's own).
     pub async fn upload(&self, css: &str, path: &Path) -> anyhow::Result<()> {
-        let id = self.find(css).await?;
+        let found = self
+            .post("/element", json!({"using": "css selector", "value": css}))
+            .await?;
+        let id = found[ELEMENT].as_str().context("element id")?;
         let path = path.to_str().context("a UTF-8 path")?;
         self.post(&format!("/element/{id}/value"), json!({"text": path}))
             .await

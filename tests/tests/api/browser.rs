@@ -437,6 +437,10 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
     capture(&browser, "account-picture-refused").await;
     let png = drawn_png(&browser, &files).await;
     browser.upload("#picture-file", &png).await.unwrap();
+    browser
+        .wait_text("#picture-file-name", "guntur.png")
+        .await
+        .unwrap();
     wait_image(&browser, "#picture-preview").await;
     assert!(!image_shown(&browser, "#picture-current").await);
     capture(&browser, "account-picture-preview").await;
