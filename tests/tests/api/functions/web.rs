@@ -85,11 +85,11 @@ async fn the_sample_events_get_the_pages_with_their_security_headers() {
     for (event, title) in [
         (
             include_str!("../../../../events/web-app.json"),
-            "<title>dompet</title>",
+            "\">dompet</title>",
         ),
         (
             include_str!("../../../../events/dashboard.json"),
-            "<title>Transfers dashboard · dompet</title>",
+            "\">Transfers dashboard · dompet</title>",
         ),
     ] {
         let (status, headers, body) = page(event).await;
