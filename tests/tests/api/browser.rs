@@ -243,25 +243,19 @@ async fn drawn_png(browser: &Browser, dir: &Path) -> PathBuf {
     path
 }
 
-/// Whether the image `css` shows decoded pixels.
+/// Whether the image `arguments[0]` selects shows decoded pixels.
+const IMAGE_SHOWN: &str = "const i = document.querySelector(arguments[0]);
+    return !!i && !i.hidden && i.complete && i.naturalWidth > 0;";
+
 async fn image_shown(browser: &Browser, css: &str) -> bool {
-    browser
-        .eval(
-            "const i = document.querySelector(arguments[0]);
-             return !!i && !i.hidden && i.complete && i.naturalWidth > 0;",
-            json!([css]),
-        )
-        .await
-        .unwrap()
-        == true
+    browser.eval(IMAGE_SHOWN, json!([css])).await.unwrap() == true
 }
 
 async fn wait_image(browser: &Browser, css: &str) {
     browser
         .wait_until(
             &format!("{css} to show a picture"),
-            "const i = document.querySelector(arguments[0]);
-             return !!i && !i.hidden && i.complete && i.naturalWidth > 0;",
+            IMAGE_SHOWN,
             json!([css]),
         )
         .await
