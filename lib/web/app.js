@@ -313,9 +313,15 @@ async function showPicture(img, userId, altKey, params) {
 
 async function loadPicture() {
   if (!account) return;
-  const has = await showPicture($("#picture-current"), account.user_id);
-  $("#picture-none").hidden = has;
-  $("#picture-remove").hidden = !has;
+  const card = $("#picture-card");
+  card.setAttribute("aria-busy", "true");
+  try {
+    const has = await showPicture($("#picture-current"), account.user_id);
+    $("#picture-none").hidden = has;
+    $("#picture-remove").hidden = !has;
+  } finally {
+    card.setAttribute("aria-busy", "false");
+  }
 }
 
 /** What is wrong with a chosen file, as a key of i18n.js (the server checks it again). */

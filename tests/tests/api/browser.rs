@@ -305,6 +305,8 @@ async fn log_in(browser: &Browser, identifier: &str, secret: &str) {
 /// with the statuses in `provoked` (Chromium logs every 4xx a fetch receives), and that each of
 /// those was logged (so the log is really being read).
 async fn assert_console_clean(browser: &Browser, provoked: &[u16]) {
+    // What the page is still loading would log after the look.
+    settle(browser).await;
     let errors: Vec<String> = browser
         .console()
         .await
