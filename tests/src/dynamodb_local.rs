@@ -72,6 +72,11 @@ pub async fn client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&sdk_config().await)
 }
 
+/// A client for DynamoDB Local's Streams API.
+pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
+    aws_sdk_dynamodbstreams::Client::new(&sdk_config().await)
+}
+
 async fn sdk_config() -> aws_config::SdkConfig {
     crate::local_server::sdk_config(endpoint()).await
 }

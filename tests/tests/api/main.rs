@@ -9,6 +9,7 @@
 
 mod audit_dynamodb;
 mod browser;
+mod capacity_dynamodb;
 mod close_account_http;
 mod delivery_aws;
 mod entities_http;

@@ -53,27 +53,11 @@ async fn transfers_by_status_newest_first_with_cursors(store: Backend) {
     let (_, sender, _) = app.signed_up("guntur", "rahasia-sekali").await;
     app.signed_up("tom", "rahasia-sekali").await;
     app.topup(&sender, 100_000).await.assert_success(200);
-    let mut ids = Vec::new();
-    for amount in [1_000, 2_000, 3_000] {
-        let reply = app
-            .post_authed(
-                "/transfer",
-                &sender,
-                &json!({"target_user": "tom", "amount": amount}),
-                None,
-            )
-            .await;
-        ids.push(
-            reply.assert_success(202)["transfer_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-        // Distinct creation times make "newest first" observable.
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    // Seven transfers: on DynamoDB they fall in different shards of the status list, which a
+    // page merges.
+    let ids = send_transfers(&app, &sender, 7).await;
     app.settled().await;
-    let page = get(&app, "/admin/transfers?status=SUCCESS&limit=2", &admin).await;
+    let page = get(&app, "/admin/transfers?status=SUCCESS&limit=3", &admin).await;
     let first: Vec<&str> = page
         .assert_success(200)
         .as_array()
@@ -81,22 +65,16 @@ async fn transfers_by_status_newest_first_with_cursors(store: Backend) {
         .iter()
         .map(|t| t["transfer_id"].as_str().unwrap())
         .collect();
-    assert_eq!(first, [ids[2].as_str(), ids[1].as_str()]);
+    assert_eq!(first, [ids[6].as_str(), ids[5].as_str(), ids[4].as_str()]);
     let row = &page.body["result"][0];
     assert_eq!(
         (&row["amount"], &row["transfer_status"]),
-        (&json!(3_000), &json!("SUCCESS"))
+        (&json!(7_000), &json!("SUCCESS"))
     );
     assert!(row["settled_date"].is_string());
     let cursor = page.body["next_cursor"].as_str().unwrap();
-    let rest = get(
-        &app,
-        &format!("/admin/transfers?status=SUCCESS&limit=2&cursor={cursor}"),
-        &admin,
-    )
-    .await;
-    assert_eq!(rest.assert_success(200)[0]["transfer_id"], ids[0].as_str());
-    assert_eq!(rest.body["next_cursor"], Value::Null);
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(all_pages(&app, "SUCCESS", 3, &admin).await, newest_first);
     // The cursor is bound to its status.
     get(
         &app,
@@ -115,6 +93,98 @@ async fn transfers_by_status_newest_first_with_cursors(store: Backend) {
         get(&app, bad, &admin)
             .await
             .assert_error(400, "VALIDATION_ERROR");
+    }
+}
+
+/// Sends `count` transfers of 1,000, 2,000, … from `sender` to tom, a few ms apart; their ids,
+/// oldest first.
+async fn send_transfers(app: &TestApp, sender: &str, count: i64) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in 1..=count {
+        let reply = app
+            .post_authed(
+                "/transfer",
+                sender,
+                &json!({"target_user": "tom", "amount": n * 1_000}),
+                None,
+            )
+            .await;
+        ids.push(
+            reply.assert_success(202)["transfer_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        // Distinct creation times make "newest first" observable.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    ids
+}
+
+/// Every transfer of `status`, following the cursors `limit` at a time.
+async fn all_pages(app: &TestApp, status: &str, limit: usize, admin: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/admin/transfers?status={status}&limit={limit}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = get(app, &path, admin).await;
+        let rows = page.assert_success(200).as_array().unwrap().clone();
+        assert!(rows.len() <= limit);
+        seen.extend(
+            rows.iter()
+                .map(|t| t["transfer_id"].as_str().unwrap().to_string()),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return seen,
+        }
+    }
+}
+
+/// Transfers listed before the status lists were sharded (`transfer_status` = the status
+/// alone) are still listed, in order, among the sharded ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_listed_before_the_status_lists_were_sharded_are_still_listed() {
+    let table = dompet_tests::dynamodb_local::fresh_store().await;
+    let app = TestApp::spawn_on(std::sync::Arc::new(table.clone()), &[]).await;
+    let admin = operator(&app, "operator").await;
+    let (_, sender, _) = app.signed_up("guntur", "rahasia-sekali").await;
+    app.signed_up("tom", "rahasia-sekali").await;
+    app.topup(&sender, 100_000).await.assert_success(200);
+    let ids = send_transfers(&app, &sender, 6).await;
+    app.settled().await;
+    let client = dompet_tests::dynamodb_local::client().await;
+    for id in ids.iter().step_by(2) {
+        client
+            .update_item()
+            .table_name(table.table())
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("TRANSFER#{id}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("TRANSFER".into()),
+            )
+            .update_expression("SET transfer_status = :legacy")
+            .expression_attribute_values(
+                ":legacy",
+                aws_sdk_dynamodb::types::AttributeValue::S("SUCCESS".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    for limit in [1, 2, 4, 10] {
+        assert_eq!(
+            all_pages(&app, "SUCCESS", limit, &admin).await,
+            newest_first,
+            "limit {limit}"
+        );
     }
 }
 

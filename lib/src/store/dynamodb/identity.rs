@@ -28,8 +28,6 @@ use crate::store::{
 const BATCH_MAX: usize = 25;
 
 impl DynamoStore {
-    /// Whether a transfer from or to `user` is `PENDING`: pages of the `transfers_by_status`
-    /// index's `PENDING` partition (few: transfers settle in moments), filtered.
     /// Deletes the items `sks` of partition `pk`, 25 to a `BatchWriteItem`, until none is left
     /// unprocessed.
     async fn batch_delete(&self, pk: String, sks: &[String]) -> StoreResult<()> {

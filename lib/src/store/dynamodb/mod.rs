@@ -8,7 +8,7 @@
 //! | login throttle | `THROTTLE#key` / `THROTTLE` (TTL `expires_at` for unknown identifiers) |
 //! | ledger entry | `USER#id` / `TX#<account version, 20 digits>` |
 //! | idempotency record | `USER#id` / `IDEM#<route>#<key>` (TTL `expires_at`) |
-//! | transfer | `TRANSFER#id` / `TRANSFER`; while `PENDING` also `pending_shard`/`pending_since`, the keys of the sparse index `pending` |
+//! | transfer | `TRANSFER#id` / `TRANSFER`; while `PENDING` also `pending_shard`/`pending_since`, the keys of the sparse index `pending`; `transfer_status` (`SUCCESS#07`: the status and one of 32 shards) and `transfer_order`, the keys of `transfers_by_status` |
 //!
 //! Throttle state lives in its own item rather than on the user item so that login failures
 //! never contend with the balance writes that version the user item.

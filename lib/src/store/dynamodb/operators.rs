@@ -1,13 +1,13 @@
-//! Operators' reads without a Scan: transfers by status from the `transfers_by_status` index,
-//! the oldest pending transfer from the `pending` index, and the money check as the latest
-//! verdict the scheduled audit stored (`AUDIT` / `LATEST`).
+//! Operators' reads without a Scan: transfers by status from the `transfers_by_status` index
+//! (its shards merged), the oldest pending transfer from the `pending` index, and the money
+//! check as the latest verdict the scheduled audit stored (`AUDIT` / `LATEST`).
 
 use anyhow::Context;
 use async_trait::async_trait;
 
 use super::items::{
-    condition_failed, n, parse_guard, parse_transfer, pending_shard_key, s, transfer_order,
-    user_pk, Attrs, GUARD, PENDING_SHARDS, PROFILE,
+    condition_failed, n, parse_guard, parse_transfer, pending_shard_key, s, status_keys,
+    transfer_order, user_pk, Attrs, GUARD, PROFILE, TRANSFER_SHARDS,
 };
 use super::DynamoStore;
 use crate::domain::{LoginIdentifier, Millis};
@@ -32,37 +32,49 @@ impl OperatorStore for DynamoStore {
         before: Option<&TransferPosition>,
         limit: usize,
     ) -> StoreResult<Vec<Transfer>> {
-        let mut req = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("transfers_by_status")
-            .expression_attribute_values(":status", s(status.as_str()))
-            .scan_index_forward(false)
-            .limit(limit.clamp(1, 1000) as i32);
-        req = match before {
-            Some(b) => req
-                .key_condition_expression("transfer_status = :status AND transfer_order < :before")
-                .expression_attribute_values(
-                    ":before",
-                    s(transfer_order(b.created_at, &b.transfer_id)),
-                ),
-            None => req.key_condition_expression("transfer_status = :status"),
-        };
-        let out = req
+        // Every shard shares the sort key, so one position pages them all: each shard's
+        // newest `limit` before it, concurrently, merged; the newest `limit` of those are the
+        // page, exactly.
+        let limit = limit.clamp(1, 1000);
+        let queries = status_keys(status).into_iter().map(|key| {
+            let req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("transfers_by_status")
+                .expression_attribute_values(":status", s(key))
+                .scan_index_forward(false)
+                .limit(limit as i32);
+            match before {
+                Some(b) => req
+                    .key_condition_expression(
+                        "transfer_status = :status AND transfer_order < :before",
+                    )
+                    .expression_attribute_values(
+                        ":before",
+                        s(transfer_order(b.created_at, &b.transfer_id)),
+                    ),
+                None => req.key_condition_expression("transfer_status = :status"),
+            }
             .send()
-            .await
-            .context("DynamoDB Query (transfers by status) failed")?;
-        out.items()
-            .iter()
-            .map(|item| parse_transfer(item).map(|(t, _)| t))
-            .collect()
+        });
+        let mut transfers = Vec::new();
+        for out in futures::future::join_all(queries).await {
+            let out = out.context("DynamoDB Query (transfers by status) failed")?;
+            for item in out.items() {
+                transfers.push(parse_transfer(item)?.0);
+            }
+        }
+        transfers
+            .sort_by(|a, b| (b.created_at, &b.transfer_id).cmp(&(a.created_at, &a.transfer_id)));
+        transfers.truncate(limit);
+        Ok(transfers)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn oldest_pending(&self) -> StoreResult<Option<Millis>> {
         // The oldest of each shard's oldest: one Query per shard, concurrently.
-        let queries = (0..PENDING_SHARDS).map(|shard| {
+        let queries = (0..TRANSFER_SHARDS).map(|shard| {
             self.client
                 .query()
                 .table_name(&self.table)

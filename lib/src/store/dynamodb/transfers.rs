@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::items::{
     balance_update_counting, entry_item, entry_status_update, n, parse_balance, parse_transfer,
     pending_in_update, pending_shard_key, put_new, s, transfer_pk, transfer_settlement, user_pk,
-    Action, Attrs, Item, Transaction, PENDING_SHARDS, PROFILE, TRANSFER,
+    Action, Attrs, Item, Transaction, PROFILE, TRANSFER, TRANSFER_SHARDS,
 };
 use super::{backoff, DynamoStore, MONEY_ATTEMPTS};
 use crate::domain::{Millis, UserId};
@@ -108,7 +108,7 @@ impl TransferStore for DynamoStore {
                 (cursor.shard, cursor.key)
             }
         };
-        if shard >= PENDING_SHARDS {
+        if shard >= TRANSFER_SHARDS {
             return Ok(PendingPage::default());
         }
         let out = self
@@ -143,7 +143,7 @@ impl TransferStore for DynamoStore {
                         .collect::<anyhow::Result<_>>()?,
                 ),
             }),
-            None if shard + 1 < PENDING_SHARDS => Some(PendingCursor {
+            None if shard + 1 < TRANSFER_SHARDS => Some(PendingCursor {
                 shard: shard + 1,
                 key: None,
             }),

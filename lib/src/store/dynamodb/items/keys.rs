@@ -2,14 +2,19 @@
 //! index, and the keys of the other indexes.
 
 use crate::domain::{EntityId, IdentifierKind, LoginIdentifier, UserId};
+use crate::store::TxStatus;
 
 pub(in crate::store::dynamodb) const PROFILE: &str = "PROFILE";
 pub(in crate::store::dynamodb) const GUARD: &str = "GUARD";
 pub(in crate::store::dynamodb) const THROTTLE: &str = "THROTTLE";
 pub(in crate::store::dynamodb) const TRANSFER: &str = "TRANSFER";
 
-/// Shards of the sparse `pending` index, so no single index partition takes every transfer.
-pub(in crate::store::dynamodb) const PENDING_SHARDS: u32 = 4;
+/// Shards of each index key a transfer writes: the sparse `pending` index and each status of
+/// `transfers_by_status`. DynamoDB takes about 1,000 write units a second on one partition key
+/// value (of an index too, whose lag throttles the table), and a transfer writes 2 under its
+/// pending key (in, then out when settled) and 1 under its final status: 32 shards carry
+/// 16,000 transfers a second. Readers merge the shards.
+pub(in crate::store::dynamodb) const TRANSFER_SHARDS: u32 = 32;
 
 pub(in crate::store::dynamodb) fn user_pk(id: impl std::fmt::Display) -> String {
     format!("USER#{id}")
@@ -48,11 +53,35 @@ pub(in crate::store::dynamodb) fn pending_shard_key(shard: u32) -> String {
     format!("PENDING#{shard}")
 }
 
-pub(super) fn pending_shard(id: &str) -> String {
+/// The shard of transfer `id`. Items written when the `pending` index had 4 shards carry
+/// `PENDING#0` to `PENDING#3`, which readers of the 32 still cover.
+fn transfer_shard(id: &str) -> u32 {
     let h = id
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
-    pending_shard_key(h % PENDING_SHARDS)
+    h % TRANSFER_SHARDS
+}
+
+pub(super) fn pending_shard(id: &str) -> String {
+    pending_shard_key(transfer_shard(id))
+}
+
+/// Partition key of a transfer in `transfers_by_status`: its status and shard (`SUCCESS#07`).
+pub(in crate::store::dynamodb) fn status_key(status: TxStatus, id: &str) -> String {
+    status_shard_key(status, transfer_shard(id))
+}
+
+pub(in crate::store::dynamodb) fn status_shard_key(status: TxStatus, shard: u32) -> String {
+    format!("{}#{shard:02}", status.as_str())
+}
+
+/// Every partition key of `status` in `transfers_by_status`: its shards, and the status alone
+/// as items written before the index was sharded carry it.
+pub(in crate::store::dynamodb) fn status_keys(status: TxStatus) -> Vec<String> {
+    (0..TRANSFER_SHARDS)
+        .map(|shard| status_shard_key(status, shard))
+        .chain(std::iter::once(status.as_str().to_string()))
+        .collect()
 }
 
 pub(in crate::store::dynamodb) fn entity_sk(entity_id: EntityId) -> String {

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use crate::domain::Millis;
 use crate::store::{Transfer, TxStatus};
 
-use super::keys::{pending_shard, transfer_pk, TRANSFER};
+use super::keys::{pending_shard, status_key, transfer_pk, TRANSFER};
 use super::{item, n, s, Attrs, Item};
 
 /// A transfer whose debit is the sender's entry `sender_seq`, as it is stored in its status:
@@ -24,7 +24,7 @@ pub(in crate::store::dynamodb) fn transfer_item(t: &Transfer, sender_seq: u64) -
         ("status", s(t.status.as_str())),
         ("created_at", n(t.created_at)),
         ("sender_seq", n(sender_seq)),
-        ("transfer_status", s(t.status.as_str())),
+        ("transfer_status", s(status_key(t.status, &t.transfer_id))),
         (
             "transfer_order",
             s(transfer_order(t.created_at, &t.transfer_id)),
@@ -80,12 +80,13 @@ pub(in crate::store::dynamodb) fn transfer_settlement(
                 .key("pk", s(transfer_pk(transfer_id)))
                 .key("sk", s(TRANSFER))
                 .update_expression(
-                    "SET #status = :final, transfer_status = :final, settled_at = :now, \
+                    "SET #status = :final, transfer_status = :listed, settled_at = :now, \
                      suspense = :suspense REMOVE pending_shard, pending_since",
                 )
                 .condition_expression("#status = :pending")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":final", s(status.as_str()))
+                .expression_attribute_values(":listed", s(status_key(status, transfer_id)))
                 .expression_attribute_values(":pending", s(TxStatus::Pending.as_str()))
                 .expression_attribute_values(":now", n(now))
                 .expression_attribute_values(":suspense", AttributeValue::Bool(suspense))
