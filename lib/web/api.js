@@ -234,7 +234,7 @@ export function loginForm(form, session, then, codeForm) {
  * `fieldOfCode` (a map or a function of the error) places it. */
 export function showErrors(form, error, fieldOfCode = {}, aliases = {}) {
   clearErrors(form);
-  const slot = (name) => form.querySelector(`.error[data-for="${name}"]`) || form.querySelector('.error[data-for="_"]');
+  const slot = (name) => form.querySelector(`.error[data-for="${CSS.escape(name)}"]`) || form.querySelector('.error[data-for="_"]');
   const fields = Object.entries(error.errors || {});
   if (fields.length) {
     const bySlot = new Map();
@@ -263,7 +263,7 @@ export function clearErrors(form) {
 }
 
 function markInvalid(form, field) {
-  const input = form.querySelector(`[name="${field}"]`);
+  const input = form.querySelector(`[name="${CSS.escape(field)}"]`);
   if (input) input.setAttribute("aria-invalid", "true");
 }
 

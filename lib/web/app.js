@@ -15,11 +15,32 @@ import {
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const session = createSession("dompet.app.refresh", (messageKey) => {
+  signedOut();
   notify(messageKey);
   go("login");
 });
 const PUBLIC_VIEWS = ["login", "register", "forgot"];
 let account = null;
+
+/** Forgets what the tab showed of the account that was signed in: the next one starts clean
+ * (no question still open, no transfer still followed, no picture of someone else's). */
+function signedOut() {
+  account = null;
+  cancelConfirm();
+  followed += 1;
+  plain($("#transfer-status"), "");
+  delete $("#transfer-status").dataset.status;
+  setImage($("#picture-current"), null);
+  setImage($("#transfer-picture"), null);
+  clearPreview();
+  $("#picture-form").reset();
+  say($("#picture-file-name"), "picture.no_file");
+  for (const list of [$("#tx-rows"), $("#entity-rows"), $("#session-rows")]) list.replaceChildren();
+  txRows = [];
+  entityRowsShown = [];
+  entitiesListed = false;
+  sessionsShown = [];
+}
 
 /** The notice above the views: a key of i18n.js, or nothing. */
 function notify(messageKey, params) {
@@ -62,10 +83,15 @@ async function show(view) {
 
 let current = null;
 
-// A switched language: the page's words are rewritten by i18n.js; the view shows its data again
-// (amounts and dates written the new way).
+// A switched language: the page's words are rewritten by i18n.js; what the views drew from data
+// (facts, tables, amounts and dates) is drawn again from what they hold, without asking the
+// server again: nothing typed into a form is lost, no page of a list is dropped.
 onLanguageChange(() => {
-  if (current) show(current);
+  if (account) renderAccount();
+  renderTransactions();
+  renderSessions();
+  renderEntities();
+  if (current) document.title = t("title", { view: $(`#view-${current} h1`).textContent });
 });
 
 const LOADERS = {
@@ -129,7 +155,7 @@ $("#logout").addEventListener("click", async () => {
     // The tokens are forgotten either way; a failed revoke leaves them to expire.
   } finally {
     button.disabled = false;
-    account = null;
+    signedOut();
     notify("notice.logged_out");
     go("login");
   }
@@ -145,22 +171,27 @@ async function loadAccount() {
     account = body.result;
     // The API's own greeting ("akses sukses"), as it says it.
     plain($("#account-message"), body.message);
-    plain($("#account-balance"), rupiah(account.balance));
-    plain($("#wallet-balance"), rupiah(account.balance));
-    plain($("#account-username"), account.username ?? "—");
-    plain($("#account-email"), account.email ?? "—");
-    plain($("#account-phone"), account.phone_number ?? "—");
-    plain($("#account-name"), [account.first_name, account.last_name].filter(Boolean).join(" ") || "—");
-    plain($("#account-address"), account.address ?? "—");
-    plain($("#account-id"), account.user_id);
-    plain($("#account-created"), day(account.created_date));
-    say($("#account-mfa"), account.mfa ? "account.mfa_on" : "account.mfa_off");
-    for (const field of document.querySelectorAll(".step-up")) field.hidden = !account.mfa;
-    showFactor();
+    renderAccount();
     card.classList.add("granted");
   } finally {
     card.setAttribute("aria-busy", "false");
   }
+}
+
+/** The account's facts, in the current language. */
+function renderAccount() {
+  plain($("#account-balance"), rupiah(account.balance));
+  plain($("#wallet-balance"), rupiah(account.balance));
+  plain($("#account-username"), account.username ?? "—");
+  plain($("#account-email"), account.email ?? "—");
+  plain($("#account-phone"), account.phone_number ?? "—");
+  plain($("#account-name"), [account.first_name, account.last_name].filter(Boolean).join(" ") || "—");
+  plain($("#account-address"), account.address ?? "—");
+  plain($("#account-id"), account.user_id);
+  plain($("#account-created"), day(account.created_date));
+  say($("#account-mfa"), account.mfa ? "account.mfa_on" : "account.mfa_off");
+  for (const field of document.querySelectorAll(".step-up")) field.hidden = !account.mfa;
+  showFactor();
 }
 
 // ---- wallet ----
@@ -187,7 +218,8 @@ function moneyForm(selector, path, fields, describe, codeFields, confirm) {
       try {
         if (!(await confirm(form, body))) return;
       } catch (e) {
-        showErrors(form, e, codeFields);
+        // The lookup names the recipient `target`.
+        showErrors(form, e, codeFields, { target: "target_user" });
         return;
       }
     }
@@ -197,7 +229,11 @@ function moneyForm(selector, path, fields, describe, codeFields, confirm) {
         say(result, ...describe(reply.result));
         form.reset();
         plain($("#wallet-balance"), rupiah(reply.result.balance_after));
-        if (path === "/transfer") followTransfer(reply.result.transfer_id);
+        if (path === "/transfer") {
+          followTransfer(reply.result.transfer_id);
+          // "Yes" is gone with its panel: the focus goes to what happens next.
+          $("#transfer-status").focus();
+        }
       } catch (e) {
         if (e.code === "MFA_REQUIRED") $(".step-up", form).hidden = false;
         showErrors(form, e, { ...codeFields, MFA_REQUIRED: "code", INVALID_CODE: "code" },
@@ -224,6 +260,8 @@ moneyForm("#transfer-form", "/transfer",
  * one), asked and answered on the page. Resolves true to send, false to change it; throws the
  * lookup's error (unknown recipient). The "Yes" button has the focus: Enter sends. */
 async function confirmRecipient(form, body) {
+  // A question still open (the form sent again) is answered "No" first.
+  cancelConfirm();
   const { body: found } = await session.call("GET", `/users/lookup?${new URLSearchParams({ target: body.target_user })}`);
   const who = found.result.display_name
     ? `${found.result.display_name}${found.result.username ? ` (${found.result.username})` : ""}`
@@ -231,39 +269,64 @@ async function confirmRecipient(form, body) {
   const panel = $("#transfer-confirm");
   if (typeof body.amount === "number") say($("#transfer-question"), "transfer.question", { amount: body.amount, who });
   else say($("#transfer-question"), "transfer.question_no_amount", { who });
+  // The picture of this recipient only: a late answer for an earlier question is dropped.
   const picture = $("#transfer-picture");
-  picture.hidden = true;
-  showPicture(picture, found.result.user_id, "picture.of", { name: who }).catch(() => {});
+  setImage(picture, null);
+  picture.dataset.for = found.result.user_id;
+  session.blob(`/users/${encodeURIComponent(found.result.user_id)}/picture`).then((blob) => {
+    if (picture.dataset.for !== found.result.user_id || panel.hidden) return;
+    sayAttribute(picture, "alt", "picture.of", { name: who });
+    setImage(picture, blob);
+  }).catch(() => {});
   panel.hidden = false;
   $("#transfer-yes").focus();
   return new Promise((resolve) => {
-    const answer = (yes) => () => {
+    const answer = (yes) => {
       panel.hidden = true;
       $("#transfer-yes").onclick = null;
       $("#transfer-no").onclick = null;
-      if (!yes) form.target_user.focus();
+      form.removeEventListener("input", changed);
+      cancelConfirm = () => {};
       resolve(yes);
     };
-    $("#transfer-yes").onclick = answer(true);
-    $("#transfer-no").onclick = answer(false);
+    // Changing the form while the question is open answers "No": the question was about the
+    // transfer as it was.
+    const changed = () => answer(false);
+    form.addEventListener("input", changed);
+    cancelConfirm = () => answer(false);
+    $("#transfer-yes").onclick = () => answer(true);
+    $("#transfer-no").onclick = () => {
+      answer(false);
+      form.target_user.focus();
+    };
   });
 }
 
+/** Closes the open question before a transfer, if any, as a "No". */
+let cancelConfirm = () => {};
+
+/** Bumped for each transfer followed (and at sign-out): an older follower stops. */
+let followed = 0;
+
 /** Shows a transfer's status until the worker settles it. */
 async function followTransfer(id) {
+  const mine = ++followed;
   const status = $("#transfer-status");
+  delete status.dataset.status;
   const started = Date.now();
   let delay = 500;
   while (Date.now() - started < 120000) {
     await new Promise((resolve) => setTimeout(resolve, delay));
+    if (mine !== followed) return;
     delay = Math.min(delay * 1.5, 5000);
     let transfer;
     try {
       ({ body: { result: transfer } } = await session.call("GET", `/transfer/${id}`));
     } catch (e) {
-      sayWith(status, () => t("transfer.unknown", { message: errorText(e) }));
+      if (mine === followed) sayWith(status, () => t("transfer.unknown", { message: errorText(e) }));
       return;
     }
+    if (mine !== followed) return;
     status.dataset.status = transfer.transfer_status;
     if (transfer.transfer_status === "PENDING") {
       say(status, "transfer.pending", { amount: transfer.amount });
@@ -277,7 +340,7 @@ async function followTransfer(id) {
     loadAccount().catch(() => {});
     return;
   }
-  say(status, "transfer.still_pending");
+  if (mine === followed) say(status, "transfer.still_pending");
 }
 
 // ---- the profile picture ----
@@ -328,9 +391,8 @@ async function loadPicture() {
 function pictureProblem(file) {
   if (!file) return ["picture.choose"];
   if (!PICTURE_TYPES.includes(file.type)) return ["picture.wrong_type"];
-  if (file.size > MAX_PICTURE_BYTES) {
-    return ["picture.too_large", { size: `${(file.size / (1024 * 1024)).toFixed(1)} MB` }];
-  }
+  if (file.size === 0) return ["picture.empty"];
+  if (file.size > MAX_PICTURE_BYTES) return ["picture.too_large", { bytes: file.size }];
   return null;
 }
 
@@ -382,6 +444,13 @@ $("#picture-form").addEventListener("submit", async (event) => {
       say(result, "picture.uploaded");
       await loadPicture();
     } catch (e) {
+      if (e.code === "UNSUPPORTED_MEDIA_TYPE" && /^The bytes are not/.test(e.message)) {
+        // The server read the file: it is not the picture its name says.
+        say($(".error[data-for='picture']", form), "picture.unreadable");
+        form.picture.setAttribute("aria-invalid", "true");
+        form.picture.focus();
+        return;
+      }
       showErrors(form, e, { UNSUPPORTED_MEDIA_TYPE: "picture", PAYLOAD_TOO_LARGE: "picture", VALIDATION_ERROR: "picture" });
     }
   });
@@ -581,7 +650,18 @@ async function loadSessions() {
   wrap.setAttribute("aria-busy", "true");
   try {
     const { body } = await session.call("GET", "/sessions");
-    rows.replaceChildren(...body.result.map((s) => {
+    sessionsShown = body.result;
+    renderSessions();
+  } finally {
+    wrap.setAttribute("aria-busy", "false");
+  }
+}
+
+/** The logins last listed. */
+let sessionsShown = [];
+
+function renderSessions() {
+  $("#session-rows").replaceChildren(...sessionsShown.map((s) => {
       let action;
       if (s.current) {
         action = document.createTextNode(t("sessions.this_one"));
@@ -608,10 +688,7 @@ async function loadSessions() {
       tr.dataset.session = s.session_id;
       tr.dataset.created = s.created_date;
       return tr;
-    }));
-  } finally {
-    wrap.setAttribute("aria-busy", "false");
-  }
+  }));
 }
 
 $("#logout-all").addEventListener("click", async () => {
@@ -620,7 +697,7 @@ $("#logout-all").addEventListener("click", async () => {
   try {
     await session.call("POST", "/logout/all");
     session.forget();
-    account = null;
+    signedOut();
     notify("notice.logged_out_everywhere");
     go("login");
   } catch (e) {
@@ -685,7 +762,7 @@ $("#close-form").addEventListener("submit", async (event) => {
     try {
       await session.call("DELETE", "/account", body);
       session.forget();
-      account = null;
+      signedOut();
       notify("notice.closed");
       go("login");
     } catch (e) {
@@ -710,15 +787,8 @@ async function loadTransactions(fresh) {
     const query = new URLSearchParams({ limit: "10" });
     if (txCursor) query.set("cursor", txCursor);
     const { body } = await session.call("GET", `/transactions?${query}`);
-    if (fresh) rows.replaceChildren();
-    for (const tx of body.result) {
-      const kind = tx.transfer_id ? (tx.transaction_type === "CREDIT" ? "tx.transfer_in" : "tx.transfer_out")
-        : tx.payment_id ? "tx.payment" : "tx.topup";
-      const sign = tx.transaction_type === "CREDIT" ? "+" : "−";
-      rows.append(row([when(tx.created_date), t(kind), `${sign} ${rupiah(tx.amount)}`, t(`status.${tx.status}`),
-        tx.remarks, rupiah(tx.balance_after)]));
-    }
-    if (fresh && !body.result.length) rows.append(row([t("tx.none"), "", "", "", "", ""]));
+    txRows = fresh ? body.result : [...txRows, ...body.result];
+    renderTransactions();
     txCursor = body.next_cursor;
     more.hidden = !txCursor;
   } catch (e) {
@@ -727,6 +797,21 @@ async function loadTransactions(fresh) {
     wrap.setAttribute("aria-busy", "false");
     more.disabled = false;
   }
+}
+
+/** Every transaction listed so far (all its pages). */
+let txRows = [];
+
+function renderTransactions() {
+  const rows = $("#tx-rows");
+  rows.replaceChildren(...txRows.map((tx) => {
+    const kind = tx.transfer_id ? (tx.transaction_type === "CREDIT" ? "tx.transfer_in" : "tx.transfer_out")
+      : tx.payment_id ? "tx.payment" : "tx.topup";
+    const sign = tx.transaction_type === "CREDIT" ? "+" : "−";
+    return row([when(tx.created_date), t(kind), `${sign} ${rupiah(tx.amount)}`, t(`status.${tx.status}`),
+      tx.remarks, rupiah(tx.balance_after)]);
+  }));
+  if (!txRows.length && txCursor === null && account) rows.append(row([t("tx.none"), "", "", "", "", ""]));
 }
 
 $("#tx-more").addEventListener("click", () => loadTransactions(false));
@@ -779,9 +864,9 @@ async function loadEntities(fresh) {
     const query = new URLSearchParams({ limit: "10", ...entityFilter });
     if (entityCursor) query.set("cursor", entityCursor);
     const { body } = await session.call("GET", `/entities?${query}`);
-    if (fresh) rows.replaceChildren();
-    for (const e of body.result) rows.append(entityRow(e));
-    if (fresh && !body.result.length) rows.append(row([t("entities.none"), "", "", "", "", ""]));
+    entityRowsShown = fresh ? body.result : [...entityRowsShown, ...body.result];
+    entitiesListed = true;
+    renderEntities();
     entityCursor = body.next_cursor;
     more.hidden = !entityCursor;
     clearErrors(filterForm);
@@ -791,6 +876,16 @@ async function loadEntities(fresh) {
     wrap.setAttribute("aria-busy", "false");
     more.disabled = false;
   }
+}
+
+/** Every entity listed so far (all its pages). */
+let entityRowsShown = [];
+let entitiesListed = false;
+
+function renderEntities() {
+  const rows = $("#entity-rows");
+  rows.replaceChildren(...entityRowsShown.map(entityRow));
+  if (entitiesListed && !entityRowsShown.length) rows.append(row([t("entities.none"), "", "", "", "", ""]));
 }
 
 function entityRow(entity) {
@@ -819,9 +914,11 @@ async function deleteEntity(entity, button) {
   if (button.dataset.armed !== "yes") {
     button.dataset.armed = "yes";
     button.textContent = t("entities.confirm_delete");
+    button.setAttribute("aria-label", t("entities.confirm_delete_label", { code: entity.code }));
     setTimeout(() => {
       button.dataset.armed = "";
       button.textContent = t("entities.delete");
+      button.setAttribute("aria-label", t("entities.delete_label", { code: entity.code }));
     }, 5000);
     return;
   }

@@ -34,7 +34,7 @@ let current = preferred();
 const listeners = [];
 /** Elements whose text `say` wrote, with how to write it again. */
 const said = new Map();
-/** Attributes `sayAttribute` set, by attribute and element id. */
+/** Attributes `sayAttribute` set: element → attribute → how to write it. */
 const saidAttributes = new Map();
 
 export function language() {
@@ -83,7 +83,8 @@ export function sayWith(element, compute) {
 export function sayAttribute(element, attribute, key, params) {
   if (!element) return;
   const write = () => element.setAttribute(attribute, t(key, params));
-  saidAttributes.set(`${attribute}\u0000${element.id}`, [element, write]);
+  if (!saidAttributes.has(element)) saidAttributes.set(element, new Map());
+  saidAttributes.get(element).set(attribute, write);
   write();
 }
 
@@ -111,16 +112,17 @@ export function translatePage() {
     if (element.isConnected) element.textContent = write();
     else said.delete(element);
   }
-  for (const [key, [element, write]] of saidAttributes) {
-    if (element.isConnected) write();
-    else saidAttributes.delete(key);
+  for (const [element, writes] of saidAttributes) {
+    if (!element.isConnected) saidAttributes.delete(element);
+    else for (const write of writes.values()) write();
   }
   const other = current === "id" ? "en" : "id";
   const button = document.getElementById("lang-switch");
   if (button) {
+    // Named in the language it switches to, and read in that language's voice.
     button.textContent = LANGUAGES[other];
     button.lang = other;
-    button.setAttribute("aria-label", t("lang.switch", { name: LANGUAGES[other] }));
+    button.setAttribute("aria-label", MESSAGES[other]["lang.switch"]({ name: LANGUAGES[other] }));
   }
 }
 
@@ -334,7 +336,9 @@ const MESSAGES = {
     "picture.uploaded": "Your picture is saved.",
     "picture.removed": "Your picture is removed.",
     "picture.choose": "Choose a picture first.",
-    "picture.too_large": ({ size }) => `This file is ${size}; a picture can be at most 1 MB.`,
+    "picture.too_large": ({ bytes }) => `This file is ${megabytes(bytes)}; a picture can be at most 1 MB.`,
+    "picture.empty": "This file is empty; choose a picture.",
+    "picture.unreadable": "This file is not a picture we can read (it may be damaged); choose another PNG, JPEG or WebP.",
     "picture.wrong_type": "Choose a PNG, JPEG or WebP picture.",
     "picture.of": ({ name }) => `Picture of ${name}`,
 
@@ -382,6 +386,7 @@ const MESSAGES = {
     "entities.delete": "Delete",
     "entities.delete_label": ({ code }) => `Delete ${code}`,
     "entities.confirm_delete": "Confirm delete",
+    "entities.confirm_delete_label": ({ code }) => `Press again to delete ${code}`,
     "entities.deleting": "Deleting…",
     "entities.deleted": ({ code }) => `Deleted ${code}.`,
     "entities.edit_title": ({ code, version }) => `Edit ${code} (version ${version})`,
@@ -418,7 +423,7 @@ const MESSAGES = {
 
     "fieldname.username": "Nama pengguna",
     "fieldname.email": "Email",
-    "fieldname.phone_number": "Nomor telepon",
+    "fieldname.phone_number": "Nomor HP",
     "fieldname.password": "Kata sandi",
     "fieldname.pin": "PIN",
     "fieldname.current_password": "Kata sandi saat ini",
@@ -432,8 +437,8 @@ const MESSAGES = {
     "fieldname.code": "Kode",
     "fieldname.otp": "Kode",
     "fieldname.recovery_code": "Kode pemulihan",
-    "fieldname.type": "Jenis",
-    "fieldname.quantity": "Jumlah stok",
+    "fieldname.type": "Tipe",
+    "fieldname.quantity": "Kuantitas",
     "fieldname.name": "Nama",
     "fieldname.description": "Deskripsi",
     "fieldname.mfa_token": "Proses masuk",
@@ -481,7 +486,7 @@ const MESSAGES = {
     "error.CONCURRENT_UPDATE": "Akun Anda diubah oleh permintaan lain pada saat yang sama; coba lagi.",
     "error.VERSION_CONFLICT": "Entitas ini diubah oleh permintaan lain; muat versi terbaru lalu ulangi perubahan Anda.",
     "error.BALANCE_NOT_ZERO": "Saldo Anda harus Rp 0 dulu: bayarkan atau transfer sisanya.",
-    "error.TRANSFER_PENDING": "Masih ada transfer Anda yang tertunda; coba lagi setelah selesai.",
+    "error.TRANSFER_PENDING": "Masih ada transfer Anda yang menunggu diproses; coba lagi setelah selesai.",
     "error.PAYLOAD_TOO_LARGE": "Berkas terlalu besar (maksimal 1 MB).",
     "error.UNSUPPORTED_MEDIA_TYPE": "Pilih gambar PNG, JPEG, atau WebP.",
     "error.TOO_MANY_ATTEMPTS": ({ retry }) => (retry
@@ -501,14 +506,14 @@ const MESSAGES = {
     "notice.logged_out": "Anda sudah keluar.",
     "notice.logged_out_everywhere": "Semua sesi login Anda telah diakhiri, termasuk yang ini.",
     "notice.closed": "Akun Anda sudah ditutup. Terima kasih telah memakai dompet.",
-    "notice.reset_done": "Rahasia baru Anda sudah dipasang dan semua sesi login lain telah diakhiri.",
-    "notice.reset_login": "Rahasia baru Anda sudah dipasang: masuklah dengannya.",
+    "notice.reset_done": "Kata sandi atau PIN baru Anda sudah disimpan dan semua sesi login lain telah diakhiri.",
+    "notice.reset_login": "Kata sandi atau PIN baru Anda sudah disimpan: silakan masuk dengannya.",
     "title": ({ view }) => `${view} · dompet`,
 
     "account.none": "—",
     "account.mfa_on": "Aktif",
     "account.mfa_off": "Nonaktif",
-    "mfa.on": "Aktif: masuk dan memindahkan uang meminta kode dari aplikasi autentikator Anda.",
+    "mfa.on": "Aktif: setiap masuk dan transaksi memerlukan kode dari aplikasi autentikator Anda.",
     "mfa.off": "Nonaktif: kata sandi atau PIN saja sudah cukup untuk masuk.",
     "mfa.almost": "Hampir selesai: tambahkan kunci ke aplikasi Anda, lalu masukkan kode yang ditampilkannya.",
     "mfa.enabled": "Verifikasi dua langkah aktif. Sesi login Anda yang lain telah diakhiri.",
@@ -519,7 +524,9 @@ const MESSAGES = {
     "picture.uploaded": "Foto Anda sudah disimpan.",
     "picture.removed": "Foto Anda sudah dihapus.",
     "picture.choose": "Pilih foto terlebih dahulu.",
-    "picture.too_large": ({ size }) => `Berkas ini ${size}; foto paling besar 1 MB.`,
+    "picture.too_large": ({ bytes }) => `Berkas ini ${megabytes(bytes)}; foto paling besar 1 MB.`,
+    "picture.empty": "Berkas ini kosong; pilih sebuah foto.",
+    "picture.unreadable": "Berkas ini bukan foto yang bisa kami baca (mungkin rusak); pilih PNG, JPEG, atau WebP lain.",
     "picture.wrong_type": "Pilih gambar PNG, JPEG, atau WebP.",
     "picture.of": ({ name }) => `Foto ${name}`,
 
@@ -529,10 +536,10 @@ const MESSAGES = {
     "transfer.question": ({ amount, who }) => `Kirim ${rupiah(amount)} ke ${who}?`,
     "transfer.question_no_amount": ({ who }) => `Kirim ke ${who}?`,
     "transfer.unknown": ({ message }) => `Status transfer tidak diketahui: ${message}`,
-    "transfer.pending": ({ amount }) => `Terkirim ${rupiah(amount)}: TERTUNDA, menunggu dikreditkan…`,
+    "transfer.pending": ({ amount }) => `Terkirim ${rupiah(amount)}: MENUNGGU, sedang diteruskan ke penerima…`,
     "transfer.settled": ({ amount, date }) => `Transfer ${rupiah(amount)} selesai: BERHASIL pada ${when(date)}.`,
     "transfer.failed": ({ amount }) => `Transfer ${rupiah(amount)} GAGAL; uangnya sudah kembali ke saldo Anda.`,
-    "transfer.still_pending": "Transfer masih TERTUNDA; statusnya ada di Transaksi.",
+    "transfer.still_pending": "Transfer masih MENUNGGU; statusnya ada di Transaksi.",
 
     "tx.transfer_in": "Transfer masuk",
     "tx.transfer_out": "Transfer keluar",
@@ -540,13 +547,13 @@ const MESSAGES = {
     "tx.topup": "Isi saldo",
     "tx.none": "Belum ada transaksi.",
     "status.SUCCESS": "BERHASIL",
-    "status.PENDING": "TERTUNDA",
+    "status.PENDING": "MENUNGGU",
     "status.FAILED": "GAGAL",
 
     "sessions.this_one": "Sesi ini",
     "sessions.end": "Akhiri",
-    "sessions.end_label": ({ date }) => `Akhiri sesi login ${when(date)}`,
-    "sessions.ended": ({ date }) => `Sesi login ${when(date)} telah diakhiri.`,
+    "sessions.end_label": ({ date }) => `Akhiri sesi login sejak ${when(date)}`,
+    "sessions.ended": ({ date }) => `Sesi login sejak ${when(date)} telah diakhiri.`,
     "sessions.yes": "Ya",
     "sessions.no": "Tidak",
     "identifier.saved": ({ value }) => `Tersimpan: ${value}.`,
@@ -562,6 +569,7 @@ const MESSAGES = {
     "entities.delete": "Hapus",
     "entities.delete_label": ({ code }) => `Hapus ${code}`,
     "entities.confirm_delete": "Yakin hapus",
+    "entities.confirm_delete_label": ({ code }) => `Tekan lagi untuk menghapus ${code}`,
     "entities.deleting": "Menghapus…",
     "entities.deleted": ({ code }) => `${code} dihapus.`,
     "entities.edit_title": ({ code, version }) => `Ubah ${code} (versi ${version})`,
@@ -577,10 +585,10 @@ const MESSAGES = {
     "dash.updated": ({ time }) => `Diperbarui ${clock(time)}`,
     "dash.unknown": "tidak diketahui",
     "dash.holds": "seimbang",
-    "dash.broken": "TIDAK SEIMBANG",
+    "dash.broken": "tidak seimbang",
     "dash.money_detail": ({ held, entered, date }) =>
-      ` tersimpan ${rupiah(held)} = saldo + tertunda; masuk ${rupiah(entered)} = isi saldo − pembayaran · diperiksa ${when(date)}`,
-    "dash.in_process": "di dalam proses",
+      ` tersimpan ${rupiah(held)} = saldo + transfer menunggu; masuk ${rupiah(entered)} = isi saldo − pembayaran · diperiksa ${when(date)}`,
+    "dash.in_process": "tanpa antrean (dalam proses server)",
     "dash.none": "Tidak ada",
     "dash.no_transfers": "Belum ada transfer.",
     "dash.bar": ({ n, ago }) => `${n} selesai ${ago} menit lalu`,
@@ -600,6 +608,12 @@ export function clock(value) {
   return new Intl.DateTimeFormat(LOCALES[current], {
     hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
   }).format(date);
+}
+
+/** A file's size in megabytes, rounded up to a tenth: "1,1 MB". */
+function megabytes(bytes) {
+  const mb = Math.ceil((Number(bytes) / (1024 * 1024)) * 10) / 10;
+  return `${mb.toLocaleString(LOCALES[current], { minimumFractionDigits: 1, maximumFractionDigits: 1 })} MB`;
 }
 
 function statusWord(status, lang) {

