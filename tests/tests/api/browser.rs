@@ -1324,7 +1324,7 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
         .unwrap();
     wait_image(&browser, "#transfer-picture").await;
     assert!(browser.focused("#transfer-yes").await.unwrap());
-    capture(&browser, "wallet-confirm").await;
+    capture(&browser, "wallet-confirm-keyboard").await;
     // Looking in both languages moved the focus to the switch: back by Tab.
     browser.tab_to("#transfer-yes", 60).await.unwrap();
     browser.keys(ENTER).await.unwrap();
