@@ -204,15 +204,21 @@ const FIELD_MESSAGES = [
   [/^at most one of otp, recovery_code is allowed$/, "field.one_code"],
   [/^would take the balance over the largest amount/, "field.balance_limit"],
   [/^must be the entity's version/, "field.version"],
+  [/^must be a UUID$/, "field.uuid"],
+  [/^is not an mfa_token$/, "field.mfa_token"],
+  [/^must be one of (.+)$/, "field.one_of"],
 ];
 
 /** One field message from the API, with the field's name, in the app's words. */
 export function fieldText(field, message) {
   for (const [pattern, key] of FIELD_MESSAGES) {
     const m = pattern.exec(message);
-    if (m) return t(key, { field: fieldName(field), a: m[1], b: m[2] });
+    if (m) return capitalised(t(key, { field: fieldName(field), a: m[1], b: m[2] }));
   }
-  const text = `${fieldName(field)} ${message}`.trim();
+  return capitalised(`${fieldName(field)} ${message}`.trim());
+}
+
+function capitalised(text) {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
@@ -253,6 +259,9 @@ const MESSAGES = {
     "fieldname.mfa_token": "Sign-in",
     "fieldname.target": "Recipient",
     "fieldname.picture": "Picture",
+    "fieldname.status": "Status",
+    "fieldname.user_id": "User id",
+    "fieldname.limit": "Limit",
 
     "field.required": ({ field }) => `${field} is required.`,
     "field.empty": ({ field }) => `${field} must not be empty.`,
@@ -278,6 +287,9 @@ const MESSAGES = {
     "field.one_code": () => "Give one code: from the app or a recovery code.",
     "field.balance_limit": ({ field }) => `${field} would take the balance over the most an account can hold.`,
     "field.version": ({ field }) => `${field} must be the entity's version.`,
+    "field.uuid": ({ field }) => `${field} must be an id (a UUID).`,
+    "field.mfa_token": () => "This sign-in has expired; log in again.",
+    "field.one_of": ({ field, a }) => `${field} must be one of ${a}.`,
 
     "error.VALIDATION_ERROR": "Some fields need a change.",
     "error.INVALID_CURSOR": "This list has changed; load it again.",
@@ -444,6 +456,9 @@ const MESSAGES = {
     "fieldname.mfa_token": "Proses masuk",
     "fieldname.target": "Penerima",
     "fieldname.picture": "Foto",
+    "fieldname.status": "Status",
+    "fieldname.user_id": "ID pengguna",
+    "fieldname.limit": "Batas",
 
     "field.required": ({ field }) => `${field} wajib diisi.`,
     "field.empty": ({ field }) => `${field} tidak boleh kosong.`,
@@ -469,6 +484,9 @@ const MESSAGES = {
     "field.one_code": () => "Isi satu kode saja: dari aplikasi atau kode pemulihan.",
     "field.balance_limit": ({ field }) => `${field} akan membuat saldo melebihi batas maksimal sebuah akun.`,
     "field.version": ({ field }) => `${field} harus versi entitas.`,
+    "field.uuid": ({ field }) => `${field} harus berupa ID (UUID).`,
+    "field.mfa_token": () => "Proses masuk ini sudah kedaluwarsa; silakan masuk lagi.",
+    "field.one_of": ({ field, a }) => `${field} harus salah satu dari ${a}.`,
 
     "error.VALIDATION_ERROR": "Beberapa isian perlu diperbaiki.",
     "error.INVALID_CURSOR": "Daftar ini sudah berubah; muat ulang.",
