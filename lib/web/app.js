@@ -106,6 +106,15 @@ const LOADERS = {
   security: () => Promise.all([loadAccount(), loadSessions()]),
 };
 
+/** Handles the submit of the form `selector`: the page stays, the form's last errors go. */
+function onSubmit(selector, handle) {
+  $(selector).addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearErrors(event.target);
+    return handle(event.target);
+  });
+}
+
 // ---- log in, register, log out ----
 
 loginForm($("#login-form"), session, () => {
@@ -113,10 +122,7 @@ loginForm($("#login-form"), session, () => {
   go("account");
 }, $("#login-mfa-form"));
 
-$("#register-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#register-form", async (form) => {
   const body = {};
   for (const name of ["username", "email", "phone_number", "first_name", "last_name", "address"]) {
     const v = form[name].value.trim();
@@ -201,18 +207,11 @@ function idempotencyKey() {
 }
 
 function moneyForm(selector, path, fields, describe, codeFields, confirm) {
-  $(selector).addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const form = event.target;
-    clearErrors(form);
+  onSubmit(selector, async (form) => {
     const result = $(".result", form);
     plain(result, "");
-    const body = fields(form);
     // With a second factor on, the code from the app (or a recovery code) goes with it.
-    if (form.code && form.code.value.trim()) {
-      const [field, value] = codeField(form.code.value);
-      body[field] = value;
-    }
+    const body = withCode(form, fields(form));
     if (confirm) {
       // Asked before the form goes busy: the question is the one live part of it.
       try {
@@ -273,11 +272,8 @@ async function confirmRecipient(form, body) {
   const picture = $("#transfer-picture");
   setImage(picture, null);
   picture.dataset.for = found.result.user_id;
-  session.blob(`/users/${encodeURIComponent(found.result.user_id)}/picture`).then((blob) => {
-    if (picture.dataset.for !== found.result.user_id || panel.hidden) return;
-    sayAttribute(picture, "alt", "picture.of", { name: who });
-    setImage(picture, blob);
-  }).catch(() => {});
+  showPicture(picture, found.result.user_id, "picture.of", { name: who },
+    () => picture.dataset.for === found.result.user_id && !panel.hidden).catch(() => {});
   panel.hidden = false;
   $("#transfer-yes").focus();
   return new Promise((resolve) => {
@@ -367,8 +363,10 @@ function setImage(img, blob) {
 }
 
 /** Shows a user's picture in `img`, described by `altKey`; hidden when they have none. */
-async function showPicture(img, userId, altKey, params) {
+async function showPicture(img, userId, altKey, params, wanted = () => true) {
   const blob = await session.blob(`/users/${encodeURIComponent(userId)}/picture`);
+  // An answer that came back after the page moved on is dropped.
+  if (!wanted()) return false;
   if (altKey) sayAttribute(img, "alt", altKey, params);
   setImage(img, blob);
   return blob !== null;
@@ -421,10 +419,7 @@ $("#picture-file").addEventListener("change", () => {
   $("#picture-preview-wrap").hidden = false;
 });
 
-$("#picture-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#picture-form", async (form) => {
   const result = $(".result", form);
   plain(result, "");
   const file = form.picture.files[0];
@@ -484,10 +479,7 @@ function showFactor() {
   $("#mfa-disable-form").hidden = !account.mfa;
 }
 
-$("#mfa-enrol-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#mfa-enrol-form", async (form) => {
   const [secretName, secret] = secretField(form.secret.value);
   await busy(form, async () => {
     try {
@@ -509,10 +501,7 @@ $("#mfa-enrol-form").addEventListener("submit", async (event) => {
   });
 });
 
-$("#mfa-confirm-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#mfa-confirm-form", async (form) => {
   await busy(form, async () => {
     try {
       const { body } = await session.call("POST", "/mfa/totp/confirm", { code: form.code.value.trim() });
@@ -555,10 +544,7 @@ $("#mfa-saved").addEventListener("click", async () => {
   $("#mfa-disable-secret").focus();
 });
 
-$("#mfa-disable-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#mfa-disable-form", async (form) => {
   const [secretName, secret] = secretField(form.secret.value);
   const [codeName, code] = codeField(form.code.value);
   await busy(form, async () => {
@@ -578,10 +564,7 @@ $("#mfa-disable-form").addEventListener("submit", async (event) => {
 
 let resetFor = null;
 
-$("#forgot-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#forgot-form", async (form) => {
   const [field, value] = identifierField(form.identifier.value);
   await busy(form, async () => {
     try {
@@ -598,10 +581,7 @@ $("#forgot-form").addEventListener("submit", async (event) => {
   });
 });
 
-$("#reset-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#reset-form", async (form) => {
   const kind = form.secret_kind.value;
   const secret = form.secret.value;
   await busy(form, async () => {
@@ -707,10 +687,7 @@ $("#logout-all").addEventListener("click", async () => {
   }
 });
 
-$("#identifier-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#identifier-form", async (form) => {
   const result = $(".result", form);
   plain(result, "");
   const field = form.field.value;
@@ -731,10 +708,7 @@ $("#identifier-form").addEventListener("submit", async (event) => {
   });
 });
 
-$("#secret-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#secret-form", async (form) => {
   const result = $(".result", form);
   plain(result, "");
   const [currentName, current] = secretField(form.current.value);
@@ -752,10 +726,7 @@ $("#secret-form").addEventListener("submit", async (event) => {
   });
 });
 
-$("#close-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#close-form", async (form) => {
   const [secretName, secret] = secretField(form.current.value);
   const body = withCode(form, { [secretName]: secret });
   await busy(form, async () => {
@@ -826,10 +797,7 @@ async function loadProfile() {
   form.address.value = account.address ?? "";
 }
 
-$("#profile-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#profile-form", async (form) => {
   const result = $(".result", form);
   plain(result, "");
   const body = {};
@@ -991,10 +959,7 @@ $("#entity-filter").addEventListener("submit", (event) => {
 
 $("#entity-more").addEventListener("click", () => loadEntities(false));
 
-$("#entity-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  clearErrors(form);
+onSubmit("#entity-form", async (form) => {
   const result = $(".result", form);
   plain(result, "");
   const id = form.entity_id.value;

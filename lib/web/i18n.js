@@ -64,10 +64,7 @@ export function t(key, params = {}) {
 
 /** Writes `key` (with `params`) as the text of `element`, again after each switch. */
 export function say(element, key, params) {
-  if (!element) return;
-  said.set(element, () => t(key, params));
-  element.dataset.said = "";
-  element.textContent = t(key, params);
+  sayWith(element, () => t(key, params));
 }
 
 /** Writes what `compute` returns (in the current language) as the text of `element`, again

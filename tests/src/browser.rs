@@ -293,13 +293,11 @@ impl Browser {
     /// Opens a new tab (its own `sessionStorage`: its own login) and switches to it; returns
     /// the handle of the tab it left.
     pub async fn new_tab(&self) -> anyhow::Result<String> {
-        let left = self
-            .command(reqwest::Method::GET, "/window", Value::Null)
-            .await?;
+        let left = self.handle().await?;
         let opened = self.post("/window/new", json!({"type": "tab"})).await?;
         self.switch_to(opened["handle"].as_str().context("a handle")?)
             .await?;
-        Ok(left.as_str().context("a handle")?.to_string())
+        Ok(left)
     }
 
     /// The current tab's handle.

@@ -277,12 +277,17 @@ async fn register_in_browser(browser: &Browser, fields: &[(&str, &str)], pin: bo
             .await
             .unwrap();
     }
-    browser
-        .click("#register-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(browser, "#register-form").await;
     browser
         .wait_text("#account-message", "akses sukses")
+        .await
+        .unwrap();
+}
+
+/// Presses the submit button of the form `form` selects.
+async fn submit(browser: &Browser, form: &str) {
+    browser
+        .click(&format!("{form} button[type='submit']"))
         .await
         .unwrap();
 }
@@ -430,10 +435,7 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
     let fake = files.join("not-a-picture.png");
     std::fs::write(&fake, "this is text, not a PNG").unwrap();
     browser.upload("#picture-file", &fake).await.unwrap();
-    browser
-        .click("#picture-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#picture-form").await;
     browser
         .wait_text(
             "#picture-form .error[data-for='picture']",
@@ -451,10 +453,7 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
     wait_image(&browser, "#picture-preview").await;
     assert!(!image_shown(&browser, "#picture-current").await);
     capture(&browser, "account-picture-preview").await;
-    browser
-        .click("#picture-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#picture-form").await;
     browser
         .wait_text("#picture-form .result", "Your picture is saved")
         .await
@@ -473,10 +472,7 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
         .await
         .unwrap();
     browser.fill("#reg-secret", "short").await.unwrap();
-    browser
-        .click("#register-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#register-form").await;
     let message = browser
         .wait_text("#register-form .error[data-for='secret']", "Password")
         .await
@@ -485,10 +481,7 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
     capture(&browser, "register-refused").await;
     browser.fill("#reg-secret", "rahasia-sari").await.unwrap();
     browser.fill("#reg-first", "Sari").await.unwrap();
-    browser
-        .click("#register-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#register-form").await;
     browser
         .wait_text("#account-message", "akses sukses")
         .await
@@ -525,19 +518,13 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
     // amounts as English writes them.
     browser.click("#nav a[href='#/wallet']").await.unwrap();
     browser.fill("#topup-amount", "500.000").await.unwrap();
-    browser
-        .click("#topup-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#topup-form").await;
     browser
         .wait_text("#topup-form .result", "Balance Rp 500,000")
         .await
         .unwrap();
     browser.fill("#pay-amount", "900000").await.unwrap();
-    browser
-        .click("#pay-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#pay-form").await;
     browser
         .wait_text(
             "#pay-form .error[data-for='amount']",
@@ -551,10 +538,7 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
         .fill("#pay-remarks", "Pulsa Telkomsel 100k")
         .await
         .unwrap();
-    browser
-        .click("#pay-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#pay-form").await;
     browser
         .wait_text("#pay-form .result", "Balance Rp 400,000")
         .await
@@ -568,10 +552,7 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
         .fill("#transfer-remarks", "Hadiah Ultah")
         .await
         .unwrap();
-    browser
-        .click("#transfer-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#transfer-form").await;
     // Whom it reaches is asked first, by name and picture; "No" sends nothing, "Yes" sends it.
     browser
         .wait_text("#transfer-question", "Send Rp 30,000 to Guntur Saputro?")
@@ -602,10 +583,7 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
         .count(),
         0
     );
-    browser
-        .click("#transfer-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#transfer-form").await;
     browser
         .wait_text("#transfer-question", "Guntur Saputro")
         .await
@@ -672,10 +650,7 @@ async fn the_web_app_and_dashboard_work_in_chromium(store: Backend) {
         .fill("#profile-address", "Jl. Diponegoro No. 215")
         .await
         .unwrap();
-    browser
-        .click("#profile-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#profile-form").await;
     browser
         .wait_text("#profile-form .result", "Saved")
         .await
@@ -1052,10 +1027,7 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
         .fill("#mfa-enrol-secret", "rahasia-dewi")
         .await
         .unwrap();
-    browser
-        .click("#mfa-enrol-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#mfa-enrol-form").await;
     browser.find("#mfa-qr svg").await.unwrap();
     let secret = browser.text("#mfa-secret").await.unwrap().replace(' ', "");
     assert_eq!(secret.len(), 32, "{secret}");
@@ -1118,20 +1090,14 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
     browser.click("a[href='#/wallet']").await.unwrap();
     browser.find("#pay-code").await.unwrap();
     browser.fill("#pay-amount", "10000").await.unwrap();
-    browser
-        .click("#pay-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#pay-form").await;
     browser
         .wait_text("#pay-form .error[data-for='code']", "Masukkan kode")
         .await
         .unwrap();
     capture(&browser, "wallet-step-up-asked").await;
     browser.fill("#pay-code", &code()).await.unwrap();
-    browser
-        .click("#pay-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#pay-form").await;
     browser
         .wait_text(
             "#pay-form .result",
@@ -1155,19 +1121,13 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
         .fill("#identifier-current", "rahasia-dewi")
         .await
         .unwrap();
-    browser
-        .click("#identifier-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#identifier-form").await;
     browser
         .wait_text("#identifier-form .error[data-for='code']", "kode")
         .await
         .unwrap();
     browser.fill("#identifier-code", &code()).await.unwrap();
-    browser
-        .click("#identifier-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#identifier-form").await;
     browser
         .wait_text("#identifier-form .result", "Tersimpan: dewi@example.com")
         .await
@@ -1181,10 +1141,7 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
         .await
         .unwrap();
     browser.fill("#secret-code", &code()).await.unwrap();
-    browser
-        .click("#secret-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#secret-form").await;
     browser
         .wait_text("#secret-form .result", "Sudah diganti")
         .await
@@ -1195,10 +1152,7 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
         .await
         .unwrap();
     browser.fill("#close-code", &code()).await.unwrap();
-    browser
-        .click("#close-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#close-form").await;
     browser
         .wait_text("#close-form .error[data-for='_']", "Saldo Anda harus Rp 0")
         .await
@@ -1345,10 +1299,7 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
         .await
         .unwrap();
     browser.fill("#mfa-disable-code", &code()).await.unwrap();
-    browser
-        .click("#mfa-disable-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#mfa-disable-form").await;
     browser.wait_text("#account-mfa", "Nonaktif").await.unwrap();
     browser.find("#mfa-enrol-form:not([hidden])").await.unwrap();
     // Log out everywhere: this login too.
@@ -1369,10 +1320,7 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
         .unwrap();
     browser.click("a[href='#/wallet']").await.unwrap();
     browser.fill("#pay-amount", "60.000").await.unwrap();
-    browser
-        .click("#pay-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#pay-form").await;
     browser
         .wait_text("#pay-form .result", "Saldo Rp 0.")
         .await
@@ -1382,10 +1330,7 @@ async fn the_second_factor_works_in_chromium(store: Backend) {
         .fill("#close-current", "rahasia-dewi-baru")
         .await
         .unwrap();
-    browser
-        .click("#close-form button[type='submit']")
-        .await
-        .unwrap();
+    submit(&browser, "#close-form").await;
     browser.find("#login-form").await.unwrap();
     browser
         .wait_text("#notice", "Akun Anda sudah ditutup")

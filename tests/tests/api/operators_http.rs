@@ -50,9 +50,7 @@ async fn only_operators_see_the_admin_routes(store: Backend) {
 async fn transfers_by_status_newest_first_with_cursors(store: Backend) {
     let app = TestApp::spawn(store).await;
     let admin = operator(&app, "operator").await;
-    let (_, sender, _) = app.signed_up("guntur", "rahasia-sekali").await;
-    app.signed_up("tom", "rahasia-sekali").await;
-    app.topup(&sender, 100_000).await.assert_success(200);
+    let sender = sender_and_tom(&app).await;
     // Seven transfers: on DynamoDB they fall in different shards of the status list, which a
     // page merges.
     let ids = send_transfers(&app, &sender, 7).await;
@@ -94,6 +92,14 @@ async fn transfers_by_status_newest_first_with_cursors(store: Backend) {
             .await
             .assert_error(400, "VALIDATION_ERROR");
     }
+}
+
+/// Registers guntur (with Rp 100.000, his token returned) and tom, whom he pays.
+async fn sender_and_tom(app: &TestApp) -> String {
+    let (_, sender, _) = app.signed_up("guntur", "rahasia-sekali").await;
+    app.signed_up("tom", "rahasia-sekali").await;
+    app.topup(&sender, 100_000).await.assert_success(200);
+    sender
 }
 
 /// Sends `count` transfers of 1,000, 2,000, … from `sender` to tom, a few ms apart; their ids,
@@ -151,9 +157,7 @@ async fn transfers_listed_before_the_status_lists_were_sharded_are_still_listed(
     let table = dompet_tests::dynamodb_local::fresh_store().await;
     let app = TestApp::spawn_on(std::sync::Arc::new(table.clone()), &[]).await;
     let admin = operator(&app, "operator").await;
-    let (_, sender, _) = app.signed_up("guntur", "rahasia-sekali").await;
-    app.signed_up("tom", "rahasia-sekali").await;
-    app.topup(&sender, 100_000).await.assert_success(200);
+    let sender = sender_and_tom(&app).await;
     let ids = send_transfers(&app, &sender, 6).await;
     app.settled().await;
     let client = dompet_tests::dynamodb_local::client().await;
@@ -191,9 +195,7 @@ async fn transfers_listed_before_the_status_lists_were_sharded_are_still_listed(
 async fn stats_show_counts_the_queue_and_the_money_check(store: Backend) {
     let app = TestApp::spawn(store).await;
     let admin = operator(&app, "operator").await;
-    let (_, sender, _) = app.signed_up("guntur", "rahasia-sekali").await;
-    app.signed_up("tom", "rahasia-sekali").await;
-    app.topup(&sender, 100_000).await.assert_success(200);
+    let sender = sender_and_tom(&app).await;
     app.post_authed("/pay", &sender, &json!({"amount": 10_000}), None)
         .await
         .assert_success(200);
