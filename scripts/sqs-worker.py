@@ -3,7 +3,8 @@
 
     scripts/sqs-worker.py QUEUE_URL [--invoke http://127.0.0.1:9000] [--function transfer-worker]
 
-Receives batches of up to 10 messages (long polling), invokes the function with an SQS event
+Gathers batches as the template's trigger does (up to 100 messages, for up to a second after
+the first arrives; long polling, 10 per receive), invokes the function with an SQS event
 through `cargo lambda watch`'s invoke API (what `cargo lambda invoke transfer-worker
 --data-file …` sends), then deletes every message the function did not report in
 `batchItemFailures`; those become visible again and are retried, as on AWS. Needs boto3 and
@@ -16,6 +17,10 @@ import time
 import urllib.request
 
 import boto3
+
+# The template's trigger: BatchSize and MaximumBatchingWindowInSeconds.
+BATCH_SIZE = 100
+BATCHING_WINDOW_SECONDS = 1.0
 
 
 def event_for(messages, queue_arn):
@@ -63,11 +68,19 @@ def main():
     arn = sqs.get_queue_attributes(QueueUrl=args.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     print(f"sqs-worker: {args.queue_url} -> {args.function}", flush=True)
     while True:
-        out = sqs.receive_message(
-            QueueUrl=args.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-            AttributeNames=["All"], VisibilityTimeout=30,
-        )
-        messages = out.get("Messages", [])
+        messages = []
+        window_ends = None
+        while len(messages) < BATCH_SIZE and (window_ends is None or time.monotonic() < window_ends):
+            out = sqs.receive_message(
+                QueueUrl=args.queue_url, MaxNumberOfMessages=min(10, BATCH_SIZE - len(messages)),
+                WaitTimeSeconds=1, AttributeNames=["All"], VisibilityTimeout=30,
+            )
+            received = out.get("Messages", [])
+            if received and window_ends is None:
+                window_ends = time.monotonic() + BATCHING_WINDOW_SECONDS
+            messages.extend(received)
+            if not received and window_ends is None:
+                continue
         if not messages:
             continue
         try:
@@ -77,10 +90,10 @@ def main():
             continue
         failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
-        if done:
+        for start in range(0, len(done), 10):
             sqs.delete_message_batch(
                 QueueUrl=args.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])],
             )
         print(f"sqs-worker: {len(done)} settled, {len(failed)} to retry", flush=True)
 

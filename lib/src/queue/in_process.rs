@@ -28,6 +28,13 @@ impl TransferReceiver {
         Some(message)
     }
 
+    /// The next message if one is waiting now.
+    pub fn try_recv_message(&mut self) -> Option<TransferMessage> {
+        let message = self.receiver.try_recv().ok()?;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        Some(message)
+    }
+
     /// The next message's transfer id; `None` once every sender is gone.
     pub async fn recv(&mut self) -> Option<String> {
         Some(self.recv_message().await?.transfer_id)

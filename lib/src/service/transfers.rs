@@ -32,7 +32,71 @@ pub async fn settle_message(
         }
         None => state.store().settle_transfer(transfer_id, now).await?,
     };
-    record(outcome, message.sent_at);
+    report(transfer_id, outcome, message.sent_at);
+    Ok(outcome)
+}
+
+/// Settles the transfers of many queue messages: those naming one recipient together (the
+/// store credits them in one write of the account where it can), the rest each on its own,
+/// all at once. One outcome per message, in their order.
+#[tracing::instrument(skip_all)]
+pub async fn settle_messages(
+    state: &AppState,
+    messages: &[TransferMessage],
+) -> Vec<anyhow::Result<Settlement>> {
+    let mut by_recipient: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    let mut alone = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        match &message.to_user {
+            Some(to) => by_recipient.entry(to.as_str()).or_default().push(i),
+            None => alone.push(vec![i]),
+        }
+    }
+    let groups = by_recipient
+        .into_iter()
+        .map(|(to, group)| (Some(to), group));
+    let settled = futures::future::join_all(
+        groups
+            .chain(alone.into_iter().map(|group| (None, group)))
+            .map(|(to, group)| async move {
+                let outcomes = match (to, group.as_slice()) {
+                    (Some(to), [_, _, ..]) => {
+                        let ids: Vec<String> = group
+                            .iter()
+                            .map(|&i| messages[i].transfer_id.clone())
+                            .collect();
+                        let outcomes = state
+                            .store()
+                            .settle_transfers_to(to, &ids, now_millis())
+                            .await;
+                        for (&i, outcome) in group.iter().zip(&outcomes) {
+                            if let Ok(outcome) = outcome {
+                                let m = &messages[i];
+                                report(&m.transfer_id, *outcome, m.sent_at);
+                            }
+                        }
+                        outcomes
+                    }
+                    _ => vec![settle_message(state, &messages[group[0]]).await],
+                };
+                group.into_iter().zip(outcomes).collect::<Vec<_>>()
+            }),
+    )
+    .await;
+    let mut outcomes: Vec<Option<anyhow::Result<Settlement>>> =
+        messages.iter().map(|_| None).collect();
+    for (i, outcome) in settled.into_iter().flatten() {
+        outcomes[i] = Some(outcome);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(anyhow::anyhow!("no outcome"))))
+        .collect()
+}
+
+/// Counts and logs how the settlement of `transfer_id` ended.
+fn report(transfer_id: &str, outcome: Settlement, sent_at: Option<i64>) {
+    record(outcome, sent_at);
     match outcome {
         Settlement::Credited => tracing::info!(transfer = transfer_id, "transfer settled"),
         Settlement::Refunded => tracing::warn!(
@@ -48,7 +112,6 @@ pub async fn settle_message(
         }
         Settlement::Unknown => tracing::warn!(transfer = transfer_id, "no such transfer"),
     }
-    Ok(outcome)
 }
 
 /// Counts a settlement that ended a transfer, with the time since `sent_at` (when its message
@@ -74,48 +137,57 @@ pub struct Received {
     pub sent_at: Option<i64>,
 }
 
-/// Settles a batch of queue messages concurrently; returns the ids of the messages that
-/// failed and must be delivered again (a body that is not a transfer message fails every time
-/// and ends in the dead-letter queue). A transfer whose settlement still fails on its last
-/// delivery (`DOMPET_TRANSFER_MAX_RECEIVES`, the queue's own) is given up instead of going to
-/// the dead-letter queue ([`give_up`]).
+/// Settles a batch of queue messages ([`settle_messages`]: those to one recipient credited
+/// together); returns the ids of the messages that failed and must be delivered again (a body
+/// that is not a transfer message fails every time and ends in the dead-letter queue). A
+/// transfer whose settlement still fails on its last delivery (`DOMPET_TRANSFER_MAX_RECEIVES`,
+/// the queue's own) is given up instead of going to the dead-letter queue ([`give_up`]).
 #[tracing::instrument(skip_all)]
 pub async fn settle_batch(state: &AppState, messages: Vec<Received>) -> Vec<String> {
     let last = state.config().transfer_max_receives;
-    let settled = futures::future::join_all(messages.into_iter().map(|m| async move {
-        let result = match serde_json::from_str::<TransferMessage>(&m.body) {
+    let mut failed = Vec::new();
+    let mut received = Vec::new();
+    let mut transfers = Vec::new();
+    for m in messages {
+        match serde_json::from_str::<TransferMessage>(&m.body) {
             Ok(message) => {
-                let message = TransferMessage {
+                transfers.push(TransferMessage {
                     sent_at: m.sent_at,
                     ..message
-                };
-                match settle_message(state, &message).await {
-                Err(e) if m.receives >= last => {
-                    tracing::error!(transfer = %message.transfer_id, error = ?e, receives = m.receives, "settlement failed on the last delivery");
-                    give_up(state, &message.transfer_id, message.sent_at)
-                        .await
-                        .map(|_| ())
-                }
-                    other => other.map(|_| ()),
-                }
+                });
+                received.push(m);
             }
-            Err(e) => Err(anyhow::anyhow!(
-                "message {} is not a transfer message: {e}",
-                m.id
-            )),
-        };
-        (m.id, result)
-    }))
+            Err(e) => {
+                tracing::error!(message = %m.id, error = %e, "settlement failed: not a transfer message");
+                failed.push(m.id);
+            }
+        }
+    }
+    let outcomes = settle_messages(state, &transfers).await;
+    let retried = futures::future::join_all(
+        received
+            .into_iter()
+            .zip(&transfers)
+            .zip(outcomes)
+            .map(|((m, message), outcome)| async move {
+                let result = match outcome {
+                    Err(e) if m.receives >= last => {
+                        tracing::error!(transfer = %message.transfer_id, error = ?e, receives = m.receives, "settlement failed on the last delivery");
+                        give_up(state, &message.transfer_id, message.sent_at)
+                            .await
+                            .map(|_| ())
+                    }
+                    other => other.map(|_| ()),
+                };
+                result
+                    .map_err(|e| tracing::error!(message = %m.id, error = ?e, "settlement failed"))
+                    .err()
+                    .map(|_| m.id)
+            }),
+    )
     .await;
-    settled
-        .into_iter()
-        .filter_map(|(id, result)| {
-            result
-                .map_err(|e| tracing::error!(message = %id, error = ?e, "settlement failed"))
-                .err()
-                .map(|_| id)
-        })
-        .collect()
+    failed.extend(retried.into_iter().flatten());
+    failed
 }
 
 /// How many pending transfers the sweep reads per page.
@@ -175,27 +247,47 @@ pub async fn give_up(
     Ok(outcome)
 }
 
-/// The standalone server's worker: settles each enqueued id; a failure is retried shortly, up
-/// to `DOMPET_TRANSFER_MAX_RECEIVES` tries in all, then the transfer is given up.
+/// How many queued transfers the standalone server's worker settles at once.
+const WORKER_BATCH: usize = 1_000;
+
+/// The standalone server's worker: settles what is queued in batches ([`settle_messages`]:
+/// transfers to one recipient credited together), one batch at a time while the next
+/// gathers; a failure is retried shortly, up to `DOMPET_TRANSFER_MAX_RECEIVES` tries in all,
+/// then the transfer is given up.
 pub async fn run_worker(state: AppState, mut receiver: TransferReceiver) {
-    while let Some(mut message) = receiver.recv_message().await {
-        let state = state.clone();
-        tokio::spawn(async move {
-            message.attempts += 1;
-            if let Err(e) = settle_message(&state, &message).await {
-                if message.attempts >= state.config().transfer_max_receives {
-                    tracing::error!(transfer = %message.transfer_id, error = ?e, "settlement failed on the last try");
-                    if let Err(e) = give_up(&state, &message.transfer_id, message.sent_at).await {
-                        tracing::error!(transfer = %message.transfer_id, error = ?e, "giving up failed; the sweep sends it again");
-                    }
-                    return;
-                }
-                tracing::error!(transfer = %message.transfer_id, error = ?e, "settlement failed; retrying shortly");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let _ = state.queue().enqueue(&message).await;
+    while let Some(first) = receiver.recv_message().await {
+        let mut batch = vec![first];
+        while batch.len() < WORKER_BATCH {
+            match receiver.try_recv_message() {
+                Some(message) => batch.push(message),
+                None => break,
             }
-        });
+        }
+        for message in &mut batch {
+            message.attempts += 1;
+        }
+        let outcomes = settle_messages(&state, &batch).await;
+        for (message, outcome) in batch.into_iter().zip(outcomes) {
+            if let Err(e) = outcome {
+                tokio::spawn(retry(state.clone(), message, e));
+            }
+        }
     }
+}
+
+/// A transfer whose settlement failed on the worker: given up after its last try, else sent
+/// again shortly.
+async fn retry(state: AppState, message: TransferMessage, error: anyhow::Error) {
+    if message.attempts >= state.config().transfer_max_receives {
+        tracing::error!(transfer = %message.transfer_id, error = ?error, "settlement failed on the last try");
+        if let Err(e) = give_up(&state, &message.transfer_id, message.sent_at).await {
+            tracing::error!(transfer = %message.transfer_id, error = ?e, "giving up failed; the sweep sends it again");
+        }
+        return;
+    }
+    tracing::error!(transfer = %message.transfer_id, error = ?error, "settlement failed; retrying shortly");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = state.queue().enqueue(&message).await;
 }
 
 /// The standalone server's periodic sweep.

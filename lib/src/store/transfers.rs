@@ -127,6 +127,25 @@ pub trait TransferStore: Send + Sync + 'static {
         self.settle_transfer(transfer_id, now).await
     }
 
+    /// [`settle_transfer_to`](Self::settle_transfer_to) for transfers the caller takes to be
+    /// all to `to_user` (a batch's, grouped by recipient): one outcome per id, in their order.
+    /// A store whose credits to one account contend with each other credits them together
+    /// (DynamoDB: one transaction on the account for many transfers); this one settles each on
+    /// its own, all at once.
+    async fn settle_transfers_to(
+        &self,
+        to_user: &str,
+        transfer_ids: &[String],
+        now: Millis,
+    ) -> Vec<StoreResult<Settlement>> {
+        futures::future::join_all(
+            transfer_ids
+                .iter()
+                .map(|id| self.settle_transfer_to(id, to_user, now)),
+        )
+        .await
+    }
+
     /// Ends a `PENDING` transfer whose settlement kept failing, exactly once as a settlement:
     /// the recipient is not credited; the sender is refunded (`Refunded`), or, when even that
     /// can't be posted, the transfer is `FAILED` with its money held in suspense

@@ -18,7 +18,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
-use dompet::store::Store;
+use dompet::queue::TransferReceiver;
+use dompet::service::transfers::{settle_message, settle_messages};
+use dompet::store::{PendingPage, Settlement, Store};
 use dompet_tests::TestApp;
 use serde_json::json;
 
@@ -178,30 +180,151 @@ async fn tally(arn: &str) -> Tally {
     tally
 }
 
-/// A fresh table with its stream on, the server on it, and `users` accounts with money.
-async fn workload_app(users: usize) -> (TestApp, String, Vec<(String, String)>) {
+/// The server on a fresh table with its stream on: the app, the stream's ARN, `users` accounts
+/// with money, and the store (to read its cancelled transactions).
+struct Workload {
+    app: Arc<TestApp>,
+    arn: String,
+    accounts: Arc<Vec<(String, String)>>,
+    store: dompet::store::DynamoStore,
+}
+
+impl Workload {
+    /// Sends `pairs` as [`transfer_all`] does; prints how fast they were accepted and settled
+    /// and how many transactions were cancelled (then retried) per transfer, by kind.
+    async fn run(&self, title: &str, pairs: Vec<(usize, usize)>) -> f64 {
+        let count = pairs.len() as f64;
+        let before = self.store.cancellations();
+        let started = std::time::Instant::now();
+        let accepted = transfer_all(&self.app, &self.accounts, pairs).await;
+        let settled = started.elapsed().as_secs_f64();
+        let after = self.store.cancellations();
+        let per = |what: &str| {
+            (after.get(what).copied().unwrap_or(0) - before.get(what).copied().unwrap_or(0)) as f64
+                / count
+        };
+        eprintln!(
+            "{title}: {count} transfers accepted at {:.1}/s and settled at {:.1}/s; cancelled transactions per transfer: {:.2} accepting, {:.2} settling",
+            count / accepted,
+            count / settled,
+            per("money"),
+            per("settle")
+        );
+        count / settled
+    }
+}
+
+async fn workload_app(users: usize) -> Workload {
+    let (work, receiver) = workload(users).await;
+    dompet::service::transfers::spawn_background(work.app.state.clone(), receiver);
+    work
+}
+
+/// [`workload_app`] without a worker: transfers stay queued on the receiver.
+async fn workload(users: usize) -> (Workload, TransferReceiver) {
     let table = dompet_tests::dynamodb_local::fresh_store().await;
     let name = table.table().to_string();
+    let kept = table.clone();
     let store: Arc<dyn Store> = Arc::new(table);
-    let app = TestApp::spawn_on(store, &[]).await;
+    let (app, mut receiver) = TestApp::spawn_without_worker(store, &[]).await;
     let mut accounts = Vec::new();
     for i in 0..users {
         let (id, token, _) = app.signed_up(&format!("user{i}"), "rahasia-sekali").await;
         app.topup(&token, 1_000_000).await.assert_success(200);
         accounts.push((id, token));
     }
-    app.settled().await;
+    assert!(receiver.try_recv_message().is_none());
     // Only what the transfers write is counted.
     let arn = stream_on(&name).await;
-    (app, arn, accounts)
+    let work = Workload {
+        app: Arc::new(app),
+        arn,
+        accounts: Arc::new(accounts),
+        store: kept,
+    };
+    (work, receiver)
 }
 
-/// Sends `pairs` (sender, recipient) from 8 clients at once and waits until all settled.
+/// Sends `pairs` from 8 clients at once with no worker running, then settles the queued
+/// transfers as the transfer-worker function gets them, in batches of 100 (the template's
+/// `BatchSize`), one batch after the other: `together` as the worker settles a batch
+/// ([`settle_messages`]: the transfers to one recipient credited together), else each
+/// transfer on its own, all of a batch at once (as before). A failed settlement comes back in
+/// a later batch, as SQS delivers it again. Prints the rates and the cancelled transactions
+/// per transfer; returns the settled/s.
+async fn settle_queued(
+    title: &str,
+    users: usize,
+    pairs: Vec<(usize, usize)>,
+    together: bool,
+) -> (f64, Workload) {
+    let (work, mut receiver) = workload(users).await;
+    let count = pairs.len();
+    accept_all(&work.app, &work.accounts, pairs).await;
+    let mut queued = Vec::new();
+    while let Some(m) = receiver.try_recv_message() {
+        queued.push(m);
+    }
+    assert_eq!(queued.len(), count);
+    let state = &work.app.state;
+    let before = work.store.cancellations();
+    let started = std::time::Instant::now();
+    let mut failures = 0;
+    while !queued.is_empty() {
+        let rest = queued.split_off(queued.len().min(100));
+        let batch = std::mem::replace(&mut queued, rest);
+        let outcomes = if together {
+            settle_messages(state, &batch).await
+        } else {
+            futures::future::join_all(batch.iter().map(|m| settle_message(state, m))).await
+        };
+        for (m, outcome) in batch.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(Settlement::Credited) => {}
+                Ok(other) => panic!("{}: {other:?}", m.transfer_id),
+                Err(_) => {
+                    failures += 1;
+                    queued.push(m);
+                }
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let after = work.store.cancellations();
+    let cancelled =
+        after.get("settle").copied().unwrap_or(0) - before.get("settle").copied().unwrap_or(0);
+    eprintln!(
+        "{title}: {count} transfers settled at {:.1}/s; {:.2} cancelled transactions per transfer; {failures} settlements failed and were delivered again",
+        count as f64 / seconds,
+        cancelled as f64 / count as f64,
+    );
+    assert!(PendingPage::all(state.store(), i64::MAX)
+        .await
+        .unwrap()
+        .is_empty());
+    (count as f64 / seconds, work)
+}
+
+/// Sends `pairs` (sender, recipient) from 8 clients at once and waits until all settled;
+/// returns the seconds until the last was accepted.
 async fn transfer_all(
     app: &Arc<TestApp>,
     accounts: &Arc<Vec<(String, String)>>,
     pairs: Vec<(usize, usize)>,
-) {
+) -> f64 {
+    let accepted = accept_all(app, accounts, pairs).await;
+    app.settled().await;
+    accepted
+}
+
+/// Sends `pairs` (sender, recipient) from 8 clients at once; returns the seconds until the
+/// last was accepted.
+async fn accept_all(
+    app: &Arc<TestApp>,
+    accounts: &Arc<Vec<(String, String)>>,
+    pairs: Vec<(usize, usize)>,
+) -> f64 {
+    let started = std::time::Instant::now();
     let chunks: Vec<Vec<(usize, usize)>> = pairs
         .chunks(pairs.len().div_ceil(8))
         .map(<[_]>::to_vec)
@@ -231,7 +354,7 @@ async fn transfer_all(
     for t in tasks {
         t.await.unwrap();
     }
-    app.settled().await;
+    started.elapsed().as_secs_f64()
 }
 
 fn print(title: &str, tally: &Tally, transfers: u64) {
@@ -279,8 +402,7 @@ async fn the_hottest_partition_keys_of_transfers_are_measured() {
     let users = size_from_env("DOMPET_CAPACITY_USERS", 16);
     let transfers = size_from_env("DOMPET_CAPACITY_TRANSFERS", 160);
     // Uniform: random distinct pairs.
-    let (app, arn, accounts) = workload_app(users).await;
-    let (app, accounts) = (Arc::new(app), Arc::new(accounts));
+    let work = workload_app(users).await;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let pairs: Vec<(usize, usize)> = (0..transfers)
         .map(|_| {
@@ -289,8 +411,8 @@ async fn the_hottest_partition_keys_of_transfers_are_measured() {
             (from, to)
         })
         .collect();
-    transfer_all(&app, &accounts, pairs).await;
-    let uniform = tally(&arn).await;
+    let spread = work.run("Uniform", pairs).await;
+    let uniform = tally(&work.arn).await;
     assert!(
         uniform.largest_item < 1_000,
         "an item of {} bytes",
@@ -302,7 +424,10 @@ async fn the_hottest_partition_keys_of_transfers_are_measured() {
     // on an index key every transfer shares a family of: the status lists and the pending
     // shards. Each family is spread over its 32 shards, with no key outside them.
     let shared = uniform.hottest(|place, key| {
-        !(place == "table" && (key.starts_with("USER#") || key.starts_with("TRANSFER#")))
+        !(place == "table"
+            && (key.starts_with("USER#")
+                || key.starts_with("INBOX#")
+                || key.starts_with("TRANSFER#")))
     });
     let mut families: HashMap<(String, String), (f64, f64, usize)> = HashMap::new();
     for (place, key, units) in &shared {
@@ -383,17 +508,22 @@ async fn the_hottest_partition_keys_of_transfers_are_measured() {
         WRITE_UNITS_A_SECOND * 1_000.0 / (2.0 * user_units)
     );
 
-    // One hot recipient: every other user pays user 0.
-    let (app, arn, accounts) = workload_app(users).await;
-    let (app, accounts) = (Arc::new(app), Arc::new(accounts));
+    // One hot recipient over HTTP, the server's worker settling: every other user pays user 0.
+    let work = workload_app(users).await;
     let hot: Vec<(usize, usize)> = (0..transfers).map(|n| (1 + n % (users - 1), 0)).collect();
-    transfer_all(&app, &accounts, hot).await;
-    let hot = tally(&arn).await;
-    print("One hot recipient", &hot, transfers as u64);
-    // How they ended: a credit that keeps conflicting with the others is given up (FAILED,
-    // refunded) once the worker's retries run out.
+    let into_one = work
+        .run("One hot recipient (the server's worker)", hot.clone())
+        .await;
+    eprintln!(
+        "settled into one recipient at {:.2}x the rate of uniform traffic",
+        into_one / spread
+    );
+    let served = tally(&work.arn).await;
+    // How they ended: none given up (a credit that kept conflicting with the others was given
+    // up, FAILED and refunded, once the worker's retries ran out).
     let ended = |status: &str| -> u64 {
-        hot.writes
+        served
+            .writes
             .iter()
             .filter(|((place, key), _)| place == "transfers_by_status" && family(key) == status)
             .map(|(_, w)| w)
@@ -404,14 +534,73 @@ async fn the_hottest_partition_keys_of_transfers_are_measured() {
         ended("SUCCESS"),
         ended("FAILED")
     );
-    let recipient = format!("USER#{}", accounts[0].0);
+    assert_eq!(ended("FAILED"), 0, "transfers into one recipient given up");
+
+    // The transfer-worker function's way: queued, then settled 100 at a time. The same senders
+    // into distinct recipients (each pays the next), then into one, settled each on its own
+    // (as before) and credited together.
+    let distinct: Vec<(usize, usize)> = hot
+        .iter()
+        .map(|&(from, _)| (from, 1 + from % (users - 1)))
+        .collect();
+    let (spread, _) = settle_queued(
+        "Distinct recipients, credited together",
+        users,
+        distinct,
+        true,
+    )
+    .await;
+    // The way before, for BENCHMARKS.md (slow: most settlements conflict and come back).
+    let alone = match std::env::var_os("DOMPET_CAPACITY_BEFORE") {
+        Some(_) => {
+            settle_queued(
+                "One recipient, each settled on its own",
+                users,
+                hot.clone(),
+                false,
+            )
+            .await
+            .0
+        }
+        None => f64::NAN,
+    };
+    let (together, work) =
+        settle_queued("One recipient, credited together", users, hot, true).await;
+    eprintln!(
+        "settled into one recipient: {:.2}x the rate into distinct recipients credited together, {:.2}x settled each on its own",
+        together / spread,
+        alone / spread
+    );
+    let hot = tally(&work.arn).await;
+    print(
+        "One hot recipient, credited together",
+        &hot,
+        transfers as u64,
+    );
+    // The recipient's partition takes each credit's entry and, once per transaction, the
+    // account; its inbox's shards take the transfers' making, spread.
+    let recipient = format!("USER#{}", work.accounts[0].0);
     let credit = hot.units(
         "table",
         hot.writes[&("table".to_string(), recipient.clone())],
     ) / transfers as f64;
+    let inbox = hot.hottest(|place, key| {
+        place == "table" && key.starts_with(&format!("INBOX#{}#", work.accounts[0].0))
+    });
+    let shard = inbox[0].2 / transfers as f64;
     eprintln!(
-        "one recipient's ceiling: {:.0} credits/s ({credit:.2} units per credit on `{recipient}`)",
-        WRITE_UNITS_A_SECOND / credit
+        "one recipient's ceiling: {:.0} credits/s ({credit:.3} units per credit on `{recipient}`); its hottest inbox shard {:.0} transfers/s ({shard:.3} units per transfer over {} shards)",
+        WRITE_UNITS_A_SECOND / credit,
+        WRITE_UNITS_A_SECOND / shard,
+        inbox.len()
     );
-    assert!(credit > 0.0);
+    // An entry (2 units) per credit and the account once per 33: at least 450 credits/s.
+    assert!(
+        WRITE_UNITS_A_SECOND / credit >= 450.0,
+        "{credit:.3} units per credit on the recipient's partition"
+    );
+    assert!(
+        shard < credit,
+        "{shard:.3} units per transfer on one inbox shard"
+    );
 }

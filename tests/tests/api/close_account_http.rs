@@ -392,10 +392,218 @@ async fn bad_requests_are_refused_before_anything_changes(store: Backend) {
         .assert_success(200);
 }
 
+/// Transfers to an account race its closing, through two hosts: the closing goes through
+/// only when no transfer to the account was taken (one taken is pending, or credited and the
+/// balance no longer 0), so nothing is ever pending to a closed account, and the money adds up.
+async fn transfers_racing_the_closing_of_their_recipient_never_reach_a_closed_account(
+    store: Backend,
+) {
+    let (w, _) = World::new(store, true).await;
+    let one = &w.app;
+    let two = one.another_host(&[]).await;
+    const RACES: usize = 16;
+    const SENDERS: usize = 4;
+    let mut senders = Vec::new();
+    for s in 0..SENDERS {
+        let (_, token, _) = two.signed_up(&format!("sender{s}"), "rahasia-sekali").await;
+        two.topup(&token, 1_000_000).await.assert_success(200);
+        senders.push(token);
+    }
+    let mut outcomes = std::collections::BTreeMap::new();
+    let mut reached = 0;
+    for i in 0..RACES {
+        let name = format!("closing{i}");
+        let (_, token, _) = one.signed_up(&name, "rahasia-sekali").await;
+        let body = json!({"target_user": name, "amount": 1_000});
+        // Sent over the closing's time (its secret's verification, then its reads and its
+        // write), a little later each race.
+        let transfers = futures::future::join_all(senders.iter().enumerate().map(|(s, sender)| {
+            let (body, two) = (&body, &two);
+            async move {
+                let delay = (i * SENDERS + s) as u64;
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                two.post_authed("/transfer", sender, body, None).await
+            }
+        }));
+        let (closing, transfers) = tokio::join!(
+            close(one, &token, json!({"password": "rahasia-sekali"})),
+            transfers
+        );
+        let taken = transfers.iter().filter(|r| r.status == 202).count();
+        for reply in &transfers {
+            assert!(
+                matches!(reply.status.as_u16(), 202 | 404),
+                "transfer: {} {}",
+                reply.status,
+                reply.body
+            );
+        }
+        let code = closing.body["code"].as_str().unwrap_or("").to_string();
+        assert!(
+            closing.status == 200
+                || ["TRANSFER_PENDING", "BALANCE_NOT_ZERO", "CONCURRENT_UPDATE"]
+                    .contains(&code.as_str()),
+            "closing: {} {}",
+            closing.status,
+            closing.body
+        );
+        if closing.status == 200 && taken > 0 {
+            reached += 1;
+        }
+        *outcomes
+            .entry((closing.status.as_u16(), code, taken))
+            .or_insert(0) += 1;
+    }
+    one.settled().await;
+    eprintln!(
+        "{RACES} closings raced {SENDERS} transfers each; (closing, code, transfers taken): {outcomes:?}"
+    );
+    assert_eq!(reached, 0, "transfers taken by a closed account");
+    let check = w.money_check().await;
+    assert!(check.holds(), "{check:?}");
+}
+
+/// An account made before inboxes (none written at its registration) takes transfers (the
+/// first through each shard opens it), and a transfer made before them (counted on the
+/// account's own item) keeps it from closing until it settles, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_transfers_made_before_inboxes_still_close_only_when_nothing_is_pending() {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let (w, queue) = World::new(Backend::DynamoDb, false).await;
+    let mut queue = queue.unwrap();
+    let (app, table) = (&w.app, w.table.as_ref().unwrap());
+    let client = table.client();
+    let (sari_id, sari, _) = app.signed_up("sari", "rahasia-sekali").await;
+    let (_, guntur, _) = app.signed_up("guntur", "rahasia-sekali").await;
+    let inbox = |shard: u32| (format!("INBOX#{sari_id}#{shard:02}"), "INBOX".to_string());
+    for shard in 0..8 {
+        let (pk, sk) = inbox(shard);
+        client
+            .delete_item()
+            .table_name(table.table())
+            .key("pk", S(pk))
+            .key("sk", S(sk))
+            .send()
+            .await
+            .unwrap();
+    }
+    app.topup(&guntur, 30_000).await.assert_success(200);
+    let mut transfers = Vec::new();
+    for _ in 0..2 {
+        let reply = post(
+            app,
+            &guntur,
+            "/transfer",
+            json!({"target_user": "sari", "amount": 10_000}),
+        )
+        .await;
+        transfers.push(
+            reply.assert_success(202)["transfer_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // The second as the version before inboxes made it: counted on the account's item.
+    let legacy = &transfers[1];
+    let item = client
+        .get_item()
+        .table_name(table.table())
+        .key("pk", S(format!("TRANSFER#{legacy}")))
+        .key("sk", S("TRANSFER".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let N(shard) = &item["inbox_shard"] else {
+        panic!("{item:?}")
+    };
+    let (pk, sk) = inbox(shard.parse().unwrap());
+    let write = |pk: String, sk: &str, expression: &str| {
+        client
+            .update_item()
+            .table_name(table.table())
+            .key("pk", S(pk))
+            .key("sk", S(sk.into()))
+            .update_expression(expression)
+    };
+    write(
+        format!("TRANSFER#{legacy}"),
+        "TRANSFER",
+        "REMOVE inbox_shard",
+    )
+    .send()
+    .await
+    .unwrap();
+    write(pk, &sk, "ADD made :less")
+        .expression_attribute_values(":less", N("-1".into()))
+        .send()
+        .await
+        .unwrap();
+    write(
+        format!("USER#{sari_id}"),
+        "PROFILE",
+        "SET pending_in = :one",
+    )
+    .expression_attribute_values(":one", N("1".into()))
+    .send()
+    .await
+    .unwrap();
+    // Pending either way: in the inbox, and on the account's item.
+    let closing = json!({"password": "rahasia-sekali"});
+    close(app, &sari, closing.clone())
+        .await
+        .assert_error(409, "TRANSFER_PENDING");
+    let first = queue.recv_message().await.unwrap();
+    dompet::service::transfers::settle_message(&app.state, &first)
+        .await
+        .unwrap();
+    post(app, &sari, "/pay", json!({"amount": 10_000}))
+        .await
+        .assert_success(200);
+    close(app, &sari, closing.clone())
+        .await
+        .assert_error(409, "TRANSFER_PENDING");
+    let second = queue.recv_message().await.unwrap();
+    dompet::service::transfers::settle_message(&app.state, &second)
+        .await
+        .unwrap();
+    let profile = client
+        .get_item()
+        .table_name(table.table())
+        .key("pk", S(format!("USER#{sari_id}")))
+        .key("sk", S("PROFILE".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(profile["pending_in"], N("0".into()));
+    assert_eq!(profile["settled_in"], N("1".into()));
+    post(app, &sari, "/pay", json!({"amount": 10_000}))
+        .await
+        .assert_success(200);
+    close(app, &sari, closing).await.assert_success(200);
+    // Its inbox went with it.
+    let left = client
+        .scan()
+        .table_name(table.table())
+        .filter_expression("begins_with(pk, :inbox)")
+        .expression_attribute_values(":inbox", S(format!("INBOX#{sari_id}#")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.count(), 0);
+    let check = w.money_check().await;
+    assert!(check.holds(), "{check:?}");
+}
+
 dompet_tests::both_stores!(
     a_closed_account_frees_its_names_ends_its_logins_and_keeps_the_ledger,
     money_left_is_409_balance_not_zero_and_changes_nothing,
     a_pending_transfer_either_way_is_409_transfer_pending,
     bad_requests_are_refused_before_anything_changes,
     no_identifier_stays_claimed_when_a_change_races_the_closing,
+    transfers_racing_the_closing_of_their_recipient_never_reach_a_closed_account,
 );

@@ -478,14 +478,21 @@ async fn each_route_costs_one_read_then_at_most_one_write() {
                 .json(&json!({"password": "rahasia-sekali"})),
         )
         .await;
-    // The read and the reservation, then the account's partition (its pending transfers are
-    // its own entries: no index is queried), and one transaction; more writes only for
-    // entities, idempotency records, more than 97 logins, or remarks to remove.
+    // The read and the reservation, then the account's partition (the transfers it sent and
+    // still pending are its own entries: no index is queried) and its inbox's shards (the
+    // transfers made to it), and one transaction; more writes only for entities, idempotency
+    // records, more logins than the transaction has room for, or remarks to remove.
     m.expect(
         "`DELETE /account` (no entities, no ledger)",
         &closed,
         200,
-        &["BatchGetItem", "PutItem", "Query", "TransactWriteItems"],
+        &[
+            "BatchGetItem",
+            "PutItem",
+            "Query",
+            "BatchGetItem",
+            "TransactWriteItems",
+        ],
     );
 
     // The second factor: what a code costs.

@@ -441,7 +441,116 @@ async fn a_transfer_that_fails_on_every_delivery_is_given_up_on_the_last(backend
     assert_eq!(balance(store.as_ref(), &sender).await, 1_000, "refunded");
 }
 
+/// A message as the transfer route sends it: naming the recipient.
+fn message_to(m: &dompet::queue::TransferMessage, n: usize) -> Received {
+    Received {
+        id: format!("msg-{n}"),
+        body: serde_json::to_string(m).unwrap(),
+        receives: 1,
+        sent_at: None,
+    }
+}
+
+/// Transfers to one recipient, credited together: two invocations at once (two hosts on one
+/// store) get overlapping batches in which every message comes twice, one transfer already
+/// settled, one message naming the wrong recipient and one an unknown transfer. Each transfer
+/// is credited once, the recipient's entries follow one another, and nothing is retried.
+async fn transfers_to_one_recipient_credited_together_are_each_credited_once(store: Backend) {
+    let mut w = world(store).await;
+    let mut messages = Vec::new();
+    for _ in 0..6 {
+        testing::transferred(&w.state, &w.sender, "recipient", 100)
+            .await
+            .unwrap();
+        let m = w.queue.recv_message().await.unwrap();
+        assert_eq!(m.to_user, Some(w.recipient.user_id.to_string()));
+        messages.push(m);
+    }
+    assert_eq!(
+        transfers::settle_message(&w.state, &messages[0])
+            .await
+            .unwrap(),
+        Settlement::Credited
+    );
+    let mut wrong = messages[1].clone();
+    wrong.to_user = Some(w.sender.user_id.to_string());
+    let mut unknown = messages[2].clone();
+    unknown.transfer_id = uuid::Uuid::new_v4().to_string();
+    let batch: Vec<Received> = messages
+        .iter()
+        .chain(&messages)
+        .chain([&wrong, &unknown])
+        .enumerate()
+        .map(|(n, m)| message_to(m, n))
+        .collect();
+    let config = Config::from_lookup(|_| None).unwrap();
+    let (other, _queue) = testing::state_on(w.state.store_handle(), &config).unwrap();
+    let (one, two) = tokio::join!(
+        transfers::settle_batch(&w.state, batch.clone()),
+        transfers::settle_batch(&other, batch.into_iter().rev().collect()),
+    );
+    assert!(one.is_empty() && two.is_empty(), "{one:?} {two:?}");
+    let store = w.state.store();
+    for m in &messages {
+        let t = store.get_transfer(&m.transfer_id).await.unwrap().unwrap();
+        assert_eq!(t.status, TxStatus::Success);
+    }
+    assert_eq!(balance(store, &w.recipient).await, 600);
+    assert_eq!(balance(store, &w.sender).await, 400);
+    let entries = store
+        .list_entries(w.recipient.user_id, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 6, "one entry per transfer: {entries:?}");
+    for pair in entries.windows(2) {
+        assert_eq!(pair[0].balance_before, pair[1].balance_after);
+        assert_eq!(pair[0].seq, pair[1].seq + 1);
+    }
+    let mut credited: Vec<&str> = entries.iter().map(|e| e.reference_id.as_str()).collect();
+    credited.sort_unstable();
+    let mut sent: Vec<&str> = messages.iter().map(|m| m.transfer_id.as_str()).collect();
+    sent.sort_unstable();
+    assert_eq!(credited, sent);
+    assert_invariant(store, &[&w.sender, &w.recipient], 1_000).await;
+}
+
+/// Transfers to a recipient gone, in one batch naming it: each refunded once.
+async fn transfers_to_a_recipient_gone_in_one_batch_are_each_refunded_once(store: Backend) {
+    let mut w = world(store).await;
+    let mut batch = Vec::new();
+    for n in 0..3 {
+        testing::transferred(&w.state, &w.sender, "recipient", 200)
+            .await
+            .unwrap();
+        let m = w.queue.recv_message().await.unwrap();
+        batch.push(message_to(&m, n));
+        batch.push(message_to(&m, n + 10));
+    }
+    assert!(w
+        .state
+        .store()
+        .delete_user(w.recipient.user_id)
+        .await
+        .unwrap());
+    assert!(transfers::settle_batch(&w.state, batch).await.is_empty());
+    assert_eq!(
+        balance(w.state.store(), &w.sender).await,
+        1_000,
+        "refunded once each"
+    );
+    let entries = w
+        .state
+        .store()
+        .list_entries(w.sender.user_id, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 7, "top-up, 3 transfers (FAILED), 3 refunds");
+    assert_invariant(w.state.store(), &[&w.sender], 1_000).await;
+}
+
 dompet_tests::both_stores!(
+    transfers_to_one_recipient_credited_together_are_each_credited_once,
+    transfers_to_a_recipient_gone_in_one_batch_are_each_refunded_once,
     a_transfer_that_fails_on_every_delivery_is_given_up_on_the_last,
     a_transfer_that_can_never_settle_ends_failed_and_is_not_retried,
     each_sweep_sends_every_stale_transfer_exactly_once,

@@ -10,10 +10,10 @@ use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 
 use super::items::{
     code_use, condition_failed, delete, delete_if, entry_sk, epoch_condition, factor_change,
-    factor_removal, guard_item, guard_pk, item, n, parse_entry, parse_guard, parse_user,
-    pending_transfers, put_new, s, session_revocation, session_sk, throttle_pk, throttle_release,
-    transfer_pk, user_item, user_pk, Action, Attrs, Item, Transaction, FACTOR, GUARD, PROFILE,
-    RECOVERY, THROTTLE, TRANSFER,
+    factor_removal, guard_item, guard_pk, inbox_item, inbox_pk, item, n, parse_entry, parse_guard,
+    parse_user, pending_transfers, put_new, s, session_revocation, session_sk, settled_in,
+    throttle_pk, throttle_release, transfer_pk, user_item, user_pk, Action, Attrs, Item,
+    Transaction, FACTOR, GUARD, INBOX, INBOX_SHARDS, MADE, PROFILE, RECOVERY, THROTTLE, TRANSFER,
 };
 use super::sessions::TRANSACTION_MAX;
 use super::{backoff, DynamoStore, SortKeys, CONFLICT_RETRIES};
@@ -106,6 +106,13 @@ impl IdentityStore for DynamoStore {
             tx.push(
                 Action::Guard(id.kind),
                 put_new(&self.table, guard_item(&id, user.user_id))?,
+            );
+        }
+        // Its inbox, open: a transfer to it is then one write.
+        for shard in 0..INBOX_SHARDS {
+            tx.push(
+                Action::Inbox,
+                put_new(&self.table, inbox_item(user.user_id, shard))?,
             );
         }
         let mut attempt = 0;
@@ -434,6 +441,44 @@ impl IdentityStore for DynamoStore {
                 }
             }
         }
+        // No transfer to it pending: as many made in its inbox as have ended, each shard of
+        // the inbox deleted below on the condition that nothing was made in it since the read
+        // (a shard not open yet, on the condition that it is still not).
+        let inbox_keys: Vec<(String, String)> = (0..INBOX_SHARDS)
+            .map(|shard| (inbox_pk(seen.user_id, shard), INBOX.to_string()))
+            .collect();
+        let inbox = self
+            .batch_get(&inbox_keys.iter().collect::<Vec<_>>())
+            .await?;
+        let mut made = 0;
+        for key in &inbox_keys {
+            let write = match inbox.get(key) {
+                Some(shard) => {
+                    let count: i64 = Attrs(shard).num(MADE)?;
+                    made += count;
+                    delete_if(
+                        &self.table,
+                        key.0.clone(),
+                        INBOX,
+                        Some(("made = :made", item([(":made", n(count))]))),
+                    )?
+                }
+                None => delete_if(
+                    &self.table,
+                    key.0.clone(),
+                    INBOX,
+                    Some(("attribute_not_exists(pk)", Item::new())),
+                )?,
+            };
+            tx.push(Action::Inbox, write);
+        }
+        let profile = items
+            .iter()
+            .find(|it| sk(it).is_ok_and(|k| k == PROFILE))
+            .ok_or(CloseAccountError::Changed)?;
+        if made > settled_in(profile) || pending_transfers(profile) {
+            return Err(CloseAccountError::TransferPending);
+        }
         // Only as read: its money (version, balance 0), no transfer to it pending (the count
         // the transfers' own transactions keep), and the identifiers whose guards go with it —
         // an identifier changed meanwhile would otherwise stay claimed for good.
@@ -525,6 +570,8 @@ impl IdentityStore for DynamoStore {
                     _ => CloseAccountError::Changed,
                 });
             }
+            // A transfer to it made after the read.
+            Err(c) if c.failed(Action::Inbox) => return Err(CloseAccountError::TransferPending),
             // A guard no longer the account's: the identifier moved after the read.
             Err(c) if c.failed(Action::Delete) || c.conflicted() => {
                 return Err(CloseAccountError::Changed)
@@ -553,6 +600,12 @@ impl IdentityStore for DynamoStore {
         };
         let mut tx = Transaction::default();
         tx.push(Action::Delete, delete(&self.table, user_pk(user), PROFILE)?);
+        for shard in 0..INBOX_SHARDS {
+            tx.push(
+                Action::Delete,
+                delete(&self.table, inbox_pk(user, shard), INBOX)?,
+            );
+        }
         for id in record.identifiers() {
             tx.push(Action::Delete, delete(&self.table, guard_pk(&id), GUARD)?);
         }

@@ -2,13 +2,14 @@
 //!
 //! | item | pk / sk |
 //! |---|---|
-//! | user | `USER#id` / `PROFILE` |
+//! | user | `USER#id` / `PROFILE` (with `settled_in`: how many transfers made in its inbox have ended) |
+//! | inbox shard (a user's count of the transfers made to it) | `INBOX#id#00`…`#07` / `INBOX` (`made`) |
 //! | identifier guard | `USERNAME#lower`, `EMAIL#lower`, `PHONE#as-given` / `GUARD` |
 //! | refresh family | `USER#id` / `SESSION#sid` (TTL `expires_at`) |
 //! | login throttle | `THROTTLE#key` / `THROTTLE` (TTL `expires_at` for unknown identifiers) |
 //! | ledger entry | `USER#id` / `TX#<account version, 20 digits>` |
 //! | idempotency record | `USER#id` / `IDEM#<route>#<key>` (TTL `expires_at`) |
-//! | transfer | `TRANSFER#id` / `TRANSFER`; while `PENDING` also `pending_shard`/`pending_since`, the keys of the sparse index `pending`; `transfer_status` (`SUCCESS#07`: the status and one of 32 shards) and `transfer_order`, the keys of `transfers_by_status` |
+//! | transfer | `TRANSFER#id` / `TRANSFER`; `inbox_shard`, the shard of its recipient's inbox it was counted in; while `PENDING` also `pending_shard`/`pending_since`, the keys of the sparse index `pending`; `transfer_status` (`SUCCESS#07`: the status and one of 32 shards) and `transfer_order`, the keys of `transfers_by_status` |
 //!
 //! Throttle state lives in its own item rather than on the user item so that login failures
 //! never contend with the balance writes that version the user item.
@@ -30,6 +31,8 @@ mod throttle;
 mod transfers;
 mod wallet;
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -50,6 +53,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     money_attempts: u32,
+    cancellations: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 impl DynamoStore {
@@ -58,6 +62,7 @@ impl DynamoStore {
             client,
             table: table.into(),
             money_attempts: MONEY_ATTEMPTS,
+            cancellations: Arc::default(),
         }
     }
 
@@ -84,6 +89,16 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// How many transactions were cancelled (a failed condition or a concurrent transaction;
+    /// each is then read again and retried, or answered) since this store was made, by what
+    /// they wrote (`money`, `settle`, …); clones share the count. For measurements.
+    pub fn cancellations(&self) -> BTreeMap<String, u64> {
+        self.cancellations
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     /// A strongly consistent GetItem.
@@ -213,7 +228,12 @@ impl DynamoStore {
         {
             Ok(_) => Ok(Ok(())),
             Err(err) => match tx.cancelled(&err) {
-                Some(cancelled) => Ok(Err(cancelled)),
+                Some(cancelled) => {
+                    if let Ok(mut counts) = self.cancellations.lock() {
+                        *counts.entry(what.to_string()).or_default() += 1;
+                    }
+                    Ok(Err(cancelled))
+                }
                 None => Err(anyhow::Error::new(err)
                     .context(format!("DynamoDB TransactWriteItems ({what}) failed"))),
             },

@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{
-    balance_update_counting, entry_item, entry_status_update, n, parse_balance, parse_transfer,
-    pending_in_update, pending_shard_key, put_new, s, transfer_pk, transfer_settlement, user_pk,
-    Action, Attrs, Item, Transaction, PROFILE, TRANSFER, TRANSFER_SHARDS,
+    balance_update_ending, entry_item, entry_status_update, n, parse_balance, parse_transfer,
+    pending_shard_key, put_new, recipient_ended, s, transfer_pk, transfer_settlement, user_pk,
+    Action, Attrs, Counted, Ended, Item, Transaction, PROFILE, TRANSFER, TRANSFER_SHARDS,
 };
 use super::{backoff, DynamoStore, MONEY_ATTEMPTS};
 use crate::domain::{Millis, UserId};
@@ -58,6 +58,29 @@ impl TransferStore for DynamoStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn settle_transfer(&self, transfer_id: &str, now: Millis) -> StoreResult<Settlement> {
         self.settle(transfer_id, None, now, Mode::Settle).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn settle_transfers_to(
+        &self,
+        to_user: &str,
+        transfer_ids: &[String],
+        now: Millis,
+    ) -> Vec<StoreResult<Settlement>> {
+        let Ok(to) = UserId::parse(to_user) else {
+            return futures::future::join_all(
+                transfer_ids
+                    .iter()
+                    .map(|id| self.settle(id, None, now, Mode::Settle)),
+            )
+            .await;
+        };
+        // One chunk after the other: together they would only conflict on the account.
+        let mut outcomes = Vec::with_capacity(transfer_ids.len());
+        for chunk in transfer_ids.chunks(CREDITS_PER_TRANSACTION) {
+            outcomes.extend(self.credit_together(to, chunk, now).await);
+        }
+        outcomes
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -156,7 +179,151 @@ impl TransferStore for DynamoStore {
     }
 }
 
+/// How many transfers to one account are credited in one transaction: each takes 3 of its
+/// 100 actions (the transfer, the sender's entry, the recipient's new entry), the account 1.
+const CREDITS_PER_TRANSACTION: usize = 33;
+
 impl DynamoStore {
+    /// Credits transfers to `to` in one transaction: their entries on the account in a row,
+    /// the account written once (its balance, version and count of ended transfers), each
+    /// transfer and its sender's entry marked `SUCCESS`; a lost race reads all again. What
+    /// can't be credited with the others (a transfer to another account or twice in the
+    /// list, an account that is gone, an amount past the balance's range), or when crediting
+    /// them together fails, is settled on its own afterwards.
+    async fn credit_together(
+        &self,
+        to: UserId,
+        ids: &[String],
+        now: Millis,
+    ) -> Vec<StoreResult<Settlement>> {
+        let mut outcomes: Vec<Option<StoreResult<Settlement>>> = ids.iter().map(|_| None).collect();
+        let mut alone = vec![false; ids.len()];
+        if let Err(e) = self
+            .credit_rounds(to, ids, now, &mut outcomes, &mut alone)
+            .await
+        {
+            tracing::warn!(error = ?e, recipient = %to, "crediting transfers together failed; settling each on its own");
+        }
+        let mut settled = Vec::with_capacity(ids.len());
+        for (id, outcome) in ids.iter().zip(outcomes) {
+            settled.push(match outcome {
+                Some(outcome) => outcome,
+                None => self.settle(id, Some(to), now, Mode::Settle).await,
+            });
+        }
+        settled
+    }
+
+    /// The rounds of [`Self::credit_together`]: fills `outcomes` with what it decided and
+    /// marks in `alone` what must be settled on its own.
+    async fn credit_rounds(
+        &self,
+        to: UserId,
+        ids: &[String],
+        now: Millis,
+        outcomes: &mut [Option<StoreResult<Settlement>>],
+        alone: &mut [bool],
+    ) -> StoreResult<()> {
+        let account_key = (user_pk(to), PROFILE.to_string());
+        let keys: Vec<(String, String)> = ids
+            .iter()
+            .map(|id| (transfer_pk(id), TRANSFER.to_string()))
+            .collect();
+        for attempt in 1..=MONEY_ATTEMPTS {
+            let open: Vec<usize> = (0..ids.len())
+                .filter(|&i| outcomes[i].is_none() && !alone[i])
+                .collect();
+            if open.is_empty() {
+                return Ok(());
+            }
+            let wanted: Vec<&(String, String)> = open
+                .iter()
+                .map(|&i| &keys[i])
+                .chain(std::iter::once(&account_key))
+                .collect();
+            let mut found = self.batch_get(&wanted).await?;
+            let Some(account) = found.remove(&account_key) else {
+                // No account to credit: each is refunded on its own.
+                open.iter().for_each(|&i| alone[i] = true);
+                return Ok(());
+            };
+            let (mut balance, seen) = parse_balance(&account)?;
+            let mut version = seen;
+            let mut tx = Transaction::default();
+            let mut ended = Ended::default();
+            let mut credited = Vec::new();
+            let mut last = None;
+            let mut listed = std::collections::HashSet::new();
+            for &i in &open {
+                // Listed twice: the second is settled on its own, after (it finds it settled).
+                if !listed.insert(&ids[i]) {
+                    alone[i] = true;
+                    continue;
+                }
+                let Some(item) = found.remove(&keys[i]) else {
+                    outcomes[i] = Some(Ok(Settlement::Unknown));
+                    continue;
+                };
+                let (t, sender_seq) = parse_transfer(&item)?;
+                if t.status != TxStatus::Pending {
+                    outcomes[i] = Some(Ok(Settlement::AlreadySettled));
+                    continue;
+                }
+                let entry = (t.to_user == to)
+                    .then(|| t.settlement_entry(false, balance, version, now))
+                    .flatten();
+                let Some(entry) = entry else {
+                    alone[i] = true;
+                    continue;
+                };
+                (balance, version) = (entry.balance_after, entry.seq);
+                ended.add(Counted::of(&item));
+                tx.push(
+                    Action::Settlement,
+                    transfer_settlement(
+                        &self.table,
+                        &t.transfer_id,
+                        TxStatus::Success,
+                        false,
+                        now,
+                    )?,
+                );
+                tx.push(
+                    Action::SenderEntry,
+                    entry_status_update(&self.table, t.from_user, sender_seq, TxStatus::Success)?,
+                );
+                tx.push(Action::Entry, put_new(&self.table, entry_item(&entry))?);
+                credited.push(i);
+                last = Some(entry);
+            }
+            let Some(last) = last else {
+                return Ok(());
+            };
+            tx.push(
+                Action::Balance,
+                balance_update_ending(&self.table, seen, &last, ended)?,
+            );
+            match self.transact(&tx, "settle").await? {
+                Ok(()) => {
+                    credited
+                        .into_iter()
+                        .for_each(|i| outcomes[i] = Some(Ok(Settlement::Credited)));
+                    return Ok(());
+                }
+                Err(cancelled) if cancelled.failed(Action::SenderEntry) => {
+                    anyhow::bail!("a sender's entry of the transfers to {to} is missing")
+                }
+                // The account moved, a transfer was settled meanwhile (read again, it is no
+                // longer pending), or a concurrent transaction: read again.
+                Err(cancelled) if cancelled.retryable() => backoff(attempt).await,
+                Err(cancelled) => {
+                    anyhow::bail!("crediting transfers to {to} was cancelled: {cancelled}")
+                }
+            }
+        }
+        anyhow::bail!("crediting transfers to {to} kept conflicting")
+    }
+
     /// Settles a transfer: one read of the transfer (with its recipient's account when
     /// `recipient` names it), then one transaction; a lost race reads again.
     async fn settle(
@@ -177,6 +344,7 @@ impl DynamoStore {
                 return Ok(Settlement::Unknown);
             };
             let (t, sender_seq) = parse_transfer(&item)?;
+            let counted = Counted::of(&item);
             if t.status != TxStatus::Pending {
                 return Ok(Settlement::AlreadySettled);
             }
@@ -235,16 +403,22 @@ impl DynamoStore {
             );
             // A credited recipient no longer counts the transfer as pending (the sender's
             // entry says it is settled).
-            let pending_in = (outcome == Settlement::Credited).then_some(-1);
+            let ended = match outcome {
+                Settlement::Credited => Ended::one(counted),
+                _ => Ended::default(),
+            };
             if let Some(entry) = &entry {
                 tx.push(
                     Action::Balance,
-                    balance_update_counting(&self.table, entry, pending_in)?,
+                    balance_update_ending(&self.table, entry.seq - 1, entry, ended)?,
                 );
                 tx.push(Action::Entry, put_new(&self.table, entry_item(entry))?);
             }
             if uncounted {
-                tx.push(Action::Recipient, pending_in_update(&self.table, to, -1)?);
+                tx.push(
+                    Action::Recipient,
+                    recipient_ended(&self.table, to, Ended::one(counted))?,
+                );
             }
             let Err(cancelled) = self.transact(&tx, "settle").await? else {
                 return Ok(outcome);

@@ -4,9 +4,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 
 use super::items::{
-    balance_update_counting, code_use, entry_item, entry_sk, idem_sk, idempotency_item,
-    parse_balance, parse_entry, parse_idempotency, pending_in_update, put_idempotency, put_new, s,
-    transfer_item, user_pk, Action, Transaction,
+    balance_update, code_use, entry_item, entry_sk, idem_sk, idempotency_item, inbox_made,
+    inbox_open, inbox_shard, n, parse_balance, parse_entry, parse_idempotency, put_idempotency,
+    put_new, s, transfer_item, user_pk, Action, Transaction, INBOX_SHARD,
 };
 use super::{backoff, DynamoStore};
 use crate::domain::{Millis, UserId};
@@ -14,6 +14,22 @@ use crate::store::{
     IdempotencyClaim, IdempotencyRecord, LedgerEntry, MoneyError, MoneyOp, MoneyOpKind, ReadStore,
     Reads, StoreResult, WalletStore,
 };
+
+impl DynamoStore {
+    /// Opens shard `shard` of `to`'s inbox; false when there is no such account.
+    async fn open_inbox(&self, to: UserId, shard: u32) -> StoreResult<bool> {
+        let [check, open] = inbox_open(&self.table, to, shard)?;
+        let mut tx = Transaction::default();
+        tx.push(Action::Recipient, check).push(Action::Inbox, open);
+        match self.transact_through_conflicts(&tx, "open inbox").await? {
+            Ok(()) => Ok(true),
+            Err(cancelled) if cancelled.failed(Action::Recipient) => Ok(false),
+            Err(cancelled) => Err(anyhow::anyhow!(
+                "opening an inbox was cancelled: {cancelled}"
+            )),
+        }
+    }
+}
 
 #[async_trait]
 impl WalletStore for DynamoStore {
@@ -47,20 +63,18 @@ impl WalletStore for DynamoStore {
                 (MoneyOpKind::Transfer { to }, Some(transfer)) => Some((to, transfer)),
                 _ => None,
             };
-            tx.push(
-                Action::Balance,
-                balance_update_counting(&self.table, &entry, None)?,
-            );
+            tx.push(Action::Balance, balance_update(&self.table, &entry)?);
             tx.push(Action::Entry, put_new(&self.table, entry_item(&entry))?);
-            if let Some((to, transfer)) = transfer {
-                tx.push(
-                    Action::Transfer,
-                    put_new(&self.table, transfer_item(&transfer, entry.seq))?,
-                );
-                // The recipient must exist, and counts the transfer as pending until it
-                // settles: it can't close meanwhile (the sender can't either: its entry is
-                // pending).
-                tx.push(Action::Recipient, pending_in_update(&self.table, to, 1)?);
+            if let Some((to, transfer)) = &transfer {
+                let shard = inbox_shard(&transfer.transfer_id);
+                let mut item = transfer_item(transfer, entry.seq);
+                item.insert(INBOX_SHARD.into(), n(shard));
+                tx.push(Action::Transfer, put_new(&self.table, item)?);
+                // The recipient must exist (its inbox is open), and counts the transfer as
+                // pending until it ends: it can't close meanwhile (the sender can't either: its
+                // entry is pending). The inbox is not the recipient's item, so making the
+                // transfer does not conflict with the recipient's credits.
+                tx.push(Action::Recipient, inbox_made(&self.table, *to, shard)?);
             }
             if let Some(code) = &op.code {
                 let (action, write) = code_use(&self.table, op.user, code)?;
@@ -83,7 +97,18 @@ impl WalletStore for DynamoStore {
                 }
             }
             if cancelled.failed(Action::Recipient) {
-                return Err(MoneyError::RecipientNotFound);
+                // The shard of the recipient's inbox is not open yet: open it if the
+                // recipient exists, and try again.
+                let Some((to, transfer)) = &transfer else {
+                    return Err(MoneyError::RecipientNotFound);
+                };
+                if !self
+                    .open_inbox(*to, inbox_shard(&transfer.transfer_id))
+                    .await?
+                {
+                    return Err(MoneyError::RecipientNotFound);
+                }
+                continue;
             }
             if cancelled.failed(Action::Factor) || cancelled.failed(Action::Recovery) {
                 return Err(MoneyError::CodeUsed);

@@ -59,6 +59,9 @@ pub(in crate::store::dynamodb) fn delete_if(
     condition: Option<(&str, Item)>,
 ) -> anyhow::Result<TransactWriteItem> {
     let (expression, values) = condition.unzip();
+    // An expression without values (`attribute_not_exists(pk)`) sends none: DynamoDB refuses
+    // an empty map.
+    let values = values.filter(|v| !v.is_empty());
     Ok(TransactWriteItem::builder()
         .delete(
             Delete::builder()
@@ -97,8 +100,10 @@ pub(in crate::store::dynamodb) enum Action {
     Entry,
     /// A new transfer.
     Transfer,
-    /// The recipient of a new transfer must exist.
+    /// The recipient of a new transfer must exist (its inbox, or its account).
     Recipient,
+    /// A shard of an account's inbox (the count of the transfers made to it).
+    Inbox,
     /// A login throttle record.
     Throttle,
     /// A new refresh family.

@@ -16,6 +16,22 @@ pub(in crate::store::dynamodb) const TRANSFER: &str = "TRANSFER";
 /// 16,000 transfers a second. Readers merge the shards.
 pub(in crate::store::dynamodb) const TRANSFER_SHARDS: u32 = 32;
 
+/// Shards of a recipient's count of the transfers made to it ([`inbox_pk`]): a transfer adds
+/// to one, so transfers made to one account at once seldom touch the same item.
+pub(in crate::store::dynamodb) const INBOX_SHARDS: u32 = 8;
+pub(in crate::store::dynamodb) const INBOX: &str = "INBOX";
+
+/// The item of shard `shard` of `user`'s count of the transfers made to it, in a partition of
+/// its own (the user's takes the credits).
+pub(in crate::store::dynamodb) fn inbox_pk(user: impl std::fmt::Display, shard: u32) -> String {
+    format!("INBOX#{user}#{shard:02}")
+}
+
+/// The shard of a recipient's count that transfer `id` adds to.
+pub(in crate::store::dynamodb) fn inbox_shard(id: &str) -> u32 {
+    id_hash(id) % INBOX_SHARDS
+}
+
 pub(in crate::store::dynamodb) fn user_pk(id: impl std::fmt::Display) -> String {
     format!("USER#{id}")
 }
@@ -56,10 +72,12 @@ pub(in crate::store::dynamodb) fn pending_shard_key(shard: u32) -> String {
 /// The shard of transfer `id`. Items written when the `pending` index had 4 shards carry
 /// `PENDING#0` to `PENDING#3`, which readers of the 32 still cover.
 fn transfer_shard(id: &str) -> u32 {
-    let h = id
-        .bytes()
-        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
-    h % TRANSFER_SHARDS
+    id_hash(id) % TRANSFER_SHARDS
+}
+
+fn id_hash(id: &str) -> u32 {
+    id.bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
 }
 
 pub(super) fn pending_shard(id: &str) -> String {

@@ -7,8 +7,8 @@
 //! item kind, each file holding a kind's constructor, parser and kind-specific writes:
 //!
 //! - `keys`: every partition and sort key, the `pending` index shards and the index keys;
-//! - `users`: the user item (profile), its auth epoch, balance and pending-in count, and the
-//!   identifier guard item;
+//! - `users`: the user item (profile), its auth epoch, balance and counts of transfers to it
+//!   (with the shards of its inbox), and the identifier guard item;
 //! - `sessions`: the session item (refresh family), its revocation and liveness;
 //! - `throttle`: the login throttle item and its writes;
 //! - `ledger`: the ledger entry and idempotency record items;

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 use crate::domain::{LoginIdentifier, SecretKind, UserId};
 use crate::store::{LedgerEntry, Role, UserRecord};
 
-use super::keys::{guard_pk, user_pk, GUARD, PROFILE};
+use super::keys::{guard_pk, inbox_pk, user_pk, GUARD, INBOX, PROFILE};
 use super::{item, n, s, Attrs, Item};
 
 pub(in crate::store::dynamodb) fn user_item(u: &UserRecord) -> Item {
@@ -119,44 +119,172 @@ pub(in crate::store::dynamodb) fn parse_balance(item: &Item) -> anyhow::Result<(
     Ok((a.num("balance")?, a.num("version")?))
 }
 
-/// The count, on an account's item, of the transfers to it still pending: added in the
-/// transfer's transaction, taken off when it ends (credited, refunded or given up). Closing the
-/// account is conditional on it being 0 (absent counts as 0). Transfers it sent and still
-/// pending are its own pending ledger entries, which closing reads consistently with it.
+/// The count, on an account's item, of the transfers to it still pending that were made
+/// before the inbox ([`Counted::Profile`]): added in the transfer's transaction, taken off when
+/// it ends. Absent counts as 0.
 pub(in crate::store::dynamodb) const PENDING_IN: &str = "pending_in";
 
-/// The `SET` clause changing [`PENDING_IN`] by `:delta` ([`change_pending_in`] gives the
-/// values), never below 0: an item written before the count was kept counts none.
-const PENDING_IN_CHANGE: &str = "#pending = if_not_exists(#pending, :absent) + :delta";
+/// How many transfers made in the account's inbox have ended (credited, refunded or given
+/// up), on its item. The transfers to it still pending are the inbox shards' `made`, summed,
+/// less this, plus [`PENDING_IN`]; closing the account is conditional on none.
+pub(in crate::store::dynamodb) const SETTLED_IN: &str = "settled_in";
 
-fn change_pending_in(update: UpdateBuilder, delta: i64) -> UpdateBuilder {
-    update
-        .expression_attribute_names("#pending", PENDING_IN)
-        .expression_attribute_values(":absent", n((-delta).max(0)))
-        .expression_attribute_values(":delta", n(delta))
+/// The attribute of a shard of an inbox ([`inbox_pk`]): how many transfers were made in it.
+pub(in crate::store::dynamodb) const MADE: &str = "made";
+
+/// The attribute of a transfer made in its recipient's inbox: the shard.
+pub(in crate::store::dynamodb) const INBOX_SHARD: &str = "inbox_shard";
+
+/// How a transfer counts, while pending, on its recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::store::dynamodb) enum Counted {
+    /// In [`PENDING_IN`] on the recipient's item: transfers made before the inbox, whose
+    /// making wrote the recipient's item (and so conflicted with its credits).
+    Profile,
+    /// In a shard of the recipient's inbox, and once ended in [`SETTLED_IN`]: the making of
+    /// the transfer writes no item the credits write.
+    Inbox,
 }
 
-/// Whether an account's item counts a transfer to it still pending.
+impl Counted {
+    /// How the transfer `item` is counted.
+    pub fn of(item: &Item) -> Self {
+        if item.contains_key(INBOX_SHARD) {
+            Self::Inbox
+        } else {
+            Self::Profile
+        }
+    }
+}
+
+/// Transfers to one account that ended, by how each was counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(in crate::store::dynamodb) struct Ended {
+    pub profile: i64,
+    pub inbox: i64,
+}
+
+impl Ended {
+    pub fn one(counted: Counted) -> Self {
+        let mut ended = Self::default();
+        ended.add(counted);
+        ended
+    }
+
+    pub fn add(&mut self, counted: Counted) {
+        match counted {
+            Counted::Profile => self.profile += 1,
+            Counted::Inbox => self.inbox += 1,
+        }
+    }
+
+    /// The `SET` clauses counting these ends on the account's item, and their values: the
+    /// pending count never falls below 0 (an item written before the count was kept counts
+    /// none), the ended count starts at 0.
+    fn clauses(&self, mut update: UpdateBuilder) -> (Vec<&'static str>, UpdateBuilder) {
+        let mut clauses = Vec::new();
+        if self.profile > 0 {
+            clauses.push("#pending = if_not_exists(#pending, :pending_absent) - :pending_ended");
+            update = update
+                .expression_attribute_names("#pending", PENDING_IN)
+                .expression_attribute_values(":pending_absent", n(self.profile))
+                .expression_attribute_values(":pending_ended", n(self.profile));
+        }
+        if self.inbox > 0 {
+            clauses.push("#settled = if_not_exists(#settled, :settled_absent) + :settled_ended");
+            update = update
+                .expression_attribute_names("#settled", SETTLED_IN)
+                .expression_attribute_values(":settled_absent", n(0))
+                .expression_attribute_values(":settled_ended", n(self.inbox));
+        }
+        (clauses, update)
+    }
+}
+
+/// Whether an account's item counts a transfer to it still pending (of those counted on it).
 pub(in crate::store::dynamodb) fn pending_transfers(item: &Item) -> bool {
     Attrs(item).opt_num::<i64>(PENDING_IN).unwrap_or(0) > 0
 }
 
-/// Adds `delta` to an existing account's [`PENDING_IN`], without reading it (a transfer's
-/// recipient: when the transfer is made, and when it ends without crediting it).
-pub(in crate::store::dynamodb) fn pending_in_update(
+/// How many transfers made in an account's inbox have ended.
+pub(in crate::store::dynamodb) fn settled_in(item: &Item) -> i64 {
+    Attrs(item).opt_num::<i64>(SETTLED_IN).unwrap_or(0)
+}
+
+/// Shard `shard` of a new account's inbox, open, with nothing made in it.
+pub(in crate::store::dynamodb) fn inbox_item(user: UserId, shard: u32) -> Item {
+    item([
+        ("pk", s(inbox_pk(user, shard))),
+        ("sk", s(INBOX)),
+        (MADE, n(0)),
+    ])
+}
+
+/// Counts a new transfer in shard `shard` of `to`'s inbox, if that shard is open ([`inbox_open`]).
+pub(in crate::store::dynamodb) fn inbox_made(
     table: &str,
-    user: UserId,
-    delta: i64,
+    to: UserId,
+    shard: u32,
 ) -> anyhow::Result<TransactWriteItem> {
-    let update = Update::builder()
-        .table_name(table)
-        .key("pk", s(user_pk(user)))
-        .key("sk", s(PROFILE))
-        .update_expression(format!("SET {PENDING_IN_CHANGE}"))
-        .condition_expression("attribute_exists(pk)");
     Ok(TransactWriteItem::builder()
         .update(
-            change_pending_in(update, delta)
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(inbox_pk(to, shard)))
+                .key("sk", s(INBOX))
+                .update_expression("ADD #made :one")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#made", MADE)
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .context("Failed to build an inbox count")?,
+        )
+        .build())
+}
+
+/// Opens shard `shard` of `to`'s inbox (with nothing made in it; an open one stays as it is),
+/// on the condition that the account exists: the writes of the first transfer through that
+/// shard to an account made before inboxes (a new account's are open from the start). Closing the account deletes every shard on the condition of what it read.
+pub(in crate::store::dynamodb) fn inbox_open(
+    table: &str,
+    to: UserId,
+    shard: u32,
+) -> anyhow::Result<[TransactWriteItem; 2]> {
+    Ok([
+        profile_check(table, to, "attribute_exists(pk)", None)?,
+        TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(table)
+                    .key("pk", s(inbox_pk(to, shard)))
+                    .key("sk", s(INBOX))
+                    .update_expression("SET #made = if_not_exists(#made, :zero)")
+                    .expression_attribute_names("#made", MADE)
+                    .expression_attribute_values(":zero", n(0))
+                    .build()
+                    .context("Failed to build an inbox opening")?,
+            )
+            .build(),
+    ])
+}
+
+/// Counts transfers to an existing account as ended, without reading it (transfers that
+/// ended without crediting it).
+pub(in crate::store::dynamodb) fn recipient_ended(
+    table: &str,
+    user: UserId,
+    ended: Ended,
+) -> anyhow::Result<TransactWriteItem> {
+    let (clauses, update) = ended.clauses(Update::builder());
+    anyhow::ensure!(!clauses.is_empty(), "no transfer ended");
+    Ok(TransactWriteItem::builder()
+        .update(
+            update
+                .table_name(table)
+                .key("pk", s(user_pk(user)))
+                .key("sk", s(PROFILE))
+                .update_expression(format!("SET {}", clauses.join(", ")))
+                .condition_expression("attribute_exists(pk)")
                 .build()
                 .context("Failed to build a pending count")?,
         )
@@ -184,31 +312,41 @@ fn profile_check(
         .build())
 }
 
-/// Moves an account from the version it was read at to the next, with its new balance, and
-/// adds `pending_in` (when given) to its [`PENDING_IN`].
-pub(in crate::store::dynamodb) fn balance_update_counting(
+/// Moves an account from the version it was read at to the next, with its new balance: the
+/// account's entry `entry`.
+pub(in crate::store::dynamodb) fn balance_update(
     table: &str,
     entry: &LedgerEntry,
-    pending_in: Option<i64>,
 ) -> anyhow::Result<TransactWriteItem> {
+    balance_update_ending(table, entry.seq - 1, entry, Ended::default())
+}
+
+/// Moves an account from version `seen` to that of its entry `last` (the last of the entries
+/// written with it), with that entry's balance, counting the transfers to it that `ended`.
+pub(in crate::store::dynamodb) fn balance_update_ending(
+    table: &str,
+    seen: u64,
+    last: &LedgerEntry,
+    ended: Ended,
+) -> anyhow::Result<TransactWriteItem> {
+    let (clauses, update) = ended.clauses(Update::builder());
     let mut expression = "SET balance = :after, version = :next, updated_at = :now".to_string();
-    let mut update = Update::builder();
-    if let Some(delta) = pending_in {
-        expression.push_str(&format!(", {PENDING_IN_CHANGE}"));
-        update = change_pending_in(update, delta);
+    for clause in clauses {
+        expression.push_str(", ");
+        expression.push_str(clause);
     }
     Ok(TransactWriteItem::builder()
         .update(
             update
                 .table_name(table)
-                .key("pk", s(user_pk(entry.user_id)))
+                .key("pk", s(user_pk(last.user_id)))
                 .key("sk", s(PROFILE))
                 .update_expression(expression)
                 .condition_expression("version = :v")
-                .expression_attribute_values(":after", n(entry.balance_after))
-                .expression_attribute_values(":next", n(entry.seq))
-                .expression_attribute_values(":now", n(entry.created_at))
-                .expression_attribute_values(":v", n(entry.seq - 1))
+                .expression_attribute_values(":after", n(last.balance_after))
+                .expression_attribute_values(":next", n(last.seq))
+                .expression_attribute_values(":now", n(last.created_at))
+                .expression_attribute_values(":v", n(seen))
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
