@@ -266,7 +266,19 @@ pub async fn run_worker(state: AppState, mut receiver: TransferReceiver) {
         for message in &mut batch {
             message.attempts += 1;
         }
-        let outcomes = settle_messages(&state, &batch).await;
+        // On a task of its own, so that a panic fails the batch (each message is tried again)
+        // rather than the worker.
+        let settling = {
+            let (state, batch) = (state.clone(), batch.clone());
+            tokio::spawn(async move { settle_messages(&state, &batch).await })
+        };
+        let outcomes = match settling.await {
+            Ok(outcomes) => outcomes,
+            Err(e) => batch
+                .iter()
+                .map(|_| Err(anyhow::anyhow!("settling the batch failed: {e}")))
+                .collect(),
+        };
         for (message, outcome) in batch.into_iter().zip(outcomes) {
             if let Err(e) = outcome {
                 tokio::spawn(retry(state.clone(), message, e));

@@ -464,92 +464,68 @@ async fn transfers_racing_the_closing_of_their_recipient_never_reach_a_closed_ac
 }
 
 /// An account made before inboxes (none written at its registration) takes transfers (the
-/// first through each shard opens it), and a transfer made before them (counted on the
-/// account's own item) keeps it from closing until it settles, as before.
+/// first through each shard opens it), and a transfer made the way versions before inboxes
+/// made it (counted on the account's own item: a host with `DOMPET_TRANSFER_INBOX=off`, the
+/// first of the two upgrade deploys) keeps it from closing until it settles, as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_and_transfers_made_before_inboxes_still_close_only_when_nothing_is_pending() {
     use aws_sdk_dynamodb::types::AttributeValue::{N, S};
     let (w, queue) = World::new(Backend::DynamoDb, false).await;
     let mut queue = queue.unwrap();
     let (app, table) = (&w.app, w.table.as_ref().unwrap());
+    let (before, mut before_queue) =
+        TestApp::spawn_without_worker(Arc::new(table.clone().with_inbox(false)), &[]).await;
     let client = table.client();
     let (sari_id, sari, _) = app.signed_up("sari", "rahasia-sekali").await;
     let (_, guntur, _) = app.signed_up("guntur", "rahasia-sekali").await;
-    let inbox = |shard: u32| (format!("INBOX#{sari_id}#{shard:02}"), "INBOX".to_string());
     for shard in 0..8 {
-        let (pk, sk) = inbox(shard);
         client
             .delete_item()
             .table_name(table.table())
-            .key("pk", S(pk))
-            .key("sk", S(sk))
+            .key("pk", S(format!("INBOX#{sari_id}#{shard:02}")))
+            .key("sk", S("INBOX".into()))
             .send()
             .await
             .unwrap();
     }
     app.topup(&guntur, 30_000).await.assert_success(200);
-    let mut transfers = Vec::new();
-    for _ in 0..2 {
-        let reply = post(
-            app,
-            &guntur,
-            "/transfer",
-            json!({"target_user": "sari", "amount": 10_000}),
-        )
+    let body = json!({"target_user": "sari", "amount": 10_000});
+    post(app, &guntur, "/transfer", body.clone())
+        .await
+        .assert_success(202);
+    // The second made the way before inboxes: on the account's item, no shard.
+    // Each host signs its own tokens: guntur logs in there too.
+    let (guntur_before, _) = before
+        .tokens(json!({"username": "guntur", "password": "rahasia-sekali"}))
         .await;
-        transfers.push(
-            reply.assert_success(202)["transfer_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
-    // The second as the version before inboxes made it: counted on the account's item.
-    let legacy = &transfers[1];
-    let item = client
-        .get_item()
-        .table_name(table.table())
-        .key("pk", S(format!("TRANSFER#{legacy}")))
-        .key("sk", S("TRANSFER".into()))
-        .send()
+    let legacy = before
+        .post_authed("/transfer", &guntur_before, &body, None)
         .await
+        .assert_success(202)["transfer_id"]
+        .as_str()
         .unwrap()
-        .item
-        .unwrap();
-    let N(shard) = &item["inbox_shard"] else {
-        panic!("{item:?}")
+        .to_string();
+    let read = |pk: String, sk: &'static str| {
+        let client = client.clone();
+        let table = table.table().to_string();
+        async move {
+            client
+                .get_item()
+                .table_name(table)
+                .key("pk", S(pk))
+                .key("sk", S(sk.into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
     };
-    let (pk, sk) = inbox(shard.parse().unwrap());
-    let write = |pk: String, sk: &str, expression: &str| {
-        client
-            .update_item()
-            .table_name(table.table())
-            .key("pk", S(pk))
-            .key("sk", S(sk.into()))
-            .update_expression(expression)
-    };
-    write(
-        format!("TRANSFER#{legacy}"),
-        "TRANSFER",
-        "REMOVE inbox_shard",
-    )
-    .send()
-    .await
-    .unwrap();
-    write(pk, &sk, "ADD made :less")
-        .expression_attribute_values(":less", N("-1".into()))
-        .send()
-        .await
-        .unwrap();
-    write(
-        format!("USER#{sari_id}"),
-        "PROFILE",
-        "SET pending_in = :one",
-    )
-    .expression_attribute_values(":one", N("1".into()))
-    .send()
-    .await
-    .unwrap();
+    let item = read(format!("TRANSFER#{legacy}"), "TRANSFER").await;
+    assert!(!item.contains_key("inbox_shard"), "{item:?}");
+    let profile = read(format!("USER#{sari_id}"), "PROFILE").await;
+    assert_eq!(profile["pending_in"], N("1".into()));
     // Pending either way: in the inbox, and on the account's item.
     let closing = json!({"password": "rahasia-sekali"});
     close(app, &sari, closing.clone())
@@ -565,20 +541,12 @@ async fn accounts_and_transfers_made_before_inboxes_still_close_only_when_nothin
     close(app, &sari, closing.clone())
         .await
         .assert_error(409, "TRANSFER_PENDING");
-    let second = queue.recv_message().await.unwrap();
+    let second = before_queue.recv_message().await.unwrap();
+    assert_eq!(second.transfer_id, legacy);
     dompet::service::transfers::settle_message(&app.state, &second)
         .await
         .unwrap();
-    let profile = client
-        .get_item()
-        .table_name(table.table())
-        .key("pk", S(format!("USER#{sari_id}")))
-        .key("sk", S("PROFILE".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let profile = read(format!("USER#{sari_id}"), "PROFILE").await;
     assert_eq!(profile["pending_in"], N("0".into()));
     assert_eq!(profile["settled_in"], N("1".into()));
     post(app, &sari, "/pay", json!({"amount": 10_000}))

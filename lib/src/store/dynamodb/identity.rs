@@ -561,6 +561,8 @@ impl IdentityStore for DynamoStore {
             Err(c) if c.failed(Action::Factor) || c.failed(Action::Recovery) => {
                 return Err(CloseAccountError::CodeUsed)
             }
+            // A transfer to it made after the read (whatever else failed with it).
+            Err(c) if c.failed(Action::Inbox) => return Err(CloseAccountError::TransferPending),
             Err(c) if c.failed(Action::User) => {
                 return Err(match self.get(user_pk(seen.user_id), PROFILE).await? {
                     Some(now) if parse_user(&now)?.balance != 0 => {
@@ -570,8 +572,6 @@ impl IdentityStore for DynamoStore {
                     _ => CloseAccountError::Changed,
                 });
             }
-            // A transfer to it made after the read.
-            Err(c) if c.failed(Action::Inbox) => return Err(CloseAccountError::TransferPending),
             // A guard no longer the account's: the identifier moved after the read.
             Err(c) if c.failed(Action::Delete) || c.conflicted() => {
                 return Err(CloseAccountError::Changed)

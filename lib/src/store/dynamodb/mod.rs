@@ -41,6 +41,9 @@ use aws_sdk_dynamodb::Client;
 use crate::store::StoreResult;
 use items::{s, Cancelled, Item, Transaction};
 
+/// `on` (the default) or `off`: [`DynamoStore::with_inbox`].
+pub const TRANSFER_INBOX: &str = "DOMPET_TRANSFER_INBOX";
+
 /// How many times a transaction that lost to a concurrent one (`TransactionConflict`) is retried.
 const CONFLICT_RETRIES: u32 = 8;
 
@@ -53,6 +56,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     money_attempts: u32,
+    inbox: bool,
     cancellations: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
@@ -62,6 +66,7 @@ impl DynamoStore {
             client,
             table: table.into(),
             money_attempts: MONEY_ATTEMPTS,
+            inbox: true,
             cancellations: Arc::default(),
         }
     }
@@ -73,6 +78,15 @@ impl DynamoStore {
         self
     }
 
+    /// Whether a new transfer is counted in its recipient's inbox (the default), or, with
+    /// `false`, on the recipient's account item as versions before inboxes did: the first of
+    /// two deploys over a table those versions wrote (README, "Upgrading to inboxes"), while
+    /// their workers and closings may still run. Both kinds are settled and closed on alike.
+    pub fn with_inbox(mut self, inbox: bool) -> Self {
+        self.inbox = inbox;
+        self
+    }
+
     /// A client from the SDK's standard environment (region, credentials,
     /// `AWS_ENDPOINT_URL_DYNAMODB`), or at [`crate::ENDPOINT_URL_DYNAMODB`] when that is set.
     pub async fn from_env(table: impl Into<String>) -> anyhow::Result<Self> {
@@ -80,7 +94,12 @@ impl DynamoStore {
         if let Some(url) = crate::endpoint_override(crate::ENDPOINT_URL_DYNAMODB) {
             config = config.endpoint_url(url);
         }
-        Ok(Self::new(Client::from_conf(config.build()), table))
+        let inbox = match std::env::var(TRANSFER_INBOX).as_deref() {
+            Err(_) | Ok("on") => true,
+            Ok("off") => false,
+            Ok(other) => anyhow::bail!("{TRANSFER_INBOX} is `on` or `off`, not `{other}`"),
+        };
+        Ok(Self::new(Client::from_conf(config.build()), table).with_inbox(inbox))
     }
 
     pub fn client(&self) -> &Client {

@@ -179,6 +179,14 @@ impl TransferStore for DynamoStore {
     }
 }
 
+/// How the rounds of crediting transfers together ended.
+enum Rounds {
+    /// Every transfer has an outcome or is to be settled on its own.
+    Done,
+    /// The account kept moving or conflicting through every attempt.
+    KeptConflicting,
+}
+
 /// How many transfers to one account are credited in one transaction: each takes 3 of its
 /// 100 actions (the transfer, the sender's entry, the recipient's new entry), the account 1.
 const CREDITS_PER_TRANSACTION: usize = 33;
@@ -198,11 +206,26 @@ impl DynamoStore {
     ) -> Vec<StoreResult<Settlement>> {
         let mut outcomes: Vec<Option<StoreResult<Settlement>>> = ids.iter().map(|_| None).collect();
         let mut alone = vec![false; ids.len()];
-        if let Err(e) = self
+        match self
             .credit_rounds(to, ids, now, &mut outcomes, &mut alone)
             .await
         {
-            tracing::warn!(error = ?e, recipient = %to, "crediting transfers together failed; settling each on its own");
+            Ok(Rounds::Done) => {}
+            // Other writers keep winning on the account: settling each on its own would only
+            // add to them. What is left fails, and its delivery comes back later.
+            Ok(Rounds::KeptConflicting) => {
+                for (outcome, alone) in outcomes.iter_mut().zip(&mut alone) {
+                    if outcome.is_none() {
+                        *alone = false;
+                        *outcome = Some(Err(anyhow::anyhow!(
+                            "crediting transfers to {to} kept conflicting"
+                        )));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = ?e, recipient = %to, "crediting transfers together failed; settling each on its own");
+            }
         }
         let mut settled = Vec::with_capacity(ids.len());
         for (id, outcome) in ids.iter().zip(outcomes) {
@@ -223,7 +246,7 @@ impl DynamoStore {
         now: Millis,
         outcomes: &mut [Option<StoreResult<Settlement>>],
         alone: &mut [bool],
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Rounds> {
         let account_key = (user_pk(to), PROFILE.to_string());
         let keys: Vec<(String, String)> = ids
             .iter()
@@ -234,7 +257,7 @@ impl DynamoStore {
                 .filter(|&i| outcomes[i].is_none() && !alone[i])
                 .collect();
             if open.is_empty() {
-                return Ok(());
+                return Ok(Rounds::Done);
             }
             let wanted: Vec<&(String, String)> = open
                 .iter()
@@ -245,7 +268,7 @@ impl DynamoStore {
             let Some(account) = found.remove(&account_key) else {
                 // No account to credit: each is refunded on its own.
                 open.iter().for_each(|&i| alone[i] = true);
-                return Ok(());
+                return Ok(Rounds::Done);
             };
             let (mut balance, seen) = parse_balance(&account)?;
             let mut version = seen;
@@ -297,7 +320,7 @@ impl DynamoStore {
                 last = Some(entry);
             }
             let Some(last) = last else {
-                return Ok(());
+                return Ok(Rounds::Done);
             };
             tx.push(
                 Action::Balance,
@@ -308,7 +331,7 @@ impl DynamoStore {
                     credited
                         .into_iter()
                         .for_each(|i| outcomes[i] = Some(Ok(Settlement::Credited)));
-                    return Ok(());
+                    return Ok(Rounds::Done);
                 }
                 Err(cancelled) if cancelled.failed(Action::SenderEntry) => {
                     anyhow::bail!("a sender's entry of the transfers to {to} is missing")
@@ -321,7 +344,7 @@ impl DynamoStore {
                 }
             }
         }
-        anyhow::bail!("crediting transfers to {to} kept conflicting")
+        Ok(Rounds::KeptConflicting)
     }
 
     /// Settles a transfer: one read of the transfer (with its recipient's account when

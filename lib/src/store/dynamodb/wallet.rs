@@ -5,8 +5,8 @@ use async_trait::async_trait;
 
 use super::items::{
     balance_update, code_use, entry_item, entry_sk, idem_sk, idempotency_item, inbox_made,
-    inbox_open, inbox_shard, n, parse_balance, parse_entry, parse_idempotency, put_idempotency,
-    put_new, s, transfer_item, user_pk, Action, Transaction, INBOX_SHARD,
+    inbox_open, inbox_shard, n, parse_balance, parse_entry, parse_idempotency, pending_in_made,
+    put_idempotency, put_new, s, transfer_item, user_pk, Action, Transaction, INBOX_SHARD,
 };
 use super::{backoff, DynamoStore};
 use crate::domain::{Millis, UserId};
@@ -66,15 +66,20 @@ impl WalletStore for DynamoStore {
             tx.push(Action::Balance, balance_update(&self.table, &entry)?);
             tx.push(Action::Entry, put_new(&self.table, entry_item(&entry))?);
             if let Some((to, transfer)) = &transfer {
-                let shard = inbox_shard(&transfer.transfer_id);
                 let mut item = transfer_item(transfer, entry.seq);
-                item.insert(INBOX_SHARD.into(), n(shard));
-                tx.push(Action::Transfer, put_new(&self.table, item)?);
                 // The recipient must exist (its inbox is open), and counts the transfer as
                 // pending until it ends: it can't close meanwhile (the sender can't either: its
                 // entry is pending). The inbox is not the recipient's item, so making the
                 // transfer does not conflict with the recipient's credits.
-                tx.push(Action::Recipient, inbox_made(&self.table, *to, shard)?);
+                let counted = if self.inbox {
+                    let shard = inbox_shard(&transfer.transfer_id);
+                    item.insert(INBOX_SHARD.into(), n(shard));
+                    inbox_made(&self.table, *to, shard)?
+                } else {
+                    pending_in_made(&self.table, *to)?
+                };
+                tx.push(Action::Transfer, put_new(&self.table, item)?);
+                tx.push(Action::Recipient, counted);
             }
             if let Some(code) = &op.code {
                 let (action, write) = code_use(&self.table, op.user, code)?;
@@ -99,7 +104,7 @@ impl WalletStore for DynamoStore {
             if cancelled.failed(Action::Recipient) {
                 // The shard of the recipient's inbox is not open yet: open it if the
                 // recipient exists, and try again.
-                let Some((to, transfer)) = &transfer else {
+                let Some((to, transfer)) = transfer.as_ref().filter(|_| self.inbox) else {
                     return Err(MoneyError::RecipientNotFound);
                 };
                 if !self

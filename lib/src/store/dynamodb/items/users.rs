@@ -268,6 +268,29 @@ pub(in crate::store::dynamodb) fn inbox_open(
     ])
 }
 
+/// Counts a new transfer on an existing account's item ([`Counted::Profile`]), as versions
+/// before inboxes did.
+pub(in crate::store::dynamodb) fn pending_in_made(
+    table: &str,
+    to: UserId,
+) -> anyhow::Result<TransactWriteItem> {
+    Ok(TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(user_pk(to)))
+                .key("sk", s(PROFILE))
+                .update_expression("SET #pending = if_not_exists(#pending, :zero) + :one")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#pending", PENDING_IN)
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .build()
+                .context("Failed to build a pending count")?,
+        )
+        .build())
+}
+
 /// Counts transfers to an existing account as ended, without reading it (transfers that
 /// ended without crediting it).
 pub(in crate::store::dynamodb) fn recipient_ended(
