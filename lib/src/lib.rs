@@ -152,30 +152,41 @@ fn lambda_log_filter(level: &str) -> &'static str {
 /// is logged as it closes with the time it took (`time.busy`, `time.idle`), so a slow request
 /// shows where its time went (`RUST_LOG=debug` to include the store calls).
 pub fn init_tracing() {
+    use tracing_subscriber::filter::Targets;
     use tracing_subscriber::fmt::format::FmtSpan;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+    use tracing_subscriber::prelude::*;
+    // `RUST_LOG` as a list of `target=level` directives and a default level (`Targets`: no
+    // regular expressions, so no regex engine in every function).
+    let lambda = || {
         let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_default();
-        EnvFilter::new(lambda_log_filter(&level))
-    });
+        lambda_log_filter(&level)
+    };
+    let filter: Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse().ok())
+        .unwrap_or_else(|| lambda().parse().unwrap_or_default());
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let spans = std::env::var("DOMPET_LOG_SPANS").is_ok_and(|v| v == "1");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_span_events(if spans { FmtSpan::CLOSE } else { FmtSpan::NONE })
         .with_ansi(!on_lambda);
+    let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            // Every span the line is in: the request's (with its request_id) on every line.
-            .with_span_list(true)
+        registry
+            .with(
+                layer
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    // Every span the line is in: the request's (with its request_id) on every
+                    // line.
+                    .with_span_list(true),
+            )
             .try_init()
     } else {
-        builder.try_init()
+        registry.with(layer).try_init()
     };
 }
 
@@ -190,5 +201,25 @@ mod log_level_tests {
         assert_eq!(super::lambda_log_filter("INFO"), "info");
         assert_eq!(super::lambda_log_filter("FATAL"), "error");
         assert_eq!(super::lambda_log_filter(""), "info");
+    }
+
+    #[test]
+    fn every_lambda_filter_parses_and_keeps_the_runtime_at_info() {
+        use tracing::Level;
+        use tracing_subscriber::filter::Targets;
+        for level in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", ""] {
+            let filter: Targets = super::lambda_log_filter(level).parse().unwrap();
+            assert!(
+                !filter.would_enable("lambda_runtime", &Level::DEBUG),
+                "{level}"
+            );
+            assert!(
+                !filter.would_enable("aws_smithy_runtime", &Level::DEBUG),
+                "{level}"
+            );
+        }
+        let debug: Targets = super::lambda_log_filter("DEBUG").parse().unwrap();
+        assert!(debug.would_enable("dompet::store", &Level::DEBUG));
+        assert!(!debug.would_enable("dompet::store", &Level::TRACE));
     }
 }

@@ -1,5 +1,6 @@
 //! Secrets, tokens and login throttling.
 
+mod jwt_crypto;
 pub mod lockout;
 pub mod password;
 pub mod tokens;

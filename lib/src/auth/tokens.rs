@@ -212,6 +212,7 @@ impl VerifiedAccessTokens {
 
 impl TokenVerifier {
     pub fn new(public: PublicKey, aud: Audience) -> anyhow::Result<Self> {
+        super::jwt_crypto::install();
         let key = DecodingKey::from_ed_components(&public.x())
             .map_err(|e| anyhow::anyhow!("Failed to build the verification key: {e}"))?;
         Ok(Self {
@@ -308,6 +309,7 @@ impl TokenIssuer {
         refresh_ttl: Duration,
         session_max_age: Duration,
     ) -> anyhow::Result<Self> {
+        super::jwt_crypto::install();
         let der = keys
             .0
             .to_pkcs8_der()
