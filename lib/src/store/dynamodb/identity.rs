@@ -426,9 +426,16 @@ impl IdentityStore for DynamoStore {
         code: Option<&CodeUse>,
     ) -> Result<(), CloseAccountError> {
         let me = seen.user_id.to_string();
-        let items = self
-            .query_partition(user_pk(seen.user_id), SortKeys::All, "account items")
-            .await?;
+        // The account's partition and its inbox's shards, read at once (whatever moves between
+        // the two reads, the write below is conditional on both).
+        let inbox_keys: Vec<(String, String)> = (0..INBOX_SHARDS)
+            .map(|shard| (inbox_pk(seen.user_id, shard), INBOX.to_string()))
+            .collect();
+        let inbox_wanted: Vec<&(String, String)> = inbox_keys.iter().collect();
+        let (items, inbox) = tokio::try_join!(
+            self.query_partition(user_pk(seen.user_id), SortKeys::All, "account items"),
+            self.batch_get(&inbox_wanted),
+        )?;
         let sk = |item: &Item| Attrs(item).req_s("sk");
         let mut tx = Transaction::default();
         // No transfer it sent is pending: its entries, read consistently with the account
@@ -444,12 +451,6 @@ impl IdentityStore for DynamoStore {
         // No transfer to it pending: as many made in its inbox as have ended, each shard of
         // the inbox deleted below on the condition that nothing was made in it since the read
         // (a shard not open yet, on the condition that it is still not).
-        let inbox_keys: Vec<(String, String)> = (0..INBOX_SHARDS)
-            .map(|shard| (inbox_pk(seen.user_id, shard), INBOX.to_string()))
-            .collect();
-        let inbox = self
-            .batch_get(&inbox_keys.iter().collect::<Vec<_>>())
-            .await?;
         let mut made = 0;
         for key in &inbox_keys {
             let write = match inbox.get(key) {

@@ -301,20 +301,7 @@ impl DynamoStore {
                 };
                 (balance, version) = (entry.balance_after, entry.seq);
                 ended.add(Counted::of(&item));
-                tx.push(
-                    Action::Settlement,
-                    transfer_settlement(
-                        &self.table,
-                        &t.transfer_id,
-                        TxStatus::Success,
-                        false,
-                        now,
-                    )?,
-                );
-                tx.push(
-                    Action::SenderEntry,
-                    entry_status_update(&self.table, t.from_user, sender_seq, TxStatus::Success)?,
-                );
+                self.push_end(&mut tx, &t, sender_seq, TxStatus::Success, false, now)?;
                 tx.push(Action::Entry, put_new(&self.table, entry_item(&entry))?);
                 credited.push(i);
                 last = Some(entry);
@@ -345,6 +332,29 @@ impl DynamoStore {
             }
         }
         Ok(Rounds::KeptConflicting)
+    }
+
+    /// Adds to `tx` the end of pending transfer `t` in `status` (with `suspense`): the
+    /// transfer marked, on the condition that it is still pending, and its sender's entry
+    /// (`sender_seq`).
+    fn push_end(
+        &self,
+        tx: &mut Transaction,
+        t: &Transfer,
+        sender_seq: u64,
+        status: TxStatus,
+        suspense: bool,
+        now: Millis,
+    ) -> anyhow::Result<()> {
+        tx.push(
+            Action::Settlement,
+            transfer_settlement(&self.table, &t.transfer_id, status, suspense, now)?,
+        );
+        tx.push(
+            Action::SenderEntry,
+            entry_status_update(&self.table, t.from_user, sender_seq, status)?,
+        );
+        Ok(())
     }
 
     /// Settles a transfer: one read of the transfer (with its recipient's account when
@@ -410,20 +420,8 @@ impl DynamoStore {
             let uncounted = recipient_exists && outcome != Settlement::Credited;
             let final_status = outcome.final_status();
             let mut tx = Transaction::default();
-            tx.push(
-                Action::Settlement,
-                transfer_settlement(
-                    &self.table,
-                    transfer_id,
-                    final_status,
-                    outcome == Settlement::Suspended,
-                    now,
-                )?,
-            );
-            tx.push(
-                Action::SenderEntry,
-                entry_status_update(&self.table, t.from_user, sender_seq, final_status)?,
-            );
+            let suspended = outcome == Settlement::Suspended;
+            self.push_end(&mut tx, &t, sender_seq, final_status, suspended, now)?;
             // A credited recipient no longer counts the transfer as pending (the sender's
             // entry says it is settled).
             let ended = match outcome {

@@ -244,7 +244,8 @@ pub(in crate::store::dynamodb) fn inbox_made(
 
 /// Opens shard `shard` of `to`'s inbox (with nothing made in it; an open one stays as it is),
 /// on the condition that the account exists: the writes of the first transfer through that
-/// shard to an account made before inboxes (a new account's are open from the start). Closing the account deletes every shard on the condition of what it read.
+/// shard to an account made before inboxes (a new account's are open from the start).
+/// Closing the account deletes every shard on the condition of what it read.
 pub(in crate::store::dynamodb) fn inbox_open(
     table: &str,
     to: UserId,
