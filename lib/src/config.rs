@@ -121,6 +121,12 @@ pub struct Config {
     /// whose settlement fails on this many deliveries of one message is given up: `FAILED` and
     /// refunded, or its money in suspense, instead of going to the dead-letter queue.
     pub transfer_max_receives: u32,
+    /// `DOMPET_AUDIT_BUCKET_SECS` (default 60): the stream audit counts changes in buckets of
+    /// this width, and reads the money at their ends.
+    pub audit_bucket: Duration,
+    /// `DOMPET_AUDIT_GRACE_SECS` (default 60, may be 0): how long after its end a bucket is
+    /// taken as complete (the stream's delivery lag the stream audit tolerates).
+    pub audit_grace: Duration,
     /// Where the server's outbox writes one-time codes (default: `outbox/` beside the SQLite
     /// database, or `.dompet/outbox` on DynamoDB).
     pub outbox_dir: PathBuf,
@@ -233,6 +239,13 @@ impl Config {
             sweep_age: Duration::from_secs(parsed("DOMPET_SWEEP_AGE_SECS", 60)?),
             transfer_max_receives: u32::try_from(parsed("DOMPET_TRANSFER_MAX_RECEIVES", 5)?)
                 .context("DOMPET_TRANSFER_MAX_RECEIVES is too large")?,
+            audit_bucket: Duration::from_secs(parsed("DOMPET_AUDIT_BUCKET_SECS", 60)?),
+            audit_grace: Duration::from_secs(match get("DOMPET_AUDIT_GRACE_SECS") {
+                None => 60,
+                Some(v) => u64::from_str(v.trim()).with_context(|| {
+                    format!("DOMPET_AUDIT_GRACE_SECS must be a whole number of seconds, got {v:?}")
+                })?,
+            }),
             outbox_dir: get("DOMPET_OUTBOX_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| beside_the_data(&store, "outbox")),

@@ -80,17 +80,51 @@ pub async fn sweep_transfers(state: &AppState) -> Result<Value, JobFailed> {
     Ok(json!({ "requeued": count }))
 }
 
-/// `audit`: checks the money and every ledger chain, and keeps the verdict `GET /admin/stats`
-/// shows.
+/// `audit`: keeps the verdict `GET /admin/stats` shows. On its schedule it reads the stream
+/// audit's totals ([`audit_changes`]); invoked with `{"full": true}` (the operators' command)
+/// it checks the money and every ledger chain by reading the whole table.
 #[tracing::instrument(skip_all)]
-pub async fn audit(state: &AppState) -> Result<Value, JobFailed> {
-    let check = operators::audit_kept(state)
+pub async fn audit(state: &AppState, event: &Value) -> Result<Value, JobFailed> {
+    let full = event.get("full").and_then(Value::as_bool).unwrap_or(false);
+    let run = operators::scheduled_audit(state, full)
         .await
         .map_err(failed("AuditFailed"))?;
-    crate::metrics::audit(check.holds(), check.broken_accounts.len());
-    Ok(json!({
+    match run {
+        operators::AuditRun::Verdict(check) => {
+            crate::metrics::audit(check.holds(), check.broken_accounts.len());
+            Ok(verdict_json(&check))
+        }
+        operators::AuditRun::NoVerdict(reason) => {
+            Ok(json!({ "verdict": "none", "reason": reason }))
+        }
+    }
+}
+
+fn verdict_json(check: &crate::store::MoneyCheck) -> Value {
+    json!({
         "verdict": if check.holds() { "holds" } else { "broken" },
         "accounts_checked": check.accounts_checked,
         "broken_accounts": check.broken_accounts,
-    }))
+    })
+}
+
+/// `audit-stream`: checks and counts one batch of the table's stream (a `DynamoDB` event source
+/// with a tumbling window, whose events name their shard), exactly once; the scheduled
+/// [`audit`] reads the verdict from what it counted. A batch that fails is delivered again.
+#[cfg(feature = "dynamodb")]
+#[tracing::instrument(skip_all)]
+pub async fn audit_changes(state: &AppState, event: Value) -> Result<Value, JobFailed> {
+    let event: crate::store::dynamodb::stream_audit::StreamEvent = serde_json::from_value(event)
+        .map_err(|e| failed("AuditStreamFailed")(anyhow::Error::new(e)))?;
+    let applied = operators::audit_changes(state, &event)
+        .await
+        .map_err(failed("AuditStreamFailed"))?;
+    tracing::info!(
+        changes = applied.changes,
+        applied = applied.applied,
+        read = applied.items_read,
+        "stream batch"
+    );
+    // The tumbling window's state is not used: every batch is applied as it comes.
+    Ok(json!({ "state": {}, "batchItemFailures": [] }))
 }

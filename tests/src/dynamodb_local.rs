@@ -73,6 +73,21 @@ pub async fn client() -> aws_sdk_dynamodb::Client {
 }
 
 /// A client for DynamoDB Local's Streams API.
+/// The ARN of `table`'s stream.
+pub async fn stream_arn(table: &str) -> String {
+    client()
+        .await
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("describe the table")
+        .table()
+        .and_then(|t| t.latest_stream_arn())
+        .expect("the table has a stream")
+        .to_string()
+}
+
 pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
     aws_sdk_dynamodbstreams::Client::new(&sdk_config().await)
 }

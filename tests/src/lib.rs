@@ -12,6 +12,7 @@ pub mod dynamodb_local;
 pub mod local_server;
 pub mod moto;
 pub mod npm;
+pub mod stream_pump;
 
 pub use app::{Reply, TestApp};
 

@@ -1,5 +1,7 @@
 //! What operators see: transfers by status and the state of the money.
 
+use anyhow::Context;
+
 use crate::domain::{now_millis, Millis, UserId};
 use crate::paging::{InvalidCursor, Listing, Page, PageRequest};
 use crate::queue::QueueDepth;
@@ -95,9 +97,37 @@ pub async fn stats(state: &AppState, _operator: &Operator) -> Result<Stats, Oper
     })
 }
 
-/// The scheduled audit of the state's store (the `audit` function).
-pub async fn audit_kept(state: &AppState) -> anyhow::Result<MoneyCheck> {
-    audit(state.store()).await
+/// What a run of the scheduled audit reached.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuditRun {
+    /// A verdict, kept for operators.
+    Verdict(MoneyCheck),
+    /// None this time, and why (the last one stays).
+    NoVerdict(String),
+}
+
+/// The scheduled audit (the `audit` function): on DynamoDB the stream audit's verdict, unless
+/// `full`; the full check of the whole store otherwise.
+pub async fn scheduled_audit(state: &AppState, full: bool) -> anyhow::Result<AuditRun> {
+    #[cfg(feature = "dynamodb")]
+    if !full && state.store().as_dynamodb().is_some() {
+        use crate::store::dynamodb::stream_audit::StreamVerdict;
+        return Ok(match stream_verdict(state).await? {
+            StreamVerdict::Checked(check) => AuditRun::Verdict(check),
+            StreamVerdict::Unsettled { offsets } => AuditRun::NoVerdict(format!(
+                "money in flight at the closed buckets (offsets {offsets:?})"
+            )),
+            StreamVerdict::Behind { shard, behind } => AuditRun::NoVerdict(format!(
+                "stream shard {shard} is catching up ({behind} ms behind)"
+            )),
+            StreamVerdict::Empty => {
+                AuditRun::NoVerdict("the stream audit has counted no change yet".into())
+            }
+        });
+    }
+    #[cfg(not(feature = "dynamodb"))]
+    let _ = full;
+    audit(state.store()).await.map(AuditRun::Verdict)
 }
 
 /// The scheduled audit: checks the money and every ledger chain, logs and keeps the verdict.
@@ -120,6 +150,77 @@ pub async fn audit(store: &dyn Store) -> anyhow::Result<MoneyCheck> {
         );
     }
     Ok(check)
+}
+
+/// The stream audit's side of one batch of the table's stream (the `audit-stream` function):
+/// checks and counts its changes, exactly once.
+#[cfg(feature = "dynamodb")]
+#[tracing::instrument(skip_all, fields(shard, changes))]
+pub async fn audit_changes(
+    state: &AppState,
+    event: &crate::store::dynamodb::stream_audit::StreamEvent,
+) -> anyhow::Result<crate::store::dynamodb::stream_audit::Applied> {
+    let store = state
+        .store()
+        .as_dynamodb()
+        .context("the stream audit follows DynamoDB's stream only")?;
+    let shard = event
+        .shard_id
+        .as_deref()
+        .context("the batch names no shard: the event source needs a tumbling window")?;
+    let changes = event.changes()?;
+    tracing::Span::current()
+        .record("shard", shard)
+        .record("changes", changes.len());
+    let applied = store
+        .apply_stream(shard, &changes, now_millis(), buckets(state))
+        .await?;
+    if !applied.broken.is_empty() {
+        tracing::error!(broken = ?applied.broken, "ledger BROKEN");
+    }
+    tracing::debug!(?applied, "stream batch applied");
+    Ok(applied)
+}
+
+/// The stream audit's verdict now: kept (and returned) when there is one.
+#[cfg(feature = "dynamodb")]
+#[tracing::instrument(skip_all)]
+pub async fn stream_verdict(
+    state: &AppState,
+) -> anyhow::Result<crate::store::dynamodb::stream_audit::StreamVerdict> {
+    use crate::store::dynamodb::stream_audit::StreamVerdict;
+    let store = state
+        .store()
+        .as_dynamodb()
+        .context("the stream audit follows DynamoDB's stream only")?;
+    let (verdict, read) = store.stream_verdict(now_millis(), buckets(state)).await?;
+    match &verdict {
+        StreamVerdict::Checked(check) => {
+            store.store_verdict(check).await?;
+            if check.holds() {
+                tracing::info!(accounts = check.accounts_checked, read, "money holds");
+            } else {
+                tracing::error!(
+                    held = check.held(),
+                    entered = check.entered(),
+                    broken = ?check.broken_accounts,
+                    read,
+                    "money check BROKEN"
+                );
+            }
+        }
+        other => tracing::warn!(verdict = ?other, read, "no verdict this time"),
+    }
+    Ok(verdict)
+}
+
+#[cfg(feature = "dynamodb")]
+fn buckets(state: &AppState) -> crate::store::dynamodb::stream_audit::Buckets {
+    let config = state.config();
+    crate::store::dynamodb::stream_audit::Buckets {
+        width: config.audit_bucket.as_millis() as Millis,
+        grace: config.audit_grace.as_millis() as Millis,
+    }
 }
 
 /// On DynamoDB a scan of the table, kept as the verdict `money_check` answers with; SQLite

@@ -4,7 +4,8 @@
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use serde_yaml::Value;
@@ -109,6 +110,14 @@ impl TableSpec {
                             .set_non_key_attributes(non_key)
                             .build(),
                     )
+                    .build()?,
+            );
+        }
+        if let Some(stream) = p.get("StreamSpecification") {
+            req = req.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(str_of(stream, "StreamViewType")?))
                     .build()?,
             );
         }

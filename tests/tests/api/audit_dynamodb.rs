@@ -236,3 +236,323 @@ async fn money_moving_during_the_audit_is_never_reported_broken() {
     let quiet = store.audit(now_millis()).await.unwrap();
     assert!(quiet.holds(), "{quiet:?}");
 }
+
+// The stream audit: the same checks from the table's stream, as the `audit-stream` function
+// runs them, each batch handed over as Lambda's event source does (tests/src/stream_pump.rs).
+
+mod stream {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use dompet::domain::now_millis;
+    use dompet::store::dynamodb::stream_audit::{Applied, Buckets, StreamEvent, StreamVerdict};
+    use dompet::store::{DynamoStore, MoneyCheck, MoneyOpKind, TransferStore, WalletStore};
+    use dompet_tests::contract::{account, op};
+    use dompet_tests::stream_pump::StreamPump;
+    use serde_json::Value;
+
+    use super::{a_busy_table, tamper, top_up};
+
+    /// One-second buckets, closed a second after they end.
+    const FAST: Buckets = Buckets {
+        width: 1_000,
+        grace: 1_000,
+    };
+
+    /// Buckets closed 5 s after they end: a shard held back longer than that is catching up.
+    const HELD: Buckets = Buckets {
+        width: 1_000,
+        grace: 5_000,
+    };
+
+    async fn apply(store: &DynamoStore, event: &Value) -> Applied {
+        apply_with(store, event, FAST).await
+    }
+
+    async fn apply_with(store: &DynamoStore, event: &Value, buckets: Buckets) -> Applied {
+        let event: StreamEvent = serde_json::from_value(event.clone()).unwrap();
+        let shard = event.shard_id.clone().unwrap();
+        store
+            .apply_stream(&shard, &event.changes().unwrap(), now_millis(), buckets)
+            .await
+            .unwrap()
+    }
+
+    /// Applies every event once, in each shard's order; returns what was applied.
+    async fn apply_all(store: &DynamoStore, events: &BTreeMap<String, Vec<Value>>) -> Vec<Applied> {
+        let mut applied = Vec::new();
+        for shard in events.values() {
+            for event in shard {
+                applied.push(apply(store, event).await);
+            }
+        }
+        applied
+    }
+
+    /// The verdict once every bucket written so far has closed.
+    async fn settled_verdict(store: &DynamoStore) -> StreamVerdict {
+        store
+            .stream_verdict(now_millis() + 3_600_000, FAST)
+            .await
+            .unwrap()
+            .0
+    }
+
+    fn checked(v: StreamVerdict) -> MoneyCheck {
+        match v {
+            StreamVerdict::Checked(c) => c,
+            other => panic!("no verdict: {other:?}"),
+        }
+    }
+
+    /// Everything but when it was made.
+    fn same_money(a: &MoneyCheck, b: &MoneyCheck) {
+        let strip = |c: &MoneyCheck| MoneyCheck {
+            checked_at: 0,
+            ..c.clone()
+        };
+        assert_eq!(strip(a), strip(b));
+    }
+
+    #[tokio::test]
+    async fn each_change_counts_once_however_often_it_is_delivered() {
+        let (store, _) = a_busy_table().await;
+        let mut pump = StreamPump::new(store.table(), 4).await;
+        let events = pump.events(5).await;
+        assert!(events.len() > 1, "the changes fall in several shards");
+        let first = apply_all(&store, &events).await;
+        assert!(first.iter().all(|a| a.broken.is_empty()), "{first:?}");
+        let total: usize = first.iter().map(|a| a.applied).sum();
+        assert!(total > 20, "{total} changes applied");
+        // Every batch again; then each shard's batches again from its first, two deliveries
+        // at once, as a retried batch racing its first delivery would.
+        let again = apply_all(&store, &events).await;
+        assert!(again.iter().all(|a| a.applied == 0), "{again:?}");
+        for shard in events.values() {
+            for event in shard {
+                let (x, y) = tokio::join!(apply(&store, event), apply(&store, event));
+                assert_eq!(x.applied + y.applied, 0);
+            }
+        }
+        let full = dompet::service::operators::audit(&store).await.unwrap();
+        assert!(full.holds(), "{full:?}");
+        let incremental = checked(settled_verdict(&store).await);
+        same_money(&incremental, &full);
+        assert_eq!(incremental.top_ups, 152_000);
+
+        // Two deliveries of new changes at once, from two hosts: each counted once.
+        let (a, b) = (
+            account(&store, "late-a").await,
+            account(&store, "late-b").await,
+        );
+        top_up(&store, &a, 9_000).await;
+        let id = super::send(&store, &a, &b, 4_000).await;
+        store.settle_transfer(&id, now_millis()).await.unwrap();
+        let events = pump.events(3).await;
+        let (x, y) = tokio::join!(apply_all(&store, &events), apply_all(&store, &events));
+        // Each batch with money in it was written by one of the two only.
+        for (x, y) in x.iter().zip(&y) {
+            assert!(!(x.written && y.written), "{x:?} {y:?}");
+        }
+        assert!(x.iter().chain(&y).any(|a| a.written));
+        let full = dompet::service::operators::audit(&store).await.unwrap();
+        let incremental = checked(settled_verdict(&store).await);
+        assert!(incremental.holds(), "{incremental:?}");
+        same_money(&incremental, &full);
+
+        // A day later the shards are folded into one item, and the totals stay.
+        let (folded, _) = store
+            .stream_verdict(now_millis() + 26 * 3_600_000, FAST)
+            .await
+            .unwrap();
+        same_money(&checked(folded), &full);
+        let items = store
+            .client()
+            .query()
+            .table_name(store.table())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("AUDIT#STREAM".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(items.count(), 1, "one item left: the folded totals");
+    }
+
+    #[tokio::test]
+    async fn tampering_is_caught_as_the_change_arrives() {
+        let (store, users) = a_busy_table().await;
+        let (a, b) = (&users[0], &users[1]);
+        let mut pump = StreamPump::new(store.table(), 4).await;
+        apply_all(&store, &pump.events(100).await).await;
+        assert!(checked(settled_verdict(&store).await).holds());
+
+        // A balance changed without an entry.
+        tamper(
+            &store,
+            format!("USER#{}", b.user_id),
+            "PROFILE",
+            "balance",
+            1_000_000,
+        )
+        .await;
+        let applied = apply_all(&store, &pump.events(100).await).await;
+        let broken: Vec<String> = applied.into_iter().flat_map(|a| a.broken).collect();
+        assert_eq!(broken, [b.user_id.to_string()]);
+        // An entry rewritten.
+        tamper(
+            &store,
+            format!("USER#{}", a.user_id),
+            &format!("TX#{:020}", 1),
+            "balance_after",
+            100_500,
+        )
+        .await;
+        let applied = apply_all(&store, &pump.events(100).await).await;
+        let broken: Vec<String> = applied.into_iter().flat_map(|a| a.broken).collect();
+        assert_eq!(broken, [a.user_id.to_string()]);
+        let verdict = checked(settled_verdict(&store).await);
+        assert!(!verdict.holds());
+        let mut expected = vec![a.user_id.to_string(), b.user_id.to_string()];
+        expected.sort();
+        assert_eq!(verdict.broken_accounts, expected);
+    }
+
+    #[tokio::test]
+    async fn money_from_nothing_is_reported_once_it_stands() {
+        let (store, users) = a_busy_table().await;
+        let (a, b) = (&users[0], &users[1]);
+        let mut pump = StreamPump::new(store.table(), 4).await;
+        // A pending transfer whose amount grows by 1 behind the application's back: no ledger
+        // changes, only the totals.
+        let id = super::send(&store, a, b, 1_000).await;
+        tamper(
+            &store,
+            format!("TRANSFER#{id}"),
+            "TRANSFER",
+            "amount",
+            1_001,
+        )
+        .await;
+        let applied = apply_all(&store, &pump.events(100).await).await;
+        assert!(applied.iter().all(|a| a.broken.is_empty()));
+        let now = now_millis();
+        // Right away its bucket is not closed: no verdict, or the verdict before it.
+        let (early, _) = store.stream_verdict(now, FAST).await.unwrap();
+        if let StreamVerdict::Checked(c) = &early {
+            assert!(c.holds(), "{early:?}");
+        }
+        // Once it stood through consecutive closed buckets, it is reported.
+        let verdict = checked(settled_verdict(&store).await);
+        assert!(!verdict.holds(), "{verdict:?}");
+        assert_eq!(verdict.held() - verdict.entered(), 1);
+        assert!(verdict.broken_accounts.is_empty());
+    }
+
+    /// Movers transfer, settle and top up on four accounts while the pump hands the stream
+    /// over in 4 shards, each shard's batches held back at random (in order), and a verdict is
+    /// read after each round: none is ever broken, some hold, and the last one agrees with the
+    /// full check.
+    #[tokio::test]
+    async fn money_moving_across_shards_is_never_reported_broken() {
+        let store = Arc::new(dompet_tests::dynamodb_local::fresh_store().await);
+        let mut users = Vec::new();
+        for i in 0..4 {
+            let u = account(store.as_ref(), &format!("flow{i}")).await;
+            top_up(&store, &u, 1_000_000).await;
+            users.push(u);
+        }
+        let users = Arc::new(users);
+        let stop = Arc::new(AtomicBool::new(false));
+        let moved = Arc::new(AtomicUsize::new(0));
+        let mut movers = Vec::new();
+        for w in 0..4usize {
+            let (store, users, stop, moved) =
+                (store.clone(), users.clone(), stop.clone(), moved.clone());
+            movers.push(tokio::spawn(async move {
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let from = &users[(w + i) % 4];
+                    let to = &users[(w + i + 1) % 4];
+                    if i.is_multiple_of(3) {
+                        let _ = store.apply(&op(from, MoneyOpKind::TopUp, 100), None).await;
+                    } else if let Ok(e) = store
+                        .apply(
+                            &op(from, MoneyOpKind::Transfer { to: to.user_id }, 50),
+                            None,
+                        )
+                        .await
+                    {
+                        store
+                            .settle_transfer(&e.reference_id, now_millis())
+                            .await
+                            .unwrap();
+                    }
+                    i += 1;
+                    moved.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        let mut pump = StreamPump::new(store.table(), 4).await;
+        let mut held: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let (mut rounds, mut holding, mut unsettled) = (0, 0, 0);
+        let started = std::time::Instant::now();
+        while started.elapsed().as_secs() < 12 || holding < 3 {
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "no verdict held in a minute"
+            );
+            rounds += 1;
+            for (shard, events) in pump.events(20).await {
+                held.entry(shard).or_default().extend(events);
+            }
+            for events in held.values_mut() {
+                // Each shard hands over all it has, or its oldest batches, a random number.
+                let take = match rand_below(2) {
+                    0 => events.len(),
+                    _ => rand_below(events.len() + 1),
+                };
+                for event in events.drain(..take) {
+                    apply_with(&store, &event, HELD).await;
+                }
+            }
+            match store.stream_verdict(now_millis(), HELD).await.unwrap().0 {
+                StreamVerdict::Checked(c) => {
+                    assert!(c.holds(), "round {rounds}: {c:?}");
+                    holding += 1;
+                }
+                _ => unsettled += 1,
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for m in movers {
+            m.await.unwrap();
+        }
+        for (shard, events) in pump.events(20).await {
+            held.entry(shard).or_default().extend(events);
+        }
+        for events in held.values() {
+            for event in events {
+                apply(&store, event).await;
+            }
+        }
+        let operations = moved.load(Ordering::Relaxed);
+        eprintln!(
+            "{rounds} rounds: {holding} verdicts held, {unsettled} none; {operations} operations"
+        );
+        assert!(operations >= 100, "{operations} operations");
+        let full = dompet::service::operators::audit(store.as_ref())
+            .await
+            .unwrap();
+        assert!(full.holds(), "{full:?}");
+        same_money(&checked(settled_verdict(&store).await), &full);
+    }
+
+    fn rand_below(n: usize) -> usize {
+        (uuid::Uuid::new_v4().as_u128() % n as u128) as usize
+    }
+}

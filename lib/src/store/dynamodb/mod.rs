@@ -27,6 +27,7 @@ mod operators;
 mod reads;
 mod resets;
 mod sessions;
+pub mod stream_audit;
 mod throttle;
 mod transfers;
 mod wallet;
