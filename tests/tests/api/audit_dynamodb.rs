@@ -556,3 +556,184 @@ mod stream {
         (uuid::Uuid::new_v4().as_u128() % n as u128) as usize
     }
 }
+
+/// What the audits read for the same traffic on a table and on one 10 times bigger: the stream
+/// audit's reads follow the changes, the full check's the table. The figures are in
+/// BENCHMARKS.md ("The audit").
+mod cost {
+    use std::sync::Arc;
+
+    use dompet::domain::now_millis;
+    use dompet::store::dynamodb::stream_audit::{Buckets, StreamEvent};
+    use dompet::store::{DynamoStore, MoneyOpKind, TransferStore, UserRecord, WalletStore};
+    use dompet_tests::contract::{account, op};
+    use dompet_tests::stream_pump::StreamPump;
+
+    use super::top_up;
+
+    const BUCKETS: Buckets = Buckets {
+        width: 60_000,
+        grace: 60_000,
+    };
+    /// The traffic measured on each table: transfers (each settled) and top-ups.
+    const TRANSFERS: usize = 100;
+    const TOP_UPS: usize = 50;
+    /// Shards the stream is handed over in, and Lambda's batch size.
+    const SHARDS: u64 = 4;
+    const BATCH: usize = 100;
+
+    #[derive(Debug)]
+    struct Cost {
+        items: u64,
+        changes: usize,
+        stream_reads: u64,
+        /// Batches that wrote their shard's item, and the largest such item (bytes).
+        writes: usize,
+        largest: usize,
+        verdict_reads: u64,
+    }
+
+    /// Items read by the stream audit to apply `pump`'s changes so far, and the changes.
+    async fn apply_everything(store: &DynamoStore, pump: &mut StreamPump) -> (u64, usize, usize) {
+        let (mut read, mut changes, mut writes) = (0, 0, 0);
+        for events in pump.events(BATCH).await.into_values() {
+            for event in events {
+                let event: StreamEvent = serde_json::from_value(event).unwrap();
+                let applied = store
+                    .apply_stream(
+                        event.shard_id.as_deref().unwrap(),
+                        &event.changes().unwrap(),
+                        now_millis(),
+                        BUCKETS,
+                    )
+                    .await
+                    .unwrap();
+                read += applied.items_read;
+                changes += applied.changes;
+                writes += usize::from(applied.written);
+            }
+        }
+        (read, changes, writes)
+    }
+
+    async fn measure(accounts: usize) -> Cost {
+        let store = Arc::new(dompet_tests::dynamodb_local::fresh_store().await);
+        let mut pump = StreamPump::new(store.table(), SHARDS).await;
+        // The table: `accounts` accounts, each topped up, 16 written at a time.
+        let users: Vec<UserRecord> = futures::future::join_all((0..16).map(|w| {
+            let store = store.clone();
+            async move {
+                let mut mine = Vec::new();
+                for i in (w..accounts).step_by(16) {
+                    let u = account(store.as_ref(), &format!("size{i}")).await;
+                    top_up(&store, &u, 100_000).await;
+                    mine.push(u);
+                }
+                mine
+            }
+        }))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+        // The audit has caught up with it: until the stream has had nothing more twice.
+        let mut quiet = 0;
+        while quiet < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let (_, changes, _) = apply_everything(&store, &mut pump).await;
+            quiet = if changes == 0 { quiet + 1 } else { 0 };
+        }
+
+        // The same traffic on every table: among the first 20 accounts.
+        for i in 0..TRANSFERS {
+            let (from, to) = (&users[i % 20], &users[(i * 7 + 1) % 20]);
+            if from.user_id == to.user_id {
+                continue;
+            }
+            let sent = store
+                .apply(
+                    &op(from, MoneyOpKind::Transfer { to: to.user_id }, 10),
+                    None,
+                )
+                .await
+                .unwrap();
+            store
+                .settle_transfer(&sent.reference_id, now_millis())
+                .await
+                .unwrap();
+        }
+        for i in 0..TOP_UPS {
+            top_up(&store, &users[i % 20], 5).await;
+        }
+        let (stream_reads, changes, writes) = apply_everything(&store, &mut pump).await;
+        let shards = store
+            .client()
+            .query()
+            .table_name(store.table())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("AUDIT#STREAM".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+        let largest = shards
+            .items()
+            .iter()
+            .map(|i| {
+                i.values()
+                    .map(|v| v.as_s().map_or(8, String::len))
+                    .sum::<usize>()
+            })
+            .max()
+            .unwrap_or(0);
+        let (_, verdict_reads) = store
+            .stream_verdict(now_millis() + 3_600_000, BUCKETS)
+            .await
+            .unwrap();
+        let items = store
+            .client()
+            .scan()
+            .table_name(store.table())
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .unwrap()
+            .scanned_count() as u64;
+        let full = dompet::service::operators::audit(store.as_ref())
+            .await
+            .unwrap();
+        assert!(full.holds());
+        Cost {
+            items,
+            changes,
+            stream_reads,
+            writes,
+            largest,
+            verdict_reads,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_stream_audit_reads_what_changed_not_the_table() {
+        let small = measure(100).await;
+        let large = measure(1_000).await;
+        for (name, c) in [("100 accounts", &small), ("1,000 accounts", &large)] {
+            eprintln!(
+                "{name}: {} items in the table; the traffic made {} changes; the stream audit \
+                 read {} items and wrote {} (up to {} bytes) to apply them, and read {} for a \
+                 verdict; a full check reads {}",
+                c.items, c.changes, c.stream_reads, c.writes, c.largest, c.verdict_reads, c.items
+            );
+        }
+        assert!(large.items >= 5 * small.items, "{small:?} {large:?}");
+        // The same traffic costs the stream audit about the same reads on a table 5 times
+        // bigger or more (a cost that followed the table would be 5 times or more).
+        assert!(
+            large.stream_reads < 2 * small.stream_reads + 4,
+            "{small:?} {large:?}"
+        );
+        assert_eq!(large.verdict_reads, small.verdict_reads);
+    }
+}

@@ -44,7 +44,7 @@ const BASE_SK: &str = "BASE";
 /// Consecutive closed buckets an offset must stand at to be reported.
 pub const PERSISTS: usize = 3;
 /// Buckets of marks a shard keeps (beyond the newest one below them).
-const KEPT_MARKS: i64 = 30;
+const KEPT_MARKS: i64 = 10;
 /// A shard item not written for this long is folded into the base: DynamoDB Streams keep
 /// records 24 hours, so nothing can be delivered to it again.
 const FOLD_AFTER: Millis = 25 * 3_600_000;
