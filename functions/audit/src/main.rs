@@ -17,7 +17,9 @@ async fn main() -> Result<(), Error> {
     let state = &state;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            if event.payload.get("Records").is_some() {
+            // A batch of the stream (a tumbling window's last call for a window may carry no
+            // records, but names its shard).
+            if event.payload.get("Records").is_some() || event.payload.get("shardId").is_some() {
                 return dompet::jobs::audit_changes(state, event.payload).await;
             }
             let outcome = dompet::jobs::audit(state, &event.payload).await;
