@@ -113,7 +113,9 @@ pub async fn scheduled_audit(state: &AppState, full: bool) -> anyhow::Result<Aud
     if !full && state.store().as_dynamodb().is_some() {
         use crate::store::dynamodb::stream_audit::StreamVerdict;
         return Ok(match stream_verdict(state).await? {
-            StreamVerdict::Checked(check) => AuditRun::Verdict(check),
+            StreamVerdict::Checked(check) if check.holds() => AuditRun::Verdict(check),
+            // Not on the stream audit's word alone: the full check decides.
+            StreamVerdict::Checked(check) => confirmed(state, &check).await,
             StreamVerdict::Unsettled { offsets } => AuditRun::NoVerdict(format!(
                 "money in flight at the closed buckets (offsets {offsets:?})"
             )),
@@ -182,7 +184,7 @@ pub async fn audit_changes(
     Ok(applied)
 }
 
-/// The stream audit's verdict now: kept (and returned) when there is one.
+/// The stream audit's verdict now, kept when it says the money holds.
 #[cfg(feature = "dynamodb")]
 #[tracing::instrument(skip_all)]
 pub async fn stream_verdict(
@@ -195,20 +197,12 @@ pub async fn stream_verdict(
         .context("the stream audit follows DynamoDB's stream only")?;
     let (verdict, read) = store.stream_verdict(now_millis(), buckets(state)).await?;
     match &verdict {
-        StreamVerdict::Checked(check) => {
+        // Kept when it holds; otherwise the full check's verdict is ([`scheduled_audit`]).
+        StreamVerdict::Checked(check) if check.holds() => {
             store.store_verdict(check).await?;
-            if check.holds() {
-                tracing::info!(accounts = check.accounts_checked, read, "money holds");
-            } else {
-                tracing::error!(
-                    held = check.held(),
-                    entered = check.entered(),
-                    broken = ?check.broken_accounts,
-                    read,
-                    "money check BROKEN"
-                );
-            }
+            tracing::info!(accounts = check.accounts_checked, read, "money holds");
         }
+        StreamVerdict::Checked(_) => {}
         other => tracing::warn!(verdict = ?other, read, "no verdict this time"),
     }
     Ok(verdict)
@@ -220,6 +214,35 @@ fn buckets(state: &AppState) -> crate::store::dynamodb::stream_audit::Buckets {
     crate::store::dynamodb::stream_audit::Buckets {
         width: config.audit_bucket.as_millis() as Millis,
         grace: config.audit_grace.as_millis() as Millis,
+    }
+}
+
+/// The full check's verdict on what the stream audit found (`seen`): it is the one kept. When
+/// it holds, the accounts the stream audit saw broken are forgotten (the ledgers hold now).
+#[cfg(feature = "dynamodb")]
+async fn confirmed(state: &AppState, seen: &MoneyCheck) -> AuditRun {
+    tracing::warn!(
+        offset = seen.held() - seen.entered(),
+        broken = ?seen.broken_accounts,
+        "the stream audit sees the money off: the full check decides"
+    );
+    match audit(state.store()).await {
+        Ok(check) => {
+            if check.holds() {
+                if let Some(store) = state.store().as_dynamodb() {
+                    if let Err(e) = store.clear_stream_broken().await {
+                        tracing::warn!(error = ?e, "the stream audit's broken accounts stay");
+                    }
+                }
+            }
+            AuditRun::Verdict(check)
+        }
+        Err(e) => AuditRun::NoVerdict(format!(
+            "the stream audit sees the money off by {} (accounts {:?}); the full check gave no \
+             verdict: {e:#}",
+            seen.held() - seen.entered(),
+            seen.broken_accounts
+        )),
     }
 }
 

@@ -247,7 +247,9 @@ mod stream {
 
     use dompet::domain::now_millis;
     use dompet::store::dynamodb::stream_audit::{Applied, Buckets, StreamEvent, StreamVerdict};
-    use dompet::store::{DynamoStore, MoneyCheck, MoneyOpKind, TransferStore, WalletStore};
+    use dompet::store::{
+        DynamoStore, IdentityStore, MoneyCheck, MoneyOpKind, TransferStore, WalletStore,
+    };
     use dompet_tests::contract::{account, op};
     use dompet_tests::stream_pump::StreamPump;
     use serde_json::Value;
@@ -260,10 +262,10 @@ mod stream {
         grace: 1_000,
     };
 
-    /// Buckets closed 5 s after they end: a shard held back longer than that is catching up.
+    /// Buckets closed 10 s after they end: a shard held back longer than that is catching up.
     const HELD: Buckets = Buckets {
         width: 1_000,
-        grace: 5_000,
+        grace: 10_000,
     };
 
     async fn apply(store: &DynamoStore, event: &Value) -> Applied {
@@ -452,6 +454,93 @@ mod stream {
         assert!(verdict.broken_accounts.is_empty());
     }
 
+    /// Closing an account removes the remarks of its entries: not a rewrite of its ledger.
+    #[tokio::test]
+    async fn closing_an_account_is_not_tampering() {
+        let (store, _) = a_busy_table().await;
+        let mut pump = StreamPump::new(store.table(), 4).await;
+        let leaving = account(&store, "leaving").await;
+        top_up(&store, &leaving, 1_000).await;
+        store
+            .apply(&op(&leaving, MoneyOpKind::Payment, 1_000), None)
+            .await
+            .unwrap();
+        let seen = store.get_user(leaving.user_id).await.unwrap().unwrap();
+        store.close_account(&seen, &[], None).await.unwrap();
+        let applied = apply_all(&store, &pump.events(100).await).await;
+        let broken: Vec<String> = applied.into_iter().flat_map(|a| a.broken).collect();
+        assert!(broken.is_empty(), "{broken:?}");
+        let verdict = checked(settled_verdict(&store).await);
+        assert!(verdict.holds(), "{verdict:?}");
+    }
+
+    /// The scheduled audit on a state: one-second buckets closed at once.
+    fn scheduled(store: &Arc<DynamoStore>) -> dompet::AppState {
+        let config = dompet::config::Config::from_lookup(|name| match name {
+            "DOMPET_AUDIT_BUCKET_SECS" => Some("1".into()),
+            "DOMPET_AUDIT_GRACE_SECS" => Some("0".into()),
+            _ => None,
+        })
+        .unwrap();
+        let store: Arc<dyn dompet::store::Store> = store.clone();
+        dompet::testing::state_on(store, &config).unwrap().0
+    }
+
+    /// The changes of the stream so far but those of transfer items, as if the shard they are
+    /// in had stalled.
+    async fn all_but_transfers(store: &DynamoStore, pump: &mut StreamPump) {
+        for events in pump.events(100).await.into_values() {
+            for mut event in events {
+                event["Records"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|r| !r["dynamodb"]["Keys"]["pk"]["S"].as_str().unwrap().starts_with("TRANSFER#"));
+                apply(store, &event).await;
+            }
+        }
+    }
+
+    /// A shard stalled with half a transfer applied looks like money gone, standing; the full
+    /// check is what decides, so it is not reported. Money really gone is.
+    #[tokio::test]
+    async fn a_standing_offset_is_reported_only_when_the_full_check_agrees() {
+        let (store, users) = a_busy_table().await;
+        let store = Arc::new(store);
+        let state = scheduled(&store);
+        let (a, b) = (&users[0], &users[1]);
+        let mut pump = StreamPump::new(store.table(), 4).await;
+        super::send(&store, a, b, 1_000).await;
+        all_but_transfers(&store, &mut pump).await;
+        // The stream audit sees money gone, standing.
+        tokio::time::sleep(std::time::Duration::from_millis(4_000)).await;
+        let now = now_millis();
+        match store.stream_verdict(now, Buckets { width: 1_000, grace: 0 }).await.unwrap().0 {
+            StreamVerdict::Checked(c) => assert!(!c.holds(), "{c:?}"),
+            other => panic!("{other:?}"),
+        }
+        let run = dompet::service::operators::scheduled_audit(&state, false)
+            .await
+            .unwrap();
+        match run {
+            dompet::service::operators::AuditRun::Verdict(c) => assert!(c.holds(), "{c:?}"),
+            other => panic!("{other:?}"),
+        }
+
+        // The top-up's entry rewritten: a ledger broken, which the full check finds too.
+        tamper(&store, format!("USER#{}", a.user_id), &format!("TX#{:020}", 1), "balance_after", 100_500).await;
+        all_but_transfers(&store, &mut pump).await;
+        let run = dompet::service::operators::scheduled_audit(&state, false)
+            .await
+            .unwrap();
+        match run {
+            dompet::service::operators::AuditRun::Verdict(c) => {
+                assert!(!c.holds(), "{c:?}");
+                assert_eq!(c.broken_accounts, [a.user_id.to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// Movers transfer, settle and top up on four accounts while the pump hands the stream
     /// over in 4 shards, each shard's batches held back at random (in order), and a verdict is
     /// read after each round: none is ever broken, some hold, and the last one agrees with the
@@ -493,6 +582,8 @@ mod stream {
                     }
                     i += 1;
                     moved.fetch_add(1, Ordering::Relaxed);
+                    // A pace the pump keeps up with on a busy machine.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
             }));
         }
@@ -500,10 +591,10 @@ mod stream {
         let mut held: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         let (mut rounds, mut holding, mut unsettled) = (0, 0, 0);
         let started = std::time::Instant::now();
-        while started.elapsed().as_secs() < 12 || holding < 3 {
+        while started.elapsed().as_secs() < 12 || holding < 2 {
             assert!(
-                started.elapsed().as_secs() < 60,
-                "no verdict held in a minute"
+                started.elapsed().as_secs() < 180,
+                "fewer than 2 verdicts in 3 minutes ({rounds} rounds)"
             );
             rounds += 1;
             for (shard, events) in pump.events(20).await {
