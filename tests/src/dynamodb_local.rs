@@ -107,12 +107,22 @@ pub async fn counted_store() -> (DynamoStore, crate::calls::CallCounter) {
     (store, counter)
 }
 
-/// A store on a new table created from `template.yaml`.
+/// A store on a new table created from `template.yaml`, without its stream (DynamoDB Local
+/// writes a stream record per write, which slows every test down).
 pub async fn fresh_store() -> DynamoStore {
+    store_on_new_table(false).await
+}
+
+/// A store on a new table created from `template.yaml`, with its stream.
+pub async fn fresh_store_with_stream() -> DynamoStore {
+    store_on_new_table(true).await
+}
+
+async fn store_on_new_table(stream: bool) -> DynamoStore {
     let client = client().await;
     let table = format!("dompet-test-{}", uuid::Uuid::new_v4().simple());
     for spec in schema::tables(schema::TEMPLATE).expect("template parses") {
-        spec.create(&client, &table)
+        spec.create_with(&client, &table, stream)
             .await
             .expect("create table on DynamoDB Local");
     }

@@ -57,8 +57,20 @@ fn key_schema(list: &Value) -> anyhow::Result<Vec<KeySchemaElement>> {
 }
 
 impl TableSpec {
-    /// Creates this table under `name` (on-demand billing) and enables its TTL.
+    /// Creates this table under `name` (on-demand billing), with its stream, and enables its
+    /// TTL.
     pub async fn create(&self, client: &Client, name: &str) -> anyhow::Result<()> {
+        self.create_with(client, name, true).await
+    }
+
+    /// As [`TableSpec::create`], with the template's stream only if `stream` (a table nothing
+    /// reads the stream of costs DynamoDB Local a stream record per write).
+    pub async fn create_with(
+        &self,
+        client: &Client,
+        name: &str,
+        stream: bool,
+    ) -> anyhow::Result<()> {
         let p = &self.properties;
         let attributes = p
             .get("AttributeDefinitions")
@@ -113,7 +125,7 @@ impl TableSpec {
                     .build()?,
             );
         }
-        if let Some(stream) = p.get("StreamSpecification") {
+        if let Some(stream) = p.get("StreamSpecification").filter(|_| stream) {
             req = req.stream_specification(
                 StreamSpecification::builder()
                     .stream_enabled(true)

@@ -85,8 +85,23 @@ fn size(image: &HashMap<String, AttributeValue>) -> usize {
         .sum()
 }
 
-/// The table's stream (on from its creation, new and old images, as the template has it).
+/// Turns the table's stream on (new and old images); returns its ARN.
 async fn stream_on(table: &str) -> String {
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+    let client = dompet_tests::dynamodb_local::client().await;
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("turn the stream on");
     dompet_tests::dynamodb_local::stream_arn(table).await
 }
 

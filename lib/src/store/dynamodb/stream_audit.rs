@@ -736,7 +736,10 @@ impl DynamoStore {
                 let version = a.num::<u64>("version")?;
                 put = put
                     .item("version", n(version + 1))
-                    .item("state", s(serde_json::to_string(&(totals, BTreeSet::<String>::new()))?))
+                    .item(
+                        "state",
+                        s(serde_json::to_string(&(totals, BTreeSet::<String>::new()))?),
+                    )
                     .condition_expression("version = :v")
                     .expression_attribute_values(":v", n(version));
             } else {
