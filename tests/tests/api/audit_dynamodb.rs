@@ -160,6 +160,55 @@ async fn a_tampered_balance_or_transfer_is_reported_broken() {
     );
 }
 
+/// Four movers on four accounts until `stop`: top-ups, and transfers each settled at once;
+/// each counts its operations in `moved` and returns how many it made.
+fn movers(
+    store: &Arc<DynamoStore>,
+    users: &Arc<Vec<UserRecord>>,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+    moved: &Arc<std::sync::atomic::AtomicUsize>,
+) -> Vec<tokio::task::JoinHandle<usize>> {
+    (0..4usize)
+        .map(|w| {
+            let (store, users, stop, moved) =
+                (store.clone(), users.clone(), stop.clone(), moved.clone());
+            tokio::spawn(async move {
+                let mut i = 0usize;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let from = &users[(w + i) % 4];
+                    let to = &users[(w + i + 1) % 4];
+                    match i % 3 {
+                        // Four movers on four accounts: a write may lose its condition every
+                        // time it is retried, which the API answers 409 CONCURRENT_UPDATE
+                        // (nothing moved).
+                        0 => match store.apply(&op(from, MoneyOpKind::TopUp, 100), None).await {
+                            Ok(_) | Err(dompet::store::MoneyError::Contention) => {}
+                            Err(e) => panic!("{e:?}"),
+                        },
+                        _ => {
+                            if let Ok(e) = store
+                                .apply(
+                                    &op(from, MoneyOpKind::Transfer { to: to.user_id }, 50),
+                                    None,
+                                )
+                                .await
+                            {
+                                store
+                                    .settle_transfer(&e.reference_id, now_millis())
+                                    .await
+                                    .unwrap();
+                            }
+                        }
+                    }
+                    i += 1;
+                    moved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                i
+            })
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn money_moving_during_the_audit_is_never_reported_broken() {
     let store = Arc::new(dompet_tests::dynamodb_local::fresh_store().await);
@@ -172,43 +221,7 @@ async fn money_moving_during_the_audit_is_never_reported_broken() {
     let users = Arc::new(users);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let moved = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut movers = Vec::new();
-    for w in 0..4usize {
-        let (store, users, stop, moved) =
-            (store.clone(), users.clone(), stop.clone(), moved.clone());
-        movers.push(tokio::spawn(async move {
-            let mut i = 0usize;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let from = &users[(w + i) % 4];
-                let to = &users[(w + i + 1) % 4];
-                match i % 3 {
-                    // Four movers on four accounts: a write may lose its condition every time
-                    // it is retried, which the API answers 409 CONCURRENT_UPDATE (nothing moved).
-                    0 => match store.apply(&op(from, MoneyOpKind::TopUp, 100), None).await {
-                        Ok(_) | Err(dompet::store::MoneyError::Contention) => {}
-                        Err(e) => panic!("{e:?}"),
-                    },
-                    _ => {
-                        if let Ok(e) = store
-                            .apply(
-                                &op(from, MoneyOpKind::Transfer { to: to.user_id }, 50),
-                                None,
-                            )
-                            .await
-                        {
-                            store
-                                .settle_transfer(&e.reference_id, now_millis())
-                                .await
-                                .unwrap();
-                        }
-                    }
-                }
-                i += 1;
-                moved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            i
-        }));
-    }
+    let movers = movers(&store, &users, &stop, &moved);
     let (mut verdicts, mut audits) = (0, 0);
     // Audit over and over while at least 100 operations move money (and until one verdict).
     while (moved.load(std::sync::atomic::Ordering::Relaxed) < 100 || verdicts == 0) && audits < 500
@@ -235,6 +248,23 @@ async fn money_moving_during_the_audit_is_never_reported_broken() {
     assert!(verdicts >= 1, "at least one audit reached a verdict");
     let quiet = store.audit(now_millis()).await.unwrap();
     assert!(quiet.holds(), "{quiet:?}");
+}
+
+/// The stream audit's own items (its shards' and the folded totals).
+async fn stream_audit_items(
+    store: &DynamoStore,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    store
+        .client()
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("AUDIT#STREAM".into()))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
 }
 
 // The stream audit: the same checks from the table's stream, as the `audit-stream` function
@@ -360,19 +390,8 @@ mod stream {
             .await
             .unwrap();
         same_money(&checked(folded), &full);
-        let items = store
-            .client()
-            .query()
-            .table_name(store.table())
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(
-                ":pk",
-                aws_sdk_dynamodb::types::AttributeValue::S("AUDIT#STREAM".into()),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(items.count(), 1, "one item left: the folded totals");
+        let items = super::stream_audit_items(&store).await;
+        assert_eq!(items.len(), 1, "one item left: the folded totals");
     }
 
     #[tokio::test]
@@ -570,34 +589,7 @@ mod stream {
         let users = Arc::new(users);
         let stop = Arc::new(AtomicBool::new(false));
         let moved = Arc::new(AtomicUsize::new(0));
-        let mut movers = Vec::new();
-        for w in 0..4usize {
-            let (store, users, stop, moved) =
-                (store.clone(), users.clone(), stop.clone(), moved.clone());
-            movers.push(tokio::spawn(async move {
-                let mut i = 0usize;
-                while !stop.load(Ordering::Relaxed) {
-                    let from = &users[(w + i) % 4];
-                    let to = &users[(w + i + 1) % 4];
-                    if i.is_multiple_of(3) {
-                        let _ = store.apply(&op(from, MoneyOpKind::TopUp, 100), None).await;
-                    } else if let Ok(e) = store
-                        .apply(
-                            &op(from, MoneyOpKind::Transfer { to: to.user_id }, 50),
-                            None,
-                        )
-                        .await
-                    {
-                        store
-                            .settle_transfer(&e.reference_id, now_millis())
-                            .await
-                            .unwrap();
-                    }
-                    i += 1;
-                    moved.fetch_add(1, Ordering::Relaxed);
-                }
-            }));
-        }
+        let movers = super::movers(&store, &users, &stop, &moved);
         let mut pump = StreamPump::new(store.table(), 4).await;
         let mut held: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         let (mut rounds, mut holding, mut none) = (0, 0, 0);
@@ -773,20 +765,8 @@ mod cost {
             top_up(&store, &users[i % 20], 5).await;
         }
         let (stream_reads, changes, writes) = apply_everything(&store, &mut pump).await;
-        let shards = store
-            .client()
-            .query()
-            .table_name(store.table())
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(
-                ":pk",
-                aws_sdk_dynamodb::types::AttributeValue::S("AUDIT#STREAM".into()),
-            )
-            .send()
+        let largest = super::stream_audit_items(&store)
             .await
-            .unwrap();
-        let largest = shards
-            .items()
             .iter()
             .map(|i| {
                 i.values()
