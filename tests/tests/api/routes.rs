@@ -143,7 +143,7 @@ fn the_template_routes_the_same_paths_to_the_same_functions() {
 /// `sam build` runs `cargo lambda build --bin <Binary>` in each function's `CodeUri`: from the
 /// function's own package directory Cargo resolves that package's library features alone (from
 /// the workspace root it would unify every member's, linking SQLite and every AWS client into
-/// every function).
+/// every function). Each description fits Lambda's 256 characters.
 #[test]
 fn every_function_is_built_from_its_own_package() {
     let doc: Value = serde_yaml::from_str(dompet::store::schema::TEMPLATE).unwrap();
@@ -154,6 +154,11 @@ fn every_function_is_built_from_its_own_package() {
             continue;
         }
         functions += 1;
+        let description = resource["Properties"]["Description"].as_str().unwrap_or("");
+        assert!(
+            description.chars().count() <= 256,
+            "{id:?}: Lambda takes a description of up to 256 characters"
+        );
         let binary = resource["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
             .unwrap_or_else(|| panic!("{id:?} names its binary"));
@@ -170,7 +175,10 @@ fn every_function_is_built_from_its_own_package() {
             "{binary} links SQLite on AWS"
         );
     }
-    assert_eq!(functions, 16, "15 functions and the pre-traffic hook");
+    assert_eq!(
+        functions, 17,
+        "15 functions (audit also on the table's stream) and the pre-traffic hook"
+    );
 }
 
 /// The two facts the test above needs from a function's Cargo.toml.
