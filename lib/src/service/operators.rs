@@ -162,10 +162,7 @@ pub async fn audit_changes(
     state: &AppState,
     event: &crate::store::dynamodb::stream_audit::StreamEvent,
 ) -> anyhow::Result<crate::store::dynamodb::stream_audit::Applied> {
-    let store = state
-        .store()
-        .as_dynamodb()
-        .context("the stream audit follows DynamoDB's stream only")?;
+    let store = dynamo(state)?;
     let shard = event
         .shard_id
         .as_deref()
@@ -191,10 +188,7 @@ pub async fn stream_verdict(
     state: &AppState,
 ) -> anyhow::Result<crate::store::dynamodb::stream_audit::StreamVerdict> {
     use crate::store::dynamodb::stream_audit::StreamVerdict;
-    let store = state
-        .store()
-        .as_dynamodb()
-        .context("the stream audit follows DynamoDB's stream only")?;
+    let store = dynamo(state)?;
     let (verdict, read) = store.stream_verdict(now_millis(), buckets(state)).await?;
     match &verdict {
         // Kept when it holds; otherwise the full check's verdict is ([`scheduled_audit`]).
@@ -206,6 +200,15 @@ pub async fn stream_verdict(
         other => tracing::warn!(verdict = ?other, read, "no verdict this time"),
     }
     Ok(verdict)
+}
+
+/// The state's store, which the stream audit needs to be DynamoDB.
+#[cfg(feature = "dynamodb")]
+fn dynamo(state: &AppState) -> anyhow::Result<&crate::store::DynamoStore> {
+    state
+        .store()
+        .as_dynamodb()
+        .context("the stream audit follows DynamoDB's stream only")
 }
 
 #[cfg(feature = "dynamodb")]

@@ -313,6 +313,12 @@ mod stream {
         applied
     }
 
+    /// Applies what the stream has had since the last call; the accounts found broken.
+    async fn broken_in_new_changes(store: &DynamoStore, pump: &mut StreamPump) -> Vec<String> {
+        let applied = apply_all(store, &pump.events(100).await).await;
+        applied.into_iter().flat_map(|a| a.broken).collect()
+    }
+
     /// The verdict once every bucket written so far has closed.
     async fn settled_verdict(store: &DynamoStore) -> StreamVerdict {
         store
@@ -411,8 +417,7 @@ mod stream {
             1_000_000,
         )
         .await;
-        let applied = apply_all(&store, &pump.events(100).await).await;
-        let broken: Vec<String> = applied.into_iter().flat_map(|a| a.broken).collect();
+        let broken = broken_in_new_changes(&store, &mut pump).await;
         assert_eq!(broken, [b.user_id.to_string()]);
         // An entry rewritten.
         tamper(
@@ -423,8 +428,7 @@ mod stream {
             100_500,
         )
         .await;
-        let applied = apply_all(&store, &pump.events(100).await).await;
-        let broken: Vec<String> = applied.into_iter().flat_map(|a| a.broken).collect();
+        let broken = broken_in_new_changes(&store, &mut pump).await;
         assert_eq!(broken, [a.user_id.to_string()]);
         let verdict = checked(settled_verdict(&store).await);
         assert!(!verdict.holds());
@@ -477,8 +481,7 @@ mod stream {
             .unwrap();
         let seen = store.get_user(leaving.user_id).await.unwrap().unwrap();
         store.close_account(&seen, &[], None).await.unwrap();
-        let applied = apply_all(&store, &pump.events(100).await).await;
-        let broken: Vec<String> = applied.into_iter().flat_map(|a| a.broken).collect();
+        let broken = broken_in_new_changes(&store, &mut pump).await;
         assert!(broken.is_empty(), "{broken:?}");
         let verdict = checked(settled_verdict(&store).await);
         assert!(verdict.holds(), "{verdict:?}");

@@ -369,11 +369,23 @@ impl ShardState {
     }
 }
 
-/// True when sequence number `a` comes after `b` (decimal strings of any length).
-fn after(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
-    (a.len(), a) > (b.len(), b)
+/// A sequence number (a decimal string of any length) as it orders.
+fn in_order(sequence: &str) -> (usize, &str) {
+    let digits = sequence.trim_start_matches('0');
+    (digits.len(), digits)
 }
+
+/// True when sequence number `a` comes after `b`.
+fn after(a: &str, b: &str) -> bool {
+    in_order(a) > in_order(b)
+}
+
+/// A change with its item before and after read as money items (`None`: not one).
+type Read<'a> = (
+    &'a Change,
+    Option<(Totals, Millis, Kind)>,
+    Option<(Totals, Millis, Kind)>,
+);
 
 /// What applying one batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -414,11 +426,14 @@ impl DynamoStore {
         now: Millis,
         buckets: Buckets,
     ) -> anyhow::Result<Applied> {
-        let mut ordered: Vec<&Change> = changes.iter().collect();
-        ordered.sort_by(|a, b| {
-            let key = |c: &Change| (c.sequence.trim_start_matches('0').len(), c.sequence.clone());
-            key(a).cmp(&key(b))
-        });
+        let mut ordered = changes
+            .iter()
+            .map(|c| {
+                let read = |image: &Option<Item>| image.as_ref().map(money_item).transpose();
+                Ok((c, read(&c.old)?.flatten(), read(&c.new)?.flatten()))
+            })
+            .collect::<anyhow::Result<Vec<Read>>>()?;
+        ordered.sort_by(|a, b| in_order(&a.0.sequence).cmp(&in_order(&b.0.sequence)));
         let mut applied = Applied {
             changes: changes.len(),
             ..Applied::default()
@@ -438,10 +453,9 @@ impl DynamoStore {
                 }
                 None => (ShardState::default(), None),
             };
-            let fresh: Vec<&Change> = ordered
+            let fresh: Vec<&Read> = ordered
                 .iter()
-                .copied()
-                .filter(|c| after(&c.sequence, &state.last_seq))
+                .filter(|(c, _, _)| after(&c.sequence, &state.last_seq))
                 .collect();
             let mut changed = false;
             let mut broken = Vec::new();
@@ -450,7 +464,7 @@ impl DynamoStore {
             let mut newest = Millis::MIN;
             // The entries written in this batch, by account and number.
             let mut entries: HashMap<(String, u64), (i64, i64)> = HashMap::new();
-            for c in &fresh {
+            for (_, _, new) in &fresh {
                 if let Some((
                     _,
                     _,
@@ -459,16 +473,13 @@ impl DynamoStore {
                         seq,
                         before,
                         after,
-                        ..
                     },
-                )) = c.new.as_ref().map(money_item).transpose()?.flatten()
+                )) = new
                 {
-                    entries.insert((user, seq), (before, after));
+                    entries.insert((user.clone(), *seq), (*before, *after));
                 }
             }
-            for c in &fresh {
-                let old = c.old.as_ref().map(money_item).transpose()?.flatten();
-                let new = c.new.as_ref().map(money_item).transpose()?.flatten();
+            for (c, old, new) in fresh.iter().copied() {
                 if old.is_none() && new.is_none() {
                     continue;
                 }
@@ -481,7 +492,9 @@ impl DynamoStore {
                 }
                 let at = new.as_ref().map_or(c.at, |(_, at, _)| *at);
                 newest = newest.max(at);
-                match (old.map(|o| o.2), new.map(|n| n.2)) {
+                let kind =
+                    |item: &Option<(Totals, Millis, Kind)>| item.as_ref().map(|i| i.2.clone());
+                match (kind(old), kind(new)) {
                     (
                         old @ (None | Some(Kind::Account { .. })),
                         Some(Kind::Account {
@@ -529,7 +542,7 @@ impl DynamoStore {
                 applied.broken = broken;
                 return Ok(applied);
             }
-            if let Some(last) = fresh.last() {
+            if let Some((last, _, _)) = fresh.last() {
                 state.last_seq = last.sequence.clone();
             }
             state.applied_at = now;
